@@ -1,0 +1,166 @@
+//! The error type of cipug and the exit codes it maps to.
+//!
+//! The numbers are those of the Python cipug, so scripts and monitoring that read its exit
+//! status keep working.
+
+use std::path::PathBuf;
+
+use crate::runner::RunError;
+
+/// Result with cipug's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    /// Everything went fine.
+    pub const OK: u8 = 0;
+    /// A required tool is missing.
+    pub const TOOL_MISSING: u8 = 10;
+    /// A file was not found.
+    pub const FILE_NOT_FOUND: u8 = 20;
+    /// A directory was not found.
+    pub const DIR_NOT_FOUND: u8 = 21;
+    /// A file is not in a format cipug understands.
+    pub const UNKNOWN_FORMAT: u8 = 22;
+    /// A file has an unexpected structure (unknown key, not an object).
+    pub const UNKNOWN_STRUCTURE: u8 = 23;
+    /// A setting has the wrong type.
+    pub const TYPE_ERROR: u8 = 24;
+    /// A setting has a value out of range or is missing.
+    pub const VALUE_ERROR: u8 = 25;
+    /// An external tool (or the registry) failed.
+    pub const TOOL_ERROR: u8 = 30;
+    /// Taking a snapshot failed.
+    pub const SNAPSHOT_ERROR: u8 = 31;
+    /// Reading or writing an env file failed.
+    pub const ENV_ERROR: u8 = 32;
+    /// Pulling images failed.
+    pub const PULL_ERROR: u8 = 33;
+    /// Restarting a service failed.
+    pub const RESTART_ERROR: u8 = 34;
+    /// Snapshots are missing or too old.
+    pub const SNAPSHOTS_TOO_OLD: u8 = 40;
+    /// Several different errors happened in one run.
+    pub const SEVERAL: u8 = 255;
+}
+
+/// Everything that can go wrong in cipug.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A tool that this run needs is not installed.
+    #[error("required tool `{0}` not found on PATH; install it or change the settings that need it")]
+    ToolMissing(String),
+    /// A file named by the settings does not exist.
+    #[error("{}: file not found", .0.display())]
+    FileNotFound(PathBuf),
+    /// A directory named by the settings does not exist.
+    #[error("{}: directory not found", .0.display())]
+    DirNotFound(PathBuf),
+    /// A file cipug must read is not in the expected format.
+    #[error("{}: {msg}", path.display())]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A settings source has an unexpected structure.
+    #[error("{0}")]
+    UnknownStructure(String),
+    /// A setting has the wrong type.
+    #[error("{0}")]
+    Type(String),
+    /// A setting has a wrong value.
+    #[error("{0}")]
+    Value(String),
+    /// An external program failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// Resolving an image failed.
+    #[error("{image}: {msg}")]
+    Resolve {
+        /// The image reference as written in the env file.
+        image: String,
+        /// What went wrong.
+        msg: String,
+    },
+    /// Taking a snapshot failed.
+    #[error("{0}")]
+    Snapshot(String),
+    /// An env file could not be read, parsed or written.
+    #[error("{0}")]
+    Env(String),
+    /// Pulling the new images failed.
+    #[error("{0}")]
+    Pull(String),
+    /// Restarting the service failed.
+    #[error("{0}")]
+    Restart(String),
+    /// Snapshots are missing or too old.
+    #[error("{0}")]
+    SnapshotsTooOld(String),
+    /// An I/O error outside the cases above.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Several errors were collected during one run; each was reported already.
+    #[error("{} errors in this run", .0.len())]
+    Several(Vec<u8>),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::ToolMissing(_) => exit::TOOL_MISSING,
+            Error::FileNotFound(_) => exit::FILE_NOT_FOUND,
+            Error::DirNotFound(_) => exit::DIR_NOT_FOUND,
+            Error::UnknownFormat { .. } => exit::UNKNOWN_FORMAT,
+            Error::UnknownStructure(_) => exit::UNKNOWN_STRUCTURE,
+            Error::Type(_) => exit::TYPE_ERROR,
+            Error::Value(_) => exit::VALUE_ERROR,
+            Error::Run(_) | Error::Resolve { .. } | Error::Io { .. } => exit::TOOL_ERROR,
+            Error::Snapshot(_) => exit::SNAPSHOT_ERROR,
+            Error::Env(_) => exit::ENV_ERROR,
+            Error::Pull(_) => exit::PULL_ERROR,
+            Error::Restart(_) => exit::RESTART_ERROR,
+            Error::SnapshotsTooOld(_) => exit::SNAPSHOTS_TOO_OLD,
+            Error::Several(codes) => combine(codes),
+        }
+    }
+
+    /// An I/O error about `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The exit code of a run that saw the error codes `codes`: 0 for none, the code itself
+/// when all are the same, 255 when they differ.
+pub fn combine(codes: &[u8]) -> u8 {
+    match codes.split_first() {
+        None => exit::OK,
+        Some((first, rest)) if rest.iter().all(|c| c == first) => *first,
+        Some(_) => exit::SEVERAL,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combine_codes() {
+        assert_eq!(combine(&[]), 0);
+        assert_eq!(combine(&[34]), 34);
+        assert_eq!(combine(&[31, 31]), 31);
+        assert_eq!(combine(&[31, 34]), 255);
+    }
+}

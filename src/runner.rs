@@ -1,0 +1,184 @@
+//! The one seam through which cipug runs external programs.
+//!
+//! A [`Cmd`] is a plain value (program, arguments, working folder) with a shell-quoted
+//! `Display`, used alike in logs, errors and dry runs. A [`Runner`] executes it;
+//! [`SystemRunner`] is the real one and the only user of `std::process` in the crate.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A command line to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    /// The program, looked up on `PATH`.
+    pub program: String,
+    /// Its arguments, passed as a vector: never through a shell.
+    pub args: Vec<String>,
+    /// The folder to run it in, or the current one.
+    pub cwd: Option<PathBuf>,
+}
+
+impl Cmd {
+    /// A command running `program` with no arguments.
+    pub fn new(program: impl Into<String>) -> Self {
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    /// A command from a tool setting that may hold several words (`docker compose`).
+    pub fn from_words(words: &[String]) -> Self {
+        let mut cmd = Cmd::new(words.first().cloned().unwrap_or_default());
+        cmd.args.extend(words.iter().skip(1).cloned());
+        cmd
+    }
+
+    /// Adds one argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Adds several arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Runs the command in `dir`.
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words = std::iter::once(&self.program).chain(&self.args);
+        f.write_str(&shell_words::join(words))?;
+        if let Some(cwd) = &self.cwd {
+            write!(f, " (in {})", cwd.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// What a finished command printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Its standard output, lossily decoded.
+    pub stdout: String,
+    /// Its standard error, lossily decoded.
+    pub stderr: String,
+}
+
+/// Why a command did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The program could not be started (missing, not executable, ...).
+    #[error("could not start `{cmd}`: {source}")]
+    NotStarted {
+        /// The command line.
+        cmd: Cmd,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The program ran and exited non-zero or was killed.
+    #[error("`{cmd}` {status}{}", stderr_suffix(.stderr))]
+    Failed {
+        /// The command line.
+        cmd: Cmd,
+        /// How it ended, e.g. "exited with status 1".
+        status: String,
+        /// What it printed on standard error.
+        stderr: String,
+    },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    let trimmed = stderr.trim();
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!(": {trimmed}")
+    }
+}
+
+/// Runs commands. Passed in explicitly, so tests can use a recording or failing one.
+pub trait Runner: Sync {
+    /// Runs `cmd` to completion and captures its output.
+    fn run(&self, cmd: &Cmd) -> Result<Output, RunError>;
+}
+
+/// The real runner: spawns the program and waits for it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemRunner;
+
+impl Runner for SystemRunner {
+    fn run(&self, cmd: &Cmd) -> Result<Output, RunError> {
+        log::trace!("running {cmd}");
+        let mut command = Command::new(&cmd.program);
+        command.args(&cmd.args).stdin(std::process::Stdio::null());
+        if let Some(cwd) = &cmd.cwd {
+            command.current_dir(cwd);
+        }
+        let out = command.output().map_err(|source| RunError::NotStarted {
+            cmd: cmd.clone(),
+            source,
+        })?;
+        let output = Output {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        if !output.stdout.trim().is_empty() {
+            log::trace!("stdout of `{}`:\n{}", cmd.program, output.stdout.trim_end());
+        }
+        if !output.stderr.trim().is_empty() {
+            log::trace!("stderr of `{}`:\n{}", cmd.program, output.stderr.trim_end());
+        }
+        if out.status.success() {
+            Ok(output)
+        } else {
+            let status = match out.status.code() {
+                Some(code) => format!("exited with status {code}"),
+                None => format!("was killed ({})", out.status),
+            };
+            Err(RunError::Failed {
+                cmd: cmd.clone(),
+                status,
+                stderr: output.stderr,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_words_and_names_folder() {
+        let cmd = Cmd::from_words(&["docker".into(), "compose".into()])
+            .args(["up", "-d"])
+            .arg("my service")
+            .current_dir(Path::new("/srv/a"));
+        assert_eq!(cmd.to_string(), "docker compose up -d 'my service' (in /srv/a)");
+    }
+
+    #[test]
+    fn failure_names_command_and_stderr() {
+        let err = SystemRunner
+            .run(&Cmd::new("sh").args(["-c", "echo boom >&2; exit 3"]))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "`sh -c 'echo boom >&2; exit 3'` exited with status 3: boom");
+        let err = SystemRunner.run(&Cmd::new("/nonexistent/tool")).unwrap_err();
+        assert!(matches!(err, RunError::NotStarted { .. }), "{err}");
+    }
+}
