@@ -1,0 +1,183 @@
+//! Command-line types. Only clap definitions live here; no I/O.
+
+use std::collections::BTreeMap;
+
+use clap::{ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use crate::settings::SETTINGS;
+
+/// Container images pinning and updating gadget: pins compose image tags to digests, and
+/// snapshots and restarts a service when its digest moved.
+#[derive(Debug, Parser)]
+#[command(name = "cipug", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// What to do; `update` when none is given.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Update services (the default; kept for the Python cipug's command line).
+    #[arg(long, conflicts_with_all = ["check_snapshots", "print_config", "print_config_json"])]
+    pub update: bool,
+    /// Same as `cipug check-snapshots`.
+    #[arg(long, conflicts_with_all = ["print_config", "print_config_json"])]
+    pub check_snapshots: bool,
+    /// Same as `cipug config`.
+    #[arg(long, conflicts_with = "print_config_json")]
+    pub print_config: bool,
+    /// Same as `cipug config --json`.
+    #[arg(long)]
+    pub print_config_json: bool,
+
+    /// More output (repeat for more); adds to VERBOSITY.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less output (repeat for less); subtracts from VERBOSITY.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub quiet: u8,
+
+    /// Settings given as flags; they win over environment and config file.
+    #[command(flatten)]
+    pub settings: SettingFlags,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve every tag; where a digest moved, snapshot, pin, pull and restart the service.
+    Update,
+    /// Check that every service has recent snapper and btrbk snapshots.
+    CheckSnapshots,
+    /// Print the settings in effect.
+    Config {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Text,
+    /// JSON for scripts.
+    Json,
+}
+
+/// One `--<setting>` flag per setting of the settings table, collected by name.
+#[derive(Debug, Clone, Default)]
+pub struct SettingFlags(pub BTreeMap<&'static str, String>);
+
+impl FromArgMatches for SettingFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = BTreeMap::new();
+        for setting in SETTINGS {
+            if let Some(value) = matches.get_one::<String>(setting.name) {
+                flags.insert(setting.name, value.clone());
+            }
+        }
+        Ok(SettingFlags(flags))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for SettingFlags {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        for setting in SETTINGS {
+            let long = if setting.name == "CONFIG_FILE" {
+                "config".to_owned()
+            } else {
+                setting.flag()
+            };
+            let mut help = setting.help.to_owned();
+            if let Some(default) = setting.default {
+                help.push_str(&format!(" [default: {default}]"));
+            }
+            help.push_str(&format!(" [env: {}]", setting.env_var()));
+            cmd = cmd.arg(
+                clap::Arg::new(setting.name)
+                    .long(long)
+                    .value_name("VALUE")
+                    .help(help)
+                    .global(true)
+                    .help_heading("Settings"),
+            );
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+/// What the command line asks for, after folding the legacy flags into subcommands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `cipug`, `cipug update`, `cipug --update`.
+    Update,
+    /// `cipug check-snapshots`, `cipug --check-snapshots`.
+    CheckSnapshots,
+    /// `cipug config [--json]`, `cipug --print-config[-json]`.
+    PrintConfig {
+        /// JSON instead of text.
+        json: bool,
+    },
+}
+
+impl Cli {
+    /// The action to take.
+    pub fn action(&self) -> Action {
+        match &self.command {
+            Some(Command::Update) => Action::Update,
+            Some(Command::CheckSnapshots) => Action::CheckSnapshots,
+            Some(Command::Config { json }) => Action::PrintConfig { json: *json },
+            None if self.check_snapshots => Action::CheckSnapshots,
+            None if self.print_config => Action::PrintConfig { json: false },
+            None if self.print_config_json => Action::PrintConfig { json: true },
+            None => Action::Update,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("cipug").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn actions_table() {
+        let cases: &[(&[&str], Action)] = &[
+            (&[], Action::Update),
+            (&["--update"], Action::Update),
+            (&["update"], Action::Update),
+            (&["--check-snapshots"], Action::CheckSnapshots),
+            (&["check-snapshots"], Action::CheckSnapshots),
+            (&["--print-config"], Action::PrintConfig { json: false }),
+            (&["--print-config-json"], Action::PrintConfig { json: true }),
+            (&["config", "--json"], Action::PrintConfig { json: true }),
+        ];
+        for (args, action) in cases {
+            assert_eq!(parse(args).action(), *action, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_anywhere() {
+        let cli = parse(&["update", "--services-root", "/s", "--service-pull=no", "--config", "/c.json"]);
+        assert_eq!(cli.settings.0["SERVICES_ROOT"], "/s");
+        assert_eq!(cli.settings.0["SERVICE_PULL"], "no");
+        assert_eq!(cli.settings.0["CONFIG_FILE"], "/c.json");
+        let cli = parse(&["--prune-images", "false", "-vv"]);
+        assert_eq!(cli.settings.0["PRUNE_IMAGES"], "false");
+        assert_eq!(cli.verbose, 2);
+        assert!(Cli::try_parse_from(["cipug", "--update", "--print-config"]).is_err());
+    }
+}

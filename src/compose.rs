@@ -1,0 +1,66 @@
+//! The commands that check, pull and restart a compose service, and prune images.
+
+use crate::config::{Config, StopStartMethod};
+use crate::runner::Cmd;
+use crate::services::ServiceDir;
+
+/// Builds the compose tool's commands for one service folder.
+pub struct Compose<'c> {
+    config: &'c Config,
+}
+
+impl<'c> Compose<'c> {
+    /// Commands as the settings say.
+    pub fn new(config: &'c Config) -> Self {
+        Compose { config }
+    }
+
+    /// `<COMPOSE_TOOL> [-f <file>] [--env-file <file>] <args>` in the service folder. The
+    /// file options are given only when the names differ from what compose tools look for.
+    fn compose(&self, service: &ServiceDir, args: &[&str]) -> Cmd {
+        let mut cmd = Cmd::from_words(&self.config.compose_tool);
+        if self.config.compose_file_name != "compose.yml" {
+            cmd = cmd.args(["-f", &self.config.compose_file_name]);
+        }
+        if self.config.env_file_name != ".env" {
+            cmd = cmd.args(["--env-file", &self.config.env_file_name]);
+        }
+        cmd.args(args.iter().copied()).current_dir(&service.path)
+    }
+
+    /// Checks the compose tool works in the folder.
+    pub fn ps(&self, service: &ServiceDir) -> Cmd {
+        self.compose(service, &["ps"])
+    }
+
+    /// Pulls the service's images.
+    pub fn pull(&self, service: &ServiceDir) -> Cmd {
+        self.compose(service, &["pull"])
+    }
+
+    /// The commands that restart the service, in order.
+    pub fn restart(&self, service: &ServiceDir) -> Vec<Cmd> {
+        let unit = format!("{}@{}", self.config.compose_tool.join("-"), service.name);
+        match self.config.stop_start_method {
+            StopStartMethod::Compose => vec![
+                self.compose(service, &["down"]),
+                self.compose(service, &["up", "-d"]),
+            ],
+            StopStartMethod::SystemdSystem => vec![Cmd::new("systemctl").args(["restart", &unit])],
+            StopStartMethod::SystemdUser => {
+                vec![Cmd::new("systemctl").args(["--user", "restart", &unit])]
+            }
+        }
+    }
+
+    /// Removes unused images.
+    pub fn prune(&self) -> Cmd {
+        Cmd::from_words(&self.config.container_tool).args(["image", "prune", "-f"])
+    }
+
+    /// Whether this run uses the compose tool for a changed service.
+    pub fn needed(&self) -> bool {
+        self.config.service_pull
+            || (self.config.service_stop_start && self.config.stop_start_method == StopStartMethod::Compose)
+    }
+}

@@ -1,0 +1,126 @@
+//! What cipug prints on standard output: the settings and the run summary.
+
+use std::io::Write;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::update::{Outcome, Service};
+
+fn write_err(e: std::io::Error) -> Error {
+    Error::io("standard output", e)
+}
+
+/// Prints the settings: `NAME = value` lines, or one JSON object.
+pub fn config(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
+    let value = config.to_json();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default()).map_err(write_err)?;
+        return Ok(());
+    }
+    if let Some(map) = value.as_object() {
+        let width = map.keys().map(String::len).max().unwrap_or(0);
+        for (key, v) in map {
+            let shown = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            writeln!(out, "{key:<width$} = {shown}").map_err(write_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// One line of the run summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The service.
+    pub service: String,
+    /// The entry (`<X>`), or empty for the whole service.
+    pub entry: String,
+    /// `old -> new`, or empty.
+    pub change: String,
+    /// updated, current, failed (exit code).
+    pub outcome: String,
+}
+
+impl Row {
+    /// A row for a service that failed before any entry was looked at.
+    pub fn failed(service: &str, entry: &str, error: &Error) -> Row {
+        Row {
+            service: service.to_owned(),
+            entry: entry.to_owned(),
+            change: String::new(),
+            outcome: format!("failed ({})", error.exit_code()),
+        }
+    }
+
+    /// The rows for one service's outcome.
+    pub fn from_outcome(service: &Service, outcome: &Outcome) -> Vec<Row> {
+        let name = &service.dir.name;
+        match outcome {
+            Outcome::Current => service
+                .images
+                .iter()
+                .map(|i| Row {
+                    service: name.clone(),
+                    entry: i.entry.clone(),
+                    change: String::new(),
+                    outcome: "current".into(),
+                })
+                .collect(),
+            Outcome::Updated { changes, .. } | Outcome::Failed { changes, .. } if !changes.is_empty() => {
+                let result = match outcome {
+                    Outcome::Failed { error, .. } => format!("failed ({})", error.exit_code()),
+                    _ => "updated".into(),
+                };
+                changes
+                    .iter()
+                    .map(|c| Row {
+                        service: name.clone(),
+                        entry: c.entry.clone(),
+                        change: format!("{} -> {}", short(c.old.as_deref()), short(Some(c.new.as_str()))),
+                        outcome: result.clone(),
+                    })
+                    .collect()
+            }
+            Outcome::Failed { error, .. } => vec![Row::failed(name, "", error)],
+            Outcome::Updated { .. } => Vec::new(),
+        }
+    }
+}
+
+/// A pin shortened to its digest's first 12 hex digits.
+fn short(pin: Option<&str>) -> String {
+    match pin.and_then(|p| p.rsplit_once("@sha256:")) {
+        Some((_, hex)) => format!("sha256:{}", &hex[..hex.len().min(12)]),
+        None => pin.unwrap_or("(unpinned)").to_owned(),
+    }
+}
+
+/// Prints the aligned summary table of an update run (nothing when there are no rows).
+pub fn summary(rows: &[Row], out: &mut dyn Write) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let header = Row {
+        service: "SERVICE".into(),
+        entry: "ENTRY".into(),
+        change: "CHANGE".into(),
+        outcome: "OUTCOME".into(),
+    };
+    let all: Vec<&Row> = std::iter::once(&header).chain(rows).collect();
+    let w1 = all.iter().map(|r| r.service.len()).max().unwrap_or(0);
+    let w2 = all.iter().map(|r| r.entry.len()).max().unwrap_or(0);
+    let w3 = all.iter().map(|r| r.change.len()).max().unwrap_or(0);
+    for r in all {
+        let line = format!("{:<w1$}  {:<w2$}  {:<w3$}  {}", r.service, r.entry, r.change, r.outcome);
+        writeln!(out, "{}", line.trim_end()).map_err(write_err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! The cache of resolved tags, in the Python cipug's JSON shape:
+//! `{"<ref>": {"time": <unix seconds>, "result": "<Name@Digest>"}}`.
+//!
+//! Root pins whatever the cache says, so the file is trusted only when it is a regular file
+//! (not a symlink) owned by the user running cipug and writable by no one else; its folder
+//! is created 0700 and the file 0600. A corrupt file is reported and rebuilt.
+
+use std::collections::BTreeMap;
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::image_ref::Pin;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CacheEntry {
+    time: f64,
+    result: String,
+}
+
+/// The cache of one run.
+#[derive(Debug)]
+pub struct Cache {
+    path: PathBuf,
+    duration: u64,
+    entries: BTreeMap<String, CacheEntry>,
+    /// False when the file is not to be trusted or the cache is off: nothing read or written.
+    usable: bool,
+    dirty: bool,
+}
+
+impl Cache {
+    /// A cache that reads and writes nothing.
+    pub fn disabled() -> Cache {
+        Cache {
+            path: PathBuf::new(),
+            duration: 0,
+            entries: BTreeMap::new(),
+            usable: false,
+            dirty: false,
+        }
+    }
+
+    /// Loads the cache at `path`; `duration` 0 disables it. Problems are warnings: the run
+    /// goes on without (or with a fresh) cache.
+    pub fn load(path: &Path, duration: u64) -> Cache {
+        let mut cache = Cache {
+            path: path.to_path_buf(),
+            duration,
+            ..Cache::disabled()
+        };
+        if duration == 0 {
+            return cache;
+        }
+        match read_trusted(path) {
+            Ok(None) => cache.usable = true,
+            Ok(Some(text)) => {
+                cache.usable = true;
+                match serde_json::from_str::<BTreeMap<String, CacheEntry>>(&text) {
+                    Ok(entries) => {
+                        cache.entries = entries
+                            .into_iter()
+                            .filter(|(_, e)| Pin::parse(&e.result).is_ok() && e.time.is_finite())
+                            .collect();
+                    }
+                    Err(e) => {
+                        log::warn!("{}: corrupt cache ({e}); starting a new one", path.display());
+                        cache.dirty = true;
+                    }
+                }
+            }
+            Err(msg) => log::warn!("{}: {msg}; the cache is not used in this run", path.display()),
+        }
+        cache
+    }
+
+    /// A result for `image` younger than the cache duration.
+    pub fn get(&self, image: &str, now: f64) -> Option<Pin> {
+        if !self.usable {
+            return None;
+        }
+        let entry = self.entries.get(image)?;
+        let age = now - entry.time;
+        if (0.0..self.duration as f64).contains(&age) {
+            Pin::parse(&entry.result).ok()
+        } else {
+            None
+        }
+    }
+
+    /// Records a fresh result.
+    pub fn put(&mut self, image: &str, pin: &Pin, now: f64) {
+        if self.usable {
+            self.entries.insert(
+                image.to_owned(),
+                CacheEntry {
+                    time: now,
+                    result: pin.as_str().to_owned(),
+                },
+            );
+            self.dirty = true;
+        }
+    }
+
+    /// Writes the cache back if anything changed. Failures are warnings.
+    pub fn save(&mut self) {
+        if !(self.usable && self.dirty) {
+            return;
+        }
+        let result = (|| -> io::Result<()> {
+            if let Some(dir) = self.path.parent() {
+                DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+            }
+            let json = serde_json::to_string_pretty(&self.entries).map_err(io::Error::other)?;
+            atomic::write(&self.path, json.as_bytes(), 0o600)
+        })();
+        match result {
+            Ok(()) => self.dirty = false,
+            Err(e) => log::warn!("{}: could not write the cache: {e}", self.path.display()),
+        }
+    }
+}
+
+/// Reads the file if it exists and may be trusted.
+fn read_trusted(path: &Path) -> Result<Option<String>, String> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let mut file = match file {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err("is a symlink, which is not trusted".into())
+        }
+        Err(e) => return Err(format!("cannot open: {e}")),
+    };
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(format!("is owned by user {}, not by the user running cipug ({me})", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "is writable by other users (mode {:o}); fix with `chmod 600`",
+            meta.mode() & 0o777
+        ));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(|e| format!("cannot read: {e}"))?;
+    Ok(Some(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    const PIN: &str = "docker.io/library/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn round_trip_in_the_original_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/cache.json");
+        let mut cache = Cache::load(&path, 3600);
+        cache.put("x", &Pin::parse(PIN).unwrap(), 1000.0);
+        cache.save();
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
+        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(json["x"]["result"], PIN);
+        assert_eq!(json["x"]["time"], 1000.0);
+        let cache = Cache::load(&path, 3600);
+        assert_eq!(cache.get("x", 1000.0 + 3599.0).unwrap().as_str(), PIN);
+        assert!(cache.get("x", 1000.0 + 3600.0).is_none(), "expired");
+        assert!(cache.get("y", 1000.0).is_none());
+    }
+
+    #[test]
+    fn untrusted_files_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = format!(r#"{{"x": {{"time": 1000, "result": "{PIN}"}}}}"#);
+        let path = dir.path().join("cache.json");
+        fs::write(&path, &good).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(Cache::load(&path, 3600).get("x", 1001.0).is_none(), "world-writable");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Cache::load(&path, 3600).get("x", 1001.0).is_some());
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let mut cache = Cache::load(&link, 3600);
+        assert!(cache.get("x", 1001.0).is_none(), "symlink");
+        cache.put("y", &Pin::parse(PIN).unwrap(), 1.0);
+        cache.save();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "never written through");
+        assert!(Cache::load(&path, 0).get("x", 1001.0).is_none(), "disabled");
+    }
+
+    #[test]
+    fn corrupt_cache_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.json");
+        fs::write(&path, "{\"x\": {\"time\": 1000, \"res").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let mut cache = Cache::load(&path, 3600);
+        assert!(cache.get("x", 1001.0).is_none());
+        cache.save();
+        assert_eq!(fs::read_to_string(&path).unwrap().trim(), "{}");
+    }
+}

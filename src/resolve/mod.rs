@@ -1,0 +1,129 @@
+//! Turning image tags into pins (`<name>@sha256:...`), through the cache and a resolver.
+//!
+//! Each distinct reference of a run is resolved once; the references run through a bounded
+//! pool of worker threads whose size the resolver chooses.
+
+pub mod cache;
+pub mod skopeo;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::image_ref::{ImageRef, Pin};
+
+pub use cache::Cache;
+
+/// Something that resolves one image reference.
+pub trait Resolve: Sync {
+    /// Resolves `image` (already parsed) to its pin; the error says what went wrong, with
+    /// what the registry or tool said.
+    fn resolve(&self, image: &ImageRef, written: &str) -> Result<Pin, String>;
+
+    /// How many references may be resolved at the same time.
+    fn jobs(&self) -> usize;
+}
+
+/// The outcome for each distinct reference.
+pub type Resolutions = BTreeMap<String, Result<Pin, String>>;
+
+/// Resolves every reference in `images` (duplicates once), using fresh cache entries and
+/// storing new results in the cache. `now` is the current Unix time in seconds.
+pub fn resolve_all<'a>(
+    resolver: &dyn Resolve,
+    images: impl IntoIterator<Item = &'a str>,
+    cache: &mut Cache,
+    now: f64,
+) -> Resolutions {
+    let mut results = Resolutions::new();
+    let mut todo: Vec<(String, ImageRef)> = Vec::new();
+    for image in images {
+        if results.contains_key(image) || todo.iter().any(|(i, _)| i == image) {
+            continue;
+        }
+        match ImageRef::parse(image) {
+            Err(e) => {
+                results.insert(image.to_owned(), Err(e));
+            }
+            Ok(parsed) => match cache.get(image, now) {
+                Some(pin) => {
+                    log::debug!("{image}: {pin} (cached)");
+                    results.insert(image.to_owned(), Ok(pin));
+                }
+                None => todo.push((image.to_owned(), parsed)),
+            },
+        }
+    }
+    let fresh = run_pool(resolver, &todo);
+    for ((image, _), result) in todo.iter().zip(fresh) {
+        if let Ok(pin) = &result {
+            log::debug!("{image}: {pin}");
+            cache.put(image, pin, now);
+        }
+        results.insert(image.clone(), result);
+    }
+    cache.save();
+    results
+}
+
+/// Resolves `todo` on up to `resolver.jobs()` threads; results come back in input order.
+fn run_pool(resolver: &dyn Resolve, todo: &[(String, ImageRef)]) -> Vec<Result<Pin, String>> {
+    let slots: Vec<Mutex<Option<Result<Pin, String>>>> = todo.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let workers = resolver.jobs().clamp(1, todo.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((written, image)) = todo.get(i) else { break };
+                let result = resolver.resolve(image, written);
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(result);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err("resolver thread failed".into()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Counting(AtomicUsize);
+
+    impl Resolve for Counting {
+        fn resolve(&self, image: &ImageRef, _: &str) -> Result<Pin, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            if image.repository.ends_with("missing") {
+                return Err("manifest unknown".into());
+            }
+            Pin::new(&image.name(), &format!("sha256:{}", "a".repeat(64)))
+        }
+        fn jobs(&self) -> usize {
+            4
+        }
+    }
+
+    #[test]
+    fn each_reference_once_and_errors_kept_apart() {
+        let resolver = Counting(AtomicUsize::new(0));
+        let mut cache = Cache::disabled();
+        let images = ["a", "b:1", "a", "missing", "Bad Ref", "b:1"];
+        let results = resolve_all(&resolver, images, &mut cache, 0.0);
+        assert_eq!(resolver.0.load(Ordering::SeqCst), 3, "a, b:1, missing");
+        assert_eq!(results.len(), 4);
+        assert!(results["a"].as_ref().unwrap().as_str().starts_with("docker.io/library/a@sha256:"));
+        assert_eq!(results["missing"], Err("manifest unknown".into()));
+        assert!(results["Bad Ref"].as_ref().unwrap_err().contains("invalid image reference"));
+    }
+}

@@ -1,0 +1,75 @@
+//! Finding the service folders under SERVICES_ROOT and applying the filters.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// One service: a folder under SERVICES_ROOT with a compose file and an env file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceDir {
+    /// The folder name, which is the service's name.
+    pub name: String,
+    /// The folder.
+    pub path: PathBuf,
+    /// Its env file.
+    pub env_file: PathBuf,
+}
+
+/// The services under `config.services_root`, filtered, in name order.
+pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
+    let root = &config.services_root;
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::DirNotFound(root.clone()))
+        }
+        Err(e) => return Err(Error::io(root, e)),
+    };
+    let mut services = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(root, e))?;
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            log::warn!("{}: skipped, the folder name is not UTF-8", path.display());
+            continue;
+        };
+        if !keep(config, &name) {
+            log::debug!("{name}: filtered out");
+            continue;
+        }
+        if !path.join(&config.compose_file_name).is_file() {
+            log::trace!("{name}: no {}, not a service", config.compose_file_name);
+            continue;
+        }
+        let env_file = path.join(&config.env_file_name);
+        if !is_file_or_link(&env_file) {
+            log::debug!("{name}: has {} but no {}, skipped", config.compose_file_name, config.env_file_name);
+            continue;
+        }
+        services.push(ServiceDir {
+            name,
+            path,
+            env_file,
+        });
+    }
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    for wanted in &config.services_filter {
+        if !services.iter().any(|s| &s.name == wanted) {
+            log::warn!("SERVICES_FILTER names `{wanted}`, but {} has no such service", root.display());
+        }
+    }
+    Ok(services)
+}
+
+fn keep(config: &Config, name: &str) -> bool {
+    let included = config.services_filter.is_empty() || config.services_filter.iter().any(|f| f == name);
+    included && !config.services_filter_exclude.iter().any(|f| f == name)
+}
+
+fn is_file_or_link(path: &Path) -> bool {
+    path.is_file() || path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())
+}

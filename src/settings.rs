@@ -1,0 +1,98 @@
+//! The table of settings: names, kinds, defaults and help texts.
+//!
+//! One table drives the command-line flags, the `CIPUG_<NAME>` environment variables, the
+//! JSON config file keys and `--print-config`, so the four can never disagree.
+
+/// What values a setting takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// true/false, 1/0, yes/no (any case), or a JSON boolean.
+    Bool,
+    /// A whole number >= 0 (JSON number or string).
+    Count,
+    /// Hours, integer or fractional (JSON number or string).
+    Hours,
+    /// A free string.
+    Text,
+    /// A plain file name without `/`.
+    FileName,
+    /// A path; relative paths are taken from the current folder.
+    Path,
+    /// Comma-separated names (or a JSON list of strings).
+    List,
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
+}
+
+/// One setting.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// Its name without the `CIPUG_` prefix, e.g. `SERVICES_ROOT`.
+    pub name: &'static str,
+    /// What values it takes.
+    pub kind: Kind,
+    /// Its default as text, if it has one.
+    pub default: Option<&'static str>,
+    /// One line for `--help` and the README.
+    pub help: &'static str,
+}
+
+impl Setting {
+    /// The command-line flag, e.g. `services-root` for `--services-root`.
+    pub fn flag(&self) -> String {
+        self.name.to_ascii_lowercase().replace('_', "-")
+    }
+
+    /// The environment variable, e.g. `CIPUG_SERVICES_ROOT`.
+    pub fn env_var(&self) -> String {
+        format!("CIPUG_{}", self.name)
+    }
+}
+
+/// The ways a service can be stopped and started.
+pub const STOP_START_METHODS: &[&str] = &["compose", "systemd-system", "systemd-user"];
+/// The ways an image tag can be resolved.
+pub const RESOLVERS: &[&str] = &["native", "skopeo"];
+
+macro_rules! setting {
+    ($name:literal, $kind:expr, $default:expr, $help:literal) => {
+        Setting {
+            name: $name,
+            kind: $kind,
+            default: $default,
+            help: $help,
+        }
+    };
+}
+
+/// Every setting, in the order `--print-config` lists them.
+pub const SETTINGS: &[Setting] = &[
+    setting!("VERBOSITY", Kind::Count, Some("1"), "0 errors only, 1 normal, 2 verbose, 3 very verbose"),
+    setting!("SERVICES_ROOT", Kind::Path, None, "folder holding one subfolder (btrfs subvolume) per service; required"),
+    setting!("SERVICES_FILTER", Kind::List, None, "comma-separated service folder names to handle; empty: all"),
+    setting!("SERVICES_FILTER_EXCLUDE", Kind::List, None, "comma-separated service folder names to leave alone"),
+    setting!("COMPOSE_TOOL", Kind::Text, Some("podman-compose"), "compose command, may be several words (`docker compose`)"),
+    setting!("CONTAINER_TOOL", Kind::Text, Some("podman"), "container command, used to prune images"),
+    setting!("SERVICE_STOP_START", Kind::Bool, Some("true"), "restart a service after its pin changed"),
+    setting!("STOP_START_METHOD", Kind::Choice(STOP_START_METHODS), Some("compose"), "compose (down, up -d), systemd-system or systemd-user (systemctl restart <COMPOSE_TOOL>@<service>)"),
+    setting!("SERVICE_SNAPSHOT", Kind::Bool, Some("true"), "take a snapper snapshot of the service before changing its pin"),
+    setting!("SERVICE_PULL", Kind::Bool, Some("true"), "pull the new images before stopping the service"),
+    setting!("PRUNE_IMAGES", Kind::Bool, Some("true"), "remove unused images after the run (`<CONTAINER_TOOL> image prune -f`)"),
+    setting!("COMPOSE_FILE_NAME", Kind::FileName, Some("compose.yml"), "compose file name in each service folder"),
+    setting!("ENV_FILE_NAME", Kind::FileName, Some(".env"), "env file name in each service folder"),
+    setting!("CACHE_DURATION", Kind::Count, Some("3600"), "seconds a resolved tag is reused from the cache; 0 disables the cache"),
+    setting!("CACHE_LOCATION", Kind::Path, None, "cache file; default $XDG_CACHE_HOME/cipug/cache.json, /var/cache/cipug/cache.json for root"),
+    setting!("SNAPSHOTS_DIR_SNAPPER", Kind::Text, None, "snapper snapshot folder relative to each service (e.g. .snapshots); unset: not checked"),
+    setting!("SNAPSHOTS_MAX_AGE_SNAPPER", Kind::Hours, Some("1.5"), "hours the newest snapper snapshot may be old"),
+    setting!("SNAPSHOTS_DIR_BTRBK", Kind::Text, None, "btrbk snapshot folder relative to each service; unset: not checked"),
+    setting!("SNAPSHOTS_MAX_AGE_BTRBK", Kind::Hours, Some("36"), "hours the newest btrbk snapshot may be old"),
+    setting!("RESOLVER", Kind::Choice(RESOLVERS), Some("native"), "how tags are resolved: native registry client or skopeo"),
+    setting!("RESOLVE_JOBS", Kind::Count, Some("16"), "tags resolved at the same time"),
+    setting!("INSECURE_REGISTRIES", Kind::List, None, "comma-separated host[:port] reached over plain HTTP or unverified TLS"),
+    setting!("CONFIG_FILE", Kind::Path, None, "JSON file with settings (keys without the CIPUG_ prefix)"),
+];
+
+/// Looks a setting up by name.
+pub fn find(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}

@@ -1,0 +1,260 @@
+//! The per-service update: read the env file, compare pins, and where a digest moved:
+//! check the compose tool, snapshot, write the env file, pull, restart. A failed step ends
+//! that service's update; the caller goes on with the next service.
+
+use std::path::Path;
+
+use crate::atomic;
+use crate::compose::Compose;
+use crate::config::Config;
+use crate::envfile::EnvFile;
+use crate::error::{Error, Result};
+use crate::image_ref::Pin;
+use crate::pins::{image_entries, ImageEntry};
+use crate::resolve::Resolutions;
+use crate::runner::Runner;
+use crate::services::ServiceDir;
+use crate::snapshot::Snapper;
+
+/// A service with its parsed env file and image entries.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The folder.
+    pub dir: ServiceDir,
+    /// The env file exactly as read.
+    pub env: EnvFile,
+    /// Its image entries.
+    pub images: Vec<ImageEntry>,
+}
+
+/// One pin that changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The `<X>` of the entry.
+    pub entry: String,
+    /// The pin before, if any.
+    pub old: Option<String>,
+    /// The new pin.
+    pub new: Pin,
+}
+
+/// What happened to a service.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every pin was current.
+    Current,
+    /// Pins changed and every step succeeded.
+    Updated {
+        /// The changes.
+        changes: Vec<Change>,
+        /// The snapshot taken before, if any.
+        snapshot: Option<u64>,
+    },
+    /// A step failed; the error says which.
+    Failed {
+        /// The changes that were attempted (empty if resolution or parsing failed).
+        changes: Vec<Change>,
+        /// What went wrong.
+        error: Error,
+    },
+}
+
+/// Reads and parses a service's env file. Errors (exit 32) name the file and line.
+pub fn load(dir: &ServiceDir) -> Result<Service> {
+    let env_error = |msg: String| Error::Env(format!("{}: {msg}", dir.env_file.display()));
+    match atomic::remove_stale_temps(&dir.path, &file_name(&dir.env_file)) {
+        Ok(0) => {}
+        Ok(n) => log::info!("{}: removed {n} temporary file(s) left by an interrupted run", dir.name),
+        Err(e) => log::warn!("{}: could not look for stale temporary files: {e}", dir.path.display()),
+    }
+    let bytes = std::fs::read(&dir.env_file).map_err(|e| env_error(e.to_string()))?;
+    let env = EnvFile::parse(&bytes).map_err(|e| env_error(e.to_string()))?;
+    let images = image_entries(&env).map_err(|(line, msg)| env_error(format!("line {line}: {msg}")))?;
+    Ok(Service {
+        dir: dir.clone(),
+        env,
+        images,
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The changes for `service` given the run's resolutions, or the first resolution error.
+pub fn changes(service: &Service, resolutions: &Resolutions) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    for image in &service.images {
+        match resolutions.get(&image.tagged) {
+            Some(Ok(pin)) if image.pinned.as_deref() == Some(pin.as_str()) => {}
+            Some(Ok(pin)) => changes.push(Change {
+                entry: image.entry.clone(),
+                old: image.pinned.clone(),
+                new: pin.clone(),
+            }),
+            Some(Err(msg)) => {
+                return Err(Error::Resolve {
+                    image: image.tagged.clone(),
+                    msg: msg.clone(),
+                })
+            }
+            None => {
+                return Err(Error::Resolve {
+                    image: image.tagged.clone(),
+                    msg: "was not resolved".into(),
+                })
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// The snapshot description: which entries change, from which digest to which.
+pub fn describe(changes: &[Change]) -> String {
+    let parts: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            let old = c
+                .old
+                .as_deref()
+                .and_then(|o| Pin::parse(o).ok())
+                .map_or_else(|| "unpinned".to_owned(), |p| p.digest().to_owned());
+            format!("{}: {old} -> {}", c.entry, c.new.digest())
+        })
+        .collect();
+    format!("cipug update {}", parts.join("; "))
+}
+
+/// The new env file text with `changes` applied.
+pub fn apply(service: &Service, changes: &[Change]) -> EnvFile {
+    let mut env = service.env.clone();
+    for change in changes {
+        let image = service.images.iter().find(|i| i.entry == change.entry);
+        let tagged_key = image.map(ImageEntry::tagged_key);
+        let hashed_key = image.map_or_else(|| format!("SERVICE_{}_IMAGE_HASHED", change.entry), ImageEntry::hashed_key);
+        env.set(&hashed_key, change.new.as_str(), tagged_key.as_deref());
+    }
+    env
+}
+
+/// Runs the update steps of services, with the settings and tools of one run.
+pub struct Updater<'a> {
+    config: &'a Config,
+    runner: &'a dyn Runner,
+    snapper: Snapper<'a>,
+}
+
+impl<'a> Updater<'a> {
+    /// An updater for one run.
+    pub fn new(config: &'a Config, runner: &'a dyn Runner) -> Self {
+        Updater {
+            config,
+            runner,
+            snapper: Snapper::new(runner),
+        }
+    }
+
+    /// Updates one service whose pins are `changes` (none: nothing to do).
+    pub fn update(&mut self, service: &Service, changes: Vec<Change>) -> Outcome {
+        if changes.is_empty() {
+            return Outcome::Current;
+        }
+        match self.steps(service, &changes) {
+            Ok(snapshot) => Outcome::Updated { changes, snapshot },
+            Err(error) => Outcome::Failed { changes, error },
+        }
+    }
+
+    fn steps(&mut self, service: &Service, changes: &[Change]) -> Result<Option<u64>> {
+        let name = &service.dir.name;
+        let compose = Compose::new(self.config);
+        for change in changes {
+            log::info!(
+                "{name}: {} {} -> {}",
+                change.entry,
+                change.old.as_deref().unwrap_or("(unpinned)"),
+                change.new
+            );
+        }
+        if compose.needed() {
+            self.runner.run(&compose.ps(&service.dir))?;
+        }
+        let snapshot = if self.config.service_snapshot {
+            let config = self.snapper.config_for(&service.dir.path)?;
+            let number = self.snapper.create(&config.config, &describe(changes))?;
+            log::info!("{name}: snapshot {number} of snapper config {}", config.config);
+            Some(number)
+        } else {
+            None
+        };
+        self.write_env(service, changes)?;
+        if self.config.service_pull {
+            self.runner
+                .run(&compose.pull(&service.dir))
+                .map_err(|e| Error::Pull(e.to_string()))?;
+        }
+        if self.config.service_stop_start {
+            for cmd in compose.restart(&service.dir) {
+                self.runner.run(&cmd).map_err(|e| Error::Restart(e.to_string()))?;
+            }
+            log::info!("{name}: restarted");
+        }
+        Ok(snapshot)
+    }
+
+    fn write_env(&self, service: &Service, changes: &[Change]) -> Result<()> {
+        let path = &service.dir.env_file;
+        let env_error = |msg: String| Error::Env(format!("{}: {msg}", path.display()));
+        // Refuse to overwrite edits made since the file was read.
+        let now = std::fs::read(path).map_err(|e| env_error(e.to_string()))?;
+        if now != service.env.render().as_bytes() {
+            return Err(env_error("changed while cipug ran; not written, run again".into()));
+        }
+        let env = apply(service, changes);
+        atomic::write(path, env.render().as_bytes(), 0o600)
+            .map_err(|e| env_error(format!("could not write: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn service(text: &str) -> Service {
+        let env = EnvFile::parse(text.as_bytes()).unwrap();
+        let images = image_entries(&env).unwrap();
+        Service {
+            dir: ServiceDir {
+                name: "svc".into(),
+                path: "/nonexistent".into(),
+                env_file: "/nonexistent/.env".into(),
+            },
+            env,
+            images,
+        }
+    }
+
+    #[test]
+    fn changes_and_apply() {
+        let svc = service(&format!(
+            "# c\nSERVICE_A_IMAGE_TAGGED=a\nSERVICE_A_IMAGE_HASHED=docker.io/library/a@{A}\nSERVICE_B_IMAGE_TAGGED=b # x\nTAIL=1\n"
+        ));
+        let mut res = Resolutions::new();
+        res.insert("a".into(), Ok(Pin::parse(&format!("docker.io/library/a@{A}")).unwrap()));
+        res.insert("b".into(), Ok(Pin::parse(&format!("docker.io/library/b@{B}")).unwrap()));
+        let changes = changes(&svc, &res).unwrap();
+        assert_eq!(changes.len(), 1, "a is current");
+        assert_eq!(changes[0].entry, "B");
+        assert_eq!(describe(&changes), format!("cipug update B: unpinned -> {B}"));
+        assert_eq!(
+            apply(&svc, &changes).render(),
+            format!("# c\nSERVICE_A_IMAGE_TAGGED=a\nSERVICE_A_IMAGE_HASHED=docker.io/library/a@{A}\nSERVICE_B_IMAGE_TAGGED=b # x\nSERVICE_B_IMAGE_HASHED=docker.io/library/b@{B}\nTAIL=1\n")
+        );
+        res.insert("a".into(), Err("404 manifest unknown".into()));
+        let err = super::changes(&svc, &res).unwrap_err();
+        assert_eq!(err.to_string(), "a: 404 manifest unknown");
+    }
+}
