@@ -113,8 +113,10 @@ fn run_update(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Resu
     }
     report::summary(&rows, out)?;
     if codes.is_empty() {
+        log::info!("Updated services successfully");
         Ok(())
     } else {
+        log::error!("Encountered errors during updating!");
         Err(Error::Several(codes))
     }
 }

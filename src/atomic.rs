@@ -27,7 +27,7 @@ pub fn write(path: &Path, bytes: &[u8], new_mode: u32) -> io::Result<()> {
         Err(e) => return Err(e),
     };
     let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}{TEMP_MARK}"))
+        .prefix(&temp_prefix(&name))
         .suffix(TEMP_SUFFIX)
         .permissions(fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)?;
@@ -48,7 +48,7 @@ pub fn write(path: &Path, bytes: &[u8], new_mode: u32) -> io::Result<()> {
 /// Removes temporary files that an interrupted [`write`] of `name` left in `dir`; returns
 /// how many it removed.
 pub fn remove_stale_temps(dir: &Path, name: &str) -> io::Result<usize> {
-    let prefix = format!(".{name}{TEMP_MARK}");
+    let prefix = temp_prefix(name);
     let mut removed = 0;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -60,6 +60,12 @@ pub fn remove_stale_temps(dir: &Path, name: &str) -> io::Result<usize> {
         }
     }
     Ok(removed)
+}
+
+/// Temporary files of `name` are hidden: `.env` -> `.env.cipug-XXXXXX.tmp`.
+fn temp_prefix(name: &str) -> String {
+    let dot = if name.starts_with('.') { "" } else { "." };
+    format!("{dot}{name}{TEMP_MARK}")
 }
 
 /// Follows `path` if it is a symlink (any depth), else returns it.

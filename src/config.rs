@@ -300,7 +300,7 @@ pub fn parse_config_file(path: &Path, text: &str) -> Result<Map<String, Value>> 
     for key in map.keys() {
         match settings::find(key) {
             Some(s) if s.name == "CONFIG_FILE" => {
-                return Err(Error::UnknownStructure(format!(
+                return Err(Error::Value(format!(
                     "{}: CONFIG_FILE cannot be set inside a config file",
                     path.display()
                 )))
@@ -312,7 +312,7 @@ pub fn parse_config_file(path: &Path, text: &str) -> Result<Map<String, Value>> 
                     .filter(|k| settings::find(k).is_some())
                     .map(|k| format!(" (write `{k}`, without the CIPUG_ prefix)"))
                     .unwrap_or_default();
-                return Err(Error::UnknownStructure(format!(
+                return Err(Error::Value(format!(
                     "{}: unknown setting `{key}`{hint}",
                     path.display()
                 )));
@@ -548,9 +548,9 @@ mod tests {
             ("", &[root, ("CIPUG_CONFIG_FILE", "/nonexistent.json")], 20, "file not found"),
             ("{", &[root], 22, "not valid JSON"),
             ("[1]", &[root], 23, "one JSON object"),
-            (r#"{"CIPUG_VERBOSITY": 1}"#, &[root], 23, "without the CIPUG_ prefix"),
-            (r#"{"NOPE": 1}"#, &[root], 23, "unknown setting `NOPE`"),
-            (r#"{"CONFIG_FILE": "x"}"#, &[root], 23, "CONFIG_FILE cannot be set"),
+            (r#"{"CIPUG_VERBOSITY": 1}"#, &[root], 25, "without the CIPUG_ prefix"),
+            (r#"{"NOPE": 1}"#, &[root], 25, "unknown setting `NOPE`"),
+            (r#"{"CONFIG_FILE": "x"}"#, &[root], 25, "CONFIG_FILE cannot be set"),
             (r#"{"VERBOSITY": "x"}"#, &[root], 24, "VERBOSITY: expected a whole number"),
             (r#"{"VERBOSITY": 1.5}"#, &[root], 24, "expected a whole number"),
             (r#"{"SERVICE_PULL": "sometimes"}"#, &[root], 24, "SERVICE_PULL"),

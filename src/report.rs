@@ -10,7 +10,7 @@ fn write_err(e: std::io::Error) -> Error {
     Error::io("standard output", e)
 }
 
-/// Prints the settings: `NAME = value` lines, or one JSON object.
+/// Prints the settings: `NAME=value` lines as the Python cipug did, or one JSON object.
 pub fn config(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
     let value = config.to_json();
     if json {
@@ -18,7 +18,6 @@ pub fn config(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
         return Ok(());
     }
     if let Some(map) = value.as_object() {
-        let width = map.keys().map(String::len).max().unwrap_or(0);
         for (key, v) in map {
             let shown = match v {
                 serde_json::Value::String(s) => s.clone(),
@@ -30,7 +29,7 @@ pub fn config(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
                     .join(","),
                 other => other.to_string(),
             };
-            writeln!(out, "{key:<width$} = {shown}").map_err(write_err)?;
+            writeln!(out, "{key}={shown}").map_err(write_err)?;
         }
     }
     Ok(())
