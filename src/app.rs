@@ -18,7 +18,8 @@ use crate::update::{self, Outcome, Updater};
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     let sources = Sources::from_process(cli.settings.0.clone())?;
     let mut config = Config::load(&sources)?;
-    config.verbosity = (i16::from(config.verbosity) + i16::from(cli.verbose) - i16::from(cli.quiet)).clamp(0, 3) as u8;
+    config.verbosity = (i16::from(config.verbosity) + i16::from(cli.verbose) - i16::from(cli.quiet))
+        .clamp(0, 3) as u8;
     crate::logging::init(config.verbosity);
     let runner = SystemRunner;
     match cli.action() {
@@ -43,7 +44,7 @@ pub fn required_tools(config: &Config) -> Vec<String> {
     if config.service_snapshot {
         tools.push("snapper".to_owned());
     }
-    if config.prune_images {
+    if config.prune_images || Compose::new(config).needed() {
         tools.push(config.container_tool[0].clone());
     }
     tools
@@ -59,7 +60,9 @@ fn check_tools(config: &Config) -> Result<()> {
 }
 
 fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn run_update(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Result<()> {
@@ -79,10 +82,14 @@ fn run_update(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Resu
         }
     }
     let resolver: Box<dyn Resolve + '_> = match config.resolver {
-        ResolverKind::Skopeo | ResolverKind::Native => Box::new(Skopeo::new(runner, &config.insecure_registries)),
+        ResolverKind::Skopeo | ResolverKind::Native => {
+            Box::new(Skopeo::new(runner, &config.insecure_registries))
+        }
     };
     let mut cache = Cache::load(&config.cache_location, config.cache_duration);
-    let images = loaded.iter().flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
+    let images = loaded
+        .iter()
+        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
     let resolutions = resolve::resolve_all(resolver.as_ref(), images, &mut cache, now());
     let mut updater = Updater::new(config, runner);
     let mut updated = 0;

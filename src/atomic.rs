@@ -16,7 +16,10 @@ const TEMP_SUFFIX: &str = ".tmp";
 /// complete.
 pub fn write(path: &Path, bytes: &[u8], new_mode: u32) -> io::Result<()> {
     let target = resolve_link(path)?;
-    let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = target
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file path"))?
@@ -90,9 +93,16 @@ mod tests {
         std::os::unix::fs::symlink("real.env", &link).unwrap();
         write(&link, b"new", 0o600).unwrap();
         assert_eq!(fs::read_to_string(&real).unwrap(), "new");
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o640);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2, "no temporary file left");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no temporary file left"
+        );
 
         let fresh = dir.path().join("fresh.json");
         write(&fresh, b"{}", 0o600).unwrap();

@@ -171,7 +171,14 @@ mod tests {
 
     #[test]
     fn every_setting_has_a_flag_anywhere() {
-        let cli = parse(&["update", "--services-root", "/s", "--service-pull=no", "--config", "/c.json"]);
+        let cli = parse(&[
+            "update",
+            "--services-root",
+            "/s",
+            "--service-pull=no",
+            "--config",
+            "/c.json",
+        ]);
         assert_eq!(cli.settings.0["SERVICES_ROOT"], "/s");
         assert_eq!(cli.settings.0["SERVICE_PULL"], "no");
         assert_eq!(cli.settings.0["CONFIG_FILE"], "/c.json");

@@ -134,7 +134,10 @@ impl Config {
             let path = config_file.as_deref().unwrap_or(Path::new(""));
             match file.get(setting.name) {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(Raw::Json(v.clone(), format!("{}: {}", path.display(), setting.name))),
+                Some(v) => Some(Raw::Json(
+                    v.clone(),
+                    format!("{}: {}", path.display(), setting.name),
+                )),
             }
         };
         let mut values: HashMap<&str, Typed> = HashMap::new();
@@ -142,7 +145,9 @@ impl Config {
             let typed = match raw(setting) {
                 Some(raw) => convert(setting, raw, &sources.cwd)?,
                 None => match setting.default {
-                    Some(d) => convert(setting, Raw::Text(d.into(), "default".into()), &sources.cwd)?,
+                    Some(d) => {
+                        convert(setting, Raw::Text(d.into(), "default".into()), &sources.cwd)?
+                    }
                     None => Typed::Unset,
                 },
             };
@@ -163,11 +168,15 @@ impl Config {
         };
         let verbosity = take("VERBOSITY").count();
         if verbosity > 3 {
-            return Err(Error::Value(format!("VERBOSITY must be 0 to 3, not {verbosity}")));
+            return Err(Error::Value(format!(
+                "VERBOSITY must be 0 to 3, not {verbosity}"
+            )));
         }
         let resolve_jobs = take("RESOLVE_JOBS").count();
         if !(1..=256).contains(&resolve_jobs) {
-            return Err(Error::Value(format!("RESOLVE_JOBS must be 1 to 256, not {resolve_jobs}")));
+            return Err(Error::Value(format!(
+                "RESOLVE_JOBS must be 1 to 256, not {resolve_jobs}"
+            )));
         }
         let words = |name: &str| -> Result<Vec<String>> {
             let text = take(name).text().unwrap_or_default();
@@ -264,7 +273,11 @@ fn default_cache_location(sources: &Sources) -> PathBuf {
     if sources.is_root {
         return PathBuf::from("/var/cache/cipug/cache.json");
     }
-    let base = match sources.env.get("XDG_CACHE_HOME").filter(|p| Path::new(p).is_absolute()) {
+    let base = match sources
+        .env
+        .get("XDG_CACHE_HOME")
+        .filter(|p| Path::new(p).is_absolute())
+    {
         Some(dir) => PathBuf::from(dir),
         None => match sources.env.get("HOME") {
             Some(home) => Path::new(home).join(".cache"),
@@ -430,8 +443,15 @@ fn convert(setting: &Setting, raw: Raw, cwd: &Path) -> Result<Typed> {
             .map_err(|_| type_error(&origin, "a whole number >= 0", &format!("`{text}`"))),
         Kind::Hours => match text.trim().parse::<f64>() {
             Ok(h) if h.is_finite() && h >= 0.0 => Ok(Typed::Hours(h)),
-            Ok(_) => Err(value_error(&origin, format!("hours must be >= 0, not `{text}`"))),
-            Err(_) => Err(type_error(&origin, "a number of hours", &format!("`{text}`"))),
+            Ok(_) => Err(value_error(
+                &origin,
+                format!("hours must be >= 0, not `{text}`"),
+            )),
+            Err(_) => Err(type_error(
+                &origin,
+                "a number of hours",
+                &format!("`{text}`"),
+            )),
         },
         Kind::List => Ok(Typed::List(
             text.split(',')
@@ -444,7 +464,10 @@ fn convert(setting: &Setting, raw: Raw, cwd: &Path) -> Result<Typed> {
         Kind::Text => Ok(Typed::Text(text)),
         Kind::FileName => {
             if text.is_empty() || text.contains('/') || text == "." || text == ".." {
-                Err(value_error(&origin, format!("`{text}` must be a plain file name")))
+                Err(value_error(
+                    &origin,
+                    format!("`{text}` must be a plain file name"),
+                ))
             } else {
                 Ok(Typed::Text(text))
             }
@@ -456,7 +479,10 @@ fn convert(setting: &Setting, raw: Raw, cwd: &Path) -> Result<Typed> {
             if words.contains(&lower.as_str()) {
                 Ok(Typed::Text(lower))
             } else {
-                Err(value_error(&origin, format!("`{text}` is not one of {}", words.join(", "))))
+                Err(value_error(
+                    &origin,
+                    format!("`{text}` is not one of {}", words.join(", ")),
+                ))
             }
         }
     }
@@ -469,7 +495,10 @@ mod tests {
     fn sources(flags: &[(&'static str, &str)], env: &[(&str, &str)]) -> Sources {
         Sources {
             flags: flags.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             cwd: PathBuf::from("/work"),
             is_root: true,
         }
@@ -493,7 +522,10 @@ mod tests {
         assert_eq!(c.compose_file_name, "compose.yml");
         assert_eq!(c.env_file_name, ".env");
         assert_eq!(c.cache_duration, 3600);
-        assert_eq!(c.cache_location, PathBuf::from("/var/cache/cipug/cache.json"));
+        assert_eq!(
+            c.cache_location,
+            PathBuf::from("/var/cache/cipug/cache.json")
+        );
         assert_eq!(c.snapshots_max_age_snapper, 1.5);
         assert_eq!(c.snapshots_max_age_btrbk, 36.0);
         assert_eq!(c.stop_start_method, StopStartMethod::Compose);
@@ -501,14 +533,26 @@ mod tests {
 
     #[test]
     fn precedence_table() {
-        let (_dir, file) = with_file(r#"{"SERVICES_ROOT": "/file", "VERBOSITY": 2, "COMPOSE_TOOL": "docker compose"}"#);
+        let (_dir, file) = with_file(
+            r#"{"SERVICES_ROOT": "/file", "VERBOSITY": 2, "COMPOSE_TOOL": "docker compose"}"#,
+        );
         // (flags, env, expected SERVICES_ROOT, expected VERBOSITY)
         let cases: &[(&[(&'static str, &str)], &[(&str, &str)], &str, u8)] = &[
             (&[], &[], "/file", 2),
             (&[], &[("CIPUG_SERVICES_ROOT", "/env")], "/env", 2),
-            (&[("SERVICES_ROOT", "/flag")], &[("CIPUG_SERVICES_ROOT", "/env")], "/flag", 2),
+            (
+                &[("SERVICES_ROOT", "/flag")],
+                &[("CIPUG_SERVICES_ROOT", "/env")],
+                "/flag",
+                2,
+            ),
             (&[], &[("CIPUG_VERBOSITY", "0")], "/file", 0),
-            (&[("VERBOSITY", "3")], &[("CIPUG_VERBOSITY", "0")], "/file", 3),
+            (
+                &[("VERBOSITY", "3")],
+                &[("CIPUG_VERBOSITY", "0")],
+                "/file",
+                3,
+            ),
         ];
         for (flags, env, root, verbosity) in cases {
             let mut env = env.to_vec();
@@ -522,11 +566,24 @@ mod tests {
 
     #[test]
     fn booleans_and_lists() {
-        for (text, want) in [("TRUE", true), ("yes", true), ("1", true), ("No", false), ("0", false), ("false", false)] {
-            let c = Config::load(&sources(&[("SERVICE_PULL", text)], &[("CIPUG_SERVICES_ROOT", "/s")])).unwrap();
+        for (text, want) in [
+            ("TRUE", true),
+            ("yes", true),
+            ("1", true),
+            ("No", false),
+            ("0", false),
+            ("false", false),
+        ] {
+            let c = Config::load(&sources(
+                &[("SERVICE_PULL", text)],
+                &[("CIPUG_SERVICES_ROOT", "/s")],
+            ))
+            .unwrap();
             assert_eq!(c.service_pull, want, "{text}");
         }
-        let (_dir, file) = with_file(r#"{"SERVICES_ROOT": "/s", "PRUNE_IMAGES": false, "SERVICES_FILTER": ["a", "b"], "SERVICES_FILTER_EXCLUDE": " c, d ,", "CACHE_DURATION": "60"}"#);
+        let (_dir, file) = with_file(
+            r#"{"SERVICES_ROOT": "/s", "PRUNE_IMAGES": false, "SERVICES_FILTER": ["a", "b"], "SERVICES_FILTER_EXCLUDE": " c, d ,", "CACHE_DURATION": "60"}"#,
+        );
         let c = Config::load(&sources(&[("CONFIG_FILE", &file)], &[])).unwrap();
         assert!(!c.prune_images);
         assert_eq!(c.services_filter, vec!["a", "b"]);
@@ -539,24 +596,89 @@ mod tests {
         let root = ("CIPUG_SERVICES_ROOT", "/s");
         let cases: &[(&str, &[(&str, &str)], u8, &str)] = &[
             ("", &[], 25, "SERVICES_ROOT is not set"),
-            ("", &[root, ("CIPUG_VERBOSITY", "loud")], 24, "CIPUG_VERBOSITY: expected a whole number"),
-            ("", &[root, ("CIPUG_VERBOSITY", "7")], 25, "VERBOSITY must be 0 to 3"),
-            ("", &[root, ("CIPUG_SERVICE_PULL", "maybe")], 24, "CIPUG_SERVICE_PULL"),
-            ("", &[root, ("CIPUG_STOP_START_METHOD", "cron")], 25, "not one of"),
-            ("", &[root, ("CIPUG_ENV_FILE_NAME", "a/.env")], 25, "plain file name"),
-            ("", &[root, ("CIPUG_SNAPSHOTS_MAX_AGE_BTRBK", "-1")], 25, "hours must be >= 0"),
-            ("", &[root, ("CIPUG_CONFIG_FILE", "/nonexistent.json")], 20, "file not found"),
+            (
+                "",
+                &[root, ("CIPUG_VERBOSITY", "loud")],
+                24,
+                "CIPUG_VERBOSITY: expected a whole number",
+            ),
+            (
+                "",
+                &[root, ("CIPUG_VERBOSITY", "7")],
+                25,
+                "VERBOSITY must be 0 to 3",
+            ),
+            (
+                "",
+                &[root, ("CIPUG_SERVICE_PULL", "maybe")],
+                24,
+                "CIPUG_SERVICE_PULL",
+            ),
+            (
+                "",
+                &[root, ("CIPUG_STOP_START_METHOD", "cron")],
+                25,
+                "not one of",
+            ),
+            (
+                "",
+                &[root, ("CIPUG_ENV_FILE_NAME", "a/.env")],
+                25,
+                "plain file name",
+            ),
+            (
+                "",
+                &[root, ("CIPUG_SNAPSHOTS_MAX_AGE_BTRBK", "-1")],
+                25,
+                "hours must be >= 0",
+            ),
+            (
+                "",
+                &[root, ("CIPUG_CONFIG_FILE", "/nonexistent.json")],
+                20,
+                "file not found",
+            ),
             ("{", &[root], 22, "not valid JSON"),
             ("[1]", &[root], 23, "one JSON object"),
-            (r#"{"CIPUG_VERBOSITY": 1}"#, &[root], 25, "without the CIPUG_ prefix"),
+            (
+                r#"{"CIPUG_VERBOSITY": 1}"#,
+                &[root],
+                25,
+                "without the CIPUG_ prefix",
+            ),
             (r#"{"NOPE": 1}"#, &[root], 25, "unknown setting `NOPE`"),
-            (r#"{"CONFIG_FILE": "x"}"#, &[root], 25, "CONFIG_FILE cannot be set"),
-            (r#"{"VERBOSITY": "x"}"#, &[root], 24, "VERBOSITY: expected a whole number"),
-            (r#"{"VERBOSITY": 1.5}"#, &[root], 24, "expected a whole number"),
-            (r#"{"SERVICE_PULL": "sometimes"}"#, &[root], 24, "SERVICE_PULL"),
+            (
+                r#"{"CONFIG_FILE": "x"}"#,
+                &[root],
+                25,
+                "CONFIG_FILE cannot be set",
+            ),
+            (
+                r#"{"VERBOSITY": "x"}"#,
+                &[root],
+                24,
+                "VERBOSITY: expected a whole number",
+            ),
+            (
+                r#"{"VERBOSITY": 1.5}"#,
+                &[root],
+                24,
+                "expected a whole number",
+            ),
+            (
+                r#"{"SERVICE_PULL": "sometimes"}"#,
+                &[root],
+                24,
+                "SERVICE_PULL",
+            ),
             (r#"{"SERVICE_PULL": [true]}"#, &[root], 24, "SERVICE_PULL"),
             (r#"{"SERVICES_ROOT": 5}"#, &[], 24, "expected a string"),
-            (r#"{"SERVICES_FILTER": [1]}"#, &[root], 24, "a list of names"),
+            (
+                r#"{"SERVICES_FILTER": [1]}"#,
+                &[root],
+                24,
+                "a list of names",
+            ),
         ];
         for (json, env, code, msg) in cases {
             let (_dir, file) = with_file(json);
@@ -574,9 +696,15 @@ mod tests {
     fn default_cache_is_private_per_user() {
         let mut s = sources(&[], &[("CIPUG_SERVICES_ROOT", "/s"), ("HOME", "/home/u")]);
         s.is_root = false;
-        assert_eq!(Config::load(&s).unwrap().cache_location, PathBuf::from("/home/u/.cache/cipug/cache.json"));
+        assert_eq!(
+            Config::load(&s).unwrap().cache_location,
+            PathBuf::from("/home/u/.cache/cipug/cache.json")
+        );
         s.env.insert("XDG_CACHE_HOME".into(), "/xdg".into());
-        assert_eq!(Config::load(&s).unwrap().cache_location, PathBuf::from("/xdg/cipug/cache.json"));
+        assert_eq!(
+            Config::load(&s).unwrap().cache_location,
+            PathBuf::from("/xdg/cipug/cache.json")
+        );
     }
 
     #[test]
@@ -593,6 +721,12 @@ mod tests {
         let (_dir, file) = with_file(&Value::Object(map).to_string());
         let again = Config::load(&sources(&[("CONFIG_FILE", &file)], &[])).unwrap();
         assert_eq!(again.to_json().as_object().unwrap().len(), SETTINGS.len());
-        assert_eq!(Config { config_file: None, ..again }, c);
+        assert_eq!(
+            Config {
+                config_file: None,
+                ..again
+            },
+            c
+        );
     }
 }

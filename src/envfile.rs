@@ -113,8 +113,10 @@ impl EnvFile {
         for entry in &self.entries {
             let value = match entry.quote {
                 Quote::Single => entry.value.clone(),
-                _ => interpolate(&entry.value, |name| Some(vars.get(name).cloned().unwrap_or_default()))
-                    .unwrap_or_else(|_| entry.value.clone()),
+                _ => interpolate(&entry.value, |name| {
+                    Some(vars.get(name).cloned().unwrap_or_default())
+                })
+                .unwrap_or_else(|_| entry.value.clone()),
             };
             vars.insert(entry.key.clone(), value);
         }
@@ -128,7 +130,11 @@ impl EnvFile {
     pub fn set(&mut self, key: &str, value: &str, after: Option<&str>) {
         if let Some(index) = self.entries.iter().rposition(|e| e.key == key) {
             let entry = &self.entries[index];
-            let quote = if entry.key_only { Quote::None } else { entry.quote };
+            let quote = if entry.key_only {
+                Quote::None
+            } else {
+                entry.quote
+            };
             let rendered = render_value(value, quote);
             let (range, replacement) = if entry.key_only {
                 let end = entry.value_span.start;
@@ -141,7 +147,12 @@ impl EnvFile {
             let anchor = after.and_then(|a| self.entries.iter().rev().find(|e| e.key == a));
             let (pos, export, quote, eol) = match anchor {
                 Some(a) => (a.span.end, a.export, a.quote, self.line_ending_of(a)),
-                None => (self.text.len(), false, Quote::None, self.dominant_line_ending()),
+                None => (
+                    self.text.len(),
+                    false,
+                    Quote::None,
+                    self.dominant_line_ending(),
+                ),
             };
             let mut line = String::new();
             if pos > 0 && !self.text[..pos].ends_with('\n') {
@@ -238,8 +249,8 @@ fn interpolate_with(
             out.push('$');
             rest = after;
         } else if let Some(inner) = rest.strip_prefix('{') {
-            let end = matching_brace(inner)
-                .ok_or_else(|| format!("unterminated `${{` in `{value}`"))?;
+            let end =
+                matching_brace(inner).ok_or_else(|| format!("unterminated `${{` in `{value}`"))?;
             let expr = &inner[..end];
             rest = &inner[end + 1..];
             let name_len = expr
@@ -391,7 +402,10 @@ impl<'a> Parser<'a> {
         let key = self.text[key_start..self.pos].to_owned();
         if key.is_empty() {
             let shown: String = self.text[self.pos..].chars().take(20).collect();
-            return self.err(line, format!("expected a variable name, found `{}`", shown.trim_end()));
+            return self.err(
+                line,
+                format!("expected a variable name, found `{}`", shown.trim_end()),
+            );
         }
         self.skip_blanks();
         if self.at_line_end() || self.peek() == Some('#') {
@@ -425,13 +439,19 @@ impl<'a> Parser<'a> {
                         format!("unexpected text after the closing quote of `{key}`"),
                     );
                 }
-                let quote = if q == '"' { Quote::Double } else { Quote::Single };
+                let quote = if q == '"' {
+                    Quote::Double
+                } else {
+                    Quote::Single
+                };
                 (value, quote, value_start..value_end)
             }
             _ => {
                 let rest = &self.text[self.pos..];
                 let line_end = rest.find('\n').unwrap_or(rest.len());
-                let raw = rest[..line_end].strip_suffix('\r').unwrap_or(&rest[..line_end]);
+                let raw = rest[..line_end]
+                    .strip_suffix('\r')
+                    .unwrap_or(&rest[..line_end]);
                 let mut value_len = raw.len();
                 for (i, c) in raw.char_indices() {
                     if c == '#' && (i == 0 || raw[..i].ends_with([' ', '\t'])) {
@@ -440,7 +460,11 @@ impl<'a> Parser<'a> {
                     }
                 }
                 let value = raw[..value_len].trim_end_matches([' ', '\t']);
-                (value.to_owned(), Quote::None, value_start..value_start + value.len())
+                (
+                    value.to_owned(),
+                    Quote::None,
+                    value_start..value_start + value.len(),
+                )
             }
         };
         self.skip_line();
@@ -483,7 +507,13 @@ impl<'a> Parser<'a> {
             }
             value.push(c);
         }
-        self.err(line, format!("unterminated {} quote", if q == '"' { "double" } else { "single" }))
+        self.err(
+            line,
+            format!(
+                "unterminated {} quote",
+                if q == '"' { "double" } else { "single" }
+            ),
+        )
     }
 }
 
@@ -535,7 +565,12 @@ mod tests {
         ];
         for (text, line, msg) in cases {
             let err = EnvFile::parse(text).unwrap_err();
-            assert_eq!(err.line, *line, "{:?}: {err}", String::from_utf8_lossy(text));
+            assert_eq!(
+                err.line,
+                *line,
+                "{:?}: {err}",
+                String::from_utf8_lossy(text)
+            );
             assert!(err.msg.contains(msg), "{err}");
         }
     }
@@ -557,7 +592,10 @@ mod tests {
     fn set_inserts_after_anchor_with_its_style() {
         let mut file = parse("X=1\r\nexport T=img\r\nY=2\r\n");
         file.set("H", "img@sha256:0", Some("T"));
-        assert_eq!(file.render(), "X=1\r\nexport T=img\r\nexport H=img@sha256:0\r\nY=2\r\n");
+        assert_eq!(
+            file.render(),
+            "X=1\r\nexport T=img\r\nexport H=img@sha256:0\r\nY=2\r\n"
+        );
 
         let mut file = parse("T=\"img\"");
         file.set("H", "v", Some("T"));

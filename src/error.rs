@@ -48,7 +48,9 @@ pub mod exit {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A tool that this run needs is not installed.
-    #[error("required tool `{0}` not found on PATH; install it or change the settings that need it")]
+    #[error(
+        "required tool `{0}` not found on PATH; install it or change the settings that need it"
+    )]
     ToolMissing(String),
     /// A file named by the settings does not exist.
     #[error("{}: file not found", .0.display())]

@@ -71,9 +71,7 @@ impl ImageRef {
             return fail("name longer than 255 characters");
         }
         let (registry, path) = match name.split_once('/') {
-            Some((first, path))
-                if first.contains(['.', ':']) || first == "localhost" =>
-            {
+            Some((first, path)) if first.contains(['.', ':']) || first == "localhost" => {
                 (first, path)
             }
             _ => (DOCKER_HUB, name),
@@ -147,7 +145,9 @@ impl Pin {
         let parsed = ImageRef::parse(value)?;
         match parsed.target {
             Target::Digest(_) if !value.contains(char::is_whitespace) => Ok(Pin(value.to_owned())),
-            _ => Err(format!("`{value}` is not a pinned image (`name@sha256:...`)")),
+            _ => Err(format!(
+                "`{value}` is not a pinned image (`name@sha256:...`)"
+            )),
         }
     }
 
@@ -171,7 +171,10 @@ impl fmt::Display for Pin {
 /// Whether `digest` is `sha256:` followed by 64 lowercase hex digits.
 pub fn valid_digest(digest: &str) -> bool {
     digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -195,11 +198,16 @@ fn valid_registry(registry: &str) -> bool {
                 !label.is_empty()
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             })
     };
     let port_ok = port.is_none_or(|p| {
-        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
     });
     host_ok && port_ok
 }
@@ -245,8 +253,16 @@ mod tests {
             ("org/app", "docker.io/org/app", "latest"),
             ("localhost/x", "localhost/x", "latest"),
             ("localhost:5000/a/b:t", "localhost:5000/a/b", "t"),
-            ("127.0.0.1:5000/demo/app:latest", "127.0.0.1:5000/demo/app", "latest"),
-            ("ghcr.io/o/my_app__x.y-z:1.0-rc_1", "ghcr.io/o/my_app__x.y-z", "1.0-rc_1"),
+            (
+                "127.0.0.1:5000/demo/app:latest",
+                "127.0.0.1:5000/demo/app",
+                "latest",
+            ),
+            (
+                "ghcr.io/o/my_app__x.y-z:1.0-rc_1",
+                "ghcr.io/o/my_app__x.y-z",
+                "1.0-rc_1",
+            ),
             ("[::1]:5000/a", "[::1]:5000/a", "latest"),
         ];
         for (input, name, tag) in cases {
@@ -256,7 +272,10 @@ mod tests {
         }
         let r = ImageRef::parse(&format!("quay.io/a/b@{D}")).unwrap();
         assert_eq!(r.target, Target::Digest(D.into()));
-        assert_eq!(ImageRef::parse("nextcloud").unwrap().api_host(), DOCKER_HUB_API);
+        assert_eq!(
+            ImageRef::parse("nextcloud").unwrap().api_host(),
+            DOCKER_HUB_API
+        );
     }
 
     #[test]
@@ -283,7 +302,10 @@ mod tests {
             &long,
         ];
         for input in bad {
-            assert!(ImageRef::parse(input).is_err(), "{input:?} should be rejected");
+            assert!(
+                ImageRef::parse(input).is_err(),
+                "{input:?} should be rejected"
+            );
         }
     }
 

@@ -53,18 +53,30 @@ pub fn image_entries(env: &EnvFile) -> Result<Vec<ImageEntry>, (usize, String)> 
             _ => interpolate(&entry.value, |name| vars.get(name).cloned())
                 .map_err(|e| (entry.line, format!("{}: {e}", entry.key)))?,
         };
-        if tagged.is_empty() || tagged.contains(|c: char| c.is_whitespace() || c.is_control() || c == '#') {
-            return Err((entry.line, format!("{}: `{tagged}` is not an image reference", entry.key)));
+        if tagged.is_empty()
+            || tagged.contains(|c: char| c.is_whitespace() || c.is_control() || c == '#')
+        {
+            return Err((
+                entry.line,
+                format!("{}: `{tagged}` is not an image reference", entry.key),
+            ));
         }
         let hashed_key = format!("{PREFIX}{x}{HASHED}");
-        let hashed: Vec<_> = env.entries().iter().filter(|e| e.key == hashed_key).collect();
+        let hashed: Vec<_> = env
+            .entries()
+            .iter()
+            .filter(|e| e.key == hashed_key)
+            .collect();
         if let [_, second, ..] = hashed.as_slice() {
             return Err((second.line, format!("{hashed_key} is set twice")));
         }
         images.push(ImageEntry {
             entry: x.to_owned(),
             tagged,
-            pinned: hashed.first().map(|e| e.value.clone()).filter(|v| !v.is_empty()),
+            pinned: hashed
+                .first()
+                .map(|e| e.value.clone())
+                .filter(|v| !v.is_empty()),
             line: entry.line,
         });
     }
@@ -97,11 +109,27 @@ mod tests {
     #[test]
     fn bad_entries_name_their_line() {
         let cases: &[(&str, usize, &str)] = &[
-            ("SERVICE_A_IMAGE_TAGGED=x\nSERVICE_A_IMAGE_TAGGED=y\n", 2, "set twice"),
-            ("SERVICE_A_IMAGE_TAGGED=x\nSERVICE_A_IMAGE_HASHED=a\nSERVICE_A_IMAGE_HASHED=b\n", 3, "set twice"),
+            (
+                "SERVICE_A_IMAGE_TAGGED=x\nSERVICE_A_IMAGE_TAGGED=y\n",
+                2,
+                "set twice",
+            ),
+            (
+                "SERVICE_A_IMAGE_TAGGED=x\nSERVICE_A_IMAGE_HASHED=a\nSERVICE_A_IMAGE_HASHED=b\n",
+                3,
+                "set twice",
+            ),
             ("\nSERVICE_A_IMAGE_TAGGED=${NOPE}\n", 2, "NOPE"),
-            ("SERVICE_A_IMAGE_TAGGED=\"a b\"\n", 1, "not an image reference"),
-            ("SERVICE_A_IMAGE_TAGGED=\"a\nEVIL=1\"\n", 1, "not an image reference"),
+            (
+                "SERVICE_A_IMAGE_TAGGED=\"a b\"\n",
+                1,
+                "not an image reference",
+            ),
+            (
+                "SERVICE_A_IMAGE_TAGGED=\"a\nEVIL=1\"\n",
+                1,
+                "not an image reference",
+            ),
             ("SERVICE_A_IMAGE_TAGGED=\n", 1, "not an image reference"),
         ];
         for (text, line, msg) in cases {

@@ -14,7 +14,12 @@ fn write_err(e: std::io::Error) -> Error {
 pub fn config(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
     let value = config.to_json();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default()).map_err(write_err)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        )
+        .map_err(write_err)?;
         return Ok(());
     }
     if let Some(map) = value.as_object() {
@@ -73,7 +78,9 @@ impl Row {
                     outcome: "current".into(),
                 })
                 .collect(),
-            Outcome::Updated { changes, .. } | Outcome::Failed { changes, .. } if !changes.is_empty() => {
+            Outcome::Updated { changes, .. } | Outcome::Failed { changes, .. }
+                if !changes.is_empty() =>
+            {
                 let result = match outcome {
                     Outcome::Failed { error, .. } => format!("failed ({})", error.exit_code()),
                     _ => "updated".into(),
@@ -83,7 +90,11 @@ impl Row {
                     .map(|c| Row {
                         service: name.clone(),
                         entry: c.entry.clone(),
-                        change: format!("{} -> {}", short(c.old.as_deref()), short(Some(c.new.as_str()))),
+                        change: format!(
+                            "{} -> {}",
+                            short(c.old.as_deref()),
+                            short(Some(c.new.as_str()))
+                        ),
                         outcome: result.clone(),
                     })
                     .collect()
@@ -118,7 +129,10 @@ pub fn summary(rows: &[Row], out: &mut dyn Write) -> Result<()> {
     let w2 = all.iter().map(|r| r.entry.len()).max().unwrap_or(0);
     let w3 = all.iter().map(|r| r.change.len()).max().unwrap_or(0);
     for r in all {
-        let line = format!("{:<w1$}  {:<w2$}  {:<w3$}  {}", r.service, r.entry, r.change, r.outcome);
+        let line = format!(
+            "{:<w1$}  {:<w2$}  {:<w3$}  {}",
+            r.service, r.entry, r.change, r.outcome
+        );
         writeln!(out, "{}", line.trim_end()).map_err(write_err)?;
     }
     Ok(())

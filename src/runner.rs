@@ -169,7 +169,10 @@ mod tests {
             .args(["up", "-d"])
             .arg("my service")
             .current_dir(Path::new("/srv/a"));
-        assert_eq!(cmd.to_string(), "docker compose up -d 'my service' (in /srv/a)");
+        assert_eq!(
+            cmd.to_string(),
+            "docker compose up -d 'my service' (in /srv/a)"
+        );
     }
 
     #[test]
@@ -177,8 +180,13 @@ mod tests {
         let err = SystemRunner
             .run(&Cmd::new("sh").args(["-c", "echo boom >&2; exit 3"]))
             .unwrap_err();
-        assert_eq!(err.to_string(), "`sh -c 'echo boom >&2; exit 3'` exited with status 3: boom");
-        let err = SystemRunner.run(&Cmd::new("/nonexistent/tool")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`sh -c 'echo boom >&2; exit 3'` exited with status 3: boom"
+        );
+        let err = SystemRunner
+            .run(&Cmd::new("/nonexistent/tool"))
+            .unwrap_err();
         assert!(matches!(err, RunError::NotStarted { .. }), "{err}");
     }
 }

@@ -47,7 +47,11 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
         }
         let env_file = path.join(&config.env_file_name);
         if !is_file_or_link(&env_file) {
-            log::debug!("{name}: has {} but no {}, skipped", config.compose_file_name, config.env_file_name);
+            log::debug!(
+                "{name}: has {} but no {}, skipped",
+                config.compose_file_name,
+                config.env_file_name
+            );
             continue;
         }
         services.push(ServiceDir {
@@ -59,17 +63,24 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
     services.sort_by(|a, b| a.name.cmp(&b.name));
     for wanted in &config.services_filter {
         if !services.iter().any(|s| &s.name == wanted) {
-            log::warn!("SERVICES_FILTER names `{wanted}`, but {} has no such service", root.display());
+            log::warn!(
+                "SERVICES_FILTER names `{wanted}`, but {} has no such service",
+                root.display()
+            );
         }
     }
     Ok(services)
 }
 
 fn keep(config: &Config, name: &str) -> bool {
-    let included = config.services_filter.is_empty() || config.services_filter.iter().any(|f| f == name);
+    let included =
+        config.services_filter.is_empty() || config.services_filter.iter().any(|f| f == name);
     included && !config.services_filter_exclude.iter().any(|f| f == name)
 }
 
 fn is_file_or_link(path: &Path) -> bool {
-    path.is_file() || path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())
+    path.is_file()
+        || path
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
 }

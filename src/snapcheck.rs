@@ -58,15 +58,27 @@ pub fn parse_btrbk_name(name: &str) -> Option<DateTime<Utc>> {
     }
     let naive = NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M")
         .ok()
-        .or_else(|| NaiveDate::parse_from_str(stamp, "%Y%m%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))?;
-    Local.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc))
+        .or_else(|| {
+            NaiveDate::parse_from_str(stamp, "%Y%m%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })?;
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn newest_snapper(dir: &Path) -> Option<DateTime<Utc>> {
     std::fs::read_dir(dir)
         .ok()?
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
         .filter_map(|e| std::fs::read_to_string(e.path().join("info.xml")).ok())
         .filter_map(|xml| parse_snapper_info(&xml))
         .max()
@@ -115,7 +127,14 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
     let dirs = services::discover(config)?;
     let io = |e| Error::io("standard output", e);
     let mut bad = Vec::new();
-    let mut rows = vec![["SERVICE".to_owned(), "KIND".into(), "NEWEST".into(), "AGE".into(), "MAX".into(), "STATUS".into()]];
+    let mut rows = vec![[
+        "SERVICE".to_owned(),
+        "KIND".into(),
+        "NEWEST".into(),
+        "AGE".into(),
+        "MAX".into(),
+        "STATUS".into(),
+    ]];
     for dir in &dirs {
         for n in newest(config, &dir.path) {
             let ok = n.ok(now);
@@ -125,17 +144,31 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
             rows.push([
                 dir.name.clone(),
                 n.kind.to_owned(),
-                n.time.map_or("none".into(), |t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string()),
+                n.time.map_or("none".into(), |t| {
+                    t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string()
+                }),
                 n.age_hours(now).map_or("-".into(), |a| format!("{a:.2}h")),
                 format!("{:.2}h", n.max_age_hours),
-                if ok { "ok".into() } else if n.time.is_none() { "missing".into() } else { "too old".into() },
+                if ok {
+                    "ok".into()
+                } else if n.time.is_none() {
+                    "missing".into()
+                } else {
+                    "too old".into()
+                },
             ]);
         }
     }
     if rows.len() > 1 {
-        let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..6)
+            .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+            .collect();
         for row in &rows {
-            let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
             writeln!(out, "{}", cells.join("  ").trim_end()).map_err(io)?;
         }
     } else {
@@ -145,7 +178,10 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
         log::info!("All required snapshots were found.");
         Ok(())
     } else {
-        Err(Error::SnapshotsTooOld(format!("snapshots are missing or too old: {}", bad.join(", "))))
+        Err(Error::SnapshotsTooOld(format!(
+            "snapshots are missing or too old: {}",
+            bad.join(", ")
+        )))
     }
 }
 
@@ -156,7 +192,10 @@ mod tests {
     #[test]
     fn snapper_info_dates_are_utc() {
         let xml = "<?xml version=\"1.0\"?>\n<snapshot>\n  <type>single</type>\n  <num>3</num>\n  <date>2025-06-26 01:00:00</date>\n</snapshot>\n";
-        assert_eq!(parse_snapper_info(xml).unwrap().to_rfc3339(), "2025-06-26T01:00:00+00:00");
+        assert_eq!(
+            parse_snapper_info(xml).unwrap().to_rfc3339(),
+            "2025-06-26T01:00:00+00:00"
+        );
         assert!(parse_snapper_info("<snapshot/>").is_none());
     }
 
@@ -164,13 +203,28 @@ mod tests {
     fn btrbk_names_table() {
         let local = |s: &str| {
             let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
-            Local.from_local_datetime(&naive).earliest().unwrap().with_timezone(&Utc)
+            Local
+                .from_local_datetime(&naive)
+                .earliest()
+                .unwrap()
+                .with_timezone(&Utc)
         };
-        assert_eq!(parse_btrbk_name("app.20250626T0100"), Some(local("2025-06-26 01:00")));
-        assert_eq!(parse_btrbk_name("my.app.20250626T0100_2"), Some(local("2025-06-26 01:00")));
-        assert_eq!(parse_btrbk_name("app.20250626"), Some(local("2025-06-26 00:00")));
         assert_eq!(
-            parse_btrbk_name("app.20250626T010000+0200").unwrap().to_rfc3339(),
+            parse_btrbk_name("app.20250626T0100"),
+            Some(local("2025-06-26 01:00"))
+        );
+        assert_eq!(
+            parse_btrbk_name("my.app.20250626T0100_2"),
+            Some(local("2025-06-26 01:00"))
+        );
+        assert_eq!(
+            parse_btrbk_name("app.20250626"),
+            Some(local("2025-06-26 00:00"))
+        );
+        assert_eq!(
+            parse_btrbk_name("app.20250626T010000+0200")
+                .unwrap()
+                .to_rfc3339(),
             "2025-06-25T23:00:00+00:00"
         );
         for bad in ["app", "app.latest", "app.2025T01", ".snapshots"] {
@@ -188,6 +242,10 @@ mod tests {
         };
         assert!(n(1, 1.5).ok(now));
         assert!(!n(2, 1.5).ok(now));
-        assert!(!Newest { time: None, ..n(0, 1.0) }.ok(now));
+        assert!(!Newest {
+            time: None,
+            ..n(0, 1.0)
+        }
+        .ok(now));
     }
 }

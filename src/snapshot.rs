@@ -110,7 +110,10 @@ mod tests {
     fn finds_config_by_subvolume() {
         let json = r#"{"configs": [{"config": "root", "subvolume": "/"}, {"config": "svc", "subvolume": "/srv/svc"}]}"#;
         let configs = parse_configs(json).unwrap();
-        assert_eq!(config_for(&configs, Path::new("/srv/svc")).unwrap().config, "svc");
+        assert_eq!(
+            config_for(&configs, Path::new("/srv/svc")).unwrap().config,
+            "svc"
+        );
         assert!(config_for(&configs, Path::new("/srv/other")).is_none());
         assert!(parse_configs("[]").is_err());
     }

@@ -5,14 +5,14 @@
 use std::path::Path;
 
 use crate::atomic;
-use crate::compose::Compose;
-use crate::config::Config;
+use crate::compose::{containers_cmd, parse_containers, project_name, Compose};
+use crate::config::{Config, StopStartMethod};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
 use crate::image_ref::Pin;
 use crate::pins::{image_entries, ImageEntry};
 use crate::resolve::Resolutions;
-use crate::runner::Runner;
+use crate::runner::{Cmd, Runner};
 use crate::services::ServiceDir;
 use crate::snapshot::Snapper;
 
@@ -64,12 +64,19 @@ pub fn load(dir: &ServiceDir) -> Result<Service> {
     let env_error = |msg: String| Error::Env(format!("{}: {msg}", dir.env_file.display()));
     match atomic::remove_stale_temps(&dir.path, &file_name(&dir.env_file)) {
         Ok(0) => {}
-        Ok(n) => log::info!("{}: removed {n} temporary file(s) left by an interrupted run", dir.name),
-        Err(e) => log::warn!("{}: could not look for stale temporary files: {e}", dir.path.display()),
+        Ok(n) => log::info!(
+            "{}: removed {n} temporary file(s) left by an interrupted run",
+            dir.name
+        ),
+        Err(e) => log::warn!(
+            "{}: could not look for stale temporary files: {e}",
+            dir.path.display()
+        ),
     }
     let bytes = std::fs::read(&dir.env_file).map_err(|e| env_error(e.to_string()))?;
     let env = EnvFile::parse(&bytes).map_err(|e| env_error(e.to_string()))?;
-    let images = image_entries(&env).map_err(|(line, msg)| env_error(format!("line {line}: {msg}")))?;
+    let images =
+        image_entries(&env).map_err(|(line, msg)| env_error(format!("line {line}: {msg}")))?;
     Ok(Service {
         dir: dir.clone(),
         env,
@@ -78,7 +85,9 @@ pub fn load(dir: &ServiceDir) -> Result<Service> {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The changes for `service` given the run's resolutions, or the first resolution error.
@@ -131,7 +140,10 @@ pub fn apply(service: &Service, changes: &[Change]) -> EnvFile {
     for change in changes {
         let image = service.images.iter().find(|i| i.entry == change.entry);
         let tagged_key = image.map(ImageEntry::tagged_key);
-        let hashed_key = image.map_or_else(|| format!("SERVICE_{}_IMAGE_HASHED", change.entry), ImageEntry::hashed_key);
+        let hashed_key = image.map_or_else(
+            || format!("SERVICE_{}_IMAGE_HASHED", change.entry),
+            ImageEntry::hashed_key,
+        );
         env.set(&hashed_key, change.new.as_str(), tagged_key.as_deref());
     }
     env
@@ -182,7 +194,10 @@ impl<'a> Updater<'a> {
         let snapshot = if self.config.service_snapshot {
             let config = self.snapper.config_for(&service.dir.path)?;
             let number = self.snapper.create(&config.config, &describe(changes))?;
-            log::info!("{name}: snapshot {number} of snapper config {}", config.config);
+            log::info!(
+                "{name}: snapshot {number} of snapper config {}",
+                config.config
+            );
             Some(number)
         } else {
             None
@@ -192,14 +207,77 @@ impl<'a> Updater<'a> {
             self.runner
                 .run(&compose.pull(&service.dir))
                 .map_err(|e| Error::Pull(e.to_string()))?;
+            self.verify_pulled(changes)?;
         }
         if self.config.service_stop_start {
             for cmd in compose.restart(&service.dir) {
-                self.runner.run(&cmd).map_err(|e| Error::Restart(e.to_string()))?;
+                self.runner
+                    .run(&cmd)
+                    .map_err(|e| Error::Restart(e.to_string()))?;
+            }
+            if self.config.stop_start_method == StopStartMethod::Compose {
+                self.verify_running(service)?;
             }
             log::info!("{name}: restarted");
         }
         Ok(snapshot)
+    }
+
+    /// Checks that the compose project's containers exist and run: some compose tools
+    /// (podman-compose 1.0) exit 0 when `up` failed.
+    fn verify_running(&self, service: &Service) -> Result<()> {
+        let project = project_name(&service.dir.name);
+        let out = self
+            .runner
+            .run(&containers_cmd(self.config, &project))
+            .map_err(|e| Error::Restart(e.to_string()))?;
+        let containers = parse_containers(&out.stdout).map_err(|e| {
+            Error::Restart(format!(
+                "{}: cannot read the container list: {e}",
+                service.dir.name
+            ))
+        })?;
+        if containers.is_empty() {
+            return Err(Error::Restart(format!(
+                "{}: `up` left no container of project {project}",
+                service.dir.name
+            )));
+        }
+        let stopped: Vec<String> = containers
+            .iter()
+            .filter(|c| c.state != "running")
+            .map(|c| format!("{} is {}", c.name, c.state))
+            .collect();
+        if stopped.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Restart(format!(
+                "{}: after `up`: {}",
+                service.dir.name,
+                stopped.join(", ")
+            )))
+        }
+    }
+
+    /// Checks that the new images are in local storage: some compose tools (podman-compose
+    /// 1.0) exit 0 when a pull failed.
+    fn verify_pulled(&self, changes: &[Change]) -> Result<()> {
+        for change in changes {
+            let cmd = Cmd::from_words(&self.config.container_tool).args([
+                "image",
+                "inspect",
+                "--format",
+                "{{.Id}}",
+                change.new.as_str(),
+            ]);
+            self.runner.run(&cmd).map_err(|_| {
+                Error::Pull(format!(
+                    "{} is not in local storage after the pull",
+                    change.new
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     fn write_env(&self, service: &Service, changes: &[Change]) -> Result<()> {
@@ -208,7 +286,9 @@ impl<'a> Updater<'a> {
         // Refuse to overwrite edits made since the file was read.
         let now = std::fs::read(path).map_err(|e| env_error(e.to_string()))?;
         if now != service.env.render().as_bytes() {
-            return Err(env_error("changed while cipug ran; not written, run again".into()));
+            return Err(env_error(
+                "changed while cipug ran; not written, run again".into(),
+            ));
         }
         let env = apply(service, changes);
         atomic::write(path, env.render().as_bytes(), 0o600)
@@ -243,12 +323,21 @@ mod tests {
             "# c\nSERVICE_A_IMAGE_TAGGED=a\nSERVICE_A_IMAGE_HASHED=docker.io/library/a@{A}\nSERVICE_B_IMAGE_TAGGED=b # x\nTAIL=1\n"
         ));
         let mut res = Resolutions::new();
-        res.insert("a".into(), Ok(Pin::parse(&format!("docker.io/library/a@{A}")).unwrap()));
-        res.insert("b".into(), Ok(Pin::parse(&format!("docker.io/library/b@{B}")).unwrap()));
+        res.insert(
+            "a".into(),
+            Ok(Pin::parse(&format!("docker.io/library/a@{A}")).unwrap()),
+        );
+        res.insert(
+            "b".into(),
+            Ok(Pin::parse(&format!("docker.io/library/b@{B}")).unwrap()),
+        );
         let changes = changes(&svc, &res).unwrap();
         assert_eq!(changes.len(), 1, "a is current");
         assert_eq!(changes[0].entry, "B");
-        assert_eq!(describe(&changes), format!("cipug update B: unpinned -> {B}"));
+        assert_eq!(
+            describe(&changes),
+            format!("cipug update B: unpinned -> {B}")
+        );
         assert_eq!(
             apply(&svc, &changes).render(),
             format!("# c\nSERVICE_A_IMAGE_TAGGED=a\nSERVICE_A_IMAGE_HASHED=docker.io/library/a@{A}\nSERVICE_B_IMAGE_TAGGED=b # x\nSERVICE_B_IMAGE_HASHED=docker.io/library/b@{B}\nTAIL=1\n")

@@ -68,12 +68,18 @@ impl Cache {
                             .collect();
                     }
                     Err(e) => {
-                        log::warn!("{}: corrupt cache ({e}); starting a new one", path.display());
+                        log::warn!(
+                            "{}: corrupt cache ({e}); starting a new one",
+                            path.display()
+                        );
                         cache.dirty = true;
                     }
                 }
             }
-            Err(msg) => log::warn!("{}: {msg}; the cache is not used in this run", path.display()),
+            Err(msg) => log::warn!(
+                "{}: {msg}; the cache is not used in this run",
+                path.display()
+            ),
         }
         cache
     }
@@ -145,7 +151,10 @@ fn read_trusted(path: &Path) -> Result<Option<String>, String> {
     }
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
-        return Err(format!("is owned by user {}, not by the user running cipug ({me})", meta.uid()));
+        return Err(format!(
+            "is owned by user {}, not by the user running cipug ({me})",
+            meta.uid()
+        ));
     }
     if meta.mode() & 0o022 != 0 {
         return Err(format!(
@@ -154,7 +163,8 @@ fn read_trusted(path: &Path) -> Result<Option<String>, String> {
         ));
     }
     let mut text = String::new();
-    file.read_to_string(&mut text).map_err(|e| format!("cannot read: {e}"))?;
+    file.read_to_string(&mut text)
+        .map_err(|e| format!("cannot read: {e}"))?;
     Ok(Some(text))
 }
 
@@ -174,8 +184,12 @@ mod tests {
         cache.put("x", &Pin::parse(PIN).unwrap(), 1000.0);
         cache.save();
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
-        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777,
+            0o700
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(json["x"]["result"], PIN);
         assert_eq!(json["x"]["time"], 1000.0);
         let cache = Cache::load(&path, 3600);
@@ -191,7 +205,10 @@ mod tests {
         let path = dir.path().join("cache.json");
         fs::write(&path, &good).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
-        assert!(Cache::load(&path, 3600).get("x", 1001.0).is_none(), "world-writable");
+        assert!(
+            Cache::load(&path, 3600).get("x", 1001.0).is_none(),
+            "world-writable"
+        );
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(Cache::load(&path, 3600).get("x", 1001.0).is_some());
         let link = dir.path().join("link.json");
@@ -200,7 +217,13 @@ mod tests {
         assert!(cache.get("x", 1001.0).is_none(), "symlink");
         cache.put("y", &Pin::parse(PIN).unwrap(), 1.0);
         cache.save();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "never written through");
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "never written through"
+        );
         assert!(Cache::load(&path, 0).get("x", 1001.0).is_none(), "disabled");
     }
 

@@ -68,14 +68,17 @@ pub fn resolve_all<'a>(
 
 /// Resolves `todo` on up to `resolver.jobs()` threads; results come back in input order.
 fn run_pool(resolver: &dyn Resolve, todo: &[(String, ImageRef)]) -> Vec<Result<Pin, String>> {
-    let slots: Vec<Mutex<Option<Result<Pin, String>>>> = todo.iter().map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<Result<Pin, String>>>> =
+        todo.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let workers = resolver.jobs().clamp(1, todo.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((written, image)) = todo.get(i) else { break };
+                let Some((written, image)) = todo.get(i) else {
+                    break;
+                };
                 let result = resolver.resolve(image, written);
                 if let Ok(mut slot) = slots[i].lock() {
                     *slot = Some(result);
@@ -122,8 +125,15 @@ mod tests {
         let results = resolve_all(&resolver, images, &mut cache, 0.0);
         assert_eq!(resolver.0.load(Ordering::SeqCst), 3, "a, b:1, missing");
         assert_eq!(results.len(), 4);
-        assert!(results["a"].as_ref().unwrap().as_str().starts_with("docker.io/library/a@sha256:"));
+        assert!(results["a"]
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .starts_with("docker.io/library/a@sha256:"));
         assert_eq!(results["missing"], Err("manifest unknown".into()));
-        assert!(results["Bad Ref"].as_ref().unwrap_err().contains("invalid image reference"));
+        assert!(results["Bad Ref"]
+            .as_ref()
+            .unwrap_err()
+            .contains("invalid image reference"));
     }
 }

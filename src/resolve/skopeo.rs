@@ -73,8 +73,12 @@ mod tests {
     #[test]
     fn parses_name_and_digest() {
         let d = format!("sha256:{}", "0f".repeat(32));
-        let json = format!(r#"{{"Name": "docker.io/library/nextcloud", "Digest": "{d}", "Layers": []}}"#);
-        assert_eq!(parse_inspect(&json).unwrap().as_str(), format!("docker.io/library/nextcloud@{d}"));
+        let json =
+            format!(r#"{{"Name": "docker.io/library/nextcloud", "Digest": "{d}", "Layers": []}}"#);
+        assert_eq!(
+            parse_inspect(&json).unwrap().as_str(),
+            format!("docker.io/library/nextcloud@{d}")
+        );
         assert!(parse_inspect(r#"{"Name": "x", "Digest": "sha256:zz"}"#).is_err());
         assert!(parse_inspect("not json").is_err());
     }

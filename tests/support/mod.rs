@@ -1,0 +1,588 @@
+//! The real stack for end-to-end tests: a reference registry on 127.0.0.1 with images the
+//! test builds, a btrfs file system on a loop device with one subvolume per service, snapper
+//! over a system D-Bus with a config per subvolume, and podman + podman-compose with private
+//! storage and network folders. Everything is torn down when the [`Stack`] is dropped.
+//!
+//! These tests need root and the packages that `scripts/test` installs; they fail (never
+//! skip) when something is missing.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// Runs a command, panicking with its output when it fails.
+pub fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Like [`sh`] in a folder with extra environment.
+pub fn sh_in(dir: &Path, env: &[(String, String)], program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_status(addr: &str, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Waits until `check` holds, or panics after `secs`.
+pub fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `docker-registry serve` on a free loopback port.
+pub struct Registry {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry with plain HTTP and no auth; `extra` is appended to its config.
+    pub fn start(extra: &str) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let config = dir.path().join("config.yml");
+        fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is not installed (run scripts/test)");
+        let mut registry = Registry {
+            addr,
+            child,
+            _dir: dir,
+        };
+        let addr = registry.addr.clone();
+        wait_for("the registry", 20, || {
+            assert!(
+                registry.child.try_wait().unwrap().is_none(),
+                "docker-registry exited"
+            );
+            http_status(&addr, "/v2/").is_some()
+        });
+        registry
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A small image: busybox and a command that records its version in `/data` and runs until
+/// TERM. `behaviour` picks the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Writes `/data/started-<version>` and keeps running.
+    Serve,
+    /// Exits at once with status 1.
+    Crash,
+}
+
+/// Builds OCI image layouts and pushes them with skopeo, keeping their digests.
+pub struct Images {
+    dir: tempfile::TempDir,
+    layer: (String, Vec<u8>),
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+static LAYOUTS: AtomicUsize = AtomicUsize::new(0);
+
+impl Images {
+    /// Prepares the busybox layer.
+    pub fn new() -> Images {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        for dir in ["bin/", "data/", "tmp/", "etc/"] {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            header.set_size(0);
+            header.set_mtime(0);
+            builder
+                .append_data(&mut header.clone(), dir, std::io::empty())
+                .unwrap();
+        }
+        let busybox =
+            fs::read("/bin/busybox").expect("busybox-static is not installed (run scripts/test)");
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o755);
+        header.set_size(busybox.len() as u64);
+        header.set_mtime(0);
+        builder
+            .append_data(&mut header, "bin/busybox", busybox.as_slice())
+            .unwrap();
+        for applet in ["sh", "sleep", "echo", "cat", "ls", "touch"] {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_mode(0o777);
+            header.set_size(0);
+            header.set_mtime(0);
+            builder
+                .append_link(&mut header, format!("bin/{applet}"), "busybox")
+                .unwrap();
+        }
+        let layer = builder.into_inner().unwrap();
+        Images {
+            dir: tempfile::tempdir().unwrap(),
+            layer: (sha256_hex(&layer), layer),
+        }
+    }
+
+    fn blob(&self, layout: &Path, bytes: &[u8]) -> String {
+        let hex = sha256_hex(bytes);
+        fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
+        hex
+    }
+
+    /// Writes an OCI layout holding one image manifest; returns (layout, manifest digest).
+    pub fn layout(&self, version: &str, behaviour: Behaviour) -> (PathBuf, String) {
+        let layout = self
+            .dir
+            .path()
+            .join(format!("layout-{}", LAYOUTS.fetch_add(1, Ordering::SeqCst)));
+        fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+        fs::write(
+            layout.join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        let (layer_hex, layer) = &self.layer;
+        self.blob(&layout, layer);
+        let script = match behaviour {
+            Behaviour::Serve => "trap 'exit 0' TERM; echo $VERSION > /data/started-$VERSION; while true; do sleep 1; done",
+            Behaviour::Crash => "echo crashing; exit 1",
+        };
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Env": ["PATH=/bin", format!("VERSION={version}")], "Cmd": ["/bin/sh", "-c", script], "Labels": {"version": version}},
+            "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_hex}")]},
+        })
+        .to_string();
+        let config_hex = self.blob(&layout, config.as_bytes());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{config_hex}"), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{layer_hex}"), "size": layer.len()}],
+        })
+        .to_string();
+        let manifest_hex = self.blob(&layout, manifest.as_bytes());
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{manifest_hex}"), "size": manifest.len(),
+                           "annotations": {"org.opencontainers.image.ref.name": "latest"}}],
+        });
+        fs::write(layout.join("index.json"), index.to_string()).unwrap();
+        (layout, format!("sha256:{manifest_hex}"))
+    }
+
+    /// Builds an image with `version` and pushes it to `registry/repo:tag`; returns its digest.
+    pub fn push(
+        &self,
+        registry: &Registry,
+        repo_tag: &str,
+        version: &str,
+        behaviour: Behaviour,
+    ) -> String {
+        let (layout, digest) = self.layout(version, behaviour);
+        sh(
+            "skopeo",
+            &[
+                "copy",
+                "-q",
+                "--dest-tls-verify=false",
+                "--preserve-digests",
+                &format!("oci:{}:latest", layout.display()),
+                &format!("docker://{}/{repo_tag}", registry.addr),
+            ],
+        );
+        digest
+    }
+}
+
+/// Makes sure a system D-Bus answers, so snapper can reach snapperd.
+pub fn ensure_system_bus() {
+    static BUS: OnceLock<()> = OnceLock::new();
+    BUS.get_or_init(|| {
+        let up = || {
+            Command::new("dbus-send")
+                .args([
+                    "--system",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.GetId",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !up() {
+            fs::create_dir_all("/run/dbus").unwrap();
+            let _ = fs::remove_file("/run/dbus/pid");
+            sh("dbus-daemon", &["--system", "--fork"]);
+            wait_for("the system bus", 10, up);
+        }
+    });
+}
+
+static STACKS: AtomicUsize = AtomicUsize::new(0);
+
+/// A btrfs services root on a loop device, with snapper and podman set up for it, and a
+/// registry. One per test.
+pub struct Stack {
+    /// The registry.
+    pub registry: Registry,
+    /// The image builder.
+    pub images: Images,
+    /// The services root (a btrfs mount point).
+    pub root: PathBuf,
+    /// Files of this stack outside btrfs (configs, cache, podman storage).
+    pub work: tempfile::TempDir,
+    /// A short unique id, used in snapper config names.
+    pub id: String,
+    snapper_configs: Vec<String>,
+    services: Vec<PathBuf>,
+}
+
+impl Stack {
+    /// Sets up everything.
+    pub fn new() -> Stack {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "the end-to-end tests need root"
+        );
+        ensure_system_bus();
+        let registry = Registry::start("");
+        let work = tempfile::Builder::new()
+            .prefix("cipug-e2e-")
+            .tempdir()
+            .unwrap();
+        let id = format!(
+            "cipugtest{}x{}",
+            std::process::id(),
+            STACKS.fetch_add(1, Ordering::SeqCst)
+        );
+        let image = work.path().join("btrfs.img");
+        let root = work.path().join("services");
+        fs::create_dir_all(&root).unwrap();
+        sh("truncate", &["-s", "300M", image.to_str().unwrap()]);
+        sh("mkfs.btrfs", &["-q", image.to_str().unwrap()]);
+        sh(
+            "mount",
+            &[
+                "-o",
+                "loop",
+                image.to_str().unwrap(),
+                root.to_str().unwrap(),
+            ],
+        );
+        let w = work.path();
+        fs::create_dir_all(w.join("netcfg")).unwrap();
+        fs::write(
+            w.join("containers.conf"),
+            format!(
+                "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n[network]\nnetwork_backend = \"netavark\"\nnetwork_config_dir = \"{}\"\n",
+                w.join("netcfg").display()
+            ),
+        )
+        .unwrap();
+        fs::write(
+            w.join("registries.conf"),
+            format!("unqualified-search-registries = []\n[[registry]]\nlocation = \"{}\"\ninsecure = true\n", registry.addr),
+        )
+        .unwrap();
+        fs::write(
+            w.join("storage.conf"),
+            format!(
+                "[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+                w.join("storage/graph").display(),
+                w.join("storage/run").display()
+            ),
+        )
+        .unwrap();
+        Stack {
+            registry,
+            images: Images::new(),
+            root,
+            work,
+            id,
+            snapper_configs: Vec::new(),
+            services: Vec::new(),
+        }
+    }
+
+    /// The environment that points podman at this stack's private configuration.
+    pub fn container_env(&self) -> Vec<(String, String)> {
+        let w = self.work.path();
+        vec![
+            (
+                "CONTAINERS_CONF".into(),
+                w.join("containers.conf").display().to_string(),
+            ),
+            (
+                "CONTAINERS_REGISTRIES_CONF".into(),
+                w.join("registries.conf").display().to_string(),
+            ),
+            (
+                "CONTAINERS_STORAGE_CONF".into(),
+                w.join("storage.conf").display().to_string(),
+            ),
+        ]
+    }
+
+    /// Creates service `name` as a btrfs subvolume with a compose file and env file, and
+    /// (with `snapper`) a snapper config for it.
+    pub fn service(&mut self, name: &str, compose: &str, env: &str, snapper: bool) -> PathBuf {
+        let path = self.root.join(name);
+        sh("btrfs", &["subvolume", "create", path.to_str().unwrap()]);
+        fs::create_dir_all(path.join("data")).unwrap();
+        fs::write(path.join("compose.yml"), compose).unwrap();
+        fs::write(path.join(".env"), env).unwrap();
+        if snapper {
+            let config = format!("{}-{name}", self.id);
+            sh(
+                "snapper",
+                &["-c", &config, "create-config", path.to_str().unwrap()],
+            );
+            self.snapper_configs.push(config);
+        }
+        self.services.push(path.clone());
+        path
+    }
+
+    /// The snapper config name of service `name`.
+    pub fn snapper_config(&self, name: &str) -> String {
+        format!("{}-{name}", self.id)
+    }
+
+    /// The snapshots of service `name`: (number, description), oldest first, without 0.
+    pub fn snapshots(&self, name: &str) -> Vec<(u64, String)> {
+        let config = self.snapper_config(name);
+        let json: serde_json::Value =
+            serde_json::from_str(&sh("snapper", &["-c", &config, "--jsonout", "list"])).unwrap();
+        json[&config]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["number"] != 0)
+            .map(|s| {
+                (
+                    s["number"].as_u64().unwrap(),
+                    s["description"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The `<registry>/<repo>` name of an image in this stack's registry.
+    pub fn image(&self, repo: &str) -> String {
+        format!("{}/{repo}", self.registry.addr)
+    }
+
+    /// Runs cipug with this stack's settings plus `env`, and `args`.
+    pub fn cipug(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cipug"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", path_with(self.work.path().join("bin")))
+            .env("HOME", self.work.path())
+            .env("CIPUG_SERVICES_ROOT", &self.root)
+            .env(
+                "CIPUG_CACHE_LOCATION",
+                self.work.path().join("cache/cache.json"),
+            )
+            .env("CIPUG_INSECURE_REGISTRIES", &self.registry.addr)
+            .env("CIPUG_PRUNE_IMAGES", "false")
+            .envs(self.container_env())
+            .envs(env.iter().copied());
+        let out = cmd.output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Puts an executable `name` with `script` first on cipug's PATH.
+    pub fn stand_in(&self, name: &str, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.work.path().join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        let path = bin.join(name);
+        fs::write(&path, script).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// The containers of compose project `service`: name -> (state, image name).
+    pub fn containers(&self, service: &str) -> BTreeMap<String, (String, String)> {
+        let out = sh_in(
+            &self.root,
+            &self.container_env(),
+            "podman",
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=com.docker.compose.project={service}"),
+                "--format",
+                "json",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        list.iter()
+            .map(|c| {
+                (
+                    c["Names"][0].as_str().unwrap_or("").to_owned(),
+                    (
+                        c["State"].as_str().unwrap_or("").to_owned(),
+                        c["Image"].as_str().unwrap_or("").to_owned(),
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+fn path_with(first: PathBuf) -> String {
+    format!(
+        "{}:{}",
+        first.display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+    )
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let env = self.container_env();
+        for service in &self.services {
+            if service.join("compose.yml").exists() {
+                let _ = sh_in(service, &env, "podman-compose", &["down", "-t", "0"]);
+            }
+        }
+        let _ = sh_in(&self.root, &env, "podman", &["rm", "-af", "-t", "0"]);
+        let _ = sh_in(&self.root, &env, "podman", &["rmi", "-af"]);
+        for config in &self.snapper_configs {
+            let _ = Command::new("snapper")
+                .args(["-c", config, "delete-config"])
+                .output();
+        }
+        let root = self.root.to_str().unwrap_or_default().to_owned();
+        if Command::new("umount")
+            .arg(&root)
+            .status()
+            .map_or(true, |s| !s.success())
+        {
+            let _ = Command::new("umount").args(["-l", &root]).status();
+        }
+    }
+}
+
+/// What a cipug run did.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the output unless the exit code is `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl Stack {
+    /// The ids of the containers of project `service`.
+    pub fn container_ids(&self, service: &str) -> Vec<String> {
+        let out = sh_in(
+            &self.root,
+            &self.container_env(),
+            "podman",
+            &[
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=com.docker.compose.project={service}"),
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}

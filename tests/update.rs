@@ -1,0 +1,339 @@
+//! End to end: `cipug update` against a real registry, btrfs, snapper and podman-compose.
+
+mod support;
+
+use std::fs;
+
+use support::{Behaviour, Stack};
+
+const COMPOSE: &str = "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    volumes:\n      - ./data:/data\n";
+
+fn hashed(env: &str) -> Option<String> {
+    env.lines()
+        .find_map(|l| l.strip_prefix("SERVICE_APP_IMAGE_HASHED="))
+        .map(str::to_owned)
+}
+
+#[test]
+fn pins_then_keeps_then_updates_with_snapshot_and_restart() {
+    let mut stack = Stack::new();
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/alpha:latest", "1", Behaviour::Serve);
+    let b1 = stack
+        .images
+        .push(&stack.registry, "demo/beta:stable", "1", Behaviour::Serve);
+    let alpha_img = stack.image("demo/alpha");
+    let beta_img = stack.image("demo/beta");
+    let alpha = stack.service(
+        "e1-alpha",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={alpha_img}\n"),
+        true,
+    );
+    let beta = stack.service(
+        "e1-beta",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={beta_img}:stable\n"),
+        true,
+    );
+
+    // First run: every entry pinned, one snapshot per service, containers on the pins.
+    let run = stack.cipug(&[], &[]);
+    run.expect_code(0);
+    let alpha_env = fs::read_to_string(alpha.join(".env")).unwrap();
+    assert_eq!(hashed(&alpha_env), Some(format!("{alpha_img}@{d1}")));
+    assert_eq!(
+        hashed(&fs::read_to_string(beta.join(".env")).unwrap()),
+        Some(format!("{beta_img}@{b1}"))
+    );
+    assert_eq!(stack.snapshots("e1-alpha").len(), 1);
+    assert_eq!(stack.snapshots("e1-beta").len(), 1);
+    let containers = stack.containers("e1-alpha");
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    let (state, image) = containers.values().next().unwrap();
+    assert_eq!(
+        (state.as_str(), image.as_str()),
+        ("running", format!("{alpha_img}@{d1}").as_str())
+    );
+    support::wait_for("alpha to write its start file", 10, || {
+        alpha.join("data/started-1").exists()
+    });
+
+    // Second run, nothing moved: no snapshot, no restart, .env byte-identical.
+    let ids_before = stack.container_ids("e1-alpha");
+    let run = stack.cipug(&[], &[]);
+    run.expect_code(0);
+    assert_eq!(fs::read_to_string(alpha.join(".env")).unwrap(), alpha_env);
+    assert_eq!(stack.snapshots("e1-alpha").len(), 1);
+    assert_eq!(stack.container_ids("e1-alpha"), ids_before, "not restarted");
+
+    // A new image on alpha's tag: snapshot naming both digests, pin moved, restarted on it.
+    fs::write(alpha.join("data/written-before-update"), "precious").unwrap();
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/alpha:latest", "2", Behaviour::Serve);
+    assert_ne!(d1, d2);
+    let run = stack.cipug(&["update", "--cache-duration", "0"], &[]);
+    run.expect_code(0);
+    let snapshots = stack.snapshots("e1-alpha");
+    assert_eq!(snapshots.len(), 2, "{snapshots:?}");
+    let (number, description) = &snapshots[1];
+    assert!(
+        description.contains(&d1) && description.contains(&d2),
+        "{description}"
+    );
+    assert_eq!(
+        hashed(&fs::read_to_string(alpha.join(".env")).unwrap()),
+        Some(format!("{alpha_img}@{d2}"))
+    );
+    let (state, image) = stack.containers("e1-alpha").into_values().next().unwrap();
+    assert_eq!(
+        (state.as_str(), image.as_str()),
+        ("running", format!("{alpha_img}@{d2}").as_str())
+    );
+    support::wait_for("alpha v2 to start", 10, || {
+        alpha.join("data/started-2").exists()
+    });
+    // The snapshot holds the data and the pin from before the update.
+    let snap = alpha.join(format!(".snapshots/{number}/snapshot"));
+    assert_eq!(
+        fs::read_to_string(snap.join("data/written-before-update")).unwrap(),
+        "precious"
+    );
+    assert_eq!(
+        hashed(&fs::read_to_string(snap.join(".env")).unwrap()),
+        Some(format!("{alpha_img}@{d1}"))
+    );
+    assert!(!snap.join("data/started-2").exists());
+    // beta did not move.
+    assert_eq!(stack.snapshots("e1-beta").len(), 1);
+}
+
+#[test]
+fn a_failing_service_does_not_stop_the_others() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let env = format!("SERVICE_APP_IMAGE_TAGGED={img}\n");
+    // `up` fails: the container's user does not exist (podman-compose itself exits 0).
+    let broken =
+        "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    user: nosuchuser\n";
+    let fails = stack.service("e2-a-upfails", broken, &env, true);
+    let ok = stack.service("e2-b-ok", COMPOSE, &env, true);
+    let nosnap = stack.service("e2-c-nosnapper", COMPOSE, &env, false);
+    let bad_env_text = "A=1\nSERVICE_APP_IMAGE_TAGGED=\"unterminated\n";
+    let bad_env = stack.service("e2-d-badenv", COMPOSE, bad_env_text, true);
+
+    let run = stack.cipug(&[], &[("CIPUG_SERVICES_FILTER", "e2-a-upfails,e2-b-ok")]);
+    run.expect_code(34);
+    assert!(run.stderr.contains("e2-a-upfails"), "{}", run.stderr);
+    assert!(hashed(&fs::read_to_string(ok.join(".env")).unwrap()).is_some());
+    assert_eq!(
+        stack.containers("e2-b-ok").values().next().unwrap().0,
+        "running"
+    );
+    assert!(
+        hashed(&fs::read_to_string(fails.join(".env")).unwrap()).is_some(),
+        "written before the restart"
+    );
+
+    let run = stack.cipug(&[], &[("CIPUG_SERVICES_FILTER", "e2-c-nosnapper")]);
+    run.expect_code(31);
+    assert!(run.stderr.contains("no snapper config"), "{}", run.stderr);
+    assert_eq!(
+        fs::read_to_string(nosnap.join(".env")).unwrap(),
+        env,
+        "untouched"
+    );
+    assert!(stack.containers("e2-c-nosnapper").is_empty(), "not started");
+
+    let run = stack.cipug(
+        &[],
+        &[("CIPUG_SERVICES_FILTER_EXCLUDE", "e2-a-upfails,e2-b-ok")],
+    );
+    run.expect_code(255);
+    assert!(
+        run.stderr.contains(&format!(
+            "{}: line 2: unterminated double quote",
+            bad_env.join(".env").display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(bad_env.join(".env")).unwrap(),
+        bad_env_text
+    );
+}
+
+#[test]
+fn filters_interpolation_and_lossless_env() {
+    let mut stack = Stack::new();
+    let d = stack
+        .images
+        .push(&stack.registry, "demo/app:v7", "7", Behaviour::Serve);
+    let img = stack.image("demo/app");
+    let registry = &stack.registry.addr.clone();
+    let before = format!(
+        "# settings of this service\r\n\r\nexport REGISTRY={registry}\r\nPASSWORD='s3cr=t # not a comment'\r\nMOTD=\"line one\r\nline two\"\r\nSERVICE_APP_IMAGE_TAGGED=\"${{REGISTRY}}/demo/app:${{APP_VERSION:-v7}}\" # follow v7\r\n  SERVICE_APP_IMAGE_HASHED = old@sha256:0000000000000000000000000000000000000000000000000000000000000000   # pinned\r\nLAST=1"
+    );
+    let svc = stack.service("e3-app", COMPOSE, &before, true);
+    let skipped = stack.service(
+        "e3-skipped",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}:v7\n"),
+        true,
+    );
+    let run = stack.cipug(&[], &[("CIPUG_SERVICES_FILTER_EXCLUDE", "e3-skipped")]);
+    run.expect_code(0);
+    let after = fs::read_to_string(svc.join(".env")).unwrap();
+    let expected = before.replace(
+        "old@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        &format!("{img}@{d}"),
+    );
+    assert_eq!(after, expected, "only the pin changed");
+    assert_eq!(
+        fs::read_to_string(skipped.join(".env")).unwrap(),
+        format!("SERVICE_APP_IMAGE_TAGGED={img}:v7\n")
+    );
+    assert!(stack.snapshots("e3-skipped").is_empty());
+    assert_eq!(
+        stack.containers("e3-app").values().next().unwrap().0,
+        "running"
+    );
+}
+
+#[test]
+fn systemd_methods_run_systemctl() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    // No systemd in this sandbox: a stand-in systemctl records its arguments.
+    let log = stack.work.path().join("systemctl.log");
+    stack.stand_in(
+        "systemctl",
+        &format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display()),
+    );
+    stack.service(
+        "e4-sys",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    stack.service(
+        "e4-user",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    stack
+        .cipug(
+            &[],
+            &[
+                ("CIPUG_STOP_START_METHOD", "systemd-system"),
+                ("CIPUG_SERVICES_FILTER", "e4-sys"),
+            ],
+        )
+        .expect_code(0);
+    stack
+        .cipug(
+            &[
+                "--stop-start-method",
+                "systemd-user",
+                "--services-filter",
+                "e4-user",
+            ],
+            &[],
+        )
+        .expect_code(0);
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "restart podman-compose@e4-sys\n--user restart podman-compose@e4-user\n"
+    );
+    // A failing systemctl is a restart error.
+    stack.stand_in(
+        "systemctl",
+        "#!/bin/sh\necho 'unit not found' >&2; exit 5\n",
+    );
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let run = stack.cipug(
+        &["--cache-duration", "0"],
+        &[("CIPUG_STOP_START_METHOD", "systemd-system")],
+    );
+    run.expect_code(34);
+    assert!(run.stderr.contains("unit not found"), "{}", run.stderr);
+    assert!(fs::read_to_string(stack.root.join("e4-sys/.env"))
+        .unwrap()
+        .contains(&d2));
+}
+
+#[test]
+fn check_snapshots_reads_snapper_and_btrbk() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let fresh = stack.service(
+        "e5-fresh",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    stack.service(
+        "e5-never",
+        COMPOSE,
+        "SERVICE_APP_IMAGE_TAGGED=unused\n",
+        true,
+    );
+    stack
+        .cipug(
+            &[
+                "--service-stop-start",
+                "false",
+                "--service-pull",
+                "no",
+                "--services-filter",
+                "e5-fresh",
+            ],
+            &[],
+        )
+        .expect_code(0);
+    let now = chrono::Local::now();
+    fs::create_dir_all(fresh.join("btrbk")).unwrap();
+    fs::create_dir(fresh.join(format!("btrbk/e5-fresh.{}", now.format("%Y%m%dT%H%M")))).unwrap();
+    fs::create_dir(fresh.join("btrbk/e5-fresh.20200101T0000")).unwrap();
+    let env = [
+        ("CIPUG_SNAPSHOTS_DIR_SNAPPER", ".snapshots"),
+        ("CIPUG_SNAPSHOTS_DIR_BTRBK", "btrbk"),
+    ];
+    let run = stack.cipug(&["check-snapshots", "--services-filter", "e5-fresh"], &env);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("e5-fresh") && run.stdout.contains("ok"),
+        "{}",
+        run.stdout
+    );
+    let run = stack.cipug(&["--check-snapshots"], &env);
+    run.expect_code(40);
+    assert!(run.stdout.contains("missing"), "{}", run.stdout);
+    assert!(run.stderr.contains("e5-never (snapper)"), "{}", run.stderr);
+    let run = stack.cipug(
+        &[
+            "check-snapshots",
+            "--services-filter",
+            "e5-fresh",
+            "--snapshots-max-age-btrbk",
+            "0",
+        ],
+        &env,
+    );
+    run.expect_code(40);
+}
