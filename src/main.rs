@@ -1,30 +1,11 @@
-//! cipug: container images pinning and updating gadget.
-//!
-//! `main` parses the command line, runs it and turns the outcome into the exit code; it is
-//! the only place that ends the process.
-
-mod app;
-mod atomic;
-mod cli;
-mod compose;
-mod config;
-mod envfile;
-mod error;
-mod image_ref;
-mod logging;
-mod pins;
-mod report;
-mod resolve;
-mod runner;
-mod services;
-mod settings;
-mod snapcheck;
-mod snapshot;
-mod update;
+//! The `cipug` command: parses the command line, runs it and turns the outcome into the
+//! exit code. The only place that ends the process.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+
+use cipug::{app, cli, error::Error, logging};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -33,7 +14,7 @@ fn main() -> ExitCode {
     match app::run(&cli, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            if !matches!(error, error::Error::Several(_)) {
+            if !matches!(error, Error::Several(_)) {
                 log::error!("{error}");
             }
             ExitCode::from(error.exit_code())

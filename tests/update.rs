@@ -1,4 +1,5 @@
 //! End to end: `cipug update` against a real registry, btrfs, snapper and podman-compose.
+#![allow(clippy::unwrap_used, missing_docs)]
 
 mod support;
 

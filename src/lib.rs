@@ -1,0 +1,26 @@
+//! cipug: container images pinning and updating gadget.
+//!
+//! Pins compose image tags to digests in each service's env file, and when a digest moves,
+//! snapshots the service with snapper, writes the new pin, pulls and restarts the service.
+//! The pipeline reads top-down: [`cli`] and [`config`] make the settings, [`services`] finds
+//! the service folders, [`envfile`] and [`pins`] read their entries, [`resolve`] turns tags
+//! into digests, [`update`] runs the steps over [`runner`], and [`report`] prints.
+
+pub mod app;
+pub mod atomic;
+pub mod cli;
+pub mod compose;
+pub mod config;
+pub mod envfile;
+pub mod error;
+pub mod image_ref;
+pub mod logging;
+pub mod pins;
+pub mod report;
+pub mod resolve;
+pub mod runner;
+pub mod services;
+pub mod settings;
+pub mod snapcheck;
+pub mod snapshot;
+pub mod update;
