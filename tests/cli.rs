@@ -32,10 +32,17 @@ fn cipug(args: &[&str], env: &[(&str, &str)]) -> Run {
 fn print_config_json_has_every_setting_typed() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.json");
-    fs::write(&file, r#"{"SERVICES_ROOT": "srv", "SERVICE_PULL": "no", "CACHE_DURATION": 60}"#).unwrap();
+    fs::write(
+        &file,
+        r#"{"SERVICES_ROOT": "srv", "SERVICE_PULL": "no", "CACHE_DURATION": 60}"#,
+    )
+    .unwrap();
     let run = cipug(
         &["--print-config-json", "--prune-images", "0"],
-        &[("CIPUG_CONFIG_FILE", file.to_str().unwrap()), ("CIPUG_CACHE_DURATION", "120")],
+        &[
+            ("CIPUG_CONFIG_FILE", file.to_str().unwrap()),
+            ("CIPUG_CACHE_DURATION", "120"),
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -47,12 +54,31 @@ fn print_config_json_has_every_setting_typed() {
     assert_eq!(json["VERBOSITY"], 1);
     assert_eq!(json["SNAPSHOTS_MAX_AGE_SNAPPER"], 1.5);
     assert_eq!(json["CONFIG_FILE"], file.to_str().unwrap());
-    assert_eq!(json["CACHE_LOCATION"].as_str().map(|p| Path::new(p).is_absolute()), Some(true));
-    let same = cipug(&["config", "--json", "--prune-images", "0"], &[("CIPUG_CONFIG_FILE", file.to_str().unwrap()), ("CIPUG_CACHE_DURATION", "120")]);
+    assert_eq!(
+        json["CACHE_LOCATION"]
+            .as_str()
+            .map(|p| Path::new(p).is_absolute()),
+        Some(true)
+    );
+    let same = cipug(
+        &["config", "--json", "--prune-images", "0"],
+        &[
+            ("CIPUG_CONFIG_FILE", file.to_str().unwrap()),
+            ("CIPUG_CACHE_DURATION", "120"),
+        ],
+    );
     assert_eq!(same.stdout, run.stdout);
     let text = cipug(&["--print-config"], &[("CIPUG_SERVICES_ROOT", "/srv")]);
-    assert!(text.stdout.lines().any(|l| l == "SERVICES_ROOT=/srv"), "{}", text.stdout);
-    assert!(text.stdout.lines().any(|l| l == "SERVICE_STOP_START=true"), "{}", text.stdout);
+    assert!(
+        text.stdout.lines().any(|l| l == "SERVICES_ROOT=/srv"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.lines().any(|l| l == "SERVICE_STOP_START=true"),
+        "{}",
+        text.stdout
+    );
 }
 
 #[test]
@@ -69,13 +95,43 @@ fn bad_settings_have_the_original_exit_codes() {
     let wrong_type = file("d.json", r#"{"SERVICES_ROOT": "/x", "SERVICE_PULL": 3}"#);
     let cases: &[(&[&str], &[(&str, &str)], i32, &str)] = &[
         (&["config"], &[], 25, "SERVICES_ROOT is not set"),
-        (&["config"], &[("CIPUG_CONFIG_FILE", "/nonexistent.json")], 20, "/nonexistent.json: file not found"),
-        (&["config", "--config", &not_json], &[], 22, "not valid JSON"),
+        (
+            &["config"],
+            &[("CIPUG_CONFIG_FILE", "/nonexistent.json")],
+            20,
+            "/nonexistent.json: file not found",
+        ),
+        (
+            &["config", "--config", &not_json],
+            &[],
+            22,
+            "not valid JSON",
+        ),
         (&["config", "--config", &list], &[], 23, "one JSON object"),
-        (&["config", "--config", &unknown], &[], 25, "unknown setting `COLOUR`"),
-        (&["config", "--config", &wrong_type], &[], 24, "SERVICE_PULL: expected true or false"),
-        (&["config", "--verbosity", "many"], &[("CIPUG_SERVICES_ROOT", "/x")], 24, "--verbosity: expected a whole number"),
-        (&["update"], &[("CIPUG_SERVICES_ROOT", "/nonexistent-services")], 21, "/nonexistent-services: directory not found"),
+        (
+            &["config", "--config", &unknown],
+            &[],
+            25,
+            "unknown setting `COLOUR`",
+        ),
+        (
+            &["config", "--config", &wrong_type],
+            &[],
+            24,
+            "SERVICE_PULL: expected true or false",
+        ),
+        (
+            &["config", "--verbosity", "many"],
+            &[("CIPUG_SERVICES_ROOT", "/x")],
+            24,
+            "--verbosity: expected a whole number",
+        ),
+        (
+            &["update"],
+            &[("CIPUG_SERVICES_ROOT", "/nonexistent-services")],
+            21,
+            "/nonexistent-services: directory not found",
+        ),
     ];
     for (args, env, code, msg) in cases {
         let run = cipug(args, env);
@@ -88,7 +144,13 @@ fn bad_settings_have_the_original_exit_codes() {
 fn a_missing_tool_is_named_with_exit_10() {
     let dir = tempfile::tempdir().unwrap();
     let run = cipug(
-        &["update", "--services-root", dir.path().to_str().unwrap(), "--compose-tool", "no-such-compose"],
+        &[
+            "update",
+            "--services-root",
+            dir.path().to_str().unwrap(),
+            "--compose-tool",
+            "no-such-compose",
+        ],
         &[],
     );
     assert_eq!(run.code, 10, "{}", run.stderr);
@@ -99,20 +161,38 @@ fn a_missing_tool_is_named_with_exit_10() {
 fn help_and_version() {
     let help = cipug(&["--help"], &[]);
     assert_eq!(help.code, 0);
-    for word in ["update", "check-snapshots", "config", "--services-root", "--print-config-json", "CIPUG_SERVICE_PULL"] {
+    for word in [
+        "update",
+        "check-snapshots",
+        "config",
+        "--services-root",
+        "--print-config-json",
+        "CIPUG_SERVICE_PULL",
+    ] {
         assert!(help.stdout.contains(word), "{word} missing from --help");
     }
     let version = cipug(&["--version"], &[]);
-    assert_eq!(version.stdout.trim(), format!("cipug {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        version.stdout.trim(),
+        format!("cipug {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
 fn readme_documents_every_setting_and_exit_code() {
-    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     for setting in cipug::settings::SETTINGS {
-        assert!(readme.contains(&format!("`{}`", setting.name)), "README lacks setting {}", setting.name);
+        assert!(
+            readme.contains(&format!("`{}`", setting.name)),
+            "README lacks setting {}",
+            setting.name
+        );
     }
     for code in [0, 10, 20, 21, 22, 23, 24, 25, 30, 31, 32, 33, 34, 40, 255] {
-        assert!(readme.contains(&format!("| {code} |")), "README lacks exit code {code}");
+        assert!(
+            readme.contains(&format!("| {code} |")),
+            "README lacks exit code {code}"
+        );
     }
 }
