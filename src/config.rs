@@ -489,7 +489,6 @@ fn convert(setting: &Setting, raw: Raw, cwd: &Path) -> Result<Typed> {
 }
 
 #[cfg(test)]
-#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
 
