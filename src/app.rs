@@ -8,11 +8,14 @@ use crate::compose::Compose;
 use crate::config::{Config, ResolverKind, Sources, StopStartMethod};
 use crate::error::{exit, Error, Result};
 use crate::report;
+use crate::resolve::native::transport::{self, TransportSettings};
+use crate::resolve::native::Native;
 use crate::resolve::{self, skopeo::Skopeo, Cache, Resolve};
 use crate::runner::{Runner, SystemRunner};
 use crate::services;
 use crate::snapcheck;
-use crate::update::{self, Outcome, Updater};
+use crate::update::{self, Outcome, Service, Updater};
+use std::time::Duration;
 
 /// Runs the command line `cli`, writing results to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
@@ -65,6 +68,42 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// The resolver the settings choose.
+pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve + 'a> {
+    match config.resolver {
+        ResolverKind::Skopeo => Box::new(Skopeo::new(runner, &config.insecure_registries)),
+        ResolverKind::Native => {
+            let env = &config.registry_env;
+            let mut insecure = config.insecure_registries.clone();
+            insecure.extend(transport::insecure_from_registries_conf(&transport::registries_conf_paths(
+                env.registries_conf.as_deref(),
+            )));
+            let settings = TransportSettings {
+                insecure,
+                certs_dirs: config.registry_certs_dir.clone(),
+                timeout: Duration::from_secs(config.registry_timeout),
+                proxy: env.https_proxy.clone(),
+                no_proxy: env.no_proxy.clone(),
+            };
+            Box::new(Native::new(
+                settings,
+                env.auth_files.clone(),
+                runner,
+                config.resolve_jobs,
+                config.resolve_jobs_per_registry,
+            ))
+        }
+    }
+}
+
+/// Resolves every image entry of `services` through the cache.
+fn resolve_services(config: &Config, runner: &dyn Runner, services: &[Service]) -> resolve::Resolutions {
+    let resolver = resolver(config, runner);
+    let mut cache = Cache::load(&config.cache_location, config.cache_duration);
+    let images = services.iter().flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
+    resolve::resolve_all(resolver.as_ref(), images, &mut cache, now(), config.verbosity > 0)
+}
+
 fn run_update(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Result<()> {
     check_tools(config)?;
     let dirs = services::discover(config)?;
@@ -81,16 +120,7 @@ fn run_update(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Resu
             }
         }
     }
-    let resolver: Box<dyn Resolve + '_> = match config.resolver {
-        ResolverKind::Skopeo | ResolverKind::Native => {
-            Box::new(Skopeo::new(runner, &config.insecure_registries))
-        }
-    };
-    let mut cache = Cache::load(&config.cache_location, config.cache_duration);
-    let images = loaded
-        .iter()
-        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
-    let resolutions = resolve::resolve_all(resolver.as_ref(), images, &mut cache, now());
+    let resolutions = resolve_services(config, runner, &loaded);
     let mut updater = Updater::new(config, runner);
     let mut updated = 0;
     for service in &loaded {

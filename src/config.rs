@@ -74,10 +74,47 @@ pub struct Config {
     pub resolver: ResolverKind,
     /// Resolutions running at once.
     pub resolve_jobs: usize,
+    /// Requests in flight to one registry.
+    pub resolve_jobs_per_registry: usize,
+    /// Seconds one registry request may take.
+    pub registry_timeout: u64,
+    /// Folders with per-registry CA certificates.
+    pub registry_certs_dir: Vec<PathBuf>,
     /// Registries reached over plain HTTP or unverified TLS.
     pub insecure_registries: Vec<String>,
+    /// What the environment says about reaching registries (not settings of cipug's own).
+    pub registry_env: RegistryEnv,
     /// The JSON file the settings came from, if any.
     pub config_file: Option<PathBuf>,
+}
+
+/// What the process environment says about reaching registries, read here so that the
+/// rest of cipug reads no environment variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryEnv {
+    /// Credential files, in the order podman and skopeo read them.
+    pub auth_files: Vec<PathBuf>,
+    /// `$CONTAINERS_REGISTRIES_CONF`, if set.
+    pub registries_conf: Option<String>,
+    /// `HTTPS_PROXY` (or `https_proxy`, `ALL_PROXY`).
+    pub https_proxy: Option<String>,
+    /// `NO_PROXY` (or `no_proxy`) entries.
+    pub no_proxy: Vec<String>,
+}
+
+impl RegistryEnv {
+    fn from_env(env: &HashMap<String, String>, uid: u32) -> RegistryEnv {
+        let get = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
+        let first = |names: &[&str]| names.iter().find_map(|n| get(n));
+        RegistryEnv {
+            auth_files: crate::resolve::native::credentials::auth_file_paths(&get, uid),
+            registries_conf: get("CONTAINERS_REGISTRIES_CONF"),
+            https_proxy: first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
+            no_proxy: first(&["NO_PROXY", "no_proxy"])
+                .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Where the settings come from; everything `Config::load` needs, so tests pass it in.
@@ -91,6 +128,8 @@ pub struct Sources {
     pub cwd: PathBuf,
     /// Whether the effective user is root (for the default cache location).
     pub is_root: bool,
+    /// The effective user id.
+    pub uid: u32,
 }
 
 impl Sources {
@@ -101,6 +140,7 @@ impl Sources {
             env: std::env::vars().collect(),
             cwd: std::env::current_dir().map_err(|e| Error::io(".", e))?,
             is_root: rustix::process::geteuid().is_root(),
+            uid: rustix::process::geteuid().as_raw(),
         })
     }
 }
@@ -172,12 +212,17 @@ impl Config {
                 "VERBOSITY must be 0 to 3, not {verbosity}"
             )));
         }
-        let resolve_jobs = take("RESOLVE_JOBS").count();
-        if !(1..=256).contains(&resolve_jobs) {
-            return Err(Error::Value(format!(
-                "RESOLVE_JOBS must be 1 to 256, not {resolve_jobs}"
-            )));
-        }
+        let in_range = |name: &str, low: u64, high: u64| -> Result<u64> {
+            let n = take(name).count();
+            if (low..=high).contains(&n) {
+                Ok(n)
+            } else {
+                Err(Error::Value(format!("{name} must be {low} to {high}, not {n}")))
+            }
+        };
+        let resolve_jobs = in_range("RESOLVE_JOBS", 1, 256)?;
+        let resolve_jobs_per_registry = in_range("RESOLVE_JOBS_PER_REGISTRY", 1, 256)?;
+        let registry_timeout = in_range("REGISTRY_TIMEOUT", 1, 3600)?;
         let words = |name: &str| -> Result<Vec<String>> {
             let text = take(name).text().unwrap_or_default();
             let words = shell_words::split(&text)
@@ -216,7 +261,15 @@ impl Config {
                 _ => ResolverKind::Native,
             },
             resolve_jobs: resolve_jobs as usize,
+            resolve_jobs_per_registry: resolve_jobs_per_registry as usize,
+            registry_timeout,
+            registry_certs_dir: take("REGISTRY_CERTS_DIR")
+                .list()
+                .iter()
+                .map(|d| sources.cwd.join(d))
+                .collect(),
             insecure_registries: take("INSECURE_REGISTRIES").list(),
+            registry_env: RegistryEnv::from_env(&sources.env, sources.uid),
             config_file,
         })
     }
@@ -257,6 +310,14 @@ impl Config {
                     ResolverKind::Skopeo => "skopeo",
                 }),
                 "RESOLVE_JOBS" => Value::from(self.resolve_jobs),
+                "RESOLVE_JOBS_PER_REGISTRY" => Value::from(self.resolve_jobs_per_registry),
+                "REGISTRY_TIMEOUT" => Value::from(self.registry_timeout),
+                "REGISTRY_CERTS_DIR" => Value::from(
+                    self.registry_certs_dir
+                        .iter()
+                        .map(|d| d.to_string_lossy().into_owned())
+                        .collect::<Vec<_>>(),
+                ),
                 "INSECURE_REGISTRIES" => Value::from(self.insecure_registries.clone()),
                 "CONFIG_FILE" => self.config_file.as_deref().map_or(Value::Null, path),
                 other => unreachable!("setting {other} missing from Config::to_json"),
@@ -501,6 +562,7 @@ mod tests {
                 .collect(),
             cwd: PathBuf::from("/work"),
             is_root: true,
+            uid: 0,
         }
     }
 

@@ -6,7 +6,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 /// A command line to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct Cmd {
     pub args: Vec<String>,
     /// The folder to run it in, or the current one.
     pub cwd: Option<PathBuf>,
+    /// Text for its standard input (none: standard input is empty). Never shown.
+    pub stdin: Option<String>,
 }
 
 impl Cmd {
@@ -26,6 +29,7 @@ impl Cmd {
             program: program.into(),
             args: Vec::new(),
             cwd: None,
+            stdin: None,
         }
     }
 
@@ -49,6 +53,12 @@ impl Cmd {
         S: Into<String>,
     {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Feeds `text` to the command's standard input.
+    pub fn stdin(mut self, text: impl Into<String>) -> Self {
+        self.stdin = Some(text.into());
         self
     }
 
@@ -124,15 +134,25 @@ pub struct SystemRunner;
 impl Runner for SystemRunner {
     fn run(&self, cmd: &Cmd) -> Result<Output, RunError> {
         log::trace!("running {cmd}");
+        let not_started = |source| RunError::NotStarted {
+            cmd: cmd.clone(),
+            source,
+        };
         let mut command = Command::new(&cmd.program);
-        command.args(&cmd.args).stdin(std::process::Stdio::null());
+        command
+            .args(&cmd.args)
+            .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         if let Some(cwd) = &cmd.cwd {
             command.current_dir(cwd);
         }
-        let out = command.output().map_err(|source| RunError::NotStarted {
-            cmd: cmd.clone(),
-            source,
-        })?;
+        let mut child = command.spawn().map_err(not_started)?;
+        if let (Some(text), Some(mut input)) = (&cmd.stdin, child.stdin.take()) {
+            // A program that exits without reading its input is not an error here.
+            let _ = input.write_all(text.as_bytes());
+        }
+        let out = child.wait_with_output().map_err(not_started)?;
         let output = Output {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -173,6 +193,12 @@ mod tests {
             cmd.to_string(),
             "docker compose up -d 'my service' (in /srv/a)"
         );
+    }
+
+    #[test]
+    fn stdin_is_fed() {
+        let out = SystemRunner.run(&Cmd::new("cat").stdin("server.io\n")).unwrap();
+        assert_eq!(out.stdout, "server.io\n");
     }
 
     #[test]

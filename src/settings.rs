@@ -87,7 +87,10 @@ pub const SETTINGS: &[Setting] = &[
     setting!("SNAPSHOTS_DIR_BTRBK", Kind::Text, None, "btrbk snapshot folder relative to each service; unset: not checked"),
     setting!("SNAPSHOTS_MAX_AGE_BTRBK", Kind::Hours, Some("36"), "hours the newest btrbk snapshot may be old"),
     setting!("RESOLVER", Kind::Choice(RESOLVERS), Some("native"), "how tags are resolved: native registry client or skopeo"),
-    setting!("RESOLVE_JOBS", Kind::Count, Some("16"), "tags resolved at the same time"),
+    setting!("RESOLVE_JOBS", Kind::Count, Some("32"), "references resolved at the same time (native resolver)"),
+    setting!("RESOLVE_JOBS_PER_REGISTRY", Kind::Count, Some("16"), "requests in flight to one registry (native resolver)"),
+    setting!("REGISTRY_TIMEOUT", Kind::Count, Some("30"), "seconds one registry request may take, connection included"),
+    setting!("REGISTRY_CERTS_DIR", Kind::List, Some("/etc/containers/certs.d,/etc/docker/certs.d"), "folders with <host[:port]>/*.crt CA files (and *.cert/*.key client certificates)"),
     setting!("INSECURE_REGISTRIES", Kind::List, None, "comma-separated host[:port] reached over plain HTTP or unverified TLS"),
     setting!("CONFIG_FILE", Kind::Path, None, "JSON file with settings (keys without the CIPUG_ prefix)"),
 ];

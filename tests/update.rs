@@ -307,7 +307,8 @@ fn check_snapshots_reads_snapper_and_btrbk() {
             &[],
         )
         .expect_code(0);
-    let now = chrono::Local::now();
+    // A minute old, so that a maximum age of 0 hours is exceeded whatever the second.
+    let now = chrono::Local::now() - chrono::Duration::minutes(1);
     fs::create_dir_all(fresh.join("btrbk")).unwrap();
     fs::create_dir(fresh.join(format!("btrbk/e5-fresh.{}", now.format("%Y%m%dT%H%M")))).unwrap();
     fs::create_dir(fresh.join("btrbk/e5-fresh.20200101T0000")).unwrap();

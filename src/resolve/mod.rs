@@ -4,6 +4,7 @@
 //! pool of worker threads whose size the resolver chooses.
 
 pub mod cache;
+pub mod native;
 pub mod skopeo;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,10 @@ pub trait Resolve: Sync {
 
     /// How many references may be resolved at the same time.
     fn jobs(&self) -> usize;
+
+    /// Called once with every reference of the run before any is resolved, e.g. to get one
+    /// token for many repositories.
+    fn prepare(&self, _images: &[&ImageRef]) {}
 }
 
 /// The outcome for each distinct reference.
@@ -34,6 +39,7 @@ pub fn resolve_all<'a>(
     images: impl IntoIterator<Item = &'a str>,
     cache: &mut Cache,
     now: f64,
+    progress: bool,
 ) -> Resolutions {
     let mut results = Resolutions::new();
     let mut todo: Vec<(String, ImageRef)> = Vec::new();
@@ -54,7 +60,13 @@ pub fn resolve_all<'a>(
             },
         }
     }
-    let fresh = run_pool(resolver, &todo);
+    if !todo.is_empty() {
+        let refs: Vec<&ImageRef> = todo.iter().map(|(_, r)| r).collect();
+        resolver.prepare(&refs);
+    }
+    let bar = progress_bar(progress, todo.len());
+    let fresh = run_pool(resolver, &todo, &bar);
+    bar.finish_and_clear();
     for ((image, _), result) in todo.iter().zip(fresh) {
         if let Ok(pin) = &result {
             log::debug!("{image}: {pin}");
@@ -67,7 +79,11 @@ pub fn resolve_all<'a>(
 }
 
 /// Resolves `todo` on up to `resolver.jobs()` threads; results come back in input order.
-fn run_pool(resolver: &dyn Resolve, todo: &[(String, ImageRef)]) -> Vec<Result<Pin, String>> {
+fn run_pool(
+    resolver: &dyn Resolve,
+    todo: &[(String, ImageRef)],
+    bar: &indicatif::ProgressBar,
+) -> Vec<Result<Pin, String>> {
     let slots: Vec<Mutex<Option<Result<Pin, String>>>> =
         todo.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
@@ -80,6 +96,7 @@ fn run_pool(resolver: &dyn Resolve, todo: &[(String, ImageRef)]) -> Vec<Result<P
                     break;
                 };
                 let result = resolver.resolve(image, written);
+                bar.inc(1);
                 if let Ok(mut slot) = slots[i].lock() {
                     *slot = Some(result);
                 }
@@ -95,6 +112,19 @@ fn run_pool(resolver: &dyn Resolve, todo: &[(String, ImageRef)]) -> Vec<Result<P
                 .unwrap_or_else(|| Err("resolver thread failed".into()))
         })
         .collect()
+}
+
+/// A progress bar on standard error when it is a terminal; hidden otherwise.
+fn progress_bar(show: bool, len: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !show || len < 2 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("resolving {bar:30} {pos}/{len} {elapsed}") {
+        bar.set_style(style);
+    }
+    bar
 }
 
 #[cfg(test)]
@@ -122,7 +152,7 @@ mod tests {
         let resolver = Counting(AtomicUsize::new(0));
         let mut cache = Cache::disabled();
         let images = ["a", "b:1", "a", "missing", "Bad Ref", "b:1"];
-        let results = resolve_all(&resolver, images, &mut cache, 0.0);
+        let results = resolve_all(&resolver, images, &mut cache, 0.0, false);
         assert_eq!(resolver.0.load(Ordering::SeqCst), 3, "a, b:1, missing");
         assert_eq!(results.len(), 4);
         assert!(results["a"]

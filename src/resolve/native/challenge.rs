@@ -1,0 +1,136 @@
+//! Parsing `WWW-Authenticate` challenges (`Bearer realm="...",service="...",scope="..."`,
+//! `Basic realm="..."`). Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+/// An authentication challenge from a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// Basic auth with the registry's own credentials.
+    Basic,
+    /// Get a token from `realm`.
+    Bearer {
+        /// The token endpoint.
+        realm: String,
+        /// The `service` parameter, if given.
+        service: Option<String>,
+        /// The `scope` parameter, if given.
+        scope: Option<String>,
+    },
+}
+
+/// Parses one challenge header value.
+pub fn parse(header: &str) -> Result<Challenge, String> {
+    if header.chars().any(|c| c.is_control() && c != '\t') {
+        return Err("WWW-Authenticate header has control characters".into());
+    }
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+    let params = parse_params(rest)?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" => Ok(Challenge::Basic),
+        "bearer" => {
+            let realm = params
+                .get("realm")
+                .filter(|r| !r.is_empty())
+                .cloned()
+                .ok_or("Bearer challenge without realm")?;
+            Ok(Challenge::Bearer {
+                realm,
+                service: params.get("service").cloned(),
+                scope: params.get("scope").cloned(),
+            })
+        }
+        other => Err(format!("unsupported authentication scheme `{other}`")),
+    }
+}
+
+/// `key=value` or `key="quoted \" value"` pairs separated by commas.
+fn parse_params(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut params = BTreeMap::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Ok(params);
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c == ',' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next() != Some('=') {
+            return Err(format!("malformed challenge parameter `{key}`"));
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('\\') => value.extend(chars.next()),
+                    Some('"') => break,
+                    Some(c) => value.push(c),
+                    None => return Err("unterminated quoted string in challenge".into()),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' || c.is_whitespace() {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        params.insert(key.to_ascii_lowercase(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_table() {
+        let bearer = |realm: &str, service: Option<&str>, scope: Option<&str>| Challenge::Bearer {
+            realm: realm.into(),
+            service: service.map(Into::into),
+            scope: scope.map(Into::into),
+        };
+        let cases: &[(&str, Challenge)] = &[
+            (
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull""#,
+                bearer("https://auth.docker.io/token", Some("registry.docker.io"), Some("repository:library/nginx:pull")),
+            ),
+            (r#"bearer realm="http://127.0.0.1:1/t", service=reg"#, bearer("http://127.0.0.1:1/t", Some("reg"), None)),
+            (r#"Bearer realm="a\"b""#, bearer("a\"b", None, None)),
+            (r#"Bearer realm="r",scope="repository:a:pull,push""#, bearer("r", None, Some("repository:a:pull,push"))),
+            (r#"Basic realm="Registry Realm""#, Challenge::Basic),
+            ("Basic", Challenge::Basic),
+        ];
+        for (header, want) in cases {
+            assert_eq!(parse(header).as_ref(), Ok(want), "{header}");
+        }
+        for bad in [
+            "Bearer service=x",
+            r#"Bearer realm="unterminated"#,
+            "Negotiate abc",
+            "Bearer realm=\"a\nb\"",
+            "Bearer realm",
+            "",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

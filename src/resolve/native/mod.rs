@@ -1,0 +1,589 @@
+//! The native registry client: one `HEAD /v2/<name>/manifests/<tag>` per reference, the
+//! digest from `Docker-Content-Digest`, all references in parallel.
+//!
+//! Per registry it pings `/v2/` once (to learn the scheme and the authentication challenge),
+//! caps the requests in flight, reuses connections, and caches Bearer tokens per scope until
+//! they expire; before resolving it asks for one token covering every repository of the run
+//! on that registry, and falls back to one token per repository where the token server
+//! refuses that. Only when a registry omits the digest header does it GET the manifest and
+//! hash it. 429 is honoured (Retry-After), 5xx and dropped connections are retried.
+
+pub mod challenge;
+pub mod credentials;
+pub mod transport;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use ureq::http::Response;
+use ureq::{Agent, Body};
+
+use crate::image_ref::{valid_digest, ImageRef, Pin, Target};
+use crate::resolve::Resolve;
+use crate::runner::Runner;
+
+use challenge::Challenge;
+use credentials::Credentials;
+use transport::{Security, TransportSettings};
+
+/// The manifest types containers/image asks for, in its order.
+pub const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+];
+
+const MANIFEST_LIMIT: u64 = 4 << 20;
+const SMALL_BODY_LIMIT: u64 = 1 << 20;
+const ATTEMPTS: u32 = 4;
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+const SCOPES_PER_TOKEN: usize = 50;
+
+/// The native resolver.
+pub struct Native<'a> {
+    transport: TransportSettings,
+    auth_files: Vec<PathBuf>,
+    runner: &'a dyn Runner,
+    jobs: usize,
+    per_registry: usize,
+    backoff: Duration,
+    registries: Mutex<HashMap<String, Arc<Registry>>>,
+}
+
+/// What is known about one registry during a run.
+struct Registry {
+    /// The name in references (`docker.io`, `host:port`), for credentials.
+    name: String,
+    /// The host API requests go to.
+    host: String,
+    endpoint: OnceLock<Result<Endpoint, String>>,
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    credentials: Mutex<HashMap<String, Option<Credentials>>>,
+    slots: Slots,
+}
+
+/// How the registry answered the ping.
+struct Endpoint {
+    base: String,
+    agent: Agent,
+    challenge: Option<Challenge>,
+    insecure: bool,
+}
+
+/// A counting semaphore capping requests in flight to one registry.
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct SlotGuard<'s>(&'s Slots);
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots {
+            free: Mutex::new(n.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// A request failure as shown to the user: what the registry said, or why it said nothing.
+type Failure = String;
+
+impl<'a> Native<'a> {
+    /// A resolver with `jobs` references in flight, at most `per_registry` per registry.
+    pub fn new(
+        transport: TransportSettings,
+        auth_files: Vec<PathBuf>,
+        runner: &'a dyn Runner,
+        jobs: usize,
+        per_registry: usize,
+    ) -> Self {
+        Native {
+            transport,
+            auth_files,
+            runner,
+            jobs,
+            per_registry,
+            backoff: Duration::from_millis(250),
+            registries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn registry(&self, image: &ImageRef) -> Arc<Registry> {
+        let mut map = self.registries.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(image.registry.clone())
+            .or_insert_with(|| {
+                Arc::new(Registry {
+                    name: image.registry.clone(),
+                    host: image.api_host().to_owned(),
+                    endpoint: OnceLock::new(),
+                    tokens: Mutex::new(HashMap::new()),
+                    credentials: Mutex::new(HashMap::new()),
+                    slots: Slots::new(self.per_registry),
+                })
+            })
+            .clone()
+    }
+
+    /// Pings `/v2/` once per registry: HTTPS first; plain HTTP only for insecure ones.
+    fn endpoint<'r>(&self, registry: &'r Registry) -> Result<&'r Endpoint, Failure> {
+        registry
+            .endpoint
+            .get_or_init(|| self.ping(registry))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn ping(&self, registry: &Registry) -> Result<Endpoint, Failure> {
+        let insecure = self.transport.is_insecure(&registry.name) || self.transport.is_insecure(&registry.host);
+        let mut attempts: Vec<(String, Security)> = Vec::new();
+        if insecure {
+            attempts.push((format!("https://{}", registry.host), Security::Unverified));
+            attempts.push((format!("http://{}", registry.host), Security::Unverified));
+        } else {
+            attempts.push((format!("https://{}", registry.host), Security::Verified));
+        }
+        let mut last_error = String::new();
+        for (base, security) in attempts {
+            let agent = self.transport.agent(&registry.host, security)?;
+            let url = format!("{base}/v2/");
+            match self.send(&registry.host, || agent.get(&url).call()) {
+                Ok(response) => {
+                    let challenge = match response.status().as_u16() {
+                        401 => match header(&response, "www-authenticate") {
+                            Some(value) => Some(challenge::parse(&value).map_err(|e| format!("registry {}: {e}", registry.host))?),
+                            None => None,
+                        },
+                        _ => None,
+                    };
+                    log::debug!("registry {}: {base}, {}", registry.host, match &challenge {
+                        None => "no authentication".to_owned(),
+                        Some(Challenge::Basic) => "basic authentication".to_owned(),
+                        Some(Challenge::Bearer { realm, .. }) => format!("tokens from {realm}"),
+                    });
+                    return Ok(Endpoint {
+                        base,
+                        agent,
+                        challenge,
+                        insecure,
+                    });
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    /// Sends a request, retrying dropped connections, 5xx and 429 (after Retry-After).
+    fn send(
+        &self,
+        host: &str,
+        request: impl Fn() -> Result<Response<Body>, ureq::Error>,
+    ) -> Result<Response<Body>, Failure> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let wait = match request() {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    if attempt >= ATTEMPTS || !(status == 429 || (500..600).contains(&status)) {
+                        return Ok(response);
+                    }
+                    if status == 429 {
+                        retry_after(&response).unwrap_or(self.backoff * 2u32.pow(attempt))
+                    } else {
+                        self.backoff * 2u32.pow(attempt - 1)
+                    }
+                }
+                Err(e) => {
+                    let message = describe_transport_error(host, &e);
+                    if attempt >= ATTEMPTS || !retryable(&e) {
+                        return Err(message);
+                    }
+                    log::debug!("{message}; retrying");
+                    self.backoff * 2u32.pow(attempt - 1)
+                }
+            };
+            std::thread::sleep(wait.min(MAX_RETRY_AFTER));
+        }
+    }
+
+    fn credentials(&self, registry: &Registry, repository: &str) -> Result<Option<Credentials>, Failure> {
+        let mut cache = registry.credentials.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = cache.get(repository) {
+            return Ok(found.clone());
+        }
+        let found = credentials::lookup(&self.auth_files, &registry.name, repository, self.runner)?;
+        cache.insert(repository.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    /// The `Authorization` header for a pull of `repository`, if the registry wants one.
+    fn authorization(&self, registry: &Registry, endpoint: &Endpoint, repository: &str) -> Result<Option<String>, Failure> {
+        match &endpoint.challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.credentials(registry, repository)?.map(|c| c.basic_header())),
+            Some(Challenge::Bearer { .. }) => {
+                let scope = pull_scope(repository);
+                if let Some(token) = cached_token(registry, &scope) {
+                    return Ok(Some(format!("Bearer {token}")));
+                }
+                self.fetch_tokens(registry, endpoint, &[scope.clone()])?;
+                Ok(cached_token(registry, &scope).map(|t| format!("Bearer {t}")))
+            }
+        }
+    }
+
+    /// Gets one token for all `scopes` from the Bearer realm and caches it for each.
+    fn fetch_tokens(&self, registry: &Registry, endpoint: &Endpoint, scopes: &[String]) -> Result<(), Failure> {
+        let Some(Challenge::Bearer { realm, service, .. }) = &endpoint.challenge else {
+            return Ok(());
+        };
+        let realm_url = realm.parse::<ureq::http::Uri>().map_err(|_| format!("registry {}: bad token realm `{realm}`", registry.host))?;
+        let realm_host = match (realm_url.host(), realm_url.port_u16()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => return Err(format!("registry {}: bad token realm `{realm}`", registry.host)),
+        };
+        match realm_url.scheme_str() {
+            Some("https") => {}
+            Some("http") if endpoint.insecure => {}
+            _ => return Err(format!("registry {}: refusing token realm `{realm}` (not HTTPS)", registry.host)),
+        }
+        // Credentials go only to the registry they belong to: the realm gets them if it is the
+        // registry's own host, Docker Hub's token service, or has credentials of its own.
+        let repository = scopes.first().and_then(|s| s.split(':').nth(1)).unwrap_or("");
+        let same_site = realm_host == registry.host
+            || realm_host.split(':').next() == registry.host.split(':').next()
+            || (registry.name == crate::image_ref::DOCKER_HUB && realm_host == "auth.docker.io");
+        let creds = if same_site {
+            self.credentials(registry, repository)?
+        } else {
+            credentials::lookup(&self.auth_files, &realm_host, "", self.runner)?
+        };
+        let mut query: Vec<(String, String)> = Vec::new();
+        if let Some(service) = service {
+            query.push(("service".into(), service.clone()));
+        }
+        for scope in scopes {
+            query.push(("scope".into(), scope.clone()));
+        }
+        let agent = self.transport.agent(&realm_host, if endpoint.insecure { Security::Unverified } else { Security::Verified })?;
+        let response = self.send(&realm_host, || {
+            let mut request = agent.get(realm.as_str());
+            for (k, v) in &query {
+                request = request.query(k, v);
+            }
+            if let Some(c) = &creds {
+                request = request.header("Authorization", c.basic_header());
+            }
+            request.call()
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!(
+                "token service {realm_host} answered {}{}",
+                status_text(status.as_u16()),
+                registry_message(response)
+            ));
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenAnswer {
+            token: Option<String>,
+            access_token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let unreadable = |e: &dyn std::fmt::Display| format!("token service {realm_host} sent an unreadable answer: {e}");
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(SMALL_BODY_LIMIT)
+            .read_to_vec()
+            .map_err(|e| unreadable(&e))?;
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| unreadable(&e))?;
+        let token = answer
+            .token
+            .or(answer.access_token)
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| format!("token service {realm_host} sent no usable token"))?;
+        // Renew a little before the server's expiry; 60 s is the protocol's default.
+        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).max(10) - 5);
+        let until = Instant::now() + lifetime;
+        let mut tokens = registry.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        for scope in scopes {
+            tokens.insert(scope.clone(), (token.clone(), until));
+        }
+        Ok(())
+    }
+
+    fn head(&self, endpoint: &Endpoint, host: &str, url: &str, auth: Option<&str>) -> Result<Response<Body>, Failure> {
+        let accept = MANIFEST_TYPES.join(", ");
+        self.send(host, || {
+            let mut request = endpoint.agent.head(url).header("Accept", &accept);
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            request.call()
+        })
+    }
+
+    fn get(&self, endpoint: &Endpoint, host: &str, url: &str, auth: Option<&str>) -> Result<Response<Body>, Failure> {
+        let accept = MANIFEST_TYPES.join(", ");
+        self.send(host, || {
+            let mut request = endpoint.agent.get(url).header("Accept", &accept);
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            request.call()
+        })
+    }
+
+    fn resolve_digest(&self, image: &ImageRef) -> Result<String, Failure> {
+        let registry = self.registry(image);
+        let _slot = registry.slots.acquire();
+        let endpoint = self.endpoint(&registry)?;
+        let url = format!("{}/v2/{}/manifests/{}", endpoint.base, image.repository, image.reference());
+        let mut auth = self.authorization(&registry, endpoint, &image.repository)?;
+        let mut response = self.head(endpoint, &registry.host, &url, auth.as_deref())?;
+        if response.status().as_u16() == 401 && matches!(endpoint.challenge, Some(Challenge::Bearer { .. })) {
+            // The shared token may not cover this repository: ask for its own once.
+            let scope = pull_scope(&image.repository);
+            registry.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(&scope);
+            self.fetch_tokens(&registry, endpoint, &[scope.clone()])?;
+            auth = cached_token(&registry, &scope).map(|t| format!("Bearer {t}"));
+            response = self.head(endpoint, &registry.host, &url, auth.as_deref())?;
+        }
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            if let Some(digest) = header(&response, "docker-content-digest") {
+                return checked_digest(image, &digest);
+            }
+            // No digest header: fetch the manifest and hash it.
+            let response = self.get(endpoint, &registry.host, &url, auth.as_deref())?;
+            return digest_of_body(image, &registry.host, response);
+        }
+        if status == 401 && endpoint.challenge.is_none() {
+            return Err(format!("registry {} answered 401 Unauthorized without an authentication challenge", registry.host));
+        }
+        // HEAD answers carry no body: GET once for the registry's own words.
+        let said = match self.get(endpoint, &registry.host, &url, auth.as_deref()) {
+            Ok(r) if !r.status().is_success() => registry_message(r),
+            _ => String::new(),
+        };
+        Err(format!("registry {} answered {}{said}", registry.host, status_text(status)))
+    }
+}
+
+impl Resolve for Native<'_> {
+    fn prepare(&self, images: &[&ImageRef]) {
+        let mut by_registry: HashMap<String, Vec<String>> = HashMap::new();
+        for image in images {
+            let scopes = by_registry.entry(image.registry.clone()).or_default();
+            let scope = pull_scope(&image.repository);
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        std::thread::scope(|s| {
+            for (name, scopes) in &by_registry {
+                let Some(image) = images.iter().find(|i| &i.registry == name) else { continue };
+                let registry = self.registry(image);
+                s.spawn(move || {
+                    let Ok(endpoint) = self.endpoint(&registry) else { return };
+                    if !matches!(endpoint.challenge, Some(Challenge::Bearer { .. })) || scopes.len() < 2 {
+                        return;
+                    }
+                    for batch in scopes.chunks(SCOPES_PER_TOKEN) {
+                        if let Err(e) = self.fetch_tokens(&registry, endpoint, batch) {
+                            log::debug!("registry {}: no shared token ({e}); one token per repository", registry.host);
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    fn resolve(&self, image: &ImageRef, _written: &str) -> Result<Pin, String> {
+        let digest = self.resolve_digest(image)?;
+        Pin::new(&image.name(), &digest)
+    }
+
+    fn jobs(&self) -> usize {
+        self.jobs
+    }
+}
+
+fn pull_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull")
+}
+
+fn cached_token(registry: &Registry, scope: &str) -> Option<String> {
+    let tokens = registry.tokens.lock().unwrap_or_else(|e| e.into_inner());
+    tokens
+        .get(scope)
+        .filter(|(_, until)| Instant::now() < *until)
+        .map(|(token, _)| token.clone())
+}
+
+/// A header value, if present and printable.
+fn header(response: &Response<Body>, name: &str) -> Option<String> {
+    let value = response.headers().get(name)?.to_str().ok()?;
+    Some(value.trim().to_owned())
+}
+
+/// Validates the digest a registry named; a digest reference must get itself back.
+fn checked_digest(image: &ImageRef, digest: &str) -> Result<String, Failure> {
+    if !valid_digest(digest) {
+        let shown: String = digest.chars().take(80).filter(|c| !c.is_control()).collect();
+        return Err(format!("registry sent an invalid digest `{shown}` (want sha256: and 64 lowercase hex digits)"));
+    }
+    if let Target::Digest(wanted) = &image.target {
+        if wanted != digest {
+            return Err(format!("registry answered digest {digest} for {wanted}"));
+        }
+    }
+    Ok(digest.to_owned())
+}
+
+fn digest_of_body(image: &ImageRef, host: &str, response: Response<Body>) -> Result<String, Failure> {
+    let status = response.status().as_u16();
+    if !(200..300).contains(&status) {
+        return Err(format!("registry {host} answered {} to GET after HEAD succeeded", status_text(status)));
+    }
+    let claimed = header(&response, "docker-content-digest");
+    let body = response
+        .into_body()
+        .with_config()
+        .limit(MANIFEST_LIMIT)
+        .read_to_vec()
+        .map_err(|e| format!("registry {host}: manifest not read: {e}"))?;
+    let digest = format!("sha256:{:x}", Sha256::digest(&body));
+    if let Some(claimed) = claimed {
+        if claimed != digest {
+            return Err(format!("registry {host} sent a manifest whose digest {digest} does not match its header {claimed}"));
+        }
+    }
+    checked_digest(image, &digest)
+}
+
+/// ` (CODE: message)` from a registry's JSON error body, or nothing.
+fn registry_message(response: Response<Body>) -> String {
+    let Ok(text) = response.into_body().with_config().limit(64 << 10).read_to_string() else {
+        return String::new();
+    };
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).take(200).collect() };
+    match serde_json::from_str::<Errors>(&text) {
+        Ok(errors) if !errors.errors.is_empty() => {
+            let parts: Vec<String> = errors
+                .errors
+                .iter()
+                .map(|e| match (&e.code, &e.message) {
+                    (Some(c), Some(m)) => format!("{}: {}", clean(c), clean(m)),
+                    (Some(c), None) => clean(c),
+                    (None, Some(m)) => clean(m),
+                    (None, None) => String::new(),
+                })
+                .collect();
+            format!(" ({})", parts.join("; "))
+        }
+        _ if !text.trim().is_empty() && text.len() < 200 => format!(" ({})", clean(text.trim())),
+        _ => String::new(),
+    }
+}
+
+fn status_text(status: u16) -> String {
+    let reason = ureq::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("{status} {reason}").trim_end().to_owned()
+}
+
+fn retry_after(response: &Response<Body>) -> Option<Duration> {
+    let value = header(response, "retry-after")?;
+    value.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn retryable(error: &ureq::Error) -> bool {
+    matches!(
+        error,
+        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_)
+    )
+}
+
+fn describe_transport_error(host: &str, error: &ureq::Error) -> String {
+    match error {
+        ureq::Error::Timeout(t) => format!("registry {host} did not answer in time ({t})"),
+        ureq::Error::HostNotFound => format!("registry {host}: host not found"),
+        other => format!("registry {host} could not be reached: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_validated() {
+        let image = ImageRef::parse("a").unwrap();
+        let good = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(checked_digest(&image, &good).unwrap(), good);
+        for bad in ["sha256:abc", "md5:00", "", &format!("sha256:{}", "A".repeat(64)), &format!("sha256:{}\r\nX: y", "a".repeat(64))] {
+            assert!(checked_digest(&image, bad).is_err(), "{bad:?}");
+        }
+        let pinned = ImageRef::parse(&format!("a@{good}")).unwrap();
+        assert!(checked_digest(&pinned, &format!("sha256:{}", "b".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn slots_cap_concurrency() {
+        let slots = Slots::new(2);
+        let busy = std::sync::atomic::AtomicUsize::new(0);
+        let peak = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let _g = slots.acquire();
+                    let now = busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(10));
+                    busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+        });
+        assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+}
