@@ -12,7 +12,8 @@ use crate::resolve::native::transport::{self, TransportSettings};
 use crate::resolve::native::Native;
 use crate::resolve::{self, skopeo::Skopeo, Cache, Resolve};
 use crate::runner::{Runner, SystemRunner};
-use crate::services;
+use crate::check::{check_service, CheckReport, ServiceCheck, Status};
+use crate::services::{self, ServiceDir};
 use crate::snapcheck;
 use crate::update::{self, Outcome, Service, Updater};
 use std::time::Duration;
@@ -28,6 +29,10 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     match cli.action() {
         Action::PrintConfig { json } => report::config(&config, json, out),
         Action::CheckSnapshots => snapcheck::run(&config, out),
+        Action::Check {
+            json,
+            fail_outdated,
+        } => run_check(&config, &runner, json, fail_outdated, out),
         Action::Update => run_update(&config, &runner, out),
     }
 }
@@ -104,22 +109,62 @@ fn resolve_services(config: &Config, runner: &dyn Runner, services: &[Service]) 
     resolve::resolve_all(resolver.as_ref(), images, &mut cache, now(), config.verbosity > 0)
 }
 
-fn run_update(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Result<()> {
-    check_tools(config)?;
-    let dirs = services::discover(config)?;
-    let mut codes: Vec<u8> = Vec::new();
+/// Loads every service's env file; failures are logged and their codes collected.
+fn load_services(dirs: &[ServiceDir], codes: &mut Vec<u8>) -> (Vec<Service>, Vec<(String, Error)>) {
     let mut loaded = Vec::new();
-    let mut rows = Vec::new();
-    for dir in &dirs {
+    let mut failed = Vec::new();
+    for dir in dirs {
         match update::load(dir) {
             Ok(service) => loaded.push(service),
             Err(e) => {
                 log::error!("{}: {e}", dir.name);
                 codes.push(e.exit_code());
-                rows.push(report::Row::failed(&dir.name, "", &e));
+                failed.push((dir.name.clone(), e));
             }
         }
     }
+    (loaded, failed)
+}
+
+fn run_check(config: &Config, runner: &dyn Runner, json: bool, fail_outdated: bool, out: &mut dyn Write) -> Result<()> {
+    if config.resolver == ResolverKind::Skopeo && which::which("skopeo").is_err() {
+        return Err(Error::ToolMissing("skopeo".into()));
+    }
+    let dirs = services::discover(config)?;
+    let mut codes = Vec::new();
+    let (loaded, failed) = load_services(&dirs, &mut codes);
+    let resolutions = resolve_services(config, runner, &loaded);
+    let mut report = CheckReport::default();
+    for service in &loaded {
+        let checked = check_service(service, &resolutions);
+        for image in checked.images.iter().filter(|i| i.status == Status::Error) {
+            log::error!("{}: {}: {}", service.dir.name, image.tagged, image.error.as_deref().unwrap_or(""));
+            codes.push(exit::TOOL_ERROR);
+        }
+        report.services.push(checked);
+    }
+    // Services whose env file failed to parse are listed without entries.
+    for (name, _) in failed {
+        report.services.push(ServiceCheck { name, images: Vec::new() });
+    }
+    report.services.sort_by(|a, b| a.name.cmp(&b.name));
+    report::check(&report, json, out)?;
+    if !codes.is_empty() {
+        return Err(Error::Several(codes));
+    }
+    if fail_outdated && report.has_pending() {
+        let n = report.entries().filter(|i| matches!(i.status, Status::Outdated | Status::Unpinned)).count();
+        return Err(Error::Outdated(format!("{n} entr{} to update", if n == 1 { "y" } else { "ies" })));
+    }
+    Ok(())
+}
+
+fn run_update(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Result<()> {
+    check_tools(config)?;
+    let dirs = services::discover(config)?;
+    let mut codes: Vec<u8> = Vec::new();
+    let (loaded, failed) = load_services(&dirs, &mut codes);
+    let mut rows: Vec<report::Row> = failed.iter().map(|(name, e)| report::Row::failed(name, "", e)).collect();
     let resolutions = resolve_services(config, runner, &loaded);
     let mut updater = Updater::new(config, runner);
     let mut updated = 0;

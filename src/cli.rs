@@ -45,6 +45,15 @@ pub struct Cli {
 pub enum Command {
     /// Resolve every tag; where a digest moved, snapshot, pin, pull and restart the service.
     Update,
+    /// Resolve every entry and show which pins are current; changes nothing.
+    Check {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Exit 41 when any entry is outdated or unpinned (for monitoring).
+        #[arg(long)]
+        fail_outdated: bool,
+    },
     /// Check that every service has recent snapper and btrbk snapshots.
     CheckSnapshots,
     /// Print the settings in effect.
@@ -120,6 +129,13 @@ impl Args for SettingFlags {
 pub enum Action {
     /// `cipug`, `cipug update`, `cipug --update`.
     Update,
+    /// `cipug check [--format json] [--fail-outdated]`.
+    Check {
+        /// JSON instead of a table.
+        json: bool,
+        /// Exit 41 when anything is outdated or unpinned.
+        fail_outdated: bool,
+    },
     /// `cipug check-snapshots`, `cipug --check-snapshots`.
     CheckSnapshots,
     /// `cipug config [--json]`, `cipug --print-config[-json]`.
@@ -134,6 +150,13 @@ impl Cli {
     pub fn action(&self) -> Action {
         match &self.command {
             Some(Command::Update) => Action::Update,
+            Some(Command::Check {
+                format,
+                fail_outdated,
+            }) => Action::Check {
+                json: *format == Format::Json,
+                fail_outdated: *fail_outdated,
+            },
             Some(Command::CheckSnapshots) => Action::CheckSnapshots,
             Some(Command::Config { json }) => Action::PrintConfig { json: *json },
             None if self.check_snapshots => Action::CheckSnapshots,
@@ -163,6 +186,8 @@ mod tests {
             (&["--print-config"], Action::PrintConfig { json: false }),
             (&["--print-config-json"], Action::PrintConfig { json: true }),
             (&["config", "--json"], Action::PrintConfig { json: true }),
+            (&["check"], Action::Check { json: false, fail_outdated: false }),
+            (&["check", "--format", "json", "--fail-outdated"], Action::Check { json: true, fail_outdated: true }),
         ];
         for (args, action) in cases {
             assert_eq!(parse(args).action(), *action, "{args:?}");

@@ -40,6 +40,8 @@ pub mod exit {
     pub const RESTART_ERROR: u8 = 34;
     /// Snapshots are missing or too old.
     pub const SNAPSHOTS_TOO_OLD: u8 = 40;
+    /// `check --fail-outdated` found outdated or unpinned entries.
+    pub const OUTDATED: u8 = 41;
     /// Several different errors happened in one run.
     pub const SEVERAL: u8 = 255;
 }
@@ -109,6 +111,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// `check --fail-outdated` found entries to update.
+    #[error("{0}")]
+    Outdated(String),
     /// Several errors were collected during one run; each was reported already.
     #[error("{} errors in this run", .0.len())]
     Several(Vec<u8>),
@@ -131,6 +136,7 @@ impl Error {
             Error::Pull(_) => exit::PULL_ERROR,
             Error::Restart(_) => exit::RESTART_ERROR,
             Error::SnapshotsTooOld(_) => exit::SNAPSHOTS_TOO_OLD,
+            Error::Outdated(_) => exit::OUTDATED,
             Error::Several(codes) => combine(codes),
         }
     }

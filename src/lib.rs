@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod atomic;
+pub mod check;
 pub mod cli;
 pub mod compose;
 pub mod config;

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::check::{CheckReport, Status};
 use crate::update::{Outcome, Service};
 
 fn write_err(e: std::io::Error) -> Error {
@@ -134,6 +135,45 @@ pub fn summary(rows: &[Row], out: &mut dyn Write) -> Result<()> {
             r.service, r.entry, r.change, r.outcome
         );
         writeln!(out, "{}", line.trim_end()).map_err(write_err)?;
+    }
+    Ok(())
+}
+
+/// Prints the check: an aligned table, or the JSON shape documented in the README.
+pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()> {
+    if json {
+        let text = serde_json::to_string(report).map_err(|e| Error::io("standard output", e.into()))?;
+        writeln!(out, "{text}").map_err(write_err)?;
+        return Ok(());
+    }
+    let mut rows: Vec<[String; 5]> = vec![[
+        "SERVICE".into(),
+        "ENTRY".into(),
+        "PINNED".into(),
+        "LATEST".into(),
+        "STATUS".into(),
+    ]];
+    for service in &report.services {
+        for image in &service.images {
+            let status = match image.status {
+                Status::Current => "current".to_owned(),
+                Status::Outdated => "outdated".to_owned(),
+                Status::Unpinned => "unpinned".to_owned(),
+                Status::Error => format!("error: {}", image.error.as_deref().unwrap_or("")),
+            };
+            rows.push([
+                service.name.clone(),
+                image.entry.clone(),
+                short(image.pinned.as_deref()),
+                image.latest.as_deref().map_or("-".to_owned(), |l| short(Some(l))),
+                status,
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    for row in &rows {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        writeln!(out, "{}", cells.join("  ").trim_end()).map_err(write_err)?;
     }
     Ok(())
 }
