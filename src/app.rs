@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::check::{check_service, CheckReport, ServiceCheck, Status};
 use crate::cli::{Action, Cli};
 use crate::compose::Compose;
 use crate::config::{Config, ResolverKind, Sources, StopStartMethod};
@@ -12,7 +13,6 @@ use crate::resolve::native::transport::{self, TransportSettings};
 use crate::resolve::native::Native;
 use crate::resolve::{self, skopeo::Skopeo, Cache, Resolve};
 use crate::runner::{Runner, SystemRunner};
-use crate::check::{check_service, CheckReport, ServiceCheck, Status};
 use crate::services::{self, ServiceDir};
 use crate::snapcheck;
 use crate::update::{self, Outcome, Service, Updater};
@@ -80,9 +80,9 @@ pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve 
         ResolverKind::Native => {
             let env = &config.registry_env;
             let mut insecure = config.insecure_registries.clone();
-            insecure.extend(transport::insecure_from_registries_conf(&transport::registries_conf_paths(
-                env.registries_conf.as_deref(),
-            )));
+            insecure.extend(transport::insecure_from_registries_conf(
+                &transport::registries_conf_paths(env.registries_conf.as_deref()),
+            ));
             let settings = TransportSettings {
                 insecure,
                 certs_dirs: config.registry_certs_dir.clone(),
@@ -102,11 +102,23 @@ pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve 
 }
 
 /// Resolves every image entry of `services` through the cache.
-fn resolve_services(config: &Config, runner: &dyn Runner, services: &[Service]) -> resolve::Resolutions {
+fn resolve_services(
+    config: &Config,
+    runner: &dyn Runner,
+    services: &[Service],
+) -> resolve::Resolutions {
     let resolver = resolver(config, runner);
     let mut cache = Cache::load(&config.cache_location, config.cache_duration);
-    let images = services.iter().flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
-    resolve::resolve_all(resolver.as_ref(), images, &mut cache, now(), config.verbosity > 0)
+    let images = services
+        .iter()
+        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
+    resolve::resolve_all(
+        resolver.as_ref(),
+        images,
+        &mut cache,
+        now(),
+        config.verbosity > 0,
+    )
 }
 
 /// Loads every service's env file; failures are logged and their codes collected.
@@ -126,7 +138,13 @@ fn load_services(dirs: &[ServiceDir], codes: &mut Vec<u8>) -> (Vec<Service>, Vec
     (loaded, failed)
 }
 
-fn run_check(config: &Config, runner: &dyn Runner, json: bool, fail_outdated: bool, out: &mut dyn Write) -> Result<()> {
+fn run_check(
+    config: &Config,
+    runner: &dyn Runner,
+    json: bool,
+    fail_outdated: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     if config.resolver == ResolverKind::Skopeo && which::which("skopeo").is_err() {
         return Err(Error::ToolMissing("skopeo".into()));
     }
@@ -138,14 +156,22 @@ fn run_check(config: &Config, runner: &dyn Runner, json: bool, fail_outdated: bo
     for service in &loaded {
         let checked = check_service(service, &resolutions);
         for image in checked.images.iter().filter(|i| i.status == Status::Error) {
-            log::error!("{}: {}: {}", service.dir.name, image.tagged, image.error.as_deref().unwrap_or(""));
+            log::error!(
+                "{}: {}: {}",
+                service.dir.name,
+                image.tagged,
+                image.error.as_deref().unwrap_or("")
+            );
             codes.push(exit::TOOL_ERROR);
         }
         report.services.push(checked);
     }
     // Services whose env file failed to parse are listed without entries.
     for (name, _) in failed {
-        report.services.push(ServiceCheck { name, images: Vec::new() });
+        report.services.push(ServiceCheck {
+            name,
+            images: Vec::new(),
+        });
     }
     report.services.sort_by(|a, b| a.name.cmp(&b.name));
     report::check(&report, json, out)?;
@@ -153,8 +179,14 @@ fn run_check(config: &Config, runner: &dyn Runner, json: bool, fail_outdated: bo
         return Err(Error::Several(codes));
     }
     if fail_outdated && report.has_pending() {
-        let n = report.entries().filter(|i| matches!(i.status, Status::Outdated | Status::Unpinned)).count();
-        return Err(Error::Outdated(format!("{n} entr{} to update", if n == 1 { "y" } else { "ies" })));
+        let n = report
+            .entries()
+            .filter(|i| matches!(i.status, Status::Outdated | Status::Unpinned))
+            .count();
+        return Err(Error::Outdated(format!(
+            "{n} entr{} to update",
+            if n == 1 { "y" } else { "ies" }
+        )));
     }
     Ok(())
 }
@@ -164,7 +196,10 @@ fn run_update(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Resu
     let dirs = services::discover(config)?;
     let mut codes: Vec<u8> = Vec::new();
     let (loaded, failed) = load_services(&dirs, &mut codes);
-    let mut rows: Vec<report::Row> = failed.iter().map(|(name, e)| report::Row::failed(name, "", e)).collect();
+    let mut rows: Vec<report::Row> = failed
+        .iter()
+        .map(|(name, e)| report::Row::failed(name, "", e))
+        .collect();
     let resolutions = resolve_services(config, runner, &loaded);
     let mut updater = Updater::new(config, runner);
     let mut updated = 0;

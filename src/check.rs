@@ -55,7 +55,8 @@ pub struct CheckReport {
 impl CheckReport {
     /// Whether any entry is outdated or unpinned.
     pub fn has_pending(&self) -> bool {
-        self.entries().any(|i| matches!(i.status, Status::Outdated | Status::Unpinned))
+        self.entries()
+            .any(|i| matches!(i.status, Status::Outdated | Status::Unpinned))
     }
 
     /// Every entry.
@@ -112,7 +113,11 @@ mod tests {
         let text = format!("SERVICE_A_IMAGE_TAGGED=a\nSERVICE_A_IMAGE_HASHED={a}\nSERVICE_B_IMAGE_TAGGED=b\nSERVICE_B_IMAGE_HASHED={a}\nSERVICE_C_IMAGE_TAGGED=c\nSERVICE_D_IMAGE_TAGGED=d\n");
         let env = EnvFile::parse(text.as_bytes()).unwrap();
         let service = Service {
-            dir: ServiceDir { name: "svc".into(), path: "/x".into(), env_file: "/x/.env".into() },
+            dir: ServiceDir {
+                name: "svc".into(),
+                path: "/x".into(),
+                env_file: "/x/.env".into(),
+            },
             images: image_entries(&env).unwrap(),
             env,
         };
@@ -120,10 +125,23 @@ mod tests {
         res.insert("a".into(), Ok(Pin::parse(&a).unwrap()));
         res.insert("b".into(), Ok(Pin::parse(&b).unwrap()));
         res.insert("c".into(), Ok(Pin::parse(&b).unwrap()));
-        res.insert("d".into(), Err("registry docker.io answered 404 Not Found".into()));
-        let report = CheckReport { services: vec![check_service(&service, &res)] };
+        res.insert(
+            "d".into(),
+            Err("registry docker.io answered 404 Not Found".into()),
+        );
+        let report = CheckReport {
+            services: vec![check_service(&service, &res)],
+        };
         let statuses: Vec<Status> = report.entries().map(|i| i.status).collect();
-        assert_eq!(statuses, [Status::Current, Status::Outdated, Status::Unpinned, Status::Error]);
+        assert_eq!(
+            statuses,
+            [
+                Status::Current,
+                Status::Outdated,
+                Status::Unpinned,
+                Status::Error
+            ]
+        );
         assert!(report.has_pending());
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(

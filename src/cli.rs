@@ -186,8 +186,20 @@ mod tests {
             (&["--print-config"], Action::PrintConfig { json: false }),
             (&["--print-config-json"], Action::PrintConfig { json: true }),
             (&["config", "--json"], Action::PrintConfig { json: true }),
-            (&["check"], Action::Check { json: false, fail_outdated: false }),
-            (&["check", "--format", "json", "--fail-outdated"], Action::Check { json: true, fail_outdated: true }),
+            (
+                &["check"],
+                Action::Check {
+                    json: false,
+                    fail_outdated: false,
+                },
+            ),
+            (
+                &["check", "--format", "json", "--fail-outdated"],
+                Action::Check {
+                    json: true,
+                    fail_outdated: true,
+                },
+            ),
         ];
         for (args, action) in cases {
             assert_eq!(parse(args).action(), *action, "{args:?}");

@@ -111,7 +111,12 @@ impl RegistryEnv {
             registries_conf: get("CONTAINERS_REGISTRIES_CONF"),
             https_proxy: first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
             no_proxy: first(&["NO_PROXY", "no_proxy"])
-                .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -217,7 +222,9 @@ impl Config {
             if (low..=high).contains(&n) {
                 Ok(n)
             } else {
-                Err(Error::Value(format!("{name} must be {low} to {high}, not {n}")))
+                Err(Error::Value(format!(
+                    "{name} must be {low} to {high}, not {n}"
+                )))
             }
         };
         let resolve_jobs = in_range("RESOLVE_JOBS", 1, 256)?;

@@ -79,7 +79,7 @@ pub enum Error {
     Value(String),
     /// An external program failed.
     #[error(transparent)]
-    Run(#[from] RunError),
+    Run(Box<RunError>),
     /// Resolving an image failed.
     #[error("{image}: {msg}")]
     Resolve {
@@ -117,6 +117,12 @@ pub enum Error {
     /// Several errors were collected during one run; each was reported already.
     #[error("{} errors in this run", .0.len())]
     Several(Vec<u8>),
+}
+
+impl From<RunError> for Error {
+    fn from(error: RunError) -> Self {
+        Error::Run(Box::new(error))
+    }
 }
 
 impl Error {

@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
+use crate::check::{CheckReport, Status};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::check::{CheckReport, Status};
 use crate::update::{Outcome, Service};
 
 fn write_err(e: std::io::Error) -> Error {
@@ -142,7 +142,8 @@ pub fn summary(rows: &[Row], out: &mut dyn Write) -> Result<()> {
 /// Prints the check: an aligned table, or the JSON shape documented in the README.
 pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()> {
     if json {
-        let text = serde_json::to_string(report).map_err(|e| Error::io("standard output", e.into()))?;
+        let text =
+            serde_json::to_string(report).map_err(|e| Error::io("standard output", e.into()))?;
         writeln!(out, "{text}").map_err(write_err)?;
         return Ok(());
     }
@@ -165,14 +166,23 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
                 service.name.clone(),
                 image.entry.clone(),
                 short(image.pinned.as_deref()),
-                image.latest.as_deref().map_or("-".to_owned(), |l| short(Some(l))),
+                image
+                    .latest
+                    .as_deref()
+                    .map_or("-".to_owned(), |l| short(Some(l))),
                 status,
             ]);
         }
     }
-    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     for row in &rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         writeln!(out, "{}", cells.join("  ").trim_end()).map_err(write_err)?;
     }
     Ok(())

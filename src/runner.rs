@@ -5,8 +5,8 @@
 //! [`SystemRunner`] is the real one and the only user of `std::process` in the crate.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// A command line to run.
@@ -96,7 +96,7 @@ pub enum RunError {
     #[error("could not start `{cmd}`: {source}")]
     NotStarted {
         /// The command line.
-        cmd: Cmd,
+        cmd: Box<Cmd>,
         /// The underlying error.
         source: std::io::Error,
     },
@@ -104,7 +104,7 @@ pub enum RunError {
     #[error("`{cmd}` {status}{}", stderr_suffix(.stderr))]
     Failed {
         /// The command line.
-        cmd: Cmd,
+        cmd: Box<Cmd>,
         /// How it ended, e.g. "exited with status 1".
         status: String,
         /// What it printed on standard error.
@@ -135,13 +135,17 @@ impl Runner for SystemRunner {
     fn run(&self, cmd: &Cmd) -> Result<Output, RunError> {
         log::trace!("running {cmd}");
         let not_started = |source| RunError::NotStarted {
-            cmd: cmd.clone(),
+            cmd: Box::new(cmd.clone()),
             source,
         };
         let mut command = Command::new(&cmd.program);
         command
             .args(&cmd.args)
-            .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(cwd) = &cmd.cwd {
@@ -171,7 +175,7 @@ impl Runner for SystemRunner {
                 None => format!("was killed ({})", out.status),
             };
             Err(RunError::Failed {
-                cmd: cmd.clone(),
+                cmd: Box::new(cmd.clone()),
                 status,
                 stderr: output.stderr,
             })
@@ -197,7 +201,9 @@ mod tests {
 
     #[test]
     fn stdin_is_fed() {
-        let out = SystemRunner.run(&Cmd::new("cat").stdin("server.io\n")).unwrap();
+        let out = SystemRunner
+            .run(&Cmd::new("cat").stdin("server.io\n"))
+            .unwrap();
         assert_eq!(out.stdout, "server.io\n");
     }
 

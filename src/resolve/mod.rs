@@ -121,7 +121,9 @@ fn progress_bar(show: bool, len: usize) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("resolving {bar:30} {pos}/{len} {elapsed}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("resolving {bar:30} {pos}/{len} {elapsed}")
+    {
         bar.set_style(style);
     }
     bar

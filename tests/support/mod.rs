@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+pub mod auth;
+pub mod fake;
+
 /// Runs a command, panicking with its output when it fails.
 pub fn sh(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
@@ -82,13 +85,18 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry with plain HTTP and no auth; `extra` is appended to its config.
     pub fn start(extra: &str) -> Registry {
+        Registry::start_with("", extra)
+    }
+
+    /// Starts a registry; `http_extra` goes under `http:` (e.g. TLS), `extra` at the top.
+    pub fn start_with(http_extra: &str, extra: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
         let config = dir.path().join("config.yml");
         fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{http_extra}{extra}",
                 dir.path().join("data").display()
             ),
         )
@@ -244,19 +252,85 @@ impl Images {
         behaviour: Behaviour,
     ) -> String {
         let (layout, digest) = self.layout(version, behaviour);
-        sh(
-            "skopeo",
-            &[
-                "copy",
-                "-q",
-                "--dest-tls-verify=false",
-                "--preserve-digests",
-                &format!("oci:{}:latest", layout.display()),
-                &format!("docker://{}/{repo_tag}", registry.addr),
-            ],
-        );
+        self.copy(&layout, &registry.addr, repo_tag, &["--preserve-digests"]);
         digest
     }
+
+    /// Copies an OCI layout to `addr/repo_tag` with extra skopeo options; returns the digest
+    /// the registry holds.
+    pub fn copy(&self, layout: &Path, addr: &str, repo_tag: &str, options: &[&str]) -> String {
+        let digest_file = layout.join("pushed-digest");
+        let mut args = vec!["copy", "-q", "--dest-tls-verify=false"];
+        args.extend_from_slice(options);
+        let digest_arg = digest_file.display().to_string();
+        let source = format!("oci:{}:latest", layout.display());
+        let dest = format!("docker://{addr}/{repo_tag}");
+        args.extend_from_slice(&["--digestfile", &digest_arg, &source, &dest]);
+        sh("skopeo", &args);
+        fs::read_to_string(&digest_file).unwrap().trim().to_owned()
+    }
+
+    /// Writes an OCI layout whose `latest` is an image index of two platforms.
+    pub fn index_layout(&self, version: &str) -> PathBuf {
+        let (amd, _) = self.layout(version, Behaviour::Serve);
+        let (arm, _) = self.layout(&format!("{version}-arm64"), Behaviour::Serve);
+        // Merge the second layout's blobs into the first and list both manifests.
+        for entry in fs::read_dir(arm.join("blobs/sha256")).unwrap().flatten() {
+            let _ = fs::copy(
+                entry.path(),
+                amd.join("blobs/sha256").join(entry.file_name()),
+            );
+        }
+        let manifest_of = |layout: &Path| -> serde_json::Value {
+            let index: serde_json::Value =
+                serde_json::from_str(&fs::read_to_string(layout.join("index.json")).unwrap())
+                    .unwrap();
+            index["manifests"][0].clone()
+        };
+        let (mut a, mut b) = (manifest_of(&amd), manifest_of(&arm));
+        for (m, arch) in [(&mut a, "amd64"), (&mut b, "arm64")] {
+            m.as_object_mut().unwrap().remove("annotations");
+            m["platform"] = serde_json::json!({"architecture": arch, "os": "linux"});
+        }
+        let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [a, b]}).to_string();
+        let hex = self.blob(&amd, index.as_bytes());
+        let top = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": format!("sha256:{hex}"), "size": index.len(), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
+        fs::write(amd.join("index.json"), top.to_string()).unwrap();
+        amd
+    }
+}
+
+/// Runs cipug with a clean environment plus `env`.
+pub fn run_cipug(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_cipug"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", "/nonexistent-home")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A services root of plain folders (no btrfs), each with a compose file and this `.env`.
+pub fn plain_services(services: &[(&str, &str)]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    for (name, env) in services {
+        let dir = root.path().join(name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("compose.yml"),
+            "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n",
+        )
+        .unwrap();
+        fs::write(dir.join(".env"), env).unwrap();
+    }
+    root
 }
 
 /// Makes sure a system D-Bus answers, so snapper can reach snapperd.

@@ -25,7 +25,9 @@ pub fn parse(header: &str) -> Result<Challenge, String> {
         return Err("WWW-Authenticate header has control characters".into());
     }
     let header = header.trim();
-    let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+    let (scheme, rest) = header
+        .split_once(char::is_whitespace)
+        .unwrap_or((header, ""));
     let params = parse_params(rest)?;
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => Ok(Challenge::Basic),
@@ -111,11 +113,21 @@ mod tests {
         let cases: &[(&str, Challenge)] = &[
             (
                 r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull""#,
-                bearer("https://auth.docker.io/token", Some("registry.docker.io"), Some("repository:library/nginx:pull")),
+                bearer(
+                    "https://auth.docker.io/token",
+                    Some("registry.docker.io"),
+                    Some("repository:library/nginx:pull"),
+                ),
             ),
-            (r#"bearer realm="http://127.0.0.1:1/t", service=reg"#, bearer("http://127.0.0.1:1/t", Some("reg"), None)),
+            (
+                r#"bearer realm="http://127.0.0.1:1/t", service=reg"#,
+                bearer("http://127.0.0.1:1/t", Some("reg"), None),
+            ),
             (r#"Bearer realm="a\"b""#, bearer("a\"b", None, None)),
-            (r#"Bearer realm="r",scope="repository:a:pull,push""#, bearer("r", None, Some("repository:a:pull,push"))),
+            (
+                r#"Bearer realm="r",scope="repository:a:pull,push""#,
+                bearer("r", None, Some("repository:a:pull,push")),
+            ),
             (r#"Basic realm="Registry Realm""#, Challenge::Basic),
             ("Basic", Challenge::Basic),
         ];

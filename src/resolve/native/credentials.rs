@@ -34,7 +34,10 @@ impl Credentials {
     /// The value of an `Authorization: Basic` header.
     pub fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username, self.password);
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
     }
 }
 
@@ -86,8 +89,14 @@ pub fn auth_file_paths(env: &dyn Fn(&str) -> Option<String>, uid: u32) -> Vec<Pa
 /// Docker Hub's spellings to `docker.io`.
 fn normalise_key(key: &str) -> String {
     let had_scheme = key.starts_with("http://") || key.starts_with("https://");
-    let key = key.trim_start_matches("https://").trim_start_matches("http://");
-    let key = if had_scheme { key.split('/').next().unwrap_or(key) } else { key.trim_end_matches('/') };
+    let key = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let key = if had_scheme {
+        key.split('/').next().unwrap_or(key)
+    } else {
+        key.trim_end_matches('/')
+    };
     match key.split_once('/') {
         Some((host, rest)) if is_hub(host) => format!("{DOCKER_HUB}/{rest}"),
         None if is_hub(key) => DOCKER_HUB.to_owned(),
@@ -96,7 +105,10 @@ fn normalise_key(key: &str) -> String {
 }
 
 fn is_hub(host: &str) -> bool {
-    matches!(host, "docker.io" | "index.docker.io" | "registry-1.docker.io")
+    matches!(
+        host,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
 }
 
 /// Looks up credentials for `registry` (as in references: `docker.io`, `host:port`) and
@@ -113,8 +125,8 @@ pub fn lookup(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        let file: AuthFile =
-            serde_json::from_str(&text).map_err(|e| format!("{}: not a valid auth file: {e}", path.display()))?;
+        let file: AuthFile = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a valid auth file: {e}", path.display()))?;
         if let Some(found) = from_file(&file, path, registry, repository, runner)? {
             return Ok(Some(found));
         }
@@ -129,7 +141,12 @@ fn from_file(
     repository: &str,
     runner: &dyn Runner,
 ) -> Result<Option<Credentials>, String> {
-    if let Some(helper) = file.cred_helpers.iter().find(|(k, _)| normalise_key(k) == registry).map(|(_, h)| h) {
+    if let Some(helper) = file
+        .cred_helpers
+        .iter()
+        .find(|(k, _)| normalise_key(k) == registry)
+        .map(|(_, h)| h)
+    {
         return helper_get(helper, registry, runner);
     }
     // The most specific key first: registry/a/b/c, registry/a/b, registry/a, registry.
@@ -141,8 +158,14 @@ fn from_file(
         rest = parent;
     }
     for candidate in candidates {
-        if let Some((_, entry)) = file.auths.iter().find(|(k, _)| normalise_key(k) == candidate) {
-            return decode(entry).map(Some).map_err(|e| format!("{}: auths[{candidate}]: {e}", path.display()));
+        if let Some((_, entry)) = file
+            .auths
+            .iter()
+            .find(|(k, _)| normalise_key(k) == candidate)
+        {
+            return decode(entry)
+                .map(Some)
+                .map_err(|e| format!("{}: auths[{candidate}]: {e}", path.display()));
         }
     }
     match &file.creds_store {
@@ -179,15 +202,28 @@ struct HelperAnswer {
 }
 
 /// Asks `docker-credential-<helper> get` for the registry's credentials.
-fn helper_get(helper: &str, registry: &str, runner: &dyn Runner) -> Result<Option<Credentials>, String> {
-    let server = if registry == DOCKER_HUB { "https://index.docker.io/v1/" } else { registry };
-    let cmd = Cmd::new(format!("docker-credential-{helper}")).arg("get").stdin(server);
+fn helper_get(
+    helper: &str,
+    registry: &str,
+    runner: &dyn Runner,
+) -> Result<Option<Credentials>, String> {
+    let server = if registry == DOCKER_HUB {
+        "https://index.docker.io/v1/"
+    } else {
+        registry
+    };
+    let cmd = Cmd::new(format!("docker-credential-{helper}"))
+        .arg("get")
+        .stdin(server);
     match runner.run(&cmd) {
         Ok(out) => {
-            let answer: HelperAnswer = serde_json::from_str(&out.stdout)
-                .map_err(|_| format!("docker-credential-{helper} gave an answer that is not credentials"))?;
+            let answer: HelperAnswer = serde_json::from_str(&out.stdout).map_err(|_| {
+                format!("docker-credential-{helper} gave an answer that is not credentials")
+            })?;
             if answer.username == "<token>" {
-                log::warn!("{registry}: identity tokens from docker-credential-{helper} are not supported");
+                log::warn!(
+                    "{registry}: identity tokens from docker-credential-{helper} are not supported"
+                );
                 return Ok(None);
             }
             Ok(Some(Credentials {
@@ -201,7 +237,9 @@ fn helper_get(helper: &str, registry: &str, runner: &dyn Runner) -> Result<Optio
         {
             Ok(None)
         }
-        Err(_) => Err(format!("docker-credential-{helper} get failed for {registry}")),
+        Err(_) => Err(format!(
+            "docker-credential-{helper} get failed for {registry}"
+        )),
     }
 }
 
@@ -233,7 +271,9 @@ mod tests {
         let (_d, path) = file(&json);
         let files = vec![PathBuf::from("/nonexistent/auth.json"), path];
         let user = |registry: &str, repo: &str| {
-            lookup(&files, registry, repo, &SystemRunner).unwrap().map(|c| c.username)
+            lookup(&files, registry, repo, &SystemRunner)
+                .unwrap()
+                .map(|c| c.username)
         };
         assert_eq!(user("quay.io", "org/app").as_deref(), Some("org"));
         assert_eq!(user("quay.io", "other/app").as_deref(), Some("all"));
@@ -250,11 +290,17 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
         let (_a, first) = file(r#"{"credHelpers": {"helped.io": "test"}, "auths": {}}"#);
-        let (_b, second) = file(&format!(r#"{{"auths": {{"helped.io": {{"auth": "{}"}}, "x.io": {{"username": "u", "password": "p"}}}}}}"#, b64("late:0")));
+        let (_b, second) = file(&format!(
+            r#"{{"auths": {{"helped.io": {{"auth": "{}"}}, "x.io": {{"username": "u", "password": "p"}}}}}}"#,
+            b64("late:0")
+        ));
         let files = vec![first, second];
         let runner = PathRunner(dir.path().to_path_buf());
         let found = lookup(&files, "helped.io", "a", &runner).unwrap().unwrap();
-        assert_eq!((found.username.as_str(), found.password.as_str()), ("from-helper", "helped.io"));
+        assert_eq!(
+            (found.username.as_str(), found.password.as_str()),
+            ("from-helper", "helped.io")
+        );
         let found = lookup(&files, "x.io", "a", &runner).unwrap().unwrap();
         assert_eq!(found.basic_header(), format!("Basic {}", b64("u:p")));
         assert_eq!(format!("{found:?}"), "Credentials(<redacted>)");
@@ -263,7 +309,7 @@ mod tests {
     #[test]
     fn broken_files_are_errors_naming_the_file() {
         let (_d, path) = file(r#"{"auths": {"a.io": {"auth": "!!"}}}"#);
-        let err = lookup(&[path.clone()], "a.io", "x", &SystemRunner).unwrap_err();
+        let err = lookup(std::slice::from_ref(&path), "a.io", "x", &SystemRunner).unwrap_err();
         assert!(err.contains("auth.json") && err.contains("base64"), "{err}");
         assert!(!err.contains("!!"));
     }

@@ -158,7 +158,8 @@ impl<'a> Native<'a> {
     }
 
     fn ping(&self, registry: &Registry) -> Result<Endpoint, Failure> {
-        let insecure = self.transport.is_insecure(&registry.name) || self.transport.is_insecure(&registry.host);
+        let insecure = self.transport.is_insecure(&registry.name)
+            || self.transport.is_insecure(&registry.host);
         let mut attempts: Vec<(String, Security)> = Vec::new();
         if insecure {
             attempts.push((format!("https://{}", registry.host), Security::Unverified));
@@ -174,16 +175,23 @@ impl<'a> Native<'a> {
                 Ok(response) => {
                     let challenge = match response.status().as_u16() {
                         401 => match header(&response, "www-authenticate") {
-                            Some(value) => Some(challenge::parse(&value).map_err(|e| format!("registry {}: {e}", registry.host))?),
+                            Some(value) => Some(
+                                challenge::parse(&value)
+                                    .map_err(|e| format!("registry {}: {e}", registry.host))?,
+                            ),
                             None => None,
                         },
                         _ => None,
                     };
-                    log::debug!("registry {}: {base}, {}", registry.host, match &challenge {
-                        None => "no authentication".to_owned(),
-                        Some(Challenge::Basic) => "basic authentication".to_owned(),
-                        Some(Challenge::Bearer { realm, .. }) => format!("tokens from {realm}"),
-                    });
+                    log::debug!(
+                        "registry {}: {base}, {}",
+                        registry.host,
+                        match &challenge {
+                            None => "no authentication".to_owned(),
+                            Some(Challenge::Basic) => "basic authentication".to_owned(),
+                            Some(Challenge::Bearer { realm, .. }) => format!("tokens from {realm}"),
+                        }
+                    );
                     return Ok(Endpoint {
                         base,
                         agent,
@@ -231,8 +239,15 @@ impl<'a> Native<'a> {
         }
     }
 
-    fn credentials(&self, registry: &Registry, repository: &str) -> Result<Option<Credentials>, Failure> {
-        let mut cache = registry.credentials.lock().unwrap_or_else(|e| e.into_inner());
+    fn credentials(
+        &self,
+        registry: &Registry,
+        repository: &str,
+    ) -> Result<Option<Credentials>, Failure> {
+        let mut cache = registry
+            .credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(found) = cache.get(repository) {
             return Ok(found.clone());
         }
@@ -242,40 +257,67 @@ impl<'a> Native<'a> {
     }
 
     /// The `Authorization` header for a pull of `repository`, if the registry wants one.
-    fn authorization(&self, registry: &Registry, endpoint: &Endpoint, repository: &str) -> Result<Option<String>, Failure> {
+    fn authorization(
+        &self,
+        registry: &Registry,
+        endpoint: &Endpoint,
+        repository: &str,
+    ) -> Result<Option<String>, Failure> {
         match &endpoint.challenge {
             None => Ok(None),
-            Some(Challenge::Basic) => Ok(self.credentials(registry, repository)?.map(|c| c.basic_header())),
+            Some(Challenge::Basic) => Ok(self
+                .credentials(registry, repository)?
+                .map(|c| c.basic_header())),
             Some(Challenge::Bearer { .. }) => {
                 let scope = pull_scope(repository);
                 if let Some(token) = cached_token(registry, &scope) {
                     return Ok(Some(format!("Bearer {token}")));
                 }
-                self.fetch_tokens(registry, endpoint, &[scope.clone()])?;
+                self.fetch_tokens(registry, endpoint, std::slice::from_ref(&scope))?;
                 Ok(cached_token(registry, &scope).map(|t| format!("Bearer {t}")))
             }
         }
     }
 
     /// Gets one token for all `scopes` from the Bearer realm and caches it for each.
-    fn fetch_tokens(&self, registry: &Registry, endpoint: &Endpoint, scopes: &[String]) -> Result<(), Failure> {
+    fn fetch_tokens(
+        &self,
+        registry: &Registry,
+        endpoint: &Endpoint,
+        scopes: &[String],
+    ) -> Result<(), Failure> {
         let Some(Challenge::Bearer { realm, service, .. }) = &endpoint.challenge else {
             return Ok(());
         };
-        let realm_url = realm.parse::<ureq::http::Uri>().map_err(|_| format!("registry {}: bad token realm `{realm}`", registry.host))?;
+        let realm_url = realm
+            .parse::<ureq::http::Uri>()
+            .map_err(|_| format!("registry {}: bad token realm `{realm}`", registry.host))?;
         let realm_host = match (realm_url.host(), realm_url.port_u16()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
-            _ => return Err(format!("registry {}: bad token realm `{realm}`", registry.host)),
+            _ => {
+                return Err(format!(
+                    "registry {}: bad token realm `{realm}`",
+                    registry.host
+                ))
+            }
         };
         match realm_url.scheme_str() {
             Some("https") => {}
             Some("http") if endpoint.insecure => {}
-            _ => return Err(format!("registry {}: refusing token realm `{realm}` (not HTTPS)", registry.host)),
+            _ => {
+                return Err(format!(
+                    "registry {}: refusing token realm `{realm}` (not HTTPS)",
+                    registry.host
+                ))
+            }
         }
         // Credentials go only to the registry they belong to: the realm gets them if it is the
         // registry's own host, Docker Hub's token service, or has credentials of its own.
-        let repository = scopes.first().and_then(|s| s.split(':').nth(1)).unwrap_or("");
+        let repository = scopes
+            .first()
+            .and_then(|s| s.split(':').nth(1))
+            .unwrap_or("");
         let same_site = realm_host == registry.host
             || realm_host.split(':').next() == registry.host.split(':').next()
             || (registry.name == crate::image_ref::DOCKER_HUB && realm_host == "auth.docker.io");
@@ -291,7 +333,14 @@ impl<'a> Native<'a> {
         for scope in scopes {
             query.push(("scope".into(), scope.clone()));
         }
-        let agent = self.transport.agent(&realm_host, if endpoint.insecure { Security::Unverified } else { Security::Verified })?;
+        let agent = self.transport.agent(
+            &realm_host,
+            if endpoint.insecure {
+                Security::Unverified
+            } else {
+                Security::Verified
+            },
+        )?;
         let response = self.send(&realm_host, || {
             let mut request = agent.get(realm.as_str());
             for (k, v) in &query {
@@ -316,7 +365,9 @@ impl<'a> Native<'a> {
             access_token: Option<String>,
             expires_in: Option<u64>,
         }
-        let unreadable = |e: &dyn std::fmt::Display| format!("token service {realm_host} sent an unreadable answer: {e}");
+        let unreadable = |e: &dyn std::fmt::Display| {
+            format!("token service {realm_host} sent an unreadable answer: {e}")
+        };
         let body = response
             .into_body()
             .with_config()
@@ -339,7 +390,13 @@ impl<'a> Native<'a> {
         Ok(())
     }
 
-    fn head(&self, endpoint: &Endpoint, host: &str, url: &str, auth: Option<&str>) -> Result<Response<Body>, Failure> {
+    fn head(
+        &self,
+        endpoint: &Endpoint,
+        host: &str,
+        url: &str,
+        auth: Option<&str>,
+    ) -> Result<Response<Body>, Failure> {
         let accept = MANIFEST_TYPES.join(", ");
         self.send(host, || {
             let mut request = endpoint.agent.head(url).header("Accept", &accept);
@@ -350,7 +407,13 @@ impl<'a> Native<'a> {
         })
     }
 
-    fn get(&self, endpoint: &Endpoint, host: &str, url: &str, auth: Option<&str>) -> Result<Response<Body>, Failure> {
+    fn get(
+        &self,
+        endpoint: &Endpoint,
+        host: &str,
+        url: &str,
+        auth: Option<&str>,
+    ) -> Result<Response<Body>, Failure> {
         let accept = MANIFEST_TYPES.join(", ");
         self.send(host, || {
             let mut request = endpoint.agent.get(url).header("Accept", &accept);
@@ -365,14 +428,25 @@ impl<'a> Native<'a> {
         let registry = self.registry(image);
         let _slot = registry.slots.acquire();
         let endpoint = self.endpoint(&registry)?;
-        let url = format!("{}/v2/{}/manifests/{}", endpoint.base, image.repository, image.reference());
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            endpoint.base,
+            image.repository,
+            image.reference()
+        );
         let mut auth = self.authorization(&registry, endpoint, &image.repository)?;
         let mut response = self.head(endpoint, &registry.host, &url, auth.as_deref())?;
-        if response.status().as_u16() == 401 && matches!(endpoint.challenge, Some(Challenge::Bearer { .. })) {
+        if response.status().as_u16() == 401
+            && matches!(endpoint.challenge, Some(Challenge::Bearer { .. }))
+        {
             // The shared token may not cover this repository: ask for its own once.
             let scope = pull_scope(&image.repository);
-            registry.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(&scope);
-            self.fetch_tokens(&registry, endpoint, &[scope.clone()])?;
+            registry
+                .tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&scope);
+            self.fetch_tokens(&registry, endpoint, std::slice::from_ref(&scope))?;
             auth = cached_token(&registry, &scope).map(|t| format!("Bearer {t}"));
             response = self.head(endpoint, &registry.host, &url, auth.as_deref())?;
         }
@@ -386,14 +460,21 @@ impl<'a> Native<'a> {
             return digest_of_body(image, &registry.host, response);
         }
         if status == 401 && endpoint.challenge.is_none() {
-            return Err(format!("registry {} answered 401 Unauthorized without an authentication challenge", registry.host));
+            return Err(format!(
+                "registry {} answered 401 Unauthorized without an authentication challenge",
+                registry.host
+            ));
         }
         // HEAD answers carry no body: GET once for the registry's own words.
         let said = match self.get(endpoint, &registry.host, &url, auth.as_deref()) {
             Ok(r) if !r.status().is_success() => registry_message(r),
             _ => String::new(),
         };
-        Err(format!("registry {} answered {}{said}", registry.host, status_text(status)))
+        Err(format!(
+            "registry {} answered {}{said}",
+            registry.host,
+            status_text(status)
+        ))
     }
 }
 
@@ -409,16 +490,25 @@ impl Resolve for Native<'_> {
         }
         std::thread::scope(|s| {
             for (name, scopes) in &by_registry {
-                let Some(image) = images.iter().find(|i| &i.registry == name) else { continue };
+                let Some(image) = images.iter().find(|i| &i.registry == name) else {
+                    continue;
+                };
                 let registry = self.registry(image);
                 s.spawn(move || {
-                    let Ok(endpoint) = self.endpoint(&registry) else { return };
-                    if !matches!(endpoint.challenge, Some(Challenge::Bearer { .. })) || scopes.len() < 2 {
+                    let Ok(endpoint) = self.endpoint(&registry) else {
+                        return;
+                    };
+                    if !matches!(endpoint.challenge, Some(Challenge::Bearer { .. }))
+                        || scopes.len() < 2
+                    {
                         return;
                     }
                     for batch in scopes.chunks(SCOPES_PER_TOKEN) {
                         if let Err(e) = self.fetch_tokens(&registry, endpoint, batch) {
-                            log::debug!("registry {}: no shared token ({e}); one token per repository", registry.host);
+                            log::debug!(
+                                "registry {}: no shared token ({e}); one token per repository",
+                                registry.host
+                            );
                             return;
                         }
                     }
@@ -458,8 +548,14 @@ fn header(response: &Response<Body>, name: &str) -> Option<String> {
 /// Validates the digest a registry named; a digest reference must get itself back.
 fn checked_digest(image: &ImageRef, digest: &str) -> Result<String, Failure> {
     if !valid_digest(digest) {
-        let shown: String = digest.chars().take(80).filter(|c| !c.is_control()).collect();
-        return Err(format!("registry sent an invalid digest `{shown}` (want sha256: and 64 lowercase hex digits)"));
+        let shown: String = digest
+            .chars()
+            .take(80)
+            .filter(|c| !c.is_control())
+            .collect();
+        return Err(format!(
+            "registry sent an invalid digest `{shown}` (want sha256: and 64 lowercase hex digits)"
+        ));
     }
     if let Target::Digest(wanted) = &image.target {
         if wanted != digest {
@@ -469,10 +565,17 @@ fn checked_digest(image: &ImageRef, digest: &str) -> Result<String, Failure> {
     Ok(digest.to_owned())
 }
 
-fn digest_of_body(image: &ImageRef, host: &str, response: Response<Body>) -> Result<String, Failure> {
+fn digest_of_body(
+    image: &ImageRef,
+    host: &str,
+    response: Response<Body>,
+) -> Result<String, Failure> {
     let status = response.status().as_u16();
     if !(200..300).contains(&status) {
-        return Err(format!("registry {host} answered {} to GET after HEAD succeeded", status_text(status)));
+        return Err(format!(
+            "registry {host} answered {} to GET after HEAD succeeded",
+            status_text(status)
+        ));
     }
     let claimed = header(&response, "docker-content-digest");
     let body = response
@@ -492,7 +595,12 @@ fn digest_of_body(image: &ImageRef, host: &str, response: Response<Body>) -> Res
 
 /// ` (CODE: message)` from a registry's JSON error body, or nothing.
 fn registry_message(response: Response<Body>) -> String {
-    let Ok(text) = response.into_body().with_config().limit(64 << 10).read_to_string() else {
+    let Ok(text) = response
+        .into_body()
+        .with_config()
+        .limit(64 << 10)
+        .read_to_string()
+    else {
         return String::new();
     };
     #[derive(serde::Deserialize)]
@@ -540,7 +648,10 @@ fn retry_after(response: &Response<Body>) -> Option<Duration> {
 fn retryable(error: &ureq::Error) -> bool {
     matches!(
         error,
-        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_)
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Protocol(_)
     )
 }
 
@@ -561,7 +672,13 @@ mod tests {
         let image = ImageRef::parse("a").unwrap();
         let good = format!("sha256:{}", "a".repeat(64));
         assert_eq!(checked_digest(&image, &good).unwrap(), good);
-        for bad in ["sha256:abc", "md5:00", "", &format!("sha256:{}", "A".repeat(64)), &format!("sha256:{}\r\nX: y", "a".repeat(64))] {
+        for bad in [
+            "sha256:abc",
+            "md5:00",
+            "",
+            &format!("sha256:{}", "A".repeat(64)),
+            &format!("sha256:{}\r\nX: y", "a".repeat(64)),
+        ] {
             assert!(checked_digest(&image, bad).is_err(), "{bad:?}");
         }
         let pinned = ImageRef::parse(&format!("a@{good}")).unwrap();

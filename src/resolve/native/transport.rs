@@ -42,7 +42,13 @@ impl TransportSettings {
 
     /// Whether `host` bypasses the proxy.
     pub fn bypasses_proxy(&self, host: &str) -> bool {
-        let bare = host.rsplit_once(':').map_or(host, |(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+        let bare = host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
         self.no_proxy.iter().any(|entry| {
             let entry = entry.trim();
             entry == "*"
@@ -86,12 +92,17 @@ impl TransportSettings {
     }
 
     /// The CA certificates and client certificate for `host` from the certs.d folders.
-    fn registry_certs(&self, host: &str) -> Result<(Vec<Certificate<'static>>, Option<ClientCert>), String> {
+    fn registry_certs(
+        &self,
+        host: &str,
+    ) -> Result<(Vec<Certificate<'static>>, Option<ClientCert>), String> {
         let mut cas = Vec::new();
         let mut client = None;
         for dir in &self.certs_dirs {
             let dir = dir.join(host);
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             paths.sort();
             for path in &paths {
@@ -99,8 +110,10 @@ impl TransportSettings {
                     Some("crt") => cas.extend(read_certs(path)?),
                     Some("cert") => {
                         let key = path.with_extension("key");
-                        let pem = std::fs::read(&key).map_err(|e| format!("{}: {e}", key.display()))?;
-                        let key = PrivateKey::from_pem(&pem).map_err(|e| format!("{}: {e}", key.display()))?;
+                        let pem =
+                            std::fs::read(&key).map_err(|e| format!("{}: {e}", key.display()))?;
+                        let key = PrivateKey::from_pem(&pem)
+                            .map_err(|e| format!("{}: {e}", key.display()))?;
                         client = Some(ClientCert::new_with_certs(&read_certs(path)?, key));
                     }
                     _ => {}
@@ -115,7 +128,9 @@ fn read_certs(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
     let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
-        if let ureq::tls::PemItem::Certificate(cert) = item.map_err(|e| format!("{}: {e}", path.display()))? {
+        if let ureq::tls::PemItem::Certificate(cert) =
+            item.map_err(|e| format!("{}: {e}", path.display()))?
+        {
             certs.push(cert);
         }
     }
@@ -131,7 +146,13 @@ fn system_roots() -> Arc<Vec<Certificate<'static>>> {
             for e in &found.errors {
                 log::debug!("system CA store: {e}");
             }
-            Arc::new(found.certs.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()).collect())
+            Arc::new(
+                found
+                    .certs
+                    .iter()
+                    .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+                    .collect(),
+            )
         })
         .clone()
 }
@@ -159,12 +180,19 @@ pub fn insecure_from_registries_conf(paths: &[PathBuf]) -> Vec<String> {
 
 /// Parses one registries.conf text into the insecure registry hosts it names.
 pub fn parse_registries_conf(text: &str) -> Result<Vec<String>, String> {
-    let value: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_owned())?;
+    let value: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| e.message().to_owned())?;
     let mut insecure = Vec::new();
     if let Some(registries) = value.get("registry").and_then(|r| r.as_array()) {
         for registry in registries {
-            let location = registry.get("location").or_else(|| registry.get("prefix")).and_then(|l| l.as_str());
-            if let (Some(location), Some(true)) = (location, registry.get("insecure").and_then(|i| i.as_bool())) {
+            let location = registry
+                .get("location")
+                .or_else(|| registry.get("prefix"))
+                .and_then(|l| l.as_str());
+            if let (Some(location), Some(true)) =
+                (location, registry.get("insecure").and_then(|i| i.as_bool()))
+            {
                 insecure.push(location.split('/').next().unwrap_or(location).to_owned());
             }
         }
@@ -220,14 +248,22 @@ insecure = true
 [registries.insecure]
 registries = ["old.local:8080"]
 "#;
-        assert_eq!(parse_registries_conf(text).unwrap(), vec!["127.0.0.1:5000", "mirror.local", "old.local:8080"]);
+        assert_eq!(
+            parse_registries_conf(text).unwrap(),
+            vec!["127.0.0.1:5000", "mirror.local", "old.local:8080"]
+        );
         assert!(parse_registries_conf("[[registry]\n").is_err());
     }
 
     #[test]
     fn no_proxy_matching() {
         let s = TransportSettings {
-            no_proxy: vec!["localhost".into(), ".corp".into(), "*.lab".into(), "10.0.0.1".into()],
+            no_proxy: vec![
+                "localhost".into(),
+                ".corp".into(),
+                "*.lab".into(),
+                "10.0.0.1".into(),
+            ],
             ..Default::default()
         };
         for host in ["localhost:5000", "reg.corp", "a.b.lab", "10.0.0.1:443"] {

@@ -1,0 +1,137 @@
+//! A small fake registry for fault injection: each repository name picks a misbehaviour
+//! (the real registry cannot be made to fail on purpose). It records every request.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// A manifest body the fake serves.
+pub const BODY: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2},"layers":[]}"#;
+
+/// The digest of [`BODY`].
+pub fn body_digest() -> String {
+    format!("sha256:{:x}", Sha256::digest(BODY.as_bytes()))
+}
+
+/// The fake registry; stops accepting when dropped (its thread ends with the test process).
+pub struct FakeRegistry {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Every request line seen, e.g. `HEAD /v2/busy/manifests/latest`.
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeRegistry {
+    /// Starts the fake on a free port.
+    pub fn start() -> FakeRegistry {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = seen.clone();
+                std::thread::spawn(move || serve(stream, &seen));
+            }
+        });
+        FakeRegistry { addr, requests }
+    }
+
+    /// How many requests started with `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.starts_with(prefix))
+            .count()
+    }
+}
+
+fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut header = String::new();
+    while reader.read_line(&mut header).unwrap_or(0) > 2 {
+        header.clear();
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_owned();
+    let path = parts.next().unwrap_or("").to_owned();
+    let attempt = {
+        let mut seen = seen.lock().unwrap();
+        seen.push(format!("{method} {path}"));
+        seen.iter()
+            .filter(|r| **r == format!("{method} {path}"))
+            .count()
+    };
+    let repo = path
+        .strip_prefix("/v2/")
+        .and_then(|p| p.split("/manifests/").next())
+        .unwrap_or("");
+    let digest = body_digest();
+    let ok_headers = format!("Content-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {digest}\r\n");
+    let error_body =
+        |code: &str, msg: &str| format!(r#"{{"errors":[{{"code":"{code}","message":"{msg}"}}]}}"#);
+    let (status, headers, body): (&str, String, String) = match repo {
+        "" => ("200 OK", String::new(), "{}".into()),
+        "good" => ("200 OK", ok_headers, BODY.into()),
+        "noauth" => (
+            "401 Unauthorized",
+            String::new(),
+            error_body("UNAUTHORIZED", "authentication required"),
+        ),
+        "missing" => (
+            "404 Not Found",
+            String::new(),
+            error_body("MANIFEST_UNKNOWN", "manifest unknown"),
+        ),
+        "busy" if attempt == 1 => (
+            "429 Too Many Requests",
+            "Retry-After: 1\r\n".into(),
+            String::new(),
+        ),
+        "busy" => ("200 OK", ok_headers, BODY.into()),
+        "broken" => ("500 Internal Server Error", String::new(), "oops".into()),
+        "slow" => {
+            std::thread::sleep(Duration::from_secs(4));
+            ("200 OK", ok_headers, BODY.into())
+        }
+        "garbage" => (
+            "200 OK",
+            "Docker-Content-Digest: sha256:not-a-digest\r\n".into(),
+            BODY.into(),
+        ),
+        "nodigest" => ("200 OK", String::new(), BODY.into()),
+        "liar" => (
+            "200 OK",
+            if method == "GET" {
+                format!("Docker-Content-Digest: sha256:{}\r\n", "1".repeat(64))
+            } else {
+                String::new()
+            },
+            BODY.into(),
+        ),
+        "huge" => ("200 OK", String::new(), "x".repeat(5 << 20)),
+        _ => (
+            "404 Not Found",
+            String::new(),
+            error_body("NAME_UNKNOWN", "repository name not known to registry"),
+        ),
+    };
+    let mut stream = stream;
+    let mut response = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
+        body.len()
+    );
+    if method != "HEAD" {
+        response.push_str(&body);
+    }
+    let _ = stream.write_all(response.as_bytes());
+}
