@@ -15,7 +15,7 @@ use crate::resolve::{self, skopeo::Skopeo, Cache, Resolve};
 use crate::runner::{Runner, SystemRunner};
 use crate::services::{self, ServiceDir};
 use crate::snapcheck;
-use crate::update::{self, Outcome, Service, Updater};
+use crate::update::{self, Service};
 use std::time::Duration;
 
 /// Runs the command line `cli`, writing results to `out`.
@@ -33,7 +33,38 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             json,
             fail_outdated,
         } => run_check(&config, &runner, json, fail_outdated, out),
-        Action::Update => run_update(&config, &runner, out),
+        Action::Update {
+            dry_run,
+            retry_failed,
+        } => {
+            check_tools(&config)?;
+            let options = crate::update_run::Options {
+                dry_run,
+                retry_failed,
+                wait: wait(cli),
+            };
+            crate::update_run::run(&config, &runner, &options, out)
+        }
+        Action::Rollback { service, to } => {
+            check_tools(&config)?;
+            crate::rollback::run(&config, &runner, &service, to, wait(cli), out)
+        }
+        Action::History { service, json } => {
+            let events = crate::history::History::new(&config.state_dir).events()?;
+            let events: Vec<_> = events
+                .into_iter()
+                .filter(|e| service.as_ref().is_none_or(|s| &e.service == s))
+                .collect();
+            report::history(&events, json, out)
+        }
+    }
+}
+
+fn wait(cli: &Cli) -> crate::lock::Wait {
+    if cli.wait {
+        crate::lock::Wait::Yes
+    } else {
+        crate::lock::Wait::No
     }
 }
 
@@ -52,13 +83,14 @@ pub fn required_tools(config: &Config) -> Vec<String> {
     if config.service_snapshot {
         tools.push("snapper".to_owned());
     }
-    if config.prune_images || Compose::new(config).needed() {
+    if config.prune_images || config.service_stop_start || Compose::new(config).needed() {
         tools.push(config.container_tool[0].clone());
     }
     tools
 }
 
-fn check_tools(config: &Config) -> Result<()> {
+/// Fails with exit 10 naming the first tool of [`required_tools`] not on `PATH`.
+pub fn check_tools(config: &Config) -> Result<()> {
     for tool in required_tools(config) {
         if which::which(&tool).is_err() {
             return Err(Error::ToolMissing(tool));
@@ -67,7 +99,8 @@ fn check_tools(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn now() -> f64 {
+/// The current Unix time in seconds.
+pub fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -102,13 +135,17 @@ pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve 
 }
 
 /// Resolves every image entry of `services` through the cache.
-fn resolve_services(
+pub fn resolve_services(
     config: &Config,
     runner: &dyn Runner,
     services: &[Service],
+    save_cache: bool,
 ) -> resolve::Resolutions {
     let resolver = resolver(config, runner);
     let mut cache = Cache::load(&config.cache_location, config.cache_duration);
+    if !save_cache {
+        cache.set_read_only();
+    }
     let images = services
         .iter()
         .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
@@ -122,7 +159,7 @@ fn resolve_services(
 }
 
 /// Loads every service's env file; failures are logged and their codes collected.
-fn load_services(dirs: &[ServiceDir], codes: &mut Vec<u8>) -> (Vec<Service>, Vec<(String, Error)>) {
+pub fn load_services(dirs: &[ServiceDir], codes: &mut Vec<u8>) -> (Vec<Service>, Vec<(String, Error)>) {
     let mut loaded = Vec::new();
     let mut failed = Vec::new();
     for dir in dirs {
@@ -151,7 +188,7 @@ fn run_check(
     let dirs = services::discover(config)?;
     let mut codes = Vec::new();
     let (loaded, failed) = load_services(&dirs, &mut codes);
-    let resolutions = resolve_services(config, runner, &loaded);
+    let resolutions = resolve_services(config, runner, &loaded, true);
     let mut report = CheckReport::default();
     for service in &loaded {
         let checked = check_service(service, &resolutions);
@@ -189,51 +226,4 @@ fn run_check(
         )));
     }
     Ok(())
-}
-
-fn run_update(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Result<()> {
-    check_tools(config)?;
-    let dirs = services::discover(config)?;
-    let mut codes: Vec<u8> = Vec::new();
-    let (loaded, failed) = load_services(&dirs, &mut codes);
-    let mut rows: Vec<report::Row> = failed
-        .iter()
-        .map(|(name, e)| report::Row::failed(name, "", e))
-        .collect();
-    let resolutions = resolve_services(config, runner, &loaded);
-    let mut updater = Updater::new(config, runner);
-    let mut updated = 0;
-    for service in &loaded {
-        let name = &service.dir.name;
-        let outcome = match update::changes(service, &resolutions) {
-            Ok(changes) => updater.update(service, changes),
-            Err(error) => Outcome::Failed {
-                changes: Vec::new(),
-                error,
-            },
-        };
-        match &outcome {
-            Outcome::Current => log::debug!("{name}: up to date"),
-            Outcome::Updated { .. } => updated += 1,
-            Outcome::Failed { error, .. } => {
-                log::error!("{name}: {error}");
-                codes.push(error.exit_code());
-            }
-        }
-        rows.extend(report::Row::from_outcome(service, &outcome));
-    }
-    if config.prune_images && updated > 0 {
-        if let Err(e) = runner.run(&Compose::new(config).prune()) {
-            log::error!("pruning images: {e}");
-            codes.push(exit::TOOL_ERROR);
-        }
-    }
-    report::summary(&rows, out)?;
-    if codes.is_empty() {
-        log::info!("Updated services successfully");
-        Ok(())
-    } else {
-        log::error!("Encountered errors during updating!");
-        Err(Error::Several(codes))
-    }
 }

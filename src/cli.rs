@@ -28,6 +28,10 @@ pub struct Cli {
     #[arg(long)]
     pub print_config_json: bool,
 
+    /// When another cipug run is going on, wait for it instead of exiting with code 11.
+    #[arg(long, global = true)]
+    pub wait: bool,
+
     /// More output (repeat for more); adds to VERBOSITY.
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -44,7 +48,30 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Resolve every tag; where a digest moved, snapshot, pin, pull and restart the service.
-    Update,
+    Update {
+        /// Print the `.env` changes and every command, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Try digests again that failed and were rolled back before.
+        #[arg(long)]
+        retry_failed: bool,
+    },
+    /// Undo a service's latest update: data and pin from the snapshot taken before it.
+    Rollback {
+        /// The service (folder name).
+        service: String,
+        /// The snapper snapshot to go back to, instead of the one before the latest update.
+        #[arg(long, value_name = "NUMBER")]
+        to: Option<u64>,
+    },
+    /// Every update and rollback, newest last.
+    History {
+        /// Only this service.
+        service: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Resolve every entry and show which pins are current; changes nothing.
     Check {
         /// Output format.
@@ -128,7 +155,26 @@ impl Args for SettingFlags {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// `cipug`, `cipug update`, `cipug --update`.
-    Update,
+    Update {
+        /// Change nothing, print what would be done.
+        dry_run: bool,
+        /// Try held-back digests again.
+        retry_failed: bool,
+    },
+    /// `cipug rollback <service> [--to N]`.
+    Rollback {
+        /// The service.
+        service: String,
+        /// The snapshot to go back to.
+        to: Option<u64>,
+    },
+    /// `cipug history [<service>] [--format json]`.
+    History {
+        /// Only this service.
+        service: Option<String>,
+        /// JSON instead of a table.
+        json: bool,
+    },
     /// `cipug check [--format json] [--fail-outdated]`.
     Check {
         /// JSON instead of a table.
@@ -149,7 +195,21 @@ impl Cli {
     /// The action to take.
     pub fn action(&self) -> Action {
         match &self.command {
-            Some(Command::Update) => Action::Update,
+            Some(Command::Update {
+                dry_run,
+                retry_failed,
+            }) => Action::Update {
+                dry_run: *dry_run,
+                retry_failed: *retry_failed,
+            },
+            Some(Command::Rollback { service, to }) => Action::Rollback {
+                service: service.clone(),
+                to: *to,
+            },
+            Some(Command::History { service, format }) => Action::History {
+                service: service.clone(),
+                json: *format == Format::Json,
+            },
             Some(Command::Check {
                 format,
                 fail_outdated,
@@ -162,7 +222,10 @@ impl Cli {
             None if self.check_snapshots => Action::CheckSnapshots,
             None if self.print_config => Action::PrintConfig { json: false },
             None if self.print_config_json => Action::PrintConfig { json: true },
-            None => Action::Update,
+            None => Action::Update {
+                dry_run: false,
+                retry_failed: false,
+            },
         }
     }
 }
@@ -177,10 +240,14 @@ mod tests {
 
     #[test]
     fn actions_table() {
+        let update = Action::Update { dry_run: false, retry_failed: false };
         let cases: &[(&[&str], Action)] = &[
-            (&[], Action::Update),
-            (&["--update"], Action::Update),
-            (&["update"], Action::Update),
+            (&[], update.clone()),
+            (&["--update"], update.clone()),
+            (&["update"], update.clone()),
+            (&["update", "--dry-run"], Action::Update { dry_run: true, retry_failed: false }),
+            (&["rollback", "web", "--to", "3"], Action::Rollback { service: "web".into(), to: Some(3) }),
+            (&["history", "--format", "json"], Action::History { service: None, json: true }),
             (&["--check-snapshots"], Action::CheckSnapshots),
             (&["check-snapshots"], Action::CheckSnapshots),
             (&["--print-config"], Action::PrintConfig { json: false }),

@@ -40,17 +40,41 @@ impl<'c> Compose<'c> {
 
     /// The commands that restart the service, in order.
     pub fn restart(&self, service: &ServiceDir) -> Vec<Cmd> {
-        let unit = format!("{}@{}", self.config.compose_tool.join("-"), service.name);
         match self.config.stop_start_method {
             StopStartMethod::Compose => vec![
                 self.compose(service, &["down"]),
                 self.compose(service, &["up", "-d"]),
             ],
-            StopStartMethod::SystemdSystem => vec![Cmd::new("systemctl").args(["restart", &unit])],
-            StopStartMethod::SystemdUser => {
-                vec![Cmd::new("systemctl").args(["--user", "restart", &unit])]
-            }
+            _ => vec![self.systemctl("restart", service)],
         }
+    }
+
+    /// The command that stops the service.
+    pub fn stop(&self, service: &ServiceDir) -> Cmd {
+        match self.config.stop_start_method {
+            StopStartMethod::Compose => self.compose(service, &["down"]),
+            _ => self.systemctl("stop", service),
+        }
+    }
+
+    /// The command that starts the service.
+    pub fn start(&self, service: &ServiceDir) -> Cmd {
+        match self.config.stop_start_method {
+            StopStartMethod::Compose => self.compose(service, &["up", "-d"]),
+            _ => self.systemctl("start", service),
+        }
+    }
+
+    /// `systemctl [--user] <verb> <COMPOSE_TOOL>@<service>`.
+    fn systemctl(&self, verb: &str, service: &ServiceDir) -> Cmd {
+        let unit = format!("{}@{}", self.config.compose_tool.join("-"), service.name);
+        let cmd = Cmd::new("systemctl");
+        let cmd = if self.config.stop_start_method == StopStartMethod::SystemdUser {
+            cmd.arg("--user")
+        } else {
+            cmd
+        };
+        cmd.args([verb, &unit])
     }
 
     /// Removes unused images.
@@ -95,6 +119,8 @@ pub struct ContainerState {
     pub name: String,
     /// Its state.
     pub state: String,
+    /// The status line (`Up 3 seconds (healthy)`, `Exited (1) 2 seconds ago`).
+    pub status: String,
 }
 
 /// Parses `ps --format json`: podman prints one array, docker one object per line.
@@ -125,6 +151,7 @@ pub fn parse_containers(output: &str) -> Result<Vec<ContainerState>, String> {
             ContainerState {
                 name,
                 state: v["State"].as_str().unwrap_or("unknown").to_lowercase(),
+                status: v["Status"].as_str().unwrap_or("").to_owned(),
             }
         })
         .collect())

@@ -70,6 +70,18 @@ pub struct Config {
     pub snapshots_dir_btrbk: Option<String>,
     /// Hours the newest btrbk snapshot may be old.
     pub snapshots_max_age_btrbk: f64,
+    /// Seconds the health gate waits.
+    pub health_timeout: u64,
+    /// Undo failed updates.
+    pub auto_rollback: bool,
+    /// Snapper cleanup algorithm for cipug's snapshots.
+    pub snapper_cleanup: Option<String>,
+    /// Command run for each notification.
+    pub notify_command: Option<Vec<String>>,
+    /// URL each notification is POSTed to.
+    pub notify_url: Option<String>,
+    /// Folder for history and the lock.
+    pub state_dir: PathBuf,
     /// The resolver.
     pub resolver: ResolverKind,
     /// Resolutions running at once.
@@ -211,6 +223,17 @@ impl Config {
             Typed::Path(p) => p,
             _ => default_cache_location(sources),
         };
+        let state_dir = match take("STATE_DIR") {
+            Typed::Path(p) => p,
+            _ => default_state_dir(sources),
+        };
+        let notify_command = match take("NOTIFY_COMMAND").text() {
+            Some(text) => Some(
+                shell_words::split(&text)
+                    .map_err(|e| Error::Value(format!("NOTIFY_COMMAND: `{text}`: {e}")))?,
+            ),
+            None => None,
+        };
         let verbosity = take("VERBOSITY").count();
         if verbosity > 3 {
             return Err(Error::Value(format!(
@@ -263,6 +286,12 @@ impl Config {
             snapshots_max_age_snapper: take("SNAPSHOTS_MAX_AGE_SNAPPER").hours(),
             snapshots_dir_btrbk: take("SNAPSHOTS_DIR_BTRBK").text(),
             snapshots_max_age_btrbk: take("SNAPSHOTS_MAX_AGE_BTRBK").hours(),
+            health_timeout: take("HEALTH_TIMEOUT").count(),
+            auto_rollback: take("AUTO_ROLLBACK").flag(),
+            snapper_cleanup: take("SNAPPER_CLEANUP").text(),
+            notify_command,
+            notify_url: take("NOTIFY_URL").text(),
+            state_dir,
             resolver: match take("RESOLVER").text().as_deref() {
                 Some("skopeo") => ResolverKind::Skopeo,
                 _ => ResolverKind::Native,
@@ -312,6 +341,12 @@ impl Config {
                 "SNAPSHOTS_MAX_AGE_SNAPPER" => Value::from(self.snapshots_max_age_snapper),
                 "SNAPSHOTS_DIR_BTRBK" => opt(&self.snapshots_dir_btrbk),
                 "SNAPSHOTS_MAX_AGE_BTRBK" => Value::from(self.snapshots_max_age_btrbk),
+                "HEALTH_TIMEOUT" => Value::from(self.health_timeout),
+                "AUTO_ROLLBACK" => Value::from(self.auto_rollback),
+                "SNAPPER_CLEANUP" => opt(&self.snapper_cleanup),
+                "NOTIFY_COMMAND" => opt(&self.notify_command.as_ref().map(shell_words::join)),
+                "NOTIFY_URL" => opt(&self.notify_url),
+                "STATE_DIR" => path(&self.state_dir),
                 "RESOLVER" => Value::from(match self.resolver {
                     ResolverKind::Native => "native",
                     ResolverKind::Skopeo => "skopeo",
@@ -353,6 +388,21 @@ fn default_cache_location(sources: &Sources) -> PathBuf {
         },
     };
     base.join("cipug").join("cache.json")
+}
+
+/// The default state folder: `/var/lib/cipug` for root, else `$XDG_STATE_HOME/cipug` (or
+/// `~/.local/state/cipug`). Outside the service subvolumes, so a rollback cannot undo it.
+fn default_state_dir(sources: &Sources) -> PathBuf {
+    if sources.is_root {
+        return PathBuf::from("/var/lib/cipug");
+    }
+    match sources.env.get("XDG_STATE_HOME").filter(|p| Path::new(p).is_absolute()) {
+        Some(dir) => Path::new(dir).join("cipug"),
+        None => match sources.env.get("HOME") {
+            Some(home) => Path::new(home).join(".local/state/cipug"),
+            None => sources.cwd.join(".cipug-state"),
+        },
+    }
 }
 
 fn read_config_file(path: &Path) -> Result<Map<String, Value>> {

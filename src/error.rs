@@ -16,6 +16,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// A required tool is missing.
     pub const TOOL_MISSING: u8 = 10;
+    /// Another cipug run holds the lock.
+    pub const BUSY: u8 = 11;
     /// A file was not found.
     pub const FILE_NOT_FOUND: u8 = 20;
     /// A directory was not found.
@@ -54,6 +56,9 @@ pub enum Error {
         "required tool `{0}` not found on PATH; install it or change the settings that need it"
     )]
     ToolMissing(String),
+    /// Another run holds the lock.
+    #[error("{0}")]
+    Busy(String),
     /// A file named by the settings does not exist.
     #[error("{}: file not found", .0.display())]
     FileNotFound(PathBuf),
@@ -130,6 +135,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::ToolMissing(_) => exit::TOOL_MISSING,
+            Error::Busy(_) => exit::BUSY,
             Error::FileNotFound(_) => exit::FILE_NOT_FOUND,
             Error::DirNotFound(_) => exit::DIR_NOT_FOUND,
             Error::UnknownFormat { .. } => exit::UNKNOWN_FORMAT,

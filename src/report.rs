@@ -5,7 +5,8 @@ use std::io::Write;
 use crate::check::{CheckReport, Status};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::update::{Outcome, Service};
+use crate::history::Event;
+use crate::update::{Change, Outcome, Service};
 
 fn write_err(e: std::io::Error) -> Error {
     Error::io("standard output", e)
@@ -65,6 +66,16 @@ impl Row {
         }
     }
 
+    /// A row for one change with an outcome word.
+    pub fn change(service: &str, change: &Change, outcome: &str) -> Row {
+        Row {
+            service: service.to_owned(),
+            entry: change.entry.clone(),
+            change: format!("{} -> {}", short(change.old.as_deref()), short(Some(change.new.as_str()))),
+            outcome: outcome.to_owned(),
+        }
+    }
+
     /// The rows for one service's outcome.
     pub fn from_outcome(service: &Service, outcome: &Outcome) -> Vec<Row> {
         let name = &service.dir.name;
@@ -100,7 +111,7 @@ impl Row {
                     })
                     .collect()
             }
-            Outcome::Failed { error, .. } => vec![Row::failed(name, "", error)],
+            Outcome::Failed { error, .. } | Outcome::RolledBack { error, .. } => vec![Row::failed(name, "", error)],
             Outcome::Updated { .. } => Vec::new(),
         }
     }
@@ -183,6 +194,46 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
+        writeln!(out, "{}", cells.join("  ").trim_end()).map_err(write_err)?;
+    }
+    Ok(())
+}
+
+/// Prints history events: a table, or `{"events": [...]}`.
+pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> {
+    if json {
+        let text = serde_json::to_string(&serde_json::json!({ "events": events }))
+            .map_err(|e| Error::io("standard output", e.into()))?;
+        writeln!(out, "{text}").map_err(write_err)?;
+        return Ok(());
+    }
+    let mut rows: Vec<[String; 6]> = vec![[
+        "TIME".into(),
+        "SERVICE".into(),
+        "ENTRY".into(),
+        "CHANGE".into(),
+        "OUTCOME".into(),
+        "SNAPSHOTS".into(),
+    ]];
+    for e in events {
+        let snapshots = match (e.snapshot_before, e.snapshot_failed) {
+            (Some(b), Some(f)) => format!("{b}, failed state {f}"),
+            (Some(b), None) => b.to_string(),
+            (None, Some(f)) => format!("failed state {f}"),
+            (None, None) => "-".into(),
+        };
+        rows.push([
+            e.time.clone(),
+            e.service.clone(),
+            e.entry.clone(),
+            format!("{} -> {}", short(e.old.as_deref()), short(e.new.as_deref())),
+            e.outcome.as_str().to_owned(),
+            snapshots,
+        ]);
+    }
+    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    for row in &rows {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         writeln!(out, "{}", cells.join("  ").trim_end()).map_err(write_err)?;
     }
     Ok(())

@@ -20,6 +20,8 @@ pub struct Cmd {
     pub cwd: Option<PathBuf>,
     /// Text for its standard input (none: standard input is empty). Never shown.
     pub stdin: Option<String>,
+    /// Extra environment variables. Not shown in `Display`.
+    pub env: Vec<(String, String)>,
 }
 
 impl Cmd {
@@ -30,6 +32,7 @@ impl Cmd {
             args: Vec::new(),
             cwd: None,
             stdin: None,
+            env: Vec::new(),
         }
     }
 
@@ -53,6 +56,12 @@ impl Cmd {
         S: Into<String>,
     {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable for the command.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -141,6 +150,7 @@ impl Runner for SystemRunner {
         let mut command = Command::new(&cmd.program);
         command
             .args(&cmd.args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
             .stdin(if cmd.stdin.is_some() {
                 Stdio::piped()
             } else {

@@ -41,16 +41,59 @@ pub fn config_for<'c>(configs: &'c [SnapperConfig], folder: &Path) -> Option<&'c
     configs.iter().find(|c| canonical(&c.subvolume) == folder)
 }
 
+/// What a cipug snapshot records besides its description.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotMeta {
+    /// The snapper cleanup algorithm, if any.
+    pub cleanup: Option<String>,
+    /// Snapper userdata, `key=value` pairs.
+    pub userdata: Vec<(String, String)>,
+}
+
+/// Userdata keys and values may not contain `,` or `=`.
+fn userdata_safe(text: &str) -> String {
+    text.chars().map(|c| if c == ',' || c == '=' || c.is_control() { '_' } else { c }).collect()
+}
+
 /// The command that takes a snapshot with `description`.
-pub fn create_cmd(config: &str, description: &str) -> Cmd {
-    Cmd::new("snapper").args([
-        "-c",
-        config,
-        "create",
-        "--description",
-        description,
-        "--print-number",
-    ])
+pub fn create_cmd(config: &str, description: &str, meta: &SnapshotMeta) -> Cmd {
+    let mut cmd = Cmd::new("snapper").args(["-c", config, "create", "--description", description]);
+    if let Some(cleanup) = &meta.cleanup {
+        cmd = cmd.args(["--cleanup-algorithm", cleanup]);
+    }
+    if !meta.userdata.is_empty() {
+        let pairs: Vec<String> = meta
+            .userdata
+            .iter()
+            .map(|(k, v)| format!("{}={}", userdata_safe(k), userdata_safe(v)))
+            .collect();
+        cmd = cmd.args(["--userdata", &pairs.join(",")]);
+    }
+    cmd.arg("--print-number")
+}
+
+/// The command that puts the live subvolume back to snapshot `number`.
+pub fn undochange_cmd(config: &str, number: u64) -> Cmd {
+    Cmd::new("snapper").args(["-c", config, "undochange", &format!("{number}..0")])
+}
+
+/// The command listing a config's snapshots as JSON.
+pub fn list_cmd(config: &str) -> Cmd {
+    Cmd::new("snapper").args(["-c", config, "--jsonout", "list"])
+}
+
+/// The snapshot numbers in `snapper -c <config> --jsonout list` output (0 left out).
+pub fn parse_numbers(config: &str, json: &str) -> Result<Vec<u64>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("unexpected output of `snapper list`: {e}"))?;
+    let list = value[config]
+        .as_array()
+        .ok_or_else(|| format!("`snapper -c {config} list` did not list config {config}"))?;
+    Ok(list
+        .iter()
+        .filter_map(|s| s["number"].as_u64())
+        .filter(|n| *n != 0)
+        .collect())
 }
 
 /// Snapper's configs, asked once per run.
@@ -88,10 +131,10 @@ impl<'r> Snapper<'r> {
     }
 
     /// Takes a snapshot of `config`; returns its number.
-    pub fn create(&self, config: &str, description: &str) -> Result<u64> {
+    pub fn create(&self, config: &str, description: &str, meta: &SnapshotMeta) -> Result<u64> {
         let out = self
             .runner
-            .run(&create_cmd(config, description))
+            .run(&create_cmd(config, description, meta))
             .map_err(|e| Error::Snapshot(e.to_string()))?;
         out.stdout.trim().parse().map_err(|_| {
             Error::Snapshot(format!(
@@ -99,6 +142,25 @@ impl<'r> Snapper<'r> {
                 out.stdout.trim()
             ))
         })
+    }
+}
+
+impl Snapper<'_> {
+    /// Puts the live subvolume of `config` back to snapshot `number`.
+    pub fn undochange(&self, config: &str, number: u64) -> Result<()> {
+        self.runner
+            .run(&undochange_cmd(config, number))
+            .map(|_| ())
+            .map_err(|e| Error::Snapshot(e.to_string()))
+    }
+
+    /// The snapshot numbers of `config`.
+    pub fn numbers(&self, config: &str) -> Result<Vec<u64>> {
+        let out = self
+            .runner
+            .run(&list_cmd(config))
+            .map_err(|e| Error::Snapshot(e.to_string()))?;
+        parse_numbers(config, &out.stdout).map_err(Error::Snapshot)
     }
 }
 
@@ -116,5 +178,20 @@ mod tests {
         );
         assert!(config_for(&configs, Path::new("/srv/other")).is_none());
         assert!(parse_configs("[]").is_err());
+    }
+
+    #[test]
+    fn create_carries_cleanup_and_safe_userdata() {
+        let meta = SnapshotMeta {
+            cleanup: Some("number".into()),
+            userdata: vec![("cipug".into(), "update".into()), ("service".into(), "a,b=c".into())],
+        };
+        assert_eq!(
+            create_cmd("svc", "d", &meta).to_string(),
+            "snapper -c svc create --description d --cleanup-algorithm number --userdata cipug=update,service=a_b_c --print-number"
+        );
+        let json = r#"{"svc": [{"number": 0}, {"number": 3}, {"number": 5}]}"#;
+        assert_eq!(parse_numbers("svc", json).unwrap(), vec![3, 5]);
+        assert!(parse_numbers("other", json).is_err());
     }
 }

@@ -5,8 +5,9 @@
 use std::path::Path;
 
 use crate::atomic;
-use crate::compose::{containers_cmd, parse_containers, project_name, Compose};
-use crate::config::{Config, StopStartMethod};
+use crate::compose::{project_name, Compose};
+use crate::config::Config;
+use crate::health;
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
 use crate::image_ref::Pin;
@@ -14,7 +15,7 @@ use crate::pins::{image_entries, ImageEntry};
 use crate::resolve::Resolutions;
 use crate::runner::{Cmd, Runner};
 use crate::services::ServiceDir;
-use crate::snapshot::Snapper;
+use crate::snapshot::{create_cmd, Snapper, SnapshotMeta};
 
 /// A service with its parsed env file and image entries.
 #[derive(Debug, Clone)]
@@ -41,7 +42,7 @@ pub struct Change {
 /// What happened to a service.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Every pin was current.
+    /// Every pin was current (or held back).
     Current,
     /// Pins changed and every step succeeded.
     Updated {
@@ -49,6 +50,15 @@ pub enum Outcome {
         changes: Vec<Change>,
         /// The snapshot taken before, if any.
         snapshot: Option<u64>,
+    },
+    /// The restart or health gate failed and the update was undone.
+    RolledBack {
+        /// The changes that were undone.
+        changes: Vec<Change>,
+        /// Why the update failed.
+        error: Error,
+        /// The snapshot the service was put back to, and the one of the failed state.
+        snapshots: (Option<u64>, Option<u64>),
     },
     /// A step failed; the error says which.
     Failed {
@@ -156,6 +166,11 @@ pub struct Updater<'a> {
     snapper: Snapper<'a>,
 }
 
+/// How far an update got before a restart failure, for the rollback.
+struct Applied {
+    snapshot: Option<u64>,
+}
+
 impl<'a> Updater<'a> {
     /// An updater for one run.
     pub fn new(config: &'a Config, runner: &'a dyn Runner) -> Self {
@@ -171,13 +186,40 @@ impl<'a> Updater<'a> {
         if changes.is_empty() {
             return Outcome::Current;
         }
-        match self.steps(service, &changes) {
-            Ok(snapshot) => Outcome::Updated { changes, snapshot },
-            Err(error) => Outcome::Failed { changes, error },
+        let mut applied = Applied { snapshot: None };
+        let error = match self.steps(service, &changes, &mut applied) {
+            Ok(()) => {
+                return Outcome::Updated {
+                    changes,
+                    snapshot: applied.snapshot,
+                }
+            }
+            Err(error) => error,
+        };
+        let restart_failed = matches!(error, Error::Restart(_));
+        if !(restart_failed && self.config.auto_rollback) {
+            return Outcome::Failed { changes, error };
+        }
+        log::warn!("{}: {error}; rolling back", service.dir.name);
+        let target = match applied.snapshot {
+            Some(number) => UndoTarget::Snapshot(number),
+            None => UndoTarget::Pins(changes.iter().map(|c| (c.entry.clone(), c.old.clone())).collect()),
+        };
+        let why = format!("cipug rollback after failed update: {error}");
+        match undo(self.config, self.runner, &mut self.snapper, &service.dir, target, &why) {
+            Ok(failed_snapshot) => Outcome::RolledBack {
+                changes,
+                error,
+                snapshots: (applied.snapshot, failed_snapshot),
+            },
+            Err(undo_error) => Outcome::Failed {
+                changes,
+                error: Error::Restart(format!("{error}; the rollback failed too: {undo_error}")),
+            },
         }
     }
 
-    fn steps(&mut self, service: &Service, changes: &[Change]) -> Result<Option<u64>> {
+    fn steps(&mut self, service: &Service, changes: &[Change], applied: &mut Applied) -> Result<()> {
         let name = &service.dir.name;
         let compose = Compose::new(self.config);
         for change in changes {
@@ -191,17 +233,12 @@ impl<'a> Updater<'a> {
         if compose.needed() {
             self.runner.run(&compose.ps(&service.dir))?;
         }
-        let snapshot = if self.config.service_snapshot {
+        if self.config.service_snapshot {
             let config = self.snapper.config_for(&service.dir.path)?;
-            let number = self.snapper.create(&config.config, &describe(changes))?;
-            log::info!(
-                "{name}: snapshot {number} of snapper config {}",
-                config.config
-            );
-            Some(number)
-        } else {
-            None
-        };
+            let number = self.snapper.create(&config.config, &describe(changes), &self.meta(service, changes))?;
+            log::info!("{name}: snapshot {number} of snapper config {}", config.config);
+            applied.snapshot = Some(number);
+        }
         self.write_env(service, changes)?;
         if self.config.service_pull {
             self.runner
@@ -211,51 +248,30 @@ impl<'a> Updater<'a> {
         }
         if self.config.service_stop_start {
             for cmd in compose.restart(&service.dir) {
-                self.runner
-                    .run(&cmd)
-                    .map_err(|e| Error::Restart(e.to_string()))?;
+                self.runner.run(&cmd).map_err(|e| Error::Restart(e.to_string()))?;
             }
-            if self.config.stop_start_method == StopStartMethod::Compose {
-                self.verify_running(service)?;
-            }
+            health::wait(self.config, self.runner, name).map_err(|e| Error::Restart(format!("{name}: {e}")))?;
             log::info!("{name}: restarted");
         }
-        Ok(snapshot)
+        Ok(())
     }
 
-    /// Checks that the compose project's containers exist and run: some compose tools
-    /// (podman-compose 1.0) exit 0 when `up` failed.
-    fn verify_running(&self, service: &Service) -> Result<()> {
-        let project = project_name(&service.dir.name);
-        let out = self
-            .runner
-            .run(&containers_cmd(self.config, &project))
-            .map_err(|e| Error::Restart(e.to_string()))?;
-        let containers = parse_containers(&out.stdout).map_err(|e| {
-            Error::Restart(format!(
-                "{}: cannot read the container list: {e}",
-                service.dir.name
-            ))
-        })?;
-        if containers.is_empty() {
-            return Err(Error::Restart(format!(
-                "{}: `up` left no container of project {project}",
-                service.dir.name
-            )));
+    /// Userdata and cleanup for the snapshot before an update.
+    fn meta(&self, service: &Service, changes: &[Change]) -> SnapshotMeta {
+        let mut userdata = vec![
+            ("cipug".to_owned(), "update".to_owned()),
+            ("service".to_owned(), service.dir.name.clone()),
+        ];
+        for c in changes {
+            let old = c.old.as_deref().and_then(|o| Pin::parse(o).ok());
+            userdata.push((
+                c.entry.clone(),
+                format!("{}>{}", old.as_ref().map_or("unpinned", |p| p.digest()), c.new.digest()),
+            ));
         }
-        let stopped: Vec<String> = containers
-            .iter()
-            .filter(|c| c.state != "running")
-            .map(|c| format!("{} is {}", c.name, c.state))
-            .collect();
-        if stopped.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Restart(format!(
-                "{}: after `up`: {}",
-                service.dir.name,
-                stopped.join(", ")
-            )))
+        SnapshotMeta {
+            cleanup: self.config.snapper_cleanup.clone(),
+            userdata,
         }
     }
 
@@ -263,19 +279,10 @@ impl<'a> Updater<'a> {
     /// 1.0) exit 0 when a pull failed.
     fn verify_pulled(&self, changes: &[Change]) -> Result<()> {
         for change in changes {
-            let cmd = Cmd::from_words(&self.config.container_tool).args([
-                "image",
-                "inspect",
-                "--format",
-                "{{.Id}}",
-                change.new.as_str(),
-            ]);
-            self.runner.run(&cmd).map_err(|_| {
-                Error::Pull(format!(
-                    "{} is not in local storage after the pull",
-                    change.new
-                ))
-            })?;
+            let cmd = inspect_image_cmd(self.config, change.new.as_str());
+            self.runner
+                .run(&cmd)
+                .map_err(|_| Error::Pull(format!("{} is not in local storage after the pull", change.new)))?;
         }
         Ok(())
     }
@@ -286,14 +293,137 @@ impl<'a> Updater<'a> {
         // Refuse to overwrite edits made since the file was read.
         let now = std::fs::read(path).map_err(|e| env_error(e.to_string()))?;
         if now != service.env.render().as_bytes() {
-            return Err(env_error(
-                "changed while cipug ran; not written, run again".into(),
-            ));
+            return Err(env_error("changed while cipug ran; not written, run again".into()));
         }
         let env = apply(service, changes);
         atomic::write(path, env.render().as_bytes(), 0o600)
             .map_err(|e| env_error(format!("could not write: {e}")))
     }
+
+    /// The `.env` change and every command an update of `service` would run, for
+    /// `--dry-run`.
+    pub fn plan(&mut self, service: &Service, changes: &[Change]) -> Vec<String> {
+        let compose = Compose::new(self.config);
+        let mut lines = Vec::new();
+        let before = service.env.render();
+        let after = apply(service, changes);
+        lines.push(format!("{}:", service.dir.env_file.display()));
+        lines.extend(line_diff(before, after.render()));
+        if compose.needed() {
+            lines.push(format!("run: {}", compose.ps(&service.dir)));
+        }
+        if self.config.service_snapshot {
+            let config = match self.snapper.config_for(&service.dir.path) {
+                Ok(c) => c.config,
+                Err(e) => {
+                    lines.push(format!("would fail: {e}"));
+                    "<config>".to_owned()
+                }
+            };
+            lines.push(format!("run: {}", create_cmd(&config, &describe(changes), &self.meta(service, changes))));
+        }
+        lines.push(format!("write: {} (atomically)", service.dir.env_file.display()));
+        if self.config.service_pull {
+            lines.push(format!("run: {}", compose.pull(&service.dir)));
+            for c in changes {
+                lines.push(format!("run: {}", inspect_image_cmd(self.config, c.new.as_str())));
+            }
+        }
+        if self.config.service_stop_start {
+            for cmd in compose.restart(&service.dir) {
+                lines.push(format!("run: {cmd}"));
+            }
+            lines.push(format!(
+                "wait: up to {}s for the containers of project {} to run and be healthy{}",
+                self.config.health_timeout,
+                project_name(&service.dir.name),
+                if self.config.auto_rollback { " (else roll back)" } else { "" }
+            ));
+        }
+        lines
+    }
+}
+
+/// What to put a service back to.
+pub enum UndoTarget {
+    /// Snapper snapshot: the `.env` pin and the data together.
+    Snapshot(u64),
+    /// Only these pins (`<X>`, old pin; none: remove nothing, keep as is) when snapshots are off.
+    Pins(Vec<(String, Option<String>)>),
+}
+
+/// Stops the service, puts it back (after a snapshot of the failed state), starts it and
+/// waits for the health gate. Returns the number of the failed-state snapshot, if taken.
+pub fn undo(
+    config: &Config,
+    runner: &dyn Runner,
+    snapper: &mut Snapper<'_>,
+    dir: &ServiceDir,
+    target: UndoTarget,
+    why: &str,
+) -> Result<Option<u64>> {
+    let compose = Compose::new(config);
+    let name = &dir.name;
+    if let Err(e) = runner.run(&compose.stop(dir)) {
+        log::warn!("{name}: stopping before the rollback failed: {e}");
+    }
+    let failed_snapshot = match target {
+        UndoTarget::Snapshot(number) => {
+            let snapper_config = snapper.config_for(&dir.path)?;
+            let meta = SnapshotMeta {
+                cleanup: config.snapper_cleanup.clone(),
+                userdata: vec![("cipug".into(), "failed".into()), ("service".into(), name.clone())],
+            };
+            let failed = snapper.create(&snapper_config.config, why, &meta)?;
+            log::info!("{name}: snapshot {failed} keeps the state before the rollback");
+            snapper.undochange(&snapper_config.config, number)?;
+            log::info!("{name}: files put back to snapshot {number}");
+            Some(failed)
+        }
+        UndoTarget::Pins(pins) => {
+            let service = load(dir)?;
+            let mut env = service.env.clone();
+            for (entry, old) in &pins {
+                let image = service.images.iter().find(|i| &i.entry == entry);
+                if let (Some(image), Some(old)) = (image, old) {
+                    env.set(&image.hashed_key(), old, Some(&image.tagged_key()));
+                }
+            }
+            atomic::write(&dir.env_file, env.render().as_bytes(), 0o600)
+                .map_err(|e| Error::Env(format!("{}: could not write: {e}", dir.env_file.display())))?;
+            log::info!("{name}: previous pins written back (no snapshot: data not restored)");
+            None
+        }
+    };
+    runner.run(&compose.start(dir)).map_err(|e| Error::Restart(e.to_string()))?;
+    health::wait(config, runner, name).map_err(|e| Error::Restart(format!("{name}: after the rollback: {e}")))?;
+    Ok(failed_snapshot)
+}
+
+/// `<CONTAINER_TOOL> image inspect --format {{.Id}} <pin>`.
+fn inspect_image_cmd(config: &Config, pin: &str) -> Cmd {
+    Cmd::from_words(&config.container_tool).args(["image", "inspect", "--format", "{{.Id}}", pin])
+}
+
+/// `-`/`+` lines for the lines that differ between two texts that differ only in a few lines.
+fn line_diff(before: &str, after: &str) -> Vec<String> {
+    let old: Vec<&str> = before.lines().collect();
+    let new: Vec<&str> = after.lines().collect();
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut lines = Vec::new();
+    for line in &old[prefix..old.len() - suffix] {
+        lines.push(format!("- {line}"));
+    }
+    for line in &new[prefix..new.len() - suffix] {
+        lines.push(format!("+ {line}"));
+    }
+    lines
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub struct Cache {
     /// False when the file is not to be trusted or the cache is off: nothing read or written.
     usable: bool,
     dirty: bool,
+    read_only: bool,
 }
 
 impl Cache {
@@ -42,6 +43,7 @@ impl Cache {
             entries: BTreeMap::new(),
             usable: false,
             dirty: false,
+            read_only: false,
         }
     }
 
@@ -112,9 +114,15 @@ impl Cache {
         }
     }
 
+    /// Keeps the cache from being written (dry runs change nothing).
+    pub fn set_read_only(&mut self) {
+        self.dirty = false;
+        self.read_only = true;
+    }
+
     /// Writes the cache back if anything changed. Failures are warnings.
     pub fn save(&mut self) {
-        if !(self.usable && self.dirty) {
+        if !(self.usable && self.dirty) || self.read_only {
             return;
         }
         let result = (|| -> io::Result<()> {

@@ -1,0 +1,214 @@
+//! The history of updates and rollbacks: one JSON object per line in
+//! `<STATE_DIR>/history.jsonl`, outside the service subvolumes so that a rollback cannot undo
+//! it, and on disk so that it survives a reboot. Held-back digests are derived from it.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What happened to one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The pin moved from `old` to `new` and the service runs on it.
+    #[serde(rename = "updated")]
+    Updated,
+    /// The update from `old` to `new` failed and was undone: `old` runs again, `new` is held.
+    #[serde(rename = "rolled back")]
+    RolledBack,
+    /// The update from `old` to `new` failed and was not undone.
+    #[serde(rename = "failed")]
+    Failed,
+    /// `new` failed before and was not tried again.
+    #[serde(rename = "held back")]
+    HeldBack,
+    /// `cipug rollback` put `new` back in place of `old`; `old` is held.
+    #[serde(rename = "rollback")]
+    Rollback,
+}
+
+impl Outcome {
+    /// The word used in tables and notifications.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Updated => "updated",
+            Outcome::RolledBack => "rolled back",
+            Outcome::Failed => "failed",
+            Outcome::HeldBack => "held back",
+            Outcome::Rollback => "rollback",
+        }
+    }
+}
+
+/// One line of history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When, RFC 3339 in UTC.
+    pub time: String,
+    /// The service folder name.
+    pub service: String,
+    /// The `<X>` of the entry.
+    pub entry: String,
+    /// The pin before.
+    pub old: Option<String>,
+    /// The pin tried or put back.
+    pub new: Option<String>,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The snapshot taken before the change.
+    pub snapshot_before: Option<u64>,
+    /// The snapshot of the failed state taken before undoing.
+    pub snapshot_failed: Option<u64>,
+    /// Details (the error, or what was restored).
+    pub message: Option<String>,
+}
+
+impl Event {
+    /// The pin this event gave up on, which later runs hold back.
+    pub fn abandoned(&self) -> Option<&str> {
+        match self.outcome {
+            Outcome::RolledBack => self.new.as_deref(),
+            Outcome::Rollback => self.old.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The history file.
+#[derive(Debug, Clone)]
+pub struct History {
+    path: PathBuf,
+}
+
+impl History {
+    /// The history in `state_dir`.
+    pub fn new(state_dir: &Path) -> History {
+        History {
+            path: state_dir.join("history.jsonl"),
+        }
+    }
+
+    /// Every event, oldest first. A line that cannot be read is skipped with a warning.
+    pub fn events(&self) -> Result<Vec<Event>> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        Ok(parse(&self.path, &text))
+    }
+
+    /// Appends `events` (one `write` per line, so a crash leaves whole lines).
+    pub fn append(&self, events: &[Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if let Some(dir) = self.path.parent() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::io(dir, e))?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&self.path)
+            .map_err(|e| Error::io(&self.path, e))?;
+        for event in events {
+            let mut line = serde_json::to_string(event).map_err(|e| Error::io(&self.path, e.into()))?;
+            line.push('\n');
+            file.write_all(line.as_bytes()).map_err(|e| Error::io(&self.path, e))?;
+        }
+        file.sync_all().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+fn parse(path: &Path, text: &str) -> Vec<Event> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .filter_map(|(i, line)| match serde_json::from_str(line) {
+            Ok(event) => Some(event),
+            Err(e) => {
+                log::warn!("{}:{}: skipped: {e}", path.display(), i + 1);
+                None
+            }
+        })
+        .collect()
+}
+
+/// Whether `pin` of `service`/`entry` was given up on and not successfully retried since.
+pub fn is_held(events: &[Event], service: &str, entry: &str, pin: &str) -> bool {
+    for event in events.iter().rev().filter(|e| e.service == service && e.entry == entry) {
+        if event.abandoned() == Some(pin) {
+            return true;
+        }
+        if event.outcome == Outcome::Updated && event.new.as_deref() == Some(pin) {
+            return false;
+        }
+    }
+    false
+}
+
+/// The current time for events.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(outcome: Outcome, old: &str, new: &str) -> Event {
+        Event {
+            time: "2026-01-01T00:00:00Z".into(),
+            service: "svc".into(),
+            entry: "APP".into(),
+            old: Some(old.into()),
+            new: Some(new.into()),
+            outcome,
+            snapshot_before: Some(1),
+            snapshot_failed: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn held_back_until_retried_successfully() {
+        let mut events = vec![event(Outcome::Updated, "a", "b"), event(Outcome::RolledBack, "b", "c")];
+        assert!(is_held(&events, "svc", "APP", "c"));
+        assert!(!is_held(&events, "svc", "APP", "d"));
+        assert!(!is_held(&events, "other", "APP", "c"));
+        events.push(event(Outcome::Updated, "b", "c"));
+        assert!(!is_held(&events, "svc", "APP", "c"), "--retry-failed worked");
+        events.push(event(Outcome::Rollback, "c", "b"));
+        assert!(is_held(&events, "svc", "APP", "c"), "a manual rollback holds what it left");
+    }
+
+    #[test]
+    fn append_and_read_back_skipping_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(&dir.path().join("state"));
+        assert!(history.events().unwrap().is_empty());
+        history.append(&[event(Outcome::Updated, "a", "b")]).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("state/history.jsonl"))
+            .unwrap()
+            .write_all(b"{broken\n")
+            .unwrap();
+        history.append(&[event(Outcome::RolledBack, "b", "c")]).unwrap();
+        let events = history.events().unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].outcome, Outcome::RolledBack);
+        let line = std::fs::read_to_string(dir.path().join("state/history.jsonl")).unwrap();
+        assert!(line.contains(r#""outcome":"rolled back""#), "{line}");
+    }
+}

@@ -1,0 +1,73 @@
+//! One run at a time: an exclusive `flock` on `<STATE_DIR>/lock`. The kernel drops the lock
+//! when the process ends, however it ends (SIGKILL included), so nothing stale can block the
+//! next run.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use rustix::fs::{flock, FlockOperation};
+
+use crate::error::{Error, Result};
+
+/// Held while a run changes services; released on drop or exit.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+/// Whether to wait for another run to finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Fail at once (exit 11).
+    No,
+    /// Block until the other run ends.
+    Yes,
+}
+
+impl RunLock {
+    /// Takes the lock in `state_dir`, creating the folder (0700) if needed.
+    pub fn acquire(state_dir: &Path, wait: Wait) -> Result<RunLock> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)
+            .map_err(|e| Error::io(state_dir, e))?;
+        let path = state_dir.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let op = match wait {
+            Wait::No => FlockOperation::NonBlockingLockExclusive,
+            Wait::Yes => FlockOperation::LockExclusive,
+        };
+        match flock(&file, op) {
+            Ok(()) => Ok(RunLock { _file: file }),
+            Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy(format!(
+                "another cipug run holds {}; wait for it to end or pass --wait",
+                path.display()
+            ))),
+            Err(e) => Err(Error::io(&path, e.into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path(), Wait::No).unwrap();
+        let err = RunLock::acquire(dir.path(), Wait::No).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::exit::BUSY);
+        drop(first);
+        RunLock::acquire(dir.path(), Wait::No).unwrap();
+    }
+}
