@@ -177,7 +177,8 @@ mod tests {
             p[1],
             ContainerState {
                 name: "svc_db_1".into(),
-                state: "exited".into()
+                state: "exited".into(),
+                status: String::new(),
             }
         );
         let d = parse_containers(docker).unwrap();
