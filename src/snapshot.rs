@@ -188,7 +188,7 @@ mod tests {
         };
         assert_eq!(
             create_cmd("svc", "d", &meta).to_string(),
-            "snapper -c svc create --description d --cleanup-algorithm number --userdata cipug=update,service=a_b_c --print-number"
+            "snapper -c svc create --description d --cleanup-algorithm number --userdata 'cipug=update,service=a_b_c' --print-number"
         );
         let json = r#"{"svc": [{"number": 0}, {"number": 3}, {"number": 5}]}"#;
         assert_eq!(parse_numbers("svc", json).unwrap(), vec![3, 5]);
