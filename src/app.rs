@@ -159,7 +159,10 @@ pub fn resolve_services(
 }
 
 /// Loads every service's env file; failures are logged and their codes collected.
-pub fn load_services(dirs: &[ServiceDir], codes: &mut Vec<u8>) -> (Vec<Service>, Vec<(String, Error)>) {
+pub fn load_services(
+    dirs: &[ServiceDir],
+    codes: &mut Vec<u8>,
+) -> (Vec<Service>, Vec<(String, Error)>) {
     let mut loaded = Vec::new();
     let mut failed = Vec::new();
     for dir in dirs {

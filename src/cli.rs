@@ -240,14 +240,35 @@ mod tests {
 
     #[test]
     fn actions_table() {
-        let update = Action::Update { dry_run: false, retry_failed: false };
+        let update = Action::Update {
+            dry_run: false,
+            retry_failed: false,
+        };
         let cases: &[(&[&str], Action)] = &[
             (&[], update.clone()),
             (&["--update"], update.clone()),
             (&["update"], update.clone()),
-            (&["update", "--dry-run"], Action::Update { dry_run: true, retry_failed: false }),
-            (&["rollback", "web", "--to", "3"], Action::Rollback { service: "web".into(), to: Some(3) }),
-            (&["history", "--format", "json"], Action::History { service: None, json: true }),
+            (
+                &["update", "--dry-run"],
+                Action::Update {
+                    dry_run: true,
+                    retry_failed: false,
+                },
+            ),
+            (
+                &["rollback", "web", "--to", "3"],
+                Action::Rollback {
+                    service: "web".into(),
+                    to: Some(3),
+                },
+            ),
+            (
+                &["history", "--format", "json"],
+                Action::History {
+                    service: None,
+                    json: true,
+                },
+            ),
             (&["--check-snapshots"], Action::CheckSnapshots),
             (&["check-snapshots"], Action::CheckSnapshots),
             (&["--print-config"], Action::PrintConfig { json: false }),

@@ -396,7 +396,11 @@ fn default_state_dir(sources: &Sources) -> PathBuf {
     if sources.is_root {
         return PathBuf::from("/var/lib/cipug");
     }
-    match sources.env.get("XDG_STATE_HOME").filter(|p| Path::new(p).is_absolute()) {
+    match sources
+        .env
+        .get("XDG_STATE_HOME")
+        .filter(|p| Path::new(p).is_absolute())
+    {
         Some(dir) => Path::new(dir).join("cipug"),
         None => match sources.env.get("HOME") {
             Some(home) => Path::new(home).join(".local/state/cipug"),

@@ -64,7 +64,11 @@ pub fn wait(config: &Config, runner: &dyn Runner, name: &str) -> Result<(), Stri
                     Health::Starting => {
                         if podman {
                             // Exit 1 just means "not healthy yet": the status says the rest.
-                            let _ = runner.run(&Cmd::from_words(&config.container_tool).args(["healthcheck", "run", &c.name]));
+                            let _ = runner.run(&Cmd::from_words(&config.container_tool).args([
+                                "healthcheck",
+                                "run",
+                                &c.name,
+                            ]));
                         }
                         waiting.push(format!("{} is starting", c.name));
                     }
@@ -80,11 +84,19 @@ pub fn wait(config: &Config, runner: &dyn Runner, name: &str) -> Result<(), Stri
             waiting.push(format!("no container of project {project} yet"));
         }
         if waiting.is_empty() {
-            log::debug!("{name}: {} container(s) up after {:.1}s", containers.len(), started.elapsed().as_secs_f64());
+            log::debug!(
+                "{name}: {} container(s) up after {:.1}s",
+                containers.len(),
+                started.elapsed().as_secs_f64()
+            );
             return Ok(());
         }
         if started.elapsed() >= timeout {
-            return Err(format!("not ready after {}s: {}", timeout.as_secs(), waiting.join(", ")));
+            return Err(format!(
+                "not ready after {}s: {}",
+                timeout.as_secs(),
+                waiting.join(", ")
+            ));
         }
         std::thread::sleep(POLL);
     }
@@ -105,8 +117,14 @@ mod tests {
     #[test]
     fn health_from_status() {
         assert_eq!(parse_health("Up 1 second ago (starting)"), Health::Starting);
-        assert_eq!(parse_health("Up 5 seconds (health: starting)"), Health::Starting);
-        assert_eq!(parse_health("Up 1 second ago (unhealthy)"), Health::Unhealthy);
+        assert_eq!(
+            parse_health("Up 5 seconds (health: starting)"),
+            Health::Starting
+        );
+        assert_eq!(
+            parse_health("Up 1 second ago (unhealthy)"),
+            Health::Unhealthy
+        );
         assert_eq!(parse_health("Up 2 minutes (healthy)"), Health::Healthy);
         assert_eq!(parse_health("Up 2 minutes"), Health::None);
     }

@@ -122,9 +122,11 @@ impl History {
             .open(&self.path)
             .map_err(|e| Error::io(&self.path, e))?;
         for event in events {
-            let mut line = serde_json::to_string(event).map_err(|e| Error::io(&self.path, e.into()))?;
+            let mut line =
+                serde_json::to_string(event).map_err(|e| Error::io(&self.path, e.into()))?;
             line.push('\n');
-            file.write_all(line.as_bytes()).map_err(|e| Error::io(&self.path, e))?;
+            file.write_all(line.as_bytes())
+                .map_err(|e| Error::io(&self.path, e))?;
         }
         file.sync_all().map_err(|e| Error::io(&self.path, e))
     }
@@ -146,7 +148,11 @@ fn parse(path: &Path, text: &str) -> Vec<Event> {
 
 /// Whether `pin` of `service`/`entry` was given up on and not successfully retried since.
 pub fn is_held(events: &[Event], service: &str, entry: &str, pin: &str) -> bool {
-    for event in events.iter().rev().filter(|e| e.service == service && e.entry == entry) {
+    for event in events
+        .iter()
+        .rev()
+        .filter(|e| e.service == service && e.entry == entry)
+    {
         if event.abandoned() == Some(pin) {
             return true;
         }
@@ -182,14 +188,23 @@ mod tests {
 
     #[test]
     fn held_back_until_retried_successfully() {
-        let mut events = vec![event(Outcome::Updated, "a", "b"), event(Outcome::RolledBack, "b", "c")];
+        let mut events = vec![
+            event(Outcome::Updated, "a", "b"),
+            event(Outcome::RolledBack, "b", "c"),
+        ];
         assert!(is_held(&events, "svc", "APP", "c"));
         assert!(!is_held(&events, "svc", "APP", "d"));
         assert!(!is_held(&events, "other", "APP", "c"));
         events.push(event(Outcome::Updated, "b", "c"));
-        assert!(!is_held(&events, "svc", "APP", "c"), "--retry-failed worked");
+        assert!(
+            !is_held(&events, "svc", "APP", "c"),
+            "--retry-failed worked"
+        );
         events.push(event(Outcome::Rollback, "c", "b"));
-        assert!(is_held(&events, "svc", "APP", "c"), "a manual rollback holds what it left");
+        assert!(
+            is_held(&events, "svc", "APP", "c"),
+            "a manual rollback holds what it left"
+        );
     }
 
     #[test]
@@ -197,14 +212,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let history = History::new(&dir.path().join("state"));
         assert!(history.events().unwrap().is_empty());
-        history.append(&[event(Outcome::Updated, "a", "b")]).unwrap();
+        history
+            .append(&[event(Outcome::Updated, "a", "b")])
+            .unwrap();
         std::fs::OpenOptions::new()
             .append(true)
             .open(dir.path().join("state/history.jsonl"))
             .unwrap()
             .write_all(b"{broken\n")
             .unwrap();
-        history.append(&[event(Outcome::RolledBack, "b", "c")]).unwrap();
+        history
+            .append(&[event(Outcome::RolledBack, "b", "c")])
+            .unwrap();
         let events = history.events().unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].outcome, Outcome::RolledBack);

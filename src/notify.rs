@@ -32,12 +32,27 @@ pub struct Notification {
 
 impl Notification {
     /// A notification about one entry.
-    pub fn new(service: &str, entry: &str, old: Option<&str>, new: Option<&str>, outcome: &str, message: &str) -> Self {
+    pub fn new(
+        service: &str,
+        entry: &str,
+        old: Option<&str>,
+        new: Option<&str>,
+        outcome: &str,
+        message: &str,
+    ) -> Self {
         let title = format!("cipug: {service} {outcome}");
         let message = if message.is_empty() {
-            format!("{entry}: {} -> {}", old.unwrap_or("(unpinned)"), new.unwrap_or("-"))
+            format!(
+                "{entry}: {} -> {}",
+                old.unwrap_or("(unpinned)"),
+                new.unwrap_or("-")
+            )
         } else {
-            format!("{entry}: {} -> {}: {message}", old.unwrap_or("(unpinned)"), new.unwrap_or("-"))
+            format!(
+                "{entry}: {} -> {}: {message}",
+                old.unwrap_or("(unpinned)"),
+                new.unwrap_or("-")
+            )
         };
         Notification {
             title,
@@ -70,8 +85,14 @@ impl<'a> Notifier<'a> {
             let cmd = Cmd::from_words(words)
                 .env("CIPUG_NOTIFY_SERVICE", &note.service)
                 .env("CIPUG_NOTIFY_ENTRY", &note.entry)
-                .env("CIPUG_NOTIFY_OLD_PIN", note.old_pin.as_deref().unwrap_or(""))
-                .env("CIPUG_NOTIFY_NEW_PIN", note.new_pin.as_deref().unwrap_or(""))
+                .env(
+                    "CIPUG_NOTIFY_OLD_PIN",
+                    note.old_pin.as_deref().unwrap_or(""),
+                )
+                .env(
+                    "CIPUG_NOTIFY_NEW_PIN",
+                    note.new_pin.as_deref().unwrap_or(""),
+                )
                 .env("CIPUG_NOTIFY_OUTCOME", &note.outcome)
                 .env("CIPUG_NOTIFY_MESSAGE", &note.message);
             if let Err(e) = self.runner.run(&cmd) {
@@ -115,16 +136,32 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact("https://u:p@ntfy.sh/topic?auth=x"), "https://ntfy.sh/topic");
-        assert_eq!(redact("http://gotify.local/message?token=abc"), "http://gotify.local/message");
+        assert_eq!(
+            redact("https://u:p@ntfy.sh/topic?auth=x"),
+            "https://ntfy.sh/topic"
+        );
+        assert_eq!(
+            redact("http://gotify.local/message?token=abc"),
+            "http://gotify.local/message"
+        );
     }
 
     #[test]
     fn notification_json() {
-        let n = Notification::new("svc", "APP", Some("a@sha256:1"), Some("a@sha256:2"), "rolled back", "x is unhealthy");
+        let n = Notification::new(
+            "svc",
+            "APP",
+            Some("a@sha256:1"),
+            Some("a@sha256:2"),
+            "rolled back",
+            "x is unhealthy",
+        );
         let json = serde_json::to_value(&n).unwrap();
         assert_eq!(json["title"], "cipug: svc rolled back");
-        assert_eq!(json["message"], "APP: a@sha256:1 -> a@sha256:2: x is unhealthy");
+        assert_eq!(
+            json["message"],
+            "APP: a@sha256:1 -> a@sha256:2: x is unhealthy"
+        );
         assert_eq!(json["body"], json["message"]);
         assert_eq!(json["old_pin"], "a@sha256:1");
     }

@@ -71,7 +71,11 @@ impl Row {
         Row {
             service: service.to_owned(),
             entry: change.entry.clone(),
-            change: format!("{} -> {}", short(change.old.as_deref()), short(Some(change.new.as_str()))),
+            change: format!(
+                "{} -> {}",
+                short(change.old.as_deref()),
+                short(Some(change.new.as_str()))
+            ),
             outcome: outcome.to_owned(),
         }
     }
@@ -111,7 +115,9 @@ impl Row {
                     })
                     .collect()
             }
-            Outcome::Failed { error, .. } | Outcome::RolledBack { error, .. } => vec![Row::failed(name, "", error)],
+            Outcome::Failed { error, .. } | Outcome::RolledBack { error, .. } => {
+                vec![Row::failed(name, "", error)]
+            }
             Outcome::Updated { .. } => Vec::new(),
         }
     }
@@ -231,9 +237,15 @@ pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> 
             snapshots,
         ]);
     }
-    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     for row in &rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         writeln!(out, "{}", cells.join("  ").trim_end()).map_err(write_err)?;
     }
     Ok(())

@@ -16,7 +16,14 @@ use crate::snapshot::Snapper;
 use crate::update::{self, undo, UndoTarget};
 
 /// Runs the rollback command.
-pub fn run(config: &Config, runner: &dyn Runner, name: &str, to: Option<u64>, wait: Wait, out: &mut dyn Write) -> Result<()> {
+pub fn run(
+    config: &Config,
+    runner: &dyn Runner,
+    name: &str,
+    to: Option<u64>,
+    wait: Wait,
+    out: &mut dyn Write,
+) -> Result<()> {
     let _lock = RunLock::acquire(&config.state_dir, wait)?;
     let dir = services::discover(config)?
         .into_iter()
@@ -27,7 +34,9 @@ pub fn run(config: &Config, runner: &dyn Runner, name: &str, to: Option<u64>, wa
     let past = history.events()?;
     let latest_update = |entry: Option<&str>| {
         past.iter().rev().find(|e| {
-            e.service == name && e.outcome == history::Outcome::Updated && entry.is_none_or(|x| e.entry == x)
+            e.service == name
+                && e.outcome == history::Outcome::Updated
+                && entry.is_none_or(|x| e.entry == x)
         })
     };
     let mut snapper = Snapper::new(runner);
@@ -45,10 +54,16 @@ pub fn run(config: &Config, runner: &dyn Runner, name: &str, to: Option<u64>, wa
                 snapper_config.config
             )));
         }
-        (UndoTarget::Snapshot(number), Some(number), format!("to snapshot {number}"))
+        (
+            UndoTarget::Snapshot(number),
+            Some(number),
+            format!("to snapshot {number}"),
+        )
     } else {
         if to.is_some() {
-            return Err(Error::Value("--to needs snapshots (SERVICE_SNAPSHOT is off)".into()));
+            return Err(Error::Value(
+                "--to needs snapshots (SERVICE_SNAPSHOT is off)".into(),
+            ));
         }
         let pins: Vec<(String, Option<String>)> = before
             .images
@@ -56,9 +71,15 @@ pub fn run(config: &Config, runner: &dyn Runner, name: &str, to: Option<u64>, wa
             .filter_map(|i| latest_update(Some(&i.entry)).map(|e| (i.entry.clone(), e.old.clone())))
             .collect();
         if pins.is_empty() {
-            return Err(Error::Value(format!("{name}: no update in the history to roll back")));
+            return Err(Error::Value(format!(
+                "{name}: no update in the history to roll back"
+            )));
         }
-        (UndoTarget::Pins(pins), None, "to the previous pins only: data was not restored (SERVICE_SNAPSHOT is off)".to_owned())
+        (
+            UndoTarget::Pins(pins),
+            None,
+            "to the previous pins only: data was not restored (SERVICE_SNAPSHOT is off)".to_owned(),
+        )
     };
     let why = format!("cipug rollback of {name} {note}");
     let failed = undo(config, runner, &mut snapper, &dir, target, &why)?;
@@ -66,11 +87,19 @@ pub fn run(config: &Config, runner: &dyn Runner, name: &str, to: Option<u64>, wa
     let notifier = Notifier::new(config, runner);
     let mut events = Vec::new();
     for image in &after.images {
-        let old = before.images.iter().find(|i| i.entry == image.entry).and_then(|i| i.pinned.clone());
+        let old = before
+            .images
+            .iter()
+            .find(|i| i.entry == image.entry)
+            .and_then(|i| i.pinned.clone());
         if old == image.pinned {
             continue;
         }
-        let line = format!("rolled back {name} {} to {}", image.entry, image.pinned.as_deref().unwrap_or("(unpinned)"));
+        let line = format!(
+            "rolled back {name} {} to {}",
+            image.entry,
+            image.pinned.as_deref().unwrap_or("(unpinned)")
+        );
         writeln!(out, "{line}").map_err(|e| Error::io("standard output", e))?;
         events.push(Event {
             time: history::now(),
@@ -83,10 +112,18 @@ pub fn run(config: &Config, runner: &dyn Runner, name: &str, to: Option<u64>, wa
             snapshot_failed: failed,
             message: Some(note.clone()),
         });
-        notifier.send(&Notification::new(name, &image.entry, old.as_deref(), image.pinned.as_deref(), "rollback", &note));
+        notifier.send(&Notification::new(
+            name,
+            &image.entry,
+            old.as_deref(),
+            image.pinned.as_deref(),
+            "rollback",
+            &note,
+        ));
     }
     if events.is_empty() {
-        writeln!(out, "{name}: pins unchanged by the rollback {note}").map_err(|e| Error::io("standard output", e))?;
+        writeln!(out, "{name}: pins unchanged by the rollback {note}")
+            .map_err(|e| Error::io("standard output", e))?;
     }
     if number.is_none() {
         log::warn!("{name}: {note}");

@@ -94,7 +94,7 @@ pub const SETTINGS: &[Setting] = &[
     setting!("STATE_DIR", Kind::Path, None, "folder for history and the run lock; default /var/lib/cipug for root, $XDG_STATE_HOME/cipug"),
     setting!("RESOLVER", Kind::Choice(RESOLVERS), Some("native"), "how tags are resolved: native registry client or skopeo"),
     setting!("RESOLVE_JOBS", Kind::Count, Some("32"), "references resolved at the same time (native resolver)"),
-    setting!("RESOLVE_JOBS_PER_REGISTRY", Kind::Count, Some("16"), "requests in flight to one registry (native resolver)"),
+    setting!("RESOLVE_JOBS_PER_REGISTRY", Kind::Count, Some("32"), "requests in flight to one registry (native resolver)"),
     setting!("REGISTRY_TIMEOUT", Kind::Count, Some("30"), "seconds one registry request may take, connection included"),
     setting!("REGISTRY_CERTS_DIR", Kind::List, Some("/etc/containers/certs.d,/etc/docker/certs.d"), "folders with <host[:port]>/*.crt CA files (and *.cert/*.key client certificates)"),
     setting!("INSECURE_REGISTRIES", Kind::List, None, "comma-separated host[:port] reached over plain HTTP or unverified TLS"),

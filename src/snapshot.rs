@@ -52,7 +52,15 @@ pub struct SnapshotMeta {
 
 /// Userdata keys and values may not contain `,` or `=`.
 fn userdata_safe(text: &str) -> String {
-    text.chars().map(|c| if c == ',' || c == '=' || c.is_control() { '_' } else { c }).collect()
+    text.chars()
+        .map(|c| {
+            if c == ',' || c == '=' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// The command that takes a snapshot with `description`.
@@ -84,8 +92,8 @@ pub fn list_cmd(config: &str) -> Cmd {
 
 /// The snapshot numbers in `snapper -c <config> --jsonout list` output (0 left out).
 pub fn parse_numbers(config: &str, json: &str) -> Result<Vec<u64>, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("unexpected output of `snapper list`: {e}"))?;
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| format!("unexpected output of `snapper list`: {e}"))?;
     let list = value[config]
         .as_array()
         .ok_or_else(|| format!("`snapper -c {config} list` did not list config {config}"))?;
@@ -184,7 +192,10 @@ mod tests {
     fn create_carries_cleanup_and_safe_userdata() {
         let meta = SnapshotMeta {
             cleanup: Some("number".into()),
-            userdata: vec![("cipug".into(), "update".into()), ("service".into(), "a,b=c".into())],
+            userdata: vec![
+                ("cipug".into(), "update".into()),
+                ("service".into(), "a,b=c".into()),
+            ],
         };
         assert_eq!(
             create_cmd("svc", "d", &meta).to_string(),

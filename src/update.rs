@@ -7,9 +7,9 @@ use std::path::Path;
 use crate::atomic;
 use crate::compose::{project_name, Compose};
 use crate::config::Config;
-use crate::health;
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
+use crate::health;
 use crate::image_ref::Pin;
 use crate::pins::{image_entries, ImageEntry};
 use crate::resolve::Resolutions;
@@ -203,10 +203,22 @@ impl<'a> Updater<'a> {
         log::warn!("{}: {error}; rolling back", service.dir.name);
         let target = match applied.snapshot {
             Some(number) => UndoTarget::Snapshot(number),
-            None => UndoTarget::Pins(changes.iter().map(|c| (c.entry.clone(), c.old.clone())).collect()),
+            None => UndoTarget::Pins(
+                changes
+                    .iter()
+                    .map(|c| (c.entry.clone(), c.old.clone()))
+                    .collect(),
+            ),
         };
         let why = format!("cipug rollback after failed update: {error}");
-        match undo(self.config, self.runner, &mut self.snapper, &service.dir, target, &why) {
+        match undo(
+            self.config,
+            self.runner,
+            &mut self.snapper,
+            &service.dir,
+            target,
+            &why,
+        ) {
             Ok(failed_snapshot) => Outcome::RolledBack {
                 changes,
                 error,
@@ -219,7 +231,12 @@ impl<'a> Updater<'a> {
         }
     }
 
-    fn steps(&mut self, service: &Service, changes: &[Change], applied: &mut Applied) -> Result<()> {
+    fn steps(
+        &mut self,
+        service: &Service,
+        changes: &[Change],
+        applied: &mut Applied,
+    ) -> Result<()> {
         let name = &service.dir.name;
         let compose = Compose::new(self.config);
         for change in changes {
@@ -235,8 +252,15 @@ impl<'a> Updater<'a> {
         }
         if self.config.service_snapshot {
             let config = self.snapper.config_for(&service.dir.path)?;
-            let number = self.snapper.create(&config.config, &describe(changes), &self.meta(service, changes))?;
-            log::info!("{name}: snapshot {number} of snapper config {}", config.config);
+            let number = self.snapper.create(
+                &config.config,
+                &describe(changes),
+                &self.meta(service, changes),
+            )?;
+            log::info!(
+                "{name}: snapshot {number} of snapper config {}",
+                config.config
+            );
             applied.snapshot = Some(number);
         }
         self.write_env(service, changes)?;
@@ -248,9 +272,12 @@ impl<'a> Updater<'a> {
         }
         if self.config.service_stop_start {
             for cmd in compose.restart(&service.dir) {
-                self.runner.run(&cmd).map_err(|e| Error::Restart(e.to_string()))?;
+                self.runner
+                    .run(&cmd)
+                    .map_err(|e| Error::Restart(e.to_string()))?;
             }
-            health::wait(self.config, self.runner, name).map_err(|e| Error::Restart(format!("{name}: {e}")))?;
+            health::wait(self.config, self.runner, name)
+                .map_err(|e| Error::Restart(format!("{name}: {e}")))?;
             log::info!("{name}: restarted");
         }
         Ok(())
@@ -266,7 +293,11 @@ impl<'a> Updater<'a> {
             let old = c.old.as_deref().and_then(|o| Pin::parse(o).ok());
             userdata.push((
                 c.entry.clone(),
-                format!("{}>{}", old.as_ref().map_or("unpinned", |p| p.digest()), c.new.digest()),
+                format!(
+                    "{}>{}",
+                    old.as_ref().map_or("unpinned", |p| p.digest()),
+                    c.new.digest()
+                ),
             ));
         }
         SnapshotMeta {
@@ -280,9 +311,12 @@ impl<'a> Updater<'a> {
     fn verify_pulled(&self, changes: &[Change]) -> Result<()> {
         for change in changes {
             let cmd = inspect_image_cmd(self.config, change.new.as_str());
-            self.runner
-                .run(&cmd)
-                .map_err(|_| Error::Pull(format!("{} is not in local storage after the pull", change.new)))?;
+            self.runner.run(&cmd).map_err(|_| {
+                Error::Pull(format!(
+                    "{} is not in local storage after the pull",
+                    change.new
+                ))
+            })?;
         }
         Ok(())
     }
@@ -293,7 +327,9 @@ impl<'a> Updater<'a> {
         // Refuse to overwrite edits made since the file was read.
         let now = std::fs::read(path).map_err(|e| env_error(e.to_string()))?;
         if now != service.env.render().as_bytes() {
-            return Err(env_error("changed while cipug ran; not written, run again".into()));
+            return Err(env_error(
+                "changed while cipug ran; not written, run again".into(),
+            ));
         }
         let env = apply(service, changes);
         atomic::write(path, env.render().as_bytes(), 0o600)
@@ -320,13 +356,22 @@ impl<'a> Updater<'a> {
                     "<config>".to_owned()
                 }
             };
-            lines.push(format!("run: {}", create_cmd(&config, &describe(changes), &self.meta(service, changes))));
+            lines.push(format!(
+                "run: {}",
+                create_cmd(&config, &describe(changes), &self.meta(service, changes))
+            ));
         }
-        lines.push(format!("write: {} (atomically)", service.dir.env_file.display()));
+        lines.push(format!(
+            "write: {} (atomically)",
+            service.dir.env_file.display()
+        ));
         if self.config.service_pull {
             lines.push(format!("run: {}", compose.pull(&service.dir)));
             for c in changes {
-                lines.push(format!("run: {}", inspect_image_cmd(self.config, c.new.as_str())));
+                lines.push(format!(
+                    "run: {}",
+                    inspect_image_cmd(self.config, c.new.as_str())
+                ));
             }
         }
         if self.config.service_stop_start {
@@ -337,7 +382,11 @@ impl<'a> Updater<'a> {
                 "wait: up to {}s for the containers of project {} to run and be healthy{}",
                 self.config.health_timeout,
                 project_name(&service.dir.name),
-                if self.config.auto_rollback { " (else roll back)" } else { "" }
+                if self.config.auto_rollback {
+                    " (else roll back)"
+                } else {
+                    ""
+                }
             ));
         }
         lines
@@ -372,7 +421,10 @@ pub fn undo(
             let snapper_config = snapper.config_for(&dir.path)?;
             let meta = SnapshotMeta {
                 cleanup: config.snapper_cleanup.clone(),
-                userdata: vec![("cipug".into(), "failed".into()), ("service".into(), name.clone())],
+                userdata: vec![
+                    ("cipug".into(), "failed".into()),
+                    ("service".into(), name.clone()),
+                ],
             };
             let failed = snapper.create(&snapper_config.config, why, &meta)?;
             log::info!("{name}: snapshot {failed} keeps the state before the rollback");
@@ -389,14 +441,18 @@ pub fn undo(
                     env.set(&image.hashed_key(), old, Some(&image.tagged_key()));
                 }
             }
-            atomic::write(&dir.env_file, env.render().as_bytes(), 0o600)
-                .map_err(|e| Error::Env(format!("{}: could not write: {e}", dir.env_file.display())))?;
+            atomic::write(&dir.env_file, env.render().as_bytes(), 0o600).map_err(|e| {
+                Error::Env(format!("{}: could not write: {e}", dir.env_file.display()))
+            })?;
             log::info!("{name}: previous pins written back (no snapshot: data not restored)");
             None
         }
     };
-    runner.run(&compose.start(dir)).map_err(|e| Error::Restart(e.to_string()))?;
-    health::wait(config, runner, name).map_err(|e| Error::Restart(format!("{name}: after the rollback: {e}")))?;
+    runner
+        .run(&compose.start(dir))
+        .map_err(|e| Error::Restart(e.to_string()))?;
+    health::wait(config, runner, name)
+        .map_err(|e| Error::Restart(format!("{name}: after the rollback: {e}")))?;
     Ok(failed_snapshot)
 }
 

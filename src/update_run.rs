@@ -28,7 +28,12 @@ pub struct Options {
 }
 
 /// Runs the update command.
-pub fn run(config: &Config, runner: &dyn Runner, options: &Options, out: &mut dyn Write) -> Result<()> {
+pub fn run(
+    config: &Config,
+    runner: &dyn Runner,
+    options: &Options,
+    out: &mut dyn Write,
+) -> Result<()> {
     let _lock = if options.dry_run {
         None
     } else {
@@ -37,7 +42,10 @@ pub fn run(config: &Config, runner: &dyn Runner, options: &Options, out: &mut dy
     let dirs = services::discover(config)?;
     let mut codes: Vec<u8> = Vec::new();
     let (loaded, failed) = load_services(&dirs, &mut codes);
-    let mut rows: Vec<Row> = failed.iter().map(|(name, e)| Row::failed(name, "", e)).collect();
+    let mut rows: Vec<Row> = failed
+        .iter()
+        .map(|(name, e)| Row::failed(name, "", e))
+        .collect();
     let resolutions = resolve_services(config, runner, &loaded, !options.dry_run);
     let history = History::new(&config.state_dir);
     let past = history.events().unwrap_or_else(|e| {
@@ -61,15 +69,26 @@ pub fn run(config: &Config, runner: &dyn Runner, options: &Options, out: &mut dy
         };
         let (changes, held) = hold_back(service, changes, &past, options.retry_failed);
         for change in &held {
-            log::warn!("{name}: {} {} failed before and is held back (--retry-failed tries it)", change.entry, change.new);
+            log::warn!(
+                "{name}: {} {} failed before and is held back (--retry-failed tries it)",
+                change.entry,
+                change.new
+            );
             rows.push(Row::change(name, change, "held back"));
             if !already_recorded_held(&past, name, change) && !options.dry_run {
-                events.push(event(name, change, history::Outcome::HeldBack, (None, None), None));
+                events.push(event(
+                    name,
+                    change,
+                    history::Outcome::HeldBack,
+                    (None, None),
+                    None,
+                ));
             }
         }
         if options.dry_run {
             if !changes.is_empty() {
-                writeln!(out, "{name}: would update").map_err(|e| Error::io("standard output", e))?;
+                writeln!(out, "{name}: would update")
+                    .map_err(|e| Error::io("standard output", e))?;
                 for line in updater.plan(service, &changes) {
                     writeln!(out, "  {line}").map_err(|e| Error::io("standard output", e))?;
                 }
@@ -87,19 +106,32 @@ pub fn run(config: &Config, runner: &dyn Runner, options: &Options, out: &mut dy
                 updated += 1;
                 (history::Outcome::Updated, (*snapshot, None), None)
             }
-            Outcome::RolledBack { error, snapshots, .. } => {
+            Outcome::RolledBack {
+                error, snapshots, ..
+            } => {
                 codes.push(exit::RESTART_ERROR);
-                (history::Outcome::RolledBack, *snapshots, Some(error.to_string()))
+                (
+                    history::Outcome::RolledBack,
+                    *snapshots,
+                    Some(error.to_string()),
+                )
             }
             Outcome::Failed { error, .. } => {
                 log::error!("{name}: {error}");
                 codes.push(error.exit_code());
-                (history::Outcome::Failed, (None, None), Some(error.to_string()))
+                (
+                    history::Outcome::Failed,
+                    (None, None),
+                    Some(error.to_string()),
+                )
             }
         };
         if let Outcome::RolledBack { changes, .. } = &outcome {
             for c in changes {
-                log::error!("rolled back {name} to {}", c.old.as_deref().unwrap_or("(unpinned)"));
+                log::error!(
+                    "rolled back {name} to {}",
+                    c.old.as_deref().unwrap_or("(unpinned)")
+                );
             }
         }
         for change in outcome_changes(&outcome) {
@@ -140,7 +172,12 @@ pub fn run(config: &Config, runner: &dyn Runner, options: &Options, out: &mut dy
 }
 
 /// Splits `changes` into those to try and those held back after an earlier failure.
-fn hold_back(service: &Service, changes: Vec<Change>, past: &[Event], retry: bool) -> (Vec<Change>, Vec<Change>) {
+fn hold_back(
+    service: &Service,
+    changes: Vec<Change>,
+    past: &[Event],
+    retry: bool,
+) -> (Vec<Change>, Vec<Change>) {
     if retry {
         return (changes, Vec::new());
     }
@@ -154,13 +191,17 @@ fn already_recorded_held(past: &[Event], service: &str, change: &Change) -> bool
     past.iter()
         .rev()
         .find(|e| e.service == service && e.entry == change.entry)
-        .is_some_and(|e| e.outcome == history::Outcome::HeldBack && e.new.as_deref() == Some(change.new.as_str()))
+        .is_some_and(|e| {
+            e.outcome == history::Outcome::HeldBack && e.new.as_deref() == Some(change.new.as_str())
+        })
 }
 
 fn outcome_changes(outcome: &Outcome) -> &[Change] {
     match outcome {
         Outcome::Current => &[],
-        Outcome::Updated { changes, .. } | Outcome::RolledBack { changes, .. } | Outcome::Failed { changes, .. } => changes,
+        Outcome::Updated { changes, .. }
+        | Outcome::RolledBack { changes, .. }
+        | Outcome::Failed { changes, .. } => changes,
     }
 }
 

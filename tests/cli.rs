@@ -189,7 +189,9 @@ fn readme_documents_every_setting_and_exit_code() {
             setting.name
         );
     }
-    for code in [0, 10, 20, 21, 22, 23, 24, 25, 30, 31, 32, 33, 34, 40, 41, 255] {
+    for code in [
+        0, 10, 20, 21, 22, 23, 24, 25, 30, 31, 32, 33, 34, 40, 41, 255,
+    ] {
         assert!(
             readme.contains(&format!("| {code} |")),
             "README lacks exit code {code}"

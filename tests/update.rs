@@ -128,7 +128,15 @@ fn a_failing_service_does_not_stop_the_others() {
     let bad_env_text = "A=1\nSERVICE_APP_IMAGE_TAGGED=\"unterminated\n";
     let bad_env = stack.service("e2-d-badenv", COMPOSE, bad_env_text, true);
 
-    let run = stack.cipug(&[], &[("CIPUG_SERVICES_FILTER", "e2-a-upfails,e2-b-ok")]);
+    // Without automatic rollback the failed restart leaves the new pin (the undo has its own
+    // tests).
+    let run = stack.cipug(
+        &[],
+        &[
+            ("CIPUG_SERVICES_FILTER", "e2-a-upfails,e2-b-ok"),
+            ("CIPUG_AUTO_ROLLBACK", "false"),
+        ],
+    );
     run.expect_code(34);
     assert!(run.stderr.contains("e2-a-upfails"), "{}", run.stderr);
     assert!(hashed(&fs::read_to_string(ok.join(".env")).unwrap()).is_some());
@@ -214,33 +222,34 @@ fn systemd_methods_run_systemctl() {
     stack
         .images
         .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
-    // No systemd in this sandbox: a stand-in systemctl records its arguments.
+    // No systemd in this sandbox: a stand-in systemctl records its arguments and does what
+    // the compose unit would do (down; up -d unless stopping).
     let log = stack.work.path().join("systemctl.log");
-    stack.stand_in(
-        "systemctl",
-        &format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display()),
+    let compose_log = stack.work.path().join("compose.log");
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" >> {log}\nfor last; do :; done\ncd {root}/${{last#*@}} || exit 1\npodman-compose down >> {clog} 2>&1\ncase \"$*\" in *stop*) exit 0;; esac\npodman-compose up -d >> {clog} 2>&1\n",
+        log = log.display(),
+        root = stack.root.display(),
+        clog = compose_log.display()
     );
-    stack.service(
-        "e4-sys",
-        COMPOSE,
-        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
-        true,
+    stack.stand_in("systemctl", &script);
+    let env = format!("SERVICE_APP_IMAGE_TAGGED={img}\n");
+    stack.service("e4-sys", COMPOSE, &env, true);
+    stack.service("e4-user", COMPOSE, &env, true);
+    let run = stack.cipug(
+        &[],
+        &[
+            ("CIPUG_STOP_START_METHOD", "systemd-system"),
+            ("CIPUG_SERVICES_FILTER", "e4-sys"),
+        ],
     );
-    stack.service(
-        "e4-user",
-        COMPOSE,
-        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
-        true,
+    assert_eq!(
+        run.code,
+        0,
+        "{}\n{}",
+        run.stderr,
+        fs::read_to_string(&compose_log).unwrap_or_default()
     );
-    stack
-        .cipug(
-            &[],
-            &[
-                ("CIPUG_STOP_START_METHOD", "systemd-system"),
-                ("CIPUG_SERVICES_FILTER", "e4-sys"),
-            ],
-        )
-        .expect_code(0);
     stack
         .cipug(
             &[
@@ -256,6 +265,10 @@ fn systemd_methods_run_systemctl() {
         fs::read_to_string(&log).unwrap(),
         "restart podman-compose@e4-sys\n--user restart podman-compose@e4-user\n"
     );
+    assert_eq!(
+        stack.containers("e4-user").values().next().unwrap().0,
+        "running"
+    );
     // A failing systemctl is a restart error.
     stack.stand_in(
         "systemctl",
@@ -265,8 +278,11 @@ fn systemd_methods_run_systemctl() {
         .images
         .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
     let run = stack.cipug(
-        &["--cache-duration", "0"],
-        &[("CIPUG_STOP_START_METHOD", "systemd-system")],
+        &["--cache-duration", "0", "--services-filter", "e4-sys"],
+        &[
+            ("CIPUG_STOP_START_METHOD", "systemd-system"),
+            ("CIPUG_AUTO_ROLLBACK", "no"),
+        ],
     );
     run.expect_code(34);
     assert!(run.stderr.contains("unit not found"), "{}", run.stderr);

@@ -138,8 +138,10 @@ impl Drop for Registry {
 pub enum Behaviour {
     /// Writes `/data/started-<version>` and keeps running.
     Serve,
-    /// Exits at once with status 1.
+    /// Writes `/data/started-<version>`, then exits with status 1.
     Crash,
+    /// Like `Serve`, but its healthcheck file `/tmp/ok` is never created.
+    Unhealthy,
 }
 
 /// Builds OCI image layouts and pushes them with skopeo, keeping their digests.
@@ -216,8 +218,9 @@ impl Images {
         let (layer_hex, layer) = &self.layer;
         self.blob(&layout, layer);
         let script = match behaviour {
-            Behaviour::Serve => "trap 'exit 0' TERM; echo $VERSION > /data/started-$VERSION; while true; do sleep 1; done",
-            Behaviour::Crash => "echo crashing; exit 1",
+            Behaviour::Serve => "trap 'exit 0' TERM; echo ok > /tmp/ok; echo $VERSION > /data/started-$VERSION; while true; do sleep 1; done",
+            Behaviour::Crash => "echo $VERSION > /data/started-$VERSION; echo crashing; exit 1",
+            Behaviour::Unhealthy => "trap 'exit 0' TERM; echo $VERSION > /data/started-$VERSION; while true; do sleep 1; done",
         };
         let config = serde_json::json!({
             "architecture": "amd64", "os": "linux",
@@ -516,6 +519,16 @@ impl Stack {
 
     /// Runs cipug with this stack's settings plus `env`, and `args`.
     pub fn cipug(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = self.cipug_command(args, env).output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The command that runs cipug with this stack's settings, not yet started.
+    pub fn cipug_command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cipug"));
         cmd.args(args)
             .env_clear()
@@ -528,14 +541,10 @@ impl Stack {
             )
             .env("CIPUG_INSECURE_REGISTRIES", &self.registry.addr)
             .env("CIPUG_PRUNE_IMAGES", "false")
+            .env("CIPUG_STATE_DIR", self.work.path().join("state"))
             .envs(self.container_env())
             .envs(env.iter().copied());
-        let out = cmd.output().unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd
     }
 
     /// Puts an executable `name` with `script` first on cipug's PATH.

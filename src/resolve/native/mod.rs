@@ -168,10 +168,13 @@ impl<'a> Native<'a> {
             attempts.push((format!("https://{}", registry.host), Security::Verified));
         }
         let mut last_error = String::new();
-        for (base, security) in attempts {
+        let fallback = attempts.len() > 1;
+        for (i, (base, security)) in attempts.into_iter().enumerate() {
             let agent = self.transport.agent(&registry.host, security)?;
             let url = format!("{base}/v2/");
-            match self.send(&registry.host, || agent.get(&url).call()) {
+            // An insecure registry may speak plain HTTP: one HTTPS try, then fall back at once.
+            let tries = if fallback && i == 0 { 1 } else { ATTEMPTS };
+            match self.send_attempts(&registry.host, tries, || agent.get(&url).call()) {
                 Ok(response) => {
                     let challenge = match response.status().as_u16() {
                         401 => match header(&response, "www-authenticate") {
@@ -211,13 +214,23 @@ impl<'a> Native<'a> {
         host: &str,
         request: impl Fn() -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>, Failure> {
+        self.send_attempts(host, ATTEMPTS, request)
+    }
+
+    /// [`Self::send`] with at most `attempts` tries.
+    fn send_attempts(
+        &self,
+        host: &str,
+        attempts: u32,
+        request: impl Fn() -> Result<Response<Body>, ureq::Error>,
+    ) -> Result<Response<Body>, Failure> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let wait = match request() {
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    if attempt >= ATTEMPTS || !(status == 429 || (500..600).contains(&status)) {
+                    if attempt >= attempts || !(status == 429 || (500..600).contains(&status)) {
                         return Ok(response);
                     }
                     if status == 429 {
@@ -228,7 +241,7 @@ impl<'a> Native<'a> {
                 }
                 Err(e) => {
                     let message = describe_transport_error(host, &e);
-                    if attempt >= ATTEMPTS || !retryable(&e) {
+                    if attempt >= attempts || !retryable(&e) {
                         return Err(message);
                     }
                     log::debug!("{message}; retrying");
