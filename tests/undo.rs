@@ -1,0 +1,419 @@
+//! End to end: the undo. A failed update is rolled back with snapper (pin and data together)
+//! and held back afterwards; `cipug rollback` and `cipug history`; one run at a time;
+//! notifications; `--dry-run`.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use support::{Behaviour, Stack};
+
+const COMPOSE: &str = "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    volumes:\n      - ./data:/data\n";
+
+fn pin(stack: &Stack, name: &str) -> Option<String> {
+    fs::read_to_string(stack.root.join(name).join(".env"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("SERVICE_APP_IMAGE_HASHED="))
+        .map(str::to_owned)
+}
+
+fn history_json(stack: &Stack, service: &str) -> Vec<serde_json::Value> {
+    let run = stack.cipug(&["history", service, "--format", "json"], &[]);
+    run.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    json["events"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_crashing_image_is_rolled_back_and_held_back() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let svc = stack.service(
+        "u1-crash",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    stack.cipug(&[], &[]).expect_code(0);
+    support::wait_for("v1 to start", 10, || svc.join("data/started-1").exists());
+
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Crash);
+    let run = stack.cipug(&["--cache-duration", "0"], &[]);
+    run.expect_code(34);
+    assert!(
+        run.stderr
+            .contains(&format!("rolled back u1-crash to {img}@{d1}")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        pin(&stack, "u1-crash"),
+        Some(format!("{img}@{d1}")),
+        "old pin back"
+    );
+    assert!(
+        !svc.join("data/started-2").exists(),
+        "what the failed version wrote is gone"
+    );
+    assert!(svc.join("data/started-1").exists());
+    let (state, image) = stack.containers("u1-crash").into_values().next().unwrap();
+    assert_eq!(
+        (state.as_str(), image.as_str()),
+        ("running", format!("{img}@{d1}").as_str())
+    );
+    let snapshots = stack.snapshots("u1-crash");
+    assert_eq!(
+        snapshots.len(),
+        3,
+        "first pin, before v2, failed state: {snapshots:?}"
+    );
+    assert!(snapshots[2].1.contains("rollback"), "{snapshots:?}");
+    // The failed state was kept for inspection.
+    let failed = svc.join(format!(".snapshots/{}/snapshot", snapshots[2].0));
+    assert!(failed.join("data/started-2").exists());
+    let events = history_json(&stack, "u1-crash");
+    let last = events.last().unwrap();
+    assert_eq!(last["outcome"], "rolled back");
+    assert_eq!(last["new"], format!("{img}@{d2}"));
+    assert_eq!(last["snapshot_before"], snapshots[1].0);
+    assert_eq!(last["snapshot_failed"], snapshots[2].0);
+
+    // The next run holds the bad digest back: no snapshot, no restart.
+    let run = stack.cipug(&["--cache-duration", "0"], &[]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("held back"), "{}", run.stderr);
+    assert_eq!(stack.snapshots("u1-crash").len(), 3);
+    assert_eq!(pin(&stack, "u1-crash"), Some(format!("{img}@{d1}")));
+    assert_eq!(
+        history_json(&stack, "u1-crash").last().unwrap()["outcome"],
+        "held back"
+    );
+
+    // A good image on the tag updates normally.
+    let d3 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "3", Behaviour::Serve);
+    stack.cipug(&["--cache-duration", "0"], &[]).expect_code(0);
+    assert_eq!(pin(&stack, "u1-crash"), Some(format!("{img}@{d3}")));
+    support::wait_for("v3 to start", 10, || svc.join("data/started-3").exists());
+}
+
+#[test]
+fn a_failing_healthcheck_is_rolled_back_without_waiting_out_the_timeout() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let compose = format!(
+        "{COMPOSE}    healthcheck:\n      test: [\"CMD\", \"/bin/cat\", \"/tmp/ok\"]\n      interval: 1s\n      retries: 2\n"
+    );
+    stack.service(
+        "u2-health",
+        &compose,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    stack.cipug(&[], &[]).expect_code(0);
+    stack.images.push(
+        &stack.registry,
+        "demo/app:latest",
+        "2",
+        Behaviour::Unhealthy,
+    );
+    let started = Instant::now();
+    let run = stack.cipug(
+        &["--cache-duration", "0"],
+        &[("CIPUG_HEALTH_TIMEOUT", "120")],
+    );
+    run.expect_code(34);
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(run.stderr.contains("unhealthy"), "{}", run.stderr);
+    assert_eq!(pin(&stack, "u2-health"), Some(format!("{img}@{d1}")));
+    assert_eq!(
+        stack
+            .containers("u2-health")
+            .into_values()
+            .next()
+            .unwrap()
+            .0,
+        "running"
+    );
+}
+
+#[test]
+fn rollback_on_request_and_history() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let svc = stack.service(
+        "u3-manual",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    stack.service(
+        "u3-other",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    let no_cache = ["--cache-duration", "0"];
+    stack.cipug(&no_cache, &[]).expect_code(0); // snapshot 1 of each: unpinned -> d1
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    stack
+        .cipug(&no_cache, &[("CIPUG_SERVICES_FILTER", "u3-manual")])
+        .expect_code(0); // 2: d1 -> d2
+    support::wait_for("v2 to start", 10, || svc.join("data/started-2").exists());
+    let d3 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "3", Behaviour::Serve);
+    stack
+        .cipug(&no_cache, &[("CIPUG_SERVICES_FILTER", "u3-manual")])
+        .expect_code(0); // 3: d2 -> d3
+    support::wait_for("v3 to start", 10, || svc.join("data/started-3").exists());
+    assert_eq!(pin(&stack, "u3-manual"), Some(format!("{img}@{d3}")));
+
+    // Back to before the latest update: pin d2, and v3's data gone.
+    let run = stack.cipug(&["rollback", "u3-manual"], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains(&format!("rolled back u3-manual APP to {img}@{d2}")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(pin(&stack, "u3-manual"), Some(format!("{img}@{d2}")));
+    assert!(!svc.join("data/started-3").exists());
+    assert!(svc.join("data/started-2").exists());
+    assert_eq!(
+        stack.containers("u3-manual").into_values().next().unwrap(),
+        ("running".to_owned(), format!("{img}@{d2}"))
+    );
+    // The next run does not undo the rollback: d3 is held back.
+    let run = stack.cipug(&no_cache, &[("CIPUG_SERVICES_FILTER", "u3-manual")]);
+    run.expect_code(0);
+    assert_eq!(pin(&stack, "u3-manual"), Some(format!("{img}@{d2}")));
+
+    // --to an older snapshot: the one before d1 -> d2.
+    let before_d2 = history_json(&stack, "u3-manual")
+        .iter()
+        .find(|e| e["new"] == format!("{img}@{d2}") && e["outcome"] == "updated")
+        .unwrap()["snapshot_before"]
+        .as_u64()
+        .unwrap();
+    stack
+        .cipug(
+            &["rollback", "u3-manual", "--to", &before_d2.to_string()],
+            &[],
+        )
+        .expect_code(0);
+    assert_eq!(pin(&stack, "u3-manual"), Some(format!("{img}@{d1}")));
+    assert!(!svc.join("data/started-2").exists());
+
+    // A snapshot number that u3-manual's config does not have (only u3-other's would be) is refused.
+    let mine: Vec<u64> = stack.snapshots("u3-manual").iter().map(|s| s.0).collect();
+    let run = stack.cipug(&["rollback", "u3-manual", "--to", "999"], &[]);
+    run.expect_code(31);
+    assert!(run.stderr.contains("not a snapshot of"), "{}", run.stderr);
+    assert_eq!(
+        stack
+            .snapshots("u3-manual")
+            .iter()
+            .map(|s| s.0)
+            .collect::<Vec<_>>(),
+        mine,
+        "nothing taken"
+    );
+
+    // History, text and JSON.
+    let events = history_json(&stack, "u3-manual");
+    let outcomes: Vec<&str> = events
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "updated",
+            "updated",
+            "updated",
+            "rollback",
+            "held back",
+            "rollback"
+        ],
+        "{events:?}"
+    );
+    assert_eq!(events[3]["old"], format!("{img}@{d3}"));
+    assert_eq!(events[3]["new"], format!("{img}@{d2}"));
+    let all = stack.cipug(&["history"], &[]);
+    all.expect_code(0);
+    assert!(all.stdout.lines().next().unwrap().starts_with("TIME"));
+    assert!(
+        all.stdout.contains("u3-other") && all.stdout.contains("rollback"),
+        "{}",
+        all.stdout
+    );
+}
+
+#[test]
+fn one_run_at_a_time_and_notifications() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    stack.service(
+        "u4-notify",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+
+    // A server that records the JSON POSTed to NOTIFY_URL.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/cipug-topic", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut line, mut length) = (String::new(), 0);
+            reader.read_line(&mut line).unwrap();
+            let mut header = String::new();
+            while reader.read_line(&mut header).unwrap() > 2 {
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                header.clear();
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            tx.send((line, String::from_utf8(body).unwrap())).unwrap();
+            let mut stream = stream;
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .unwrap();
+        }
+    });
+    let recorded = stack.work.path().join("notified.env");
+    let command = format!(
+        "sh -c 'env | grep ^CIPUG_NOTIFY_ | sort >> {}; sleep 30'",
+        recorded.display()
+    );
+    let mut first = stack
+        .cipug_command(&[], &[("CIPUG_NOTIFY_COMMAND", &command)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    support::wait_for("the notification", 60, || recorded.exists());
+    // The first run sits in its notification command: a second run is refused at once.
+    let started = Instant::now();
+    let run = stack.cipug(&[], &[]);
+    run.expect_code(11);
+    assert!(run.stderr.contains("another cipug run"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Killed hard, the first run leaves nothing that blocks the next.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    stack.cipug(&[], &[]).expect_code(0);
+
+    let vars = fs::read_to_string(&recorded).unwrap();
+    for want in [
+        "CIPUG_NOTIFY_SERVICE=u4-notify".to_owned(),
+        "CIPUG_NOTIFY_ENTRY=APP".to_owned(),
+        "CIPUG_NOTIFY_OUTCOME=updated".to_owned(),
+        "CIPUG_NOTIFY_OLD_PIN=".to_owned(),
+        format!("CIPUG_NOTIFY_NEW_PIN={img}@sha256:"),
+    ] {
+        assert!(
+            vars.lines().any(|l| l.starts_with(&want)),
+            "{want} missing in {vars}"
+        );
+    }
+    // The next update is POSTed to NOTIFY_URL.
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    stack
+        .cipug(&["--cache-duration", "0"], &[("CIPUG_NOTIFY_URL", &url)])
+        .expect_code(0);
+    let (request, body) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(request.starts_with("POST /cipug-topic"), "{request}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["service"], "u4-notify");
+    assert_eq!(json["outcome"], "updated");
+    assert_eq!(json["title"], "cipug: u4-notify updated");
+    assert_eq!(json["new_pin"], format!("{img}@{d2}"));
+    assert!(json["old_pin"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{img}@sha256:")));
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let svc = stack.service(
+        "u5-dry",
+        COMPOSE,
+        &format!("# keep\nSERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    stack.cipug(&[], &[]).expect_code(0);
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let env_before = fs::read_to_string(svc.join(".env")).unwrap();
+    let snapshots = stack.snapshots("u5-dry");
+    let ids = stack.container_ids("u5-dry");
+    let cache = stack.work.path().join("cache/cache.json");
+    let cache_before = fs::read(&cache).unwrap();
+    let run = stack.cipug(&["update", "--dry-run", "--cache-duration", "0"], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains(&format!("+ SERVICE_APP_IMAGE_HASHED={img}@{d2}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("- SERVICE_APP_IMAGE_HASHED="),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("snapper -c") && run.stdout.contains("podman-compose up -d"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fs::read_to_string(svc.join(".env")).unwrap(), env_before);
+    assert_eq!(stack.snapshots("u5-dry"), snapshots);
+    assert_eq!(stack.container_ids("u5-dry"), ids);
+    assert_eq!(fs::read(&cache).unwrap(), cache_before);
+    assert!(history_json(&stack, "u5-dry")
+        .iter()
+        .all(|e| e["new"] != format!("{img}@{d2}")));
+}
