@@ -15,6 +15,17 @@ const TEMP_SUFFIX: &str = ".tmp";
 /// `new_mode`. The temporary file is created with mode 0600 and only widened after it is
 /// complete.
 pub fn write(path: &Path, bytes: &[u8], new_mode: u32) -> io::Result<()> {
+    write_with(path, bytes, new_mode, || {})
+}
+
+/// [`write`], calling `before_rename` when the temporary file is complete and synced (the
+/// crash tests kill the process there).
+pub fn write_with(
+    path: &Path,
+    bytes: &[u8],
+    new_mode: u32,
+    before_rename: impl FnOnce(),
+) -> io::Result<()> {
     let target = resolve_link(path)?;
     let dir = target
         .parent()
@@ -44,6 +55,7 @@ pub fn write(path: &Path, bytes: &[u8], new_mode: u32) -> io::Result<()> {
         None => file.set_permissions(fs::Permissions::from_mode(new_mode))?,
     }
     file.sync_all()?;
+    before_rename();
     temp.persist(&target).map_err(|e| e.error)?;
     File::open(dir)?.sync_all()
 }

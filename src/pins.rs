@@ -51,14 +51,18 @@ pub fn image_entries(env: &EnvFile) -> Result<Vec<ImageEntry>, (usize, String)> 
         let tagged = match entry.quote {
             crate::envfile::Quote::Single => entry.value.clone(),
             _ => interpolate(&entry.value, |name| vars.get(name).cloned())
-                .map_err(|e| (entry.line, format!("{}: {e}", entry.key)))?,
+                .map_err(|e| (entry.line, format!("{}: {}", entry.key, e.escape_debug())))?,
         };
         if tagged.is_empty()
             || tagged.contains(|c: char| c.is_whitespace() || c.is_control() || c == '#')
         {
             return Err((
                 entry.line,
-                format!("{}: `{tagged}` is not an image reference", entry.key),
+                format!(
+                    "{}: `{tagged}` is not an image reference",
+                    entry.key,
+                    tagged = tagged.escape_debug()
+                ),
             ));
         }
         let hashed_key = format!("{PREFIX}{x}{HASHED}");

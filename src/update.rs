@@ -9,8 +9,10 @@ use crate::compose::{project_name, Compose};
 use crate::config::Config;
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
+use crate::failpoint;
 use crate::health;
 use crate::image_ref::Pin;
+use crate::journal::{Journal, Pending, PendingChange};
 use crate::pins::{image_entries, ImageEntry};
 use crate::resolve::Resolutions;
 use crate::runner::{Cmd, Runner};
@@ -69,6 +71,9 @@ pub enum Outcome {
     },
 }
 
+/// The largest env file cipug reads (1 MiB): anything bigger is not a hand-written `.env`.
+pub const ENV_FILE_LIMIT: u64 = 1 << 20;
+
 /// Reads and parses a service's env file. Errors (exit 32) name the file and line.
 pub fn load(dir: &ServiceDir) -> Result<Service> {
     let env_error = |msg: String| Error::Env(format!("{}: {msg}", dir.env_file.display()));
@@ -82,6 +87,14 @@ pub fn load(dir: &ServiceDir) -> Result<Service> {
             "{}: could not look for stale temporary files: {e}",
             dir.path.display()
         ),
+    }
+    let size = std::fs::metadata(&dir.env_file)
+        .map_err(|e| env_error(e.to_string()))?
+        .len();
+    if size > ENV_FILE_LIMIT {
+        return Err(env_error(format!(
+            "{size} bytes is more than an env file holds (limit {ENV_FILE_LIMIT}); not read"
+        )));
     }
     let bytes = std::fs::read(&dir.env_file).map_err(|e| env_error(e.to_string()))?;
     let env = EnvFile::parse(&bytes).map_err(|e| env_error(e.to_string()))?;
@@ -164,21 +177,52 @@ pub struct Updater<'a> {
     config: &'a Config,
     runner: &'a dyn Runner,
     snapper: Snapper<'a>,
+    journal: &'a Journal,
 }
 
-/// How far an update got before a restart failure, for the rollback.
+/// How far an update got, for the rollback and the journal.
 struct Applied {
     snapshot: Option<u64>,
+    /// Finishing an interrupted update: snapshot and `.env` are done.
+    resumed: bool,
+    env_written: bool,
 }
 
 impl<'a> Updater<'a> {
     /// An updater for one run.
-    pub fn new(config: &'a Config, runner: &'a dyn Runner) -> Self {
+    pub fn new(config: &'a Config, runner: &'a dyn Runner, journal: &'a Journal) -> Self {
         Updater {
             config,
             runner,
             snapper: Snapper::new(runner),
+            journal,
         }
+    }
+
+    /// Finishes an update that an interrupted run left in the journal (its `.env` already
+    /// holds the new pins): pull, restart, health gate, rollback if that fails.
+    pub fn resume(&mut self, service: &Service, pending: &Pending) -> Outcome {
+        log::warn!(
+            "{}: finishing an update an interrupted run left behind",
+            service.dir.name
+        );
+        let changes: Vec<Change> = pending
+            .changes
+            .iter()
+            .filter_map(|c| {
+                Some(Change {
+                    entry: c.entry.clone(),
+                    old: c.old.clone(),
+                    new: Pin::parse(&c.new).ok()?,
+                })
+            })
+            .collect();
+        let applied = Applied {
+            snapshot: pending.snapshot_before,
+            resumed: true,
+            env_written: true,
+        };
+        self.run_steps(service, changes, applied)
     }
 
     /// Updates one service whose pins are `changes` (none: nothing to do).
@@ -186,7 +230,20 @@ impl<'a> Updater<'a> {
         if changes.is_empty() {
             return Outcome::Current;
         }
-        let mut applied = Applied { snapshot: None };
+        let applied = Applied {
+            snapshot: None,
+            resumed: false,
+            env_written: false,
+        };
+        self.run_steps(service, changes, applied)
+    }
+
+    fn run_steps(
+        &mut self,
+        service: &Service,
+        changes: Vec<Change>,
+        mut applied: Applied,
+    ) -> Outcome {
         let error = match self.steps(service, &changes, &mut applied) {
             Ok(()) => {
                 return Outcome::Updated {
@@ -250,6 +307,11 @@ impl<'a> Updater<'a> {
         if compose.needed() {
             self.runner.run(&compose.ps(&service.dir))?;
         }
+        if applied.resumed {
+            // An interrupted run already took the snapshot and wrote the `.env`.
+            return self.apply_to_containers(service, changes);
+        }
+        failpoint::hit("before-snapshot");
         if self.config.service_snapshot {
             let config = self.snapper.config_for(&service.dir.path)?;
             let number = self.snapper.create(
@@ -263,7 +325,29 @@ impl<'a> Updater<'a> {
             );
             applied.snapshot = Some(number);
         }
+        let pending = Pending {
+            snapshot_before: applied.snapshot,
+            changes: changes
+                .iter()
+                .map(|c| PendingChange {
+                    entry: c.entry.clone(),
+                    old: c.old.clone(),
+                    new: c.new.as_str().to_owned(),
+                })
+                .collect(),
+        };
+        self.journal.put(name, &pending)?;
+        failpoint::hit("after-snapshot");
         self.write_env(service, changes)?;
+        applied.env_written = true;
+        failpoint::hit("after-env-write");
+        self.apply_to_containers(service, changes)
+    }
+
+    /// Pull and restart after the `.env` holds the new pins.
+    fn apply_to_containers(&mut self, service: &Service, changes: &[Change]) -> Result<()> {
+        let name = &service.dir.name;
+        let compose = Compose::new(self.config);
         if self.config.service_pull {
             self.runner
                 .run(&compose.pull(&service.dir))
@@ -271,9 +355,12 @@ impl<'a> Updater<'a> {
             self.verify_pulled(changes)?;
         }
         if self.config.service_stop_start {
-            for cmd in compose.restart(&service.dir) {
+            for (i, cmd) in compose.restart(&service.dir).iter().enumerate() {
+                if i > 0 {
+                    failpoint::hit("during-restart");
+                }
                 self.runner
-                    .run(&cmd)
+                    .run(cmd)
                     .map_err(|e| Error::Restart(e.to_string()))?;
             }
             health::wait(self.config, self.runner, name)
@@ -332,8 +419,10 @@ impl<'a> Updater<'a> {
             ));
         }
         let env = apply(service, changes);
-        atomic::write(path, env.render().as_bytes(), 0o600)
-            .map_err(|e| env_error(format!("could not write: {e}")))
+        atomic::write_with(path, env.render().as_bytes(), 0o600, || {
+            failpoint::hit("env-write")
+        })
+        .map_err(|e| env_error(format!("could not write: {e}")))
     }
 
     /// The `.env` change and every command an update of `service` would run, for

@@ -9,6 +9,7 @@ use crate::compose::Compose;
 use crate::config::Config;
 use crate::error::{exit, Error, Result};
 use crate::history::{self, Event, History};
+use crate::journal::Journal;
 use crate::lock::{RunLock, Wait};
 use crate::notify::{Notification, Notifier};
 use crate::report::{self, Row};
@@ -52,7 +53,8 @@ pub fn run(
         log::warn!("{e}; held-back digests are not known in this run");
         Vec::new()
     });
-    let mut updater = Updater::new(config, runner);
+    let journal = Journal::new(&config.state_dir);
+    let mut updater = Updater::new(config, runner, &journal);
     let notifier = Notifier::new(config, runner);
     let mut events = Vec::new();
     let mut updated = 0;
@@ -67,6 +69,24 @@ pub fn run(
                 continue;
             }
         };
+        let pending = if options.dry_run {
+            None
+        } else {
+            journal.get(name)
+        };
+        let resume = pending.filter(|p| {
+            let written = p.changes.iter().all(|c| {
+                service
+                    .images
+                    .iter()
+                    .any(|i| i.entry == c.entry && i.pinned.as_deref() == Some(c.new.as_str()))
+            });
+            if !written {
+                // The run died before the `.env` was written: nothing to finish.
+                journal.remove(name);
+            }
+            written
+        });
         let (changes, held) = hold_back(service, changes, &past, options.retry_failed);
         for change in &held {
             log::warn!(
@@ -95,7 +115,18 @@ pub fn run(
             }
             continue;
         }
-        let outcome = updater.update(service, changes);
+        let outcome = match &resume {
+            Some(pending) => updater.resume(service, pending),
+            None => updater.update(service, changes),
+        };
+        match &outcome {
+            // The `.env` holds the new pins but the containers may not: finish next time.
+            Outcome::Failed {
+                error: Error::Pull(_) | Error::Restart(_),
+                ..
+            } => {}
+            _ => journal.remove(name),
+        }
         let (kind, snapshots, message) = match &outcome {
             Outcome::Current => {
                 log::debug!("{name}: up to date");

@@ -27,6 +27,12 @@ pub struct FakeRegistry {
 impl FakeRegistry {
     /// Starts the fake on a free port.
     pub fn start() -> FakeRegistry {
+        FakeRegistry::start_with_challenge(None)
+    }
+
+    /// Starts the fake; with `challenge`, requests without a Bearer token get 401 and this
+    /// `WWW-Authenticate` value.
+    pub fn start_with_challenge(challenge: Option<String>) -> FakeRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -34,7 +40,8 @@ impl FakeRegistry {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let seen = seen.clone();
-                std::thread::spawn(move || serve(stream, &seen));
+                let challenge = challenge.clone();
+                std::thread::spawn(move || serve(stream, &seen, challenge.as_deref()));
             }
         });
         FakeRegistry { addr, requests }
@@ -51,14 +58,18 @@ impl FakeRegistry {
     }
 }
 
-fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>) {
+fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, challenge: Option<&str>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
     }
     let mut header = String::new();
+    let mut bearer = false;
     while reader.read_line(&mut header).unwrap_or(0) > 2 {
+        bearer |= header
+            .to_ascii_lowercase()
+            .starts_with("authorization: bearer");
         header.clear();
     }
     let mut parts = line.split_whitespace();
@@ -80,6 +91,11 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>) {
     let error_body =
         |code: &str, msg: &str| format!(r#"{{"errors":[{{"code":"{code}","message":"{msg}"}}]}}"#);
     let (status, headers, body): (&str, String, String) = match repo {
+        _ if challenge.is_some() && !bearer => (
+            "401 Unauthorized",
+            format!("WWW-Authenticate: {}\r\n", challenge.unwrap_or_default()),
+            error_body("UNAUTHORIZED", "authentication required"),
+        ),
         "" => ("200 OK", String::new(), "{}".into()),
         "good" => ("200 OK", ok_headers, BODY.into()),
         "noauth" => (
@@ -119,6 +135,11 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>) {
             BODY.into(),
         ),
         "huge" => ("200 OK", String::new(), "x".repeat(5 << 20)),
+        "ctrlheader" => (
+            "200 OK",
+            format!("Docker-Content-Digest: {digest}\x01\r\n"),
+            BODY.into(),
+        ),
         _ => (
             "404 Not Found",
             String::new(),

@@ -332,7 +332,6 @@ impl<'a> Native<'a> {
             .and_then(|s| s.split(':').nth(1))
             .unwrap_or("");
         let same_site = realm_host == registry.host
-            || realm_host.split(':').next() == registry.host.split(':').next()
             || (registry.name == crate::image_ref::DOCKER_HUB && realm_host == "auth.docker.io");
         let creds = if same_site {
             self.credentials(registry, repository)?

@@ -1,0 +1,724 @@
+//! Hardening: faults at every step and hostile input. Where a fault cannot be caused in the
+//! real tool, stand-ins from `tests/fakes/` (compose tool, container tool, snapper,
+//! systemctl) fail on purpose; the crash test kills real runs on the real stack; the
+//! registry faults come from the fake registry in `support::fake`.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use support::fake::{self, FakeRegistry};
+use support::{plain_services, run_cipug, Behaviour, Stack};
+
+/// A services root driven by the stand-in tools.
+struct Fakes {
+    root: tempfile::TempDir,
+    state: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Fakes {
+    fn new(services: &[(&str, &str)]) -> Fakes {
+        let state = tempfile::tempdir().unwrap();
+        Fakes {
+            root: plain_services(services),
+            log: state.path().join("calls.log"),
+            state,
+        }
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> support::Run {
+        let fakes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes");
+        let path = format!("{}:{}", fakes.display(), std::env::var("PATH").unwrap());
+        let root = self.root.path().display().to_string();
+        let state = self.state.path().display().to_string();
+        let cipug_state = self.state.path().join("cipug").display().to_string();
+        let log = self.log.display().to_string();
+        let mut all = vec![
+            ("PATH", path.as_str()),
+            ("CIPUG_SERVICES_ROOT", root.as_str()),
+            ("CIPUG_STATE_DIR", cipug_state.as_str()),
+            ("CIPUG_CACHE_DURATION", "0"),
+            ("CIPUG_PRUNE_IMAGES", "no"),
+            ("FAKE_ROOT", root.as_str()),
+            ("FAKE_STATE", state.as_str()),
+            ("FAKE_LOG", log.as_str()),
+        ];
+        all.extend_from_slice(env);
+        run_cipug(args, &all)
+    }
+
+    fn env(&self, service: &str) -> String {
+        fs::read_to_string(self.root.path().join(service).join(".env")).unwrap()
+    }
+
+    fn mark(&self, service: &str, marker: &str) {
+        fs::write(self.root.path().join(service).join(marker), "").unwrap();
+    }
+}
+
+#[test]
+fn each_failing_step_has_its_code_and_spares_the_others() {
+    let registry = FakeRegistry::start();
+    let env = format!(
+        "# keep me\nSERVICE_APP_IMAGE_TAGGED={}/good:latest\n",
+        registry.addr
+    );
+    let hostile = "g-my svc;$(touch pwned)";
+    let names = [
+        "a-ok",
+        "b-ps",
+        "c-snap",
+        "d-pull",
+        "e-up",
+        "f-nosnapper",
+        hostile,
+    ];
+    let services: Vec<(&str, &str)> = names.iter().map(|n| (*n, env.as_str())).collect();
+    let fakes = Fakes::new(&services);
+    fakes.mark("b-ps", ".fail-ps");
+    fakes.mark("c-snap", ".fail-snapshot");
+    fakes.mark("d-pull", ".fail-pull");
+    fakes.mark("e-up", ".fail-up");
+    fakes.mark("f-nosnapper", ".no-snapper");
+    let insecure = [("CIPUG_INSECURE_REGISTRIES", registry.addr.as_str())];
+    let run = fakes.run(&["update"], &insecure);
+    assert_eq!(run.code, 255, "{}", run.stderr);
+    let pinned = format!(
+        "SERVICE_APP_IMAGE_HASHED={}/good@{}",
+        registry.addr,
+        fake::body_digest()
+    );
+    for updated in ["a-ok", hostile] {
+        assert!(
+            fakes.env(updated).contains(&pinned),
+            "{updated}: {}",
+            fakes.env(updated)
+        );
+    }
+    for (name, words) in [
+        ("b-ps", "ps failed on purpose"),
+        ("c-snap", "creating snapshot failed on purpose"),
+        ("f-nosnapper", "no snapper config"),
+    ] {
+        assert_eq!(fakes.env(name), env, "{name} untouched");
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.contains(name) && l.contains(words)),
+            "{name}: {}",
+            run.stderr
+        );
+    }
+    // The pull fails after the pin is written: the next run finishes the update.
+    assert!(fakes.env("d-pull").contains(&pinned));
+    assert!(
+        run.stderr.contains("pull failed on purpose"),
+        "{}",
+        run.stderr
+    );
+    // `up` fails: rolled back to the snapshot (old .env), and `up` fails again: exit 34.
+    assert_eq!(fakes.env("e-up"), env);
+    assert!(
+        run.stderr.contains("the rollback failed too"),
+        "{}",
+        run.stderr
+    );
+    let summary: Vec<&str> = run.stdout.lines().collect();
+    for (name, outcome) in [
+        ("a-ok", "updated"),
+        ("b-ps", "failed (30)"),
+        ("c-snap", "failed (31)"),
+        ("d-pull", "failed (33)"),
+        ("e-up", "failed (34)"),
+    ] {
+        assert!(
+            summary
+                .iter()
+                .any(|l| l.starts_with(name) && l.ends_with(outcome)),
+            "{name} {outcome}: {}",
+            run.stdout
+        );
+    }
+    // Arguments are vectors: the hostile folder name reached the tools whole, and no shell ran it.
+    let calls = fs::read_to_string(&fakes.log).unwrap();
+    assert!(
+        calls.contains(&format!(
+            "compose\t{}\tup\t-d",
+            fakes.root.path().join(hostile).display()
+        )),
+        "{calls}"
+    );
+    assert!(
+        calls.contains(&format!("snapper\t-c\t{hostile}\tcreate")),
+        "{calls}"
+    );
+    assert!(
+        !fakes.root.path().join("pwned").exists()
+            && !fakes.root.path().join(hostile).join("pwned").exists()
+    );
+
+    // Once the pull works, the interrupted update of d-pull is finished without a new snapshot.
+    fs::remove_file(fakes.root.path().join("d-pull/.fail-pull")).unwrap();
+    let snapshots_before = fs::read_dir(fakes.state.path().join("snap-d-pull"))
+        .unwrap()
+        .count();
+    let run = fakes.run(&["update", "--services-filter", "d-pull"], &insecure);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("finishing an update"), "{}", run.stderr);
+    assert_eq!(
+        fs::read_dir(fakes.state.path().join("snap-d-pull"))
+            .unwrap()
+            .count(),
+        snapshots_before
+    );
+    assert!(
+        fakes.state.path().join("running-d-pull").exists(),
+        "started"
+    );
+    // systemctl failing is a restart error, too.
+    let run = fakes.run(
+        &[
+            "update",
+            "--services-filter",
+            "a-ok",
+            "--stop-start-method",
+            "systemd-system",
+        ],
+        &[
+            ("CIPUG_INSECURE_REGISTRIES", &registry.addr),
+            ("PATH", "/nonexistent"),
+        ],
+    );
+    assert_eq!(run.code, 10, "no tools on PATH: {}", run.stderr);
+}
+
+#[test]
+fn killed_at_every_step_the_next_run_finishes_the_job() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let compose = "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    volumes:\n      - ./data:/data\n";
+    let points = cipug::failpoint::POINTS;
+    let names: Vec<String> = points.iter().map(|p| format!("k-{p}")).collect();
+    for name in &names {
+        stack.service(
+            name,
+            compose,
+            &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+            true,
+        );
+    }
+    stack.cipug(&[], &[]).expect_code(0);
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let new_pin = format!("{img}@{d2}");
+    for (point, name) in points.iter().zip(&names) {
+        let dir = stack.root.join(name);
+        let old_env = fs::read_to_string(dir.join(".env")).unwrap();
+        let run = stack.cipug(
+            &["--cache-duration", "0", "--services-filter", name],
+            &[("CIPUG_FAILPOINT", point)],
+        );
+        assert_eq!(run.code, -1, "{point}: killed by SIGKILL\n{}", run.stderr);
+        // The .env is the old or the new file, complete.
+        let env = fs::read_to_string(dir.join(".env")).unwrap();
+        let new_env = old_env
+            .lines()
+            .map(|l| {
+                if l.starts_with("SERVICE_APP_IMAGE_HASHED=") {
+                    format!("SERVICE_APP_IMAGE_HASHED={new_pin}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect::<String>();
+        assert!(env == old_env || env == new_env, "{point}: {env:?}");
+        // The next run, with nothing armed, brings the service to the new pin, running.
+        let run = stack.cipug(&["--cache-duration", "0", "--services-filter", name], &[]);
+        run.expect_code(0);
+        assert_eq!(
+            fs::read_to_string(dir.join(".env")).unwrap(),
+            new_env,
+            "{point}"
+        );
+        let leftovers: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".cipug-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{point}: {leftovers:?}");
+        let containers = stack.containers(name);
+        assert_eq!(
+            containers.values().next(),
+            Some(&("running".to_owned(), new_pin.clone())),
+            "{point}: {containers:?}"
+        );
+        assert!(
+            !stack
+                .work
+                .path()
+                .join(format!("state/pending/{name}.json"))
+                .exists(),
+            "{point}: journal done"
+        );
+    }
+}
+
+#[test]
+fn a_full_file_system_keeps_the_old_env() {
+    let registry = FakeRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let image = work.path().join("small.img");
+    let mount = work.path().join("root");
+    fs::create_dir(&mount).unwrap();
+    support::sh("truncate", &["-s", "2M", image.to_str().unwrap()]);
+    support::sh(
+        "mkfs.ext4",
+        &["-q", "-F", "-m", "0", image.to_str().unwrap()],
+    );
+    support::sh(
+        "mount",
+        &[
+            "-o",
+            "loop",
+            image.to_str().unwrap(),
+            mount.to_str().unwrap(),
+        ],
+    );
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let svc = mount.join("svc");
+    fs::create_dir(&svc).unwrap();
+    fs::write(svc.join("compose.yml"), "services: {}\n").unwrap();
+    let env = format!("# a long comment to make the new file need a block\nSERVICE_APP_IMAGE_TAGGED={}/good:latest\n", registry.addr);
+    fs::write(svc.join(".env"), &env).unwrap();
+    // Fill the file system to the last block.
+    let _ = std::process::Command::new("dd")
+        .args([
+            "if=/dev/zero",
+            &format!("of={}", mount.join("filler").display()),
+            "bs=1k",
+        ])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let state = work.path().join("state").display().to_string();
+    let run = run_cipug(
+        &[
+            "update",
+            "--service-snapshot",
+            "no",
+            "--service-stop-start",
+            "no",
+            "--service-pull",
+            "no",
+            "--prune-images",
+            "no",
+        ],
+        &[
+            ("CIPUG_SERVICES_ROOT", mount.to_str().unwrap()),
+            ("CIPUG_INSECURE_REGISTRIES", &registry.addr),
+            ("CIPUG_STATE_DIR", &state),
+            ("CIPUG_CACHE_DURATION", "0"),
+        ],
+    );
+    assert_eq!(run.code, 32, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("{}: could not write", svc.join(".env").display())),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("No space left"), "{}", run.stderr);
+    assert_eq!(fs::read_to_string(svc.join(".env")).unwrap(), env);
+    let names: Vec<String> = fs::read_dir(&svc)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+}
+
+fn update_only_pins(
+    root: &Path,
+    registry: &str,
+    state: &Path,
+    extra: &[(&str, &str)],
+) -> support::Run {
+    let state = state.display().to_string();
+    let mut env = vec![
+        ("CIPUG_SERVICES_ROOT", root.to_str().unwrap()),
+        ("CIPUG_INSECURE_REGISTRIES", registry),
+        ("CIPUG_STATE_DIR", state.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    run_cipug(
+        &[
+            "update",
+            "--service-snapshot",
+            "no",
+            "--service-stop-start",
+            "no",
+            "--service-pull",
+            "no",
+            "--prune-images",
+            "no",
+        ],
+        &env,
+    )
+}
+
+#[test]
+fn hostile_env_files_are_refused_or_kept_intact() {
+    let registry = FakeRegistry::start();
+    let a = &registry.addr;
+    let tagged = format!("SERVICE_APP_IMAGE_TAGGED={a}/good:latest");
+    let pin = format!("SERVICE_APP_IMAGE_HASHED={a}/good@{}", fake::body_digest());
+    let bad: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "bad-nul",
+            format!("A=1\n{tagged}\0\n").into_bytes(),
+            "line 2: NUL byte",
+        ),
+        (
+            "bad-utf8",
+            [b"A=1\nB=\xff\n".as_slice(), tagged.as_bytes()].concat(),
+            "line 2: invalid UTF-8",
+        ),
+        (
+            "bad-quote",
+            format!("{tagged}\nB='open\n").into_bytes(),
+            "line 2: unterminated single quote",
+        ),
+        (
+            "bad-line",
+            format!("{tagged}\nthis is not an entry\n").into_bytes(),
+            "line 2: expected `=`",
+        ),
+        (
+            "bad-dup",
+            format!("{tagged}\n{tagged}\n").into_bytes(),
+            "line 2: SERVICE_APP_IMAGE_TAGGED is set twice",
+        ),
+        (
+            "bad-space",
+            format!("SERVICE_APP_IMAGE_TAGGED=\"{a}/good:latest extra\"\n").into_bytes(),
+            "line 1:",
+        ),
+        (
+            "bad-inject",
+            format!("SERVICE_APP_IMAGE_TAGGED=\"{a}/good:latest\\nEVIL=1\"\n").into_bytes(),
+            "not an image reference",
+        ),
+        (
+            "bad-hash",
+            format!("SERVICE_APP_IMAGE_TAGGED=\"{a}/good:latest#x\"\n").into_bytes(),
+            "not an image reference",
+        ),
+        (
+            "bad-huge",
+            format!("{tagged}\n# {}\n", "x".repeat(2 << 20)).into_bytes(),
+            "limit",
+        ),
+    ];
+    let good: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "ok-bom-crlf",
+            format!("\u{feff}# c\r\n{tagged}\r\n").into_bytes(),
+        ),
+        ("ok-readonly", format!("{tagged}\n").into_bytes()),
+        ("ok-owner", format!("{tagged}\n").into_bytes()),
+        ("ok-link", Vec::new()),
+    ];
+    let root = tempfile::tempdir().unwrap();
+    for (name, bytes) in bad
+        .iter()
+        .map(|(n, b, _)| (n, b))
+        .chain(good.iter().map(|(n, b)| (n, b)))
+    {
+        let dir = root.path().join(name);
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("compose.yml"), "services: {}\n").unwrap();
+        if *name != "ok-link" {
+            fs::write(dir.join(".env"), bytes).unwrap();
+        }
+    }
+    let ro = root.path().join("ok-readonly/.env");
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o400)).unwrap();
+    let owned = root.path().join("ok-owner/.env");
+    std::os::unix::fs::chown(&owned, Some(1234), Some(2345)).unwrap();
+    fs::set_permissions(&owned, fs::Permissions::from_mode(0o640)).unwrap();
+    let target = root.path().join("shared.env");
+    fs::write(&target, format!("{tagged}\n")).unwrap();
+    std::os::unix::fs::symlink("../shared.env", root.path().join("ok-link/.env")).unwrap();
+
+    let state = tempfile::tempdir().unwrap();
+    let run = update_only_pins(
+        root.path(),
+        a,
+        state.path(),
+        &[("CIPUG_CACHE_DURATION", "0")],
+    );
+    assert_eq!(run.code, 32, "{}", run.stderr);
+    for (name, bytes, words) in &bad {
+        let path = root.path().join(name).join(".env");
+        assert_eq!(&fs::read(&path).unwrap(), bytes, "{name} untouched");
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.contains(&format!("{}:", path.display())))
+            .unwrap_or_else(|| panic!("no error naming {}: {}", path.display(), run.stderr));
+        assert!(line.contains(words), "{name}: {line}");
+    }
+    assert_eq!(
+        fs::read_to_string(root.path().join("ok-bom-crlf/.env")).unwrap(),
+        format!("\u{feff}# c\r\n{tagged}\r\n{pin}\r\n")
+    );
+    assert!(fs::read_to_string(&ro).unwrap().contains(&pin));
+    assert_eq!(
+        fs::metadata(&ro).unwrap().mode() & 0o777,
+        0o400,
+        "mode kept"
+    );
+    let meta = fs::metadata(&owned).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        (1234, 2345, 0o640),
+        "owner and mode kept"
+    );
+    assert!(
+        fs::symlink_metadata(root.path().join("ok-link/.env"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "link kept"
+    );
+    assert!(
+        fs::read_to_string(&target).unwrap().contains(&pin),
+        "written through the link"
+    );
+}
+
+#[test]
+fn untrusted_caches_are_never_believed() {
+    let registry = FakeRegistry::start();
+    let a = &registry.addr;
+    let image = format!("{a}/good:latest");
+    let root = plain_services(&[("svc", &format!("SERVICE_APP_IMAGE_TAGGED={image}\n"))]);
+    let planted = format!("{a}/good@sha256:{}", "6".repeat(64));
+    let real = format!("{a}/good@{}", fake::body_digest());
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache.json");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let plant = |cache: &Path| {
+        fs::write(
+            cache,
+            format!(r#"{{"{image}": {{"time": {now}, "result": "{planted}"}}}}"#),
+        )
+        .unwrap();
+        fs::set_permissions(cache, fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    let check = |location: &Path| {
+        let run = run_cipug(
+            &["check", "--format", "json"],
+            &[
+                ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+                ("CIPUG_INSECURE_REGISTRIES", a),
+                ("CIPUG_CACHE_LOCATION", location.to_str().unwrap()),
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        (
+            json["services"][0]["images"][0]["latest"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            run.stderr,
+        )
+    };
+    // Sanity: a trusted cache is used (that is what makes planting dangerous).
+    plant(&cache);
+    assert_eq!(check(&cache).0, planted);
+    // Owned by another user.
+    plant(&cache);
+    std::os::unix::fs::chown(&cache, Some(65534), None).unwrap();
+    let (latest, stderr) = check(&cache);
+    assert_eq!(latest, real, "{stderr}");
+    assert!(stderr.contains("owned by user 65534"), "{stderr}");
+    // Writable by others.
+    let open = work.path().join("open.json");
+    plant(&open);
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o666)).unwrap();
+    let (latest, stderr) = check(&open);
+    assert_eq!(latest, real);
+    assert!(stderr.contains("writable by other users"), "{stderr}");
+    // A symlink to a planted file.
+    let target = work.path().join("target.json");
+    plant(&target);
+    let link = work.path().join("link.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (latest, stderr) = check(&link);
+    assert_eq!(latest, real);
+    assert!(stderr.contains("symlink"), "{stderr}");
+    // Truncated: warned and rebuilt.
+    let truncated = work.path().join("truncated.json");
+    fs::write(&truncated, "{\"x\": {\"ti").unwrap();
+    fs::set_permissions(&truncated, fs::Permissions::from_mode(0o600)).unwrap();
+    let (latest, stderr) = check(&truncated);
+    assert_eq!(latest, real);
+    assert!(stderr.contains("corrupt cache"), "{stderr}");
+    let rebuilt: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&truncated).unwrap()).unwrap();
+    assert_eq!(rebuilt[&image]["result"], real);
+}
+
+#[test]
+fn credentials_go_only_to_the_registry_they_belong_to() {
+    // A token service on another host (127.0.0.2) named by the registry's challenge.
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let realm_host = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut line, mut auth) = (String::new(), None);
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                if line.to_ascii_lowercase().starts_with("authorization:") {
+                    auth = Some(line.trim().to_owned());
+                }
+                line.clear();
+            }
+            record.lock().unwrap().push(auth);
+            let body = r#"{"token": "opaque-token", "expires_in": 60}"#;
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let registry = FakeRegistry::start_with_challenge(Some(format!(
+        r#"Bearer realm="http://{realm_host}/token",service="fake""#
+    )));
+    let a = &registry.addr;
+    let root = plain_services(&[(
+        "svc",
+        &format!("SERVICE_APP_IMAGE_TAGGED={a}/good:latest\n"),
+    )]);
+    let files = tempfile::tempdir().unwrap();
+    let auth = |hosts: &[&str]| {
+        let auths: serde_json::Map<String, serde_json::Value> = hosts
+            .iter()
+            .map(|h| {
+                (
+                    h.to_string(),
+                    serde_json::json!({"auth": "dXNlcjpzZWNyZXQ="}),
+                )
+            })
+            .collect();
+        let path = files.path().join(format!("auth-{}.json", hosts.len()));
+        fs::write(&path, serde_json::json!({ "auths": auths }).to_string()).unwrap();
+        path.display().to_string()
+    };
+    let run_with = |auth_file: &str| {
+        run_cipug(
+            &["check", "--format", "json"],
+            &[
+                ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+                ("CIPUG_INSECURE_REGISTRIES", a),
+                ("CIPUG_CACHE_DURATION", "0"),
+                ("REGISTRY_AUTH_FILE", auth_file),
+            ],
+        )
+    };
+    let only_registry = auth(&[a]);
+    let run = run_with(&only_registry);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(&fake::body_digest()));
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        vec![None],
+        "the registry's credentials stay with the registry"
+    );
+    let both = auth(&[a, &realm_host]);
+    let run = run_with(&both);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let last = seen
+        .lock()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(
+        last.to_ascii_lowercase(),
+        "authorization: basic dxnlcjpzzwnyzxq=",
+        "its own credentials"
+    );
+    assert!(!run.stderr.contains("dXNlcjpzZWNyZXQ") && !run.stderr.contains("secret"));
+}
+
+#[test]
+fn unreachable_and_garbled_registries_pin_nothing() {
+    let registry = FakeRegistry::start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let root = plain_services(&[
+        (
+            "refused",
+            &format!("SERVICE_APP_IMAGE_TAGGED={closed}/app:latest\n"),
+        ),
+        (
+            "ctrl",
+            &format!(
+                "SERVICE_APP_IMAGE_TAGGED={}/ctrlheader:latest\n",
+                registry.addr
+            ),
+        ),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let insecure = format!("{closed},{}", registry.addr);
+    let run = update_only_pins(
+        root.path(),
+        &insecure,
+        state.path(),
+        &[("CIPUG_CACHE_DURATION", "0")],
+    );
+    assert_eq!(run.code, 30, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("registry {closed} could not be reached")),
+        "{}",
+        run.stderr
+    );
+    for name in ["refused", "ctrl"] {
+        assert!(
+            !fs::read_to_string(root.path().join(name).join(".env"))
+                .unwrap()
+                .contains("HASHED"),
+            "{name}"
+        );
+    }
+}
