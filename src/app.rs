@@ -20,6 +20,12 @@ use std::time::Duration;
 
 /// Runs the command line `cli`, writing results to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
+    // These need no settings.
+    match cli.action() {
+        Action::Man => return crate::docgen::man(out),
+        Action::Completions { shell } => return crate::docgen::completions(shell, out),
+        _ => {}
+    }
     let sources = Sources::from_process(cli.settings.0.clone())?;
     let mut config = Config::load(&sources)?;
     config.verbosity = (i16::from(config.verbosity) + i16::from(cli.verbose) - i16::from(cli.quiet))
@@ -36,12 +42,14 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Action::Update {
             dry_run,
             retry_failed,
+            json,
         } => {
             check_tools(&config)?;
             let options = crate::update_run::Options {
                 dry_run,
                 retry_failed,
                 wait: wait(cli),
+                json,
             };
             crate::update_run::run(&config, &runner, &options, out)
         }
@@ -49,6 +57,9 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             check_tools(&config)?;
             crate::rollback::run(&config, &runner, &service, to, wait(cli), out)
         }
+        Action::Doctor => crate::doctor::run(&config, &runner, out),
+        Action::Man | Action::Completions { .. } => Ok(()),
+        Action::Adopt { folder, dry_run } => crate::adopt_cmd::run(&config, &folder, dry_run, out),
         Action::History { service, json } => {
             let events = crate::history::History::new(&config.state_dir).events()?;
             let events: Vec<_> = events

@@ -55,6 +55,9 @@ pub enum Command {
         /// Try digests again that failed and were rolled back before.
         #[arg(long)]
         retry_failed: bool,
+        /// Format of the run summary.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Undo a service's latest update: data and pin from the snapshot taken before it.
     Rollback {
@@ -83,6 +86,23 @@ pub enum Command {
     },
     /// Check that every service has recent snapper and btrbk snapshots.
     CheckSnapshots,
+    /// Turn an existing compose service into cipug's scheme (TAGGED in .env, HASHED in compose).
+    Adopt {
+        /// The service folder.
+        folder: std::path::PathBuf,
+        /// Show the changes as a diff, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the whole setup and say what to fix.
+    Doctor,
+    /// Print shell completions (bash, zsh, fish) to standard output.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
     /// Print the settings in effect.
     Config {
         /// Print one JSON object instead of text.
@@ -160,6 +180,8 @@ pub enum Action {
         dry_run: bool,
         /// Try held-back digests again.
         retry_failed: bool,
+        /// The summary as JSON.
+        json: bool,
     },
     /// `cipug rollback <service> [--to N]`.
     Rollback {
@@ -184,6 +206,22 @@ pub enum Action {
     },
     /// `cipug check-snapshots`, `cipug --check-snapshots`.
     CheckSnapshots,
+    /// `cipug adopt <folder> [--dry-run]`.
+    Adopt {
+        /// The service folder.
+        folder: std::path::PathBuf,
+        /// Only show the diff.
+        dry_run: bool,
+    },
+    /// `cipug doctor`.
+    Doctor,
+    /// `cipug completions <shell>`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// `cipug man`.
+    Man,
     /// `cipug config [--json]`, `cipug --print-config[-json]`.
     PrintConfig {
         /// JSON instead of text.
@@ -198,9 +236,11 @@ impl Cli {
             Some(Command::Update {
                 dry_run,
                 retry_failed,
+                format,
             }) => Action::Update {
                 dry_run: *dry_run,
                 retry_failed: *retry_failed,
+                json: *format == Format::Json,
             },
             Some(Command::Rollback { service, to }) => Action::Rollback {
                 service: service.clone(),
@@ -218,6 +258,13 @@ impl Cli {
                 fail_outdated: *fail_outdated,
             },
             Some(Command::CheckSnapshots) => Action::CheckSnapshots,
+            Some(Command::Adopt { folder, dry_run }) => Action::Adopt {
+                folder: folder.clone(),
+                dry_run: *dry_run,
+            },
+            Some(Command::Doctor) => Action::Doctor,
+            Some(Command::Completions { shell }) => Action::Completions { shell: *shell },
+            Some(Command::Man) => Action::Man,
             Some(Command::Config { json }) => Action::PrintConfig { json: *json },
             None if self.check_snapshots => Action::CheckSnapshots,
             None if self.print_config => Action::PrintConfig { json: false },
@@ -225,6 +272,7 @@ impl Cli {
             None => Action::Update {
                 dry_run: false,
                 retry_failed: false,
+                json: false,
             },
         }
     }
@@ -243,6 +291,7 @@ mod tests {
         let update = Action::Update {
             dry_run: false,
             retry_failed: false,
+            json: false,
         };
         let cases: &[(&[&str], Action)] = &[
             (&[], update.clone()),
@@ -253,6 +302,7 @@ mod tests {
                 Action::Update {
                     dry_run: true,
                     retry_failed: false,
+                    json: false,
                 },
             ),
             (

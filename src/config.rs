@@ -822,11 +822,23 @@ mod tests {
         let mut cases = 0;
         for setting in SETTINGS.iter().filter(|s| s.name != "CONFIG_FILE") {
             let (env_bad, json_bad): (Vec<(&str, u8)>, Vec<(&str, u8)>) = match setting.kind {
-                Kind::Bool => (vec![("maybe", 24), ("2", 24), ("", 24)], vec![("5", 24), ("\"sometimes\"", 24), ("[true]", 24)]),
-                Kind::Count => (vec![("many", 24), ("-1", 24), ("1.5", 24)], vec![("-3", 24), ("1.5", 24), ("true", 24), ("\"x\"", 24)]),
-                Kind::Hours => (vec![("soon", 24), ("-1", 25), ("inf", 25)], vec![("-0.5", 25), ("\"x\"", 24), ("{}", 24)]),
+                Kind::Bool => (
+                    vec![("maybe", 24), ("2", 24), ("", 24)],
+                    vec![("5", 24), ("\"sometimes\"", 24), ("[true]", 24)],
+                ),
+                Kind::Count => (
+                    vec![("many", 24), ("-1", 24), ("1.5", 24)],
+                    vec![("-3", 24), ("1.5", 24), ("true", 24), ("\"x\"", 24)],
+                ),
+                Kind::Hours => (
+                    vec![("soon", 24), ("-1", 25), ("inf", 25)],
+                    vec![("-0.5", 25), ("\"x\"", 24), ("{}", 24)],
+                ),
                 Kind::Choice(_) => (vec![("cron", 25)], vec![("\"cron\"", 25), ("1", 24)]),
-                Kind::FileName => (vec![("a/b", 25), ("..", 25)], vec![("\"a/b\"", 25), ("7", 24)]),
+                Kind::FileName => (
+                    vec![("a/b", 25), ("..", 25)],
+                    vec![("\"a/b\"", 25), ("7", 24)],
+                ),
                 Kind::Path | Kind::Text => (vec![], vec![("5", 24), ("true", 24), ("[\"a\"]", 24)]),
                 Kind::List => (vec![], vec![("[1]", 24), ("true", 24), ("{}", 24)]),
             };
@@ -839,20 +851,33 @@ mod tests {
             };
             for (value, code) in env_bad.iter().chain(&range) {
                 let env_var = setting.env_var();
-                let err = Config::load(&sources(&[], &[("CIPUG_SERVICES_ROOT", "/s"), (&env_var, value)]))
-                    .err()
-                    .unwrap_or_else(|| panic!("{env_var}={value:?} was accepted"));
+                let err = Config::load(&sources(
+                    &[],
+                    &[("CIPUG_SERVICES_ROOT", "/s"), (&env_var, value)],
+                ))
+                .err()
+                .unwrap_or_else(|| panic!("{env_var}={value:?} was accepted"));
                 assert_eq!(err.exit_code(), *code, "{env_var}={value:?}: {err}");
-                assert!(err.to_string().contains(setting.name), "{env_var}={value:?}: {err}");
+                assert!(
+                    err.to_string().contains(setting.name),
+                    "{env_var}={value:?}: {err}"
+                );
                 cases += 1;
             }
             for (value, code) in &json_bad {
-                let (_dir, file) = with_file(&format!(r#"{{"SERVICES_ROOT": "/s", "{}": {value}}}"#, setting.name));
+                let (_dir, file) = with_file(&format!(
+                    r#"{{"SERVICES_ROOT": "/s", "{}": {value}}}"#,
+                    setting.name
+                ));
                 let err = Config::load(&sources(&[], &[("CIPUG_CONFIG_FILE", &file)]))
                     .err()
                     .unwrap_or_else(|| panic!("{}: {value} was accepted", setting.name));
                 assert_eq!(err.exit_code(), *code, "{}: {value}: {err}", setting.name);
-                assert!(err.to_string().contains(setting.name), "{}: {value}: {err}", setting.name);
+                assert!(
+                    err.to_string().contains(setting.name),
+                    "{}: {value}: {err}",
+                    setting.name
+                );
                 cases += 1;
             }
         }

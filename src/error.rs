@@ -18,6 +18,8 @@ pub mod exit {
     pub const TOOL_MISSING: u8 = 10;
     /// Another cipug run holds the lock.
     pub const BUSY: u8 = 11;
+    /// `doctor` found problems.
+    pub const DOCTOR: u8 = 12;
     /// A file was not found.
     pub const FILE_NOT_FOUND: u8 = 20;
     /// A directory was not found.
@@ -59,6 +61,9 @@ pub enum Error {
     /// Another run holds the lock.
     #[error("{0}")]
     Busy(String),
+    /// `doctor` found problems.
+    #[error("{0}")]
+    Doctor(String),
     /// A file named by the settings does not exist.
     #[error("{}: file not found", .0.display())]
     FileNotFound(PathBuf),
@@ -136,6 +141,7 @@ impl Error {
         match self {
             Error::ToolMissing(_) => exit::TOOL_MISSING,
             Error::Busy(_) => exit::BUSY,
+            Error::Doctor(_) => exit::DOCTOR,
             Error::FileNotFound(_) => exit::FILE_NOT_FOUND,
             Error::DirNotFound(_) => exit::DIR_NOT_FOUND,
             Error::UnknownFormat { .. } => exit::UNKNOWN_FORMAT,

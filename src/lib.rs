@@ -6,12 +6,16 @@
 //! the service folders, [`envfile`] and [`pins`] read their entries, [`resolve`] turns tags
 //! into digests, [`update`] runs the steps over [`runner`], and [`report`] prints.
 
+pub mod adopt;
+pub mod adopt_cmd;
 pub mod app;
 pub mod atomic;
 pub mod check;
 pub mod cli;
 pub mod compose;
 pub mod config;
+pub mod docgen;
+pub mod doctor;
 pub mod envfile;
 pub mod error;
 pub mod failpoint;

@@ -10,7 +10,8 @@ use cipug::{app, cli, error::Error, logging};
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init(1);
-    let mut stdout = std::io::stdout().lock();
+    // Colour on a terminal only; NO_COLOR honoured.
+    let mut stdout = anstream::AutoStream::auto(std::io::stdout().lock());
     match app::run(&cli, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -43,15 +43,20 @@ pub fn config(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
 }
 
 /// One line of the run summary.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Row {
     /// The service.
     pub service: String,
     /// The entry (`<X>`), or empty for the whole service.
     pub entry: String,
-    /// `old -> new`, or empty.
+    /// `old -> new` with short digests, or empty.
+    #[serde(skip)]
     pub change: String,
-    /// updated, current, failed (exit code).
+    /// The pin before.
+    pub old: Option<String>,
+    /// The pin tried.
+    pub new: Option<String>,
+    /// updated, current, held back, rolled back (34), failed (<exit code>).
     pub outcome: String,
 }
 
@@ -62,6 +67,8 @@ impl Row {
             service: service.to_owned(),
             entry: entry.to_owned(),
             change: String::new(),
+            old: None,
+            new: None,
             outcome: format!("failed ({})", error.exit_code()),
         }
     }
@@ -76,6 +83,8 @@ impl Row {
                 short(change.old.as_deref()),
                 short(Some(change.new.as_str()))
             ),
+            old: change.old.clone(),
+            new: Some(change.new.as_str().to_owned()),
             outcome: outcome.to_owned(),
         }
     }
@@ -83,43 +92,36 @@ impl Row {
     /// The rows for one service's outcome.
     pub fn from_outcome(service: &Service, outcome: &Outcome) -> Vec<Row> {
         let name = &service.dir.name;
-        match outcome {
-            Outcome::Current => service
-                .images
-                .iter()
-                .map(|i| Row {
-                    service: name.clone(),
-                    entry: i.entry.clone(),
-                    change: String::new(),
-                    outcome: "current".into(),
-                })
-                .collect(),
-            Outcome::Updated { changes, .. } | Outcome::Failed { changes, .. }
-                if !changes.is_empty() =>
-            {
-                let result = match outcome {
-                    Outcome::Failed { error, .. } => format!("failed ({})", error.exit_code()),
-                    _ => "updated".into(),
-                };
-                changes
+        let (changes, result) = match outcome {
+            Outcome::Current => {
+                return service
+                    .images
                     .iter()
-                    .map(|c| Row {
+                    .map(|i| Row {
                         service: name.clone(),
-                        entry: c.entry.clone(),
-                        change: format!(
-                            "{} -> {}",
-                            short(c.old.as_deref()),
-                            short(Some(c.new.as_str()))
-                        ),
-                        outcome: result.clone(),
+                        entry: i.entry.clone(),
+                        change: String::new(),
+                        old: i.pinned.clone(),
+                        new: i.pinned.clone(),
+                        outcome: "current".into(),
                     })
                     .collect()
             }
-            Outcome::Failed { error, .. } | Outcome::RolledBack { error, .. } => {
-                vec![Row::failed(name, "", error)]
+            Outcome::Updated { changes, .. } => (changes, "updated".to_owned()),
+            Outcome::RolledBack { changes, .. } => (changes, "rolled back (34)".to_owned()),
+            Outcome::Failed { changes, error } => {
+                (changes, format!("failed ({})", error.exit_code()))
             }
-            Outcome::Updated { .. } => Vec::new(),
+        };
+        if changes.is_empty() {
+            if let Outcome::Failed { error, .. } = outcome {
+                return vec![Row::failed(name, "", error)];
+            }
         }
+        changes
+            .iter()
+            .map(|c| Row::change(name, c, &result))
+            .collect()
     }
 }
 
@@ -131,27 +133,59 @@ fn short(pin: Option<&str>) -> String {
     }
 }
 
-/// Prints the aligned summary table of an update run (nothing when there are no rows).
-pub fn summary(rows: &[Row], out: &mut dyn Write) -> Result<()> {
+/// The colour of an outcome word in tables (shown on terminals only).
+fn outcome_style(outcome: &str) -> anstyle::Style {
+    use anstyle::AnsiColor;
+    if outcome.starts_with("updated") {
+        AnsiColor::Green.on_default()
+    } else if outcome.starts_with("current") {
+        AnsiColor::BrightBlack.on_default()
+    } else if outcome.starts_with("held") || outcome.starts_with("rolled") {
+        AnsiColor::Yellow.on_default().bold()
+    } else {
+        AnsiColor::Red.on_default().bold()
+    }
+}
+
+/// Prints the summary of an update run: an aligned table with coloured outcomes (nothing when
+/// there are no rows), or `{"results": [{"service","entry","old","new","outcome"}]}`.
+pub fn summary(rows: &[Row], json: bool, out: &mut dyn Write) -> Result<()> {
+    if json {
+        let text = serde_json::to_string(&serde_json::json!({ "results": rows }))
+            .map_err(|e| Error::io("standard output", e.into()))?;
+        writeln!(out, "{text}").map_err(write_err)?;
+        return Ok(());
+    }
     if rows.is_empty() {
         return Ok(());
     }
-    let header = Row {
-        service: "SERVICE".into(),
-        entry: "ENTRY".into(),
-        change: "CHANGE".into(),
-        outcome: "OUTCOME".into(),
+    let cells = |r: &Row| [r.service.clone(), r.entry.clone(), r.change.clone()];
+    let header = ["SERVICE".to_owned(), "ENTRY".into(), "CHANGE".into()];
+    let widths: Vec<usize> = (0..3)
+        .map(|i| {
+            rows.iter()
+                .map(|r| cells(r)[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let pad = |c: &[String; 3]| {
+        format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}",
+            c[0],
+            c[1],
+            c[2],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        )
     };
-    let all: Vec<&Row> = std::iter::once(&header).chain(rows).collect();
-    let w1 = all.iter().map(|r| r.service.len()).max().unwrap_or(0);
-    let w2 = all.iter().map(|r| r.entry.len()).max().unwrap_or(0);
-    let w3 = all.iter().map(|r| r.change.len()).max().unwrap_or(0);
-    for r in all {
-        let line = format!(
-            "{:<w1$}  {:<w2$}  {:<w3$}  {}",
-            r.service, r.entry, r.change, r.outcome
-        );
-        writeln!(out, "{}", line.trim_end()).map_err(write_err)?;
+    let bold = anstyle::Style::new().bold();
+    writeln!(out, "{bold}{}  OUTCOME{bold:#}", pad(&header)).map_err(write_err)?;
+    for r in rows {
+        let style = outcome_style(&r.outcome);
+        writeln!(out, "{}  {style}{}{style:#}", pad(&cells(r)), r.outcome).map_err(write_err)?;
     }
     Ok(())
 }

@@ -551,7 +551,7 @@ fn inspect_image_cmd(config: &Config, pin: &str) -> Cmd {
 }
 
 /// `-`/`+` lines for the lines that differ between two texts that differ only in a few lines.
-fn line_diff(before: &str, after: &str) -> Vec<String> {
+pub fn line_diff(before: &str, after: &str) -> Vec<String> {
     let old: Vec<&str> = before.lines().collect();
     let new: Vec<&str> = after.lines().collect();
     let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();

@@ -26,6 +26,8 @@ pub struct Options {
     pub retry_failed: bool,
     /// Wait for another run instead of failing.
     pub wait: Wait,
+    /// Print the summary as JSON.
+    pub json: bool,
 }
 
 /// Runs the update command.
@@ -189,7 +191,7 @@ pub fn run(
         }
     }
     if !options.dry_run {
-        report::summary(&rows, out)?;
+        report::summary(&rows, options.json, out)?;
     }
     if codes.is_empty() {
         if !options.dry_run {

@@ -198,3 +198,104 @@ fn readme_documents_every_setting_and_exit_code() {
         );
     }
 }
+
+#[test]
+fn man_page_and_completions_build() {
+    let man = cipug(&["man"], &[]);
+    assert_eq!(man.code, 0, "{}", man.stderr);
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH cipug 1"),
+        "{}",
+        &man.stdout[..200.min(man.stdout.len())]
+    );
+    for word in [
+        "rollback",
+        "history",
+        "services\\-root",
+        "CIPUG_SERVICE_PULL",
+    ] {
+        assert!(man.stdout.contains(word), "man page lacks {word}");
+    }
+    // The man page renders without warnings where man is installed.
+    if std::process::Command::new("groff")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("cipug.1");
+        fs::write(&page, &man.stdout).unwrap();
+        let out = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(&page)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let run = cipug(&["completions", shell], &[]);
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        assert!(
+            run.stdout.contains("rollback") && run.stdout.contains("check-snapshots"),
+            "{shell}"
+        );
+    }
+    // The bash completion is valid bash.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("cipug.bash");
+    fs::write(&script, cipug(&["completions", "bash"], &[]).stdout).unwrap();
+    let status = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn install_stages_binary_man_page_completions_and_units() {
+    let dest = tempfile::tempdir().unwrap();
+    let out =
+        std::process::Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install"))
+            .env("DESTDIR", dest.path())
+            .env("CIPUG_BIN", env!("CARGO_BIN_EXE_cipug"))
+            .output()
+            .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = dest.path();
+    for file in [
+        "usr/local/bin/cipug",
+        "usr/local/share/man/man1/cipug.1",
+        "usr/local/share/bash-completion/completions/cipug",
+        "usr/local/share/zsh/site-functions/_cipug",
+        "usr/local/share/fish/vendor_completions.d/cipug.fish",
+        "etc/systemd/system/cipug.timer",
+        "etc/cipug/cipug.env",
+    ] {
+        assert!(root.join(file).is_file(), "{file} missing");
+    }
+    let service = fs::read_to_string(root.join("etc/systemd/system/cipug.service")).unwrap();
+    assert!(
+        service.contains("Type=oneshot")
+            && service.contains("EnvironmentFile=/etc/cipug/cipug.env")
+    );
+    assert!(service.contains("ExecStart=/usr/local/bin/cipug update --wait"));
+    let timer = fs::read_to_string(root.join("etc/systemd/system/cipug.timer")).unwrap();
+    assert!(timer.contains("RandomizedDelaySec=") && timer.contains("WantedBy=timers.target"));
+    let version = std::process::Command::new(root.join("usr/local/bin/cipug"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("cipug {}", env!("CARGO_PKG_VERSION"))
+    );
+}

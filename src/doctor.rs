@@ -1,0 +1,198 @@
+//! `cipug doctor`: checks the whole setup and says what to fix: the services root, the tools,
+//! each service folder (a btrfs subvolume with a snapper config, an env file that parses, a
+//! compose file that uses the HASHED variables), the registries, and the privacy of the
+//! cache and state folders.
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::app::{required_tools, resolver};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::resolve::{self, Cache};
+use crate::runner::Runner;
+use crate::services;
+use crate::snapshot::Snapper;
+use crate::update;
+
+const BTRFS_SUPER_MAGIC: i64 = 0x9123_683e;
+/// The inode number of a btrfs subvolume's root folder.
+const BTRFS_SUBVOLUME_ROOT_INODE: u64 = 256;
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Whether it is fine.
+    pub ok: bool,
+    /// What was checked, and if not fine, what to do.
+    pub text: String,
+}
+
+fn ok(text: impl Into<String>) -> Finding {
+    Finding {
+        ok: true,
+        text: text.into(),
+    }
+}
+
+fn fail(text: impl Into<String>) -> Finding {
+    Finding {
+        ok: false,
+        text: text.into(),
+    }
+}
+
+/// Whether `path` is the root of a btrfs subvolume.
+fn is_subvolume(path: &Path) -> bool {
+    let on_btrfs = rustix::fs::statfs(path).is_ok_and(|s| s.f_type == BTRFS_SUPER_MAGIC);
+    on_btrfs && std::fs::metadata(path).is_ok_and(|m| m.ino() == BTRFS_SUBVOLUME_ROOT_INODE)
+}
+
+/// A file or folder that others can change: a planted cache or state is then possible.
+fn private(path: &Path, what: &str) -> Finding {
+    let mut current = Some(path);
+    while let Some(p) = current {
+        if let Ok(meta) = std::fs::symlink_metadata(p) {
+            let world_writable = meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0;
+            let group_writable = meta.mode() & 0o020 != 0;
+            if meta.uid() != rustix::process::geteuid().as_raw() && meta.uid() != 0 {
+                return fail(format!(
+                    "{what} {}: {} is owned by user {}; use a folder of your own",
+                    path.display(),
+                    p.display(),
+                    meta.uid()
+                ));
+            }
+            if world_writable || group_writable {
+                return fail(format!(
+                    "{what} {}: {} is writable by others; chmod go-w it",
+                    path.display(),
+                    p.display()
+                ));
+            }
+            return ok(format!("{what} {} is private", path.display()));
+        }
+        current = p.parent();
+    }
+    ok(format!(
+        "{what} {} will be created privately",
+        path.display()
+    ))
+}
+
+/// Runs every check; returns the findings in order.
+pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for tool in required_tools(config) {
+        found.push(match which::which(&tool) {
+            Ok(path) => ok(format!("tool {tool}: {}", path.display())),
+            Err(_) => fail(format!("tool {tool} is not installed (or not on PATH); install it or change the settings that need it")),
+        });
+    }
+    let dirs = match services::discover(config) {
+        Ok(dirs) => {
+            found.push(ok(format!(
+                "services root {} has {} service(s)",
+                config.services_root.display(),
+                dirs.len()
+            )));
+            dirs
+        }
+        Err(e) => {
+            found.push(fail(format!("services root: {e}; set SERVICES_ROOT to the folder holding one folder per service")));
+            return found;
+        }
+    };
+    let mut snapper = Snapper::new(runner);
+    let mut loaded = Vec::new();
+    for dir in &dirs {
+        let name = &dir.name;
+        if config.service_snapshot {
+            found.push(if is_subvolume(&dir.path) {
+                ok(format!("{name}: a btrfs subvolume"))
+            } else {
+                fail(format!("{name}: {} is not a btrfs subvolume, so it cannot be snapshotted; move it into one (`btrfs subvolume create`)", dir.path.display()))
+            });
+            if which::which("snapper").is_ok() {
+                found.push(match snapper.config_for(&dir.path) {
+                    Ok(c) => ok(format!("{name}: snapper config {}", c.config)),
+                    Err(e) => fail(format!("{name}: {e}")),
+                });
+            }
+        }
+        match update::load(dir) {
+            Ok(service) => {
+                let compose = std::fs::read_to_string(dir.path.join(&config.compose_file_name))
+                    .unwrap_or_default();
+                if service.images.is_empty() {
+                    found.push(fail(format!(
+                        "{name}: {} has no SERVICE_<X>_IMAGE_TAGGED entry; run `cipug adopt {}`",
+                        dir.env_file.display(),
+                        dir.path.display()
+                    )));
+                }
+                for image in &service.images {
+                    let var = image.hashed_key();
+                    found.push(if compose.contains(&var) {
+                        ok(format!(
+                            "{name}: {} uses ${{{var}}}",
+                            config.compose_file_name
+                        ))
+                    } else {
+                        fail(format!(
+                            "{name}: {} does not use ${{{var}}}: write `image: ${{{var}}}` for it",
+                            config.compose_file_name
+                        ))
+                    });
+                }
+                loaded.push(service);
+            }
+            Err(e) => found.push(fail(format!("{name}: {e}"))),
+        }
+    }
+    let resolver = resolver(config, runner);
+    let mut cache = Cache::disabled();
+    let images = loaded
+        .iter()
+        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
+    for (image, result) in resolve::resolve_all(
+        resolver.as_ref(),
+        images,
+        &mut cache,
+        crate::app::now(),
+        false,
+    ) {
+        found.push(match result {
+            Ok(pin) => ok(format!("registry answers for {image}: {pin}")),
+            Err(e) => fail(format!("{image}: {e}")),
+        });
+    }
+    if config.cache_duration > 0 {
+        found.push(private(&config.cache_location, "cache"));
+    }
+    found.push(private(&config.state_dir, "state folder"));
+    found
+}
+
+/// Prints the findings; fails with exit 12 when any check failed.
+pub fn run(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Result<()> {
+    let found = findings(config, runner);
+    let io = |e| Error::io("standard output", e);
+    let good = anstyle::AnsiColor::Green.on_default();
+    let bad = anstyle::AnsiColor::Red.on_default().bold();
+    for f in &found {
+        if f.ok {
+            writeln!(out, "{good}ok{good:#}    {}", f.text).map_err(io)?;
+        } else {
+            writeln!(out, "{bad}FIX{bad:#}   {}", f.text).map_err(io)?;
+        }
+    }
+    let problems = found.iter().filter(|f| !f.ok).count();
+    if problems == 0 {
+        writeln!(out, "everything looks right").map_err(io)?;
+        Ok(())
+    } else {
+        Err(Error::Doctor(format!("{problems} problem(s) to fix")))
+    }
+}
