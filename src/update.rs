@@ -550,25 +550,22 @@ fn inspect_image_cmd(config: &Config, pin: &str) -> Cmd {
     Cmd::from_words(&config.container_tool).args(["image", "inspect", "--format", "{{.Id}}", pin])
 }
 
-/// `-`/`+` lines for the lines that differ between two texts that differ only in a few lines.
+/// `-`/`+` lines for the lines that differ between two texts.
 pub fn line_diff(before: &str, after: &str) -> Vec<String> {
-    let old: Vec<&str> = before.lines().collect();
-    let new: Vec<&str> = after.lines().collect();
-    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
-    let suffix = old[prefix..]
-        .iter()
-        .rev()
-        .zip(new[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let mut lines = Vec::new();
-    for line in &old[prefix..old.len() - suffix] {
-        lines.push(format!("- {line}"));
-    }
-    for line in &new[prefix..new.len() - suffix] {
-        lines.push(format!("+ {line}"));
-    }
-    lines
+    similar::TextDiff::from_lines(before, after)
+        .iter_all_changes()
+        .filter_map(|change| {
+            let sign = match change.tag() {
+                similar::ChangeTag::Equal => return None,
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
+            };
+            Some(format!(
+                "{sign} {}",
+                change.value().trim_end_matches(['\n', '\r'])
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]
