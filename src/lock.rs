@@ -70,4 +70,19 @@ mod tests {
         drop(first);
         RunLock::acquire(dir.path(), Wait::No).unwrap();
     }
+
+    #[test]
+    fn waiting_gets_the_lock_when_it_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path(), Wait::No).unwrap();
+        let path = dir.path().to_path_buf();
+        let waiter = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            RunLock::acquire(&path, Wait::Yes).unwrap();
+            started.elapsed()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(first);
+        assert!(waiter.join().unwrap() >= std::time::Duration::from_millis(250));
+    }
 }
