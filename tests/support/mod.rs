@@ -305,11 +305,16 @@ impl Images {
 
 /// Runs cipug with a clean environment plus `env`.
 pub fn run_cipug(args: &[&str], env: &[(&str, &str)]) -> Run {
+    // Private state and cache unless the test names its own, so parallel tests never share
+    // the run lock.
+    let private = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_cipug"))
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", "/nonexistent-home")
+        .env("CIPUG_STATE_DIR", private.path().join("state"))
+        .env("CIPUG_CACHE_LOCATION", private.path().join("cache.json"))
         .envs(env.iter().copied())
         .output()
         .unwrap();
