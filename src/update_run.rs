@@ -132,7 +132,12 @@ pub fn run(
         let (kind, snapshots, message) = match &outcome {
             Outcome::Current => {
                 log::debug!("{name}: up to date");
-                rows.extend(Row::from_outcome(service, &outcome));
+                // Held-back entries have their own row already.
+                rows.extend(
+                    Row::from_outcome(service, &outcome)
+                        .into_iter()
+                        .filter(|r| !held.iter().any(|h| h.entry == r.entry)),
+                );
                 continue;
             }
             Outcome::Updated { snapshot, .. } => {
