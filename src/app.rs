@@ -34,7 +34,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     let runner = SystemRunner;
     match cli.action() {
         Action::PrintConfig { json } => report::config(&config, json, out),
-        Action::CheckSnapshots => snapcheck::run(&config, out),
+        Action::CheckSnapshots { json } => snapcheck::run(&config, json, out),
         Action::Check {
             json,
             fail_outdated,

@@ -85,7 +85,11 @@ pub enum Command {
         fail_outdated: bool,
     },
     /// Check that every service has recent snapper and btrbk snapshots.
-    CheckSnapshots,
+    CheckSnapshots {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Turn an existing compose service into cipug's scheme (TAGGED in .env, HASHED in compose).
     Adopt {
         /// The service folder.
@@ -205,7 +209,10 @@ pub enum Action {
         fail_outdated: bool,
     },
     /// `cipug check-snapshots`, `cipug --check-snapshots`.
-    CheckSnapshots,
+    CheckSnapshots {
+        /// JSON instead of a table.
+        json: bool,
+    },
     /// `cipug adopt <folder> [--dry-run]`.
     Adopt {
         /// The service folder.
@@ -257,7 +264,9 @@ impl Cli {
                 json: *format == Format::Json,
                 fail_outdated: *fail_outdated,
             },
-            Some(Command::CheckSnapshots) => Action::CheckSnapshots,
+            Some(Command::CheckSnapshots { format }) => Action::CheckSnapshots {
+                json: *format == Format::Json,
+            },
             Some(Command::Adopt { folder, dry_run }) => Action::Adopt {
                 folder: folder.clone(),
                 dry_run: *dry_run,
@@ -266,7 +275,7 @@ impl Cli {
             Some(Command::Completions { shell }) => Action::Completions { shell: *shell },
             Some(Command::Man) => Action::Man,
             Some(Command::Config { json }) => Action::PrintConfig { json: *json },
-            None if self.check_snapshots => Action::CheckSnapshots,
+            None if self.check_snapshots => Action::CheckSnapshots { json: false },
             None if self.print_config => Action::PrintConfig { json: false },
             None if self.print_config_json => Action::PrintConfig { json: true },
             None => Action::Update {
@@ -319,8 +328,15 @@ mod tests {
                     json: true,
                 },
             ),
-            (&["--check-snapshots"], Action::CheckSnapshots),
-            (&["check-snapshots"], Action::CheckSnapshots),
+            (
+                &["--check-snapshots"],
+                Action::CheckSnapshots { json: false },
+            ),
+            (&["check-snapshots"], Action::CheckSnapshots { json: false }),
+            (
+                &["check-snapshots", "--format", "json"],
+                Action::CheckSnapshots { json: true },
+            ),
             (&["--print-config"], Action::PrintConfig { json: false }),
             (&["--print-config-json"], Action::PrintConfig { json: true }),
             (&["config", "--json"], Action::PrintConfig { json: true }),

@@ -133,6 +133,22 @@ fn short(pin: Option<&str>) -> String {
     }
 }
 
+/// Prints rows (the first is the header) as left-aligned columns two spaces apart.
+pub fn table<const N: usize>(rows: &[[String; N]], out: &mut dyn Write) -> Result<()> {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        writeln!(out, "{}", cells.join("  ").trim_end()).map_err(write_err)?;
+    }
+    Ok(())
+}
+
 /// The colour of an outcome word in tables (shown on terminals only).
 fn outcome_style(outcome: &str) -> anstyle::Style {
     use anstyle::AnsiColor;
@@ -225,18 +241,7 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
             ]);
         }
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        writeln!(out, "{}", cells.join("  ").trim_end()).map_err(write_err)?;
-    }
-    Ok(())
+    table(&rows, out)
 }
 
 /// Prints history events: a table, or `{"events": [...]}`.
@@ -271,16 +276,5 @@ pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> 
             snapshots,
         ]);
     }
-    let widths: Vec<usize> = (0..6)
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        writeln!(out, "{}", cells.join("  ").trim_end()).map_err(write_err)?;
-    }
-    Ok(())
+    table(&rows, out)
 }

@@ -122,11 +122,12 @@ pub fn newest(config: &Config, folder: &Path) -> Vec<Newest> {
 
 /// Runs the check over all services, prints a table, and fails (exit 40) when a snapshot
 /// is missing or too old.
-pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
+pub fn run(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
     let now = Utc::now();
     let dirs = services::discover(config)?;
     let io = |e| Error::io("standard output", e);
     let mut bad = Vec::new();
+    let mut found = Vec::new();
     let mut rows = vec![[
         "SERVICE".to_owned(),
         "KIND".into(),
@@ -138,6 +139,13 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
     for dir in &dirs {
         for n in newest(config, &dir.path) {
             let ok = n.ok(now);
+            let status = if ok {
+                "ok"
+            } else if n.time.is_none() {
+                "missing"
+            } else {
+                "too old"
+            };
             if !ok {
                 bad.push(format!("{} ({})", dir.name, n.kind));
             }
@@ -149,28 +157,28 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
                 }),
                 n.age_hours(now).map_or("-".into(), |a| format!("{a:.2}h")),
                 format!("{:.2}h", n.max_age_hours),
-                if ok {
-                    "ok".into()
-                } else if n.time.is_none() {
-                    "missing".into()
-                } else {
-                    "too old".into()
-                },
+                status.to_owned(),
             ]);
+            found.push((dir.name.clone(), n, status));
         }
     }
-    if rows.len() > 1 {
-        let widths: Vec<usize> = (0..6)
-            .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+    if json {
+        let list: Vec<serde_json::Value> = found
+            .iter()
+            .map(|(service, n, status)| {
+                serde_json::json!({
+                    "service": service,
+                    "kind": n.kind,
+                    "newest": n.time.map(|t| t.to_rfc3339()),
+                    "age_hours": n.age_hours(now),
+                    "max_age_hours": n.max_age_hours,
+                    "status": status,
+                })
+            })
             .collect();
-        for row in &rows {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            writeln!(out, "{}", cells.join("  ").trim_end()).map_err(io)?;
-        }
+        writeln!(out, "{}", serde_json::json!({ "snapshots": list })).map_err(io)?;
+    } else if rows.len() > 1 {
+        crate::report::table(&rows, out)?;
     } else {
         log::info!("no snapshot folders configured (SNAPSHOTS_DIR_SNAPPER, SNAPSHOTS_DIR_BTRBK) or no services");
     }

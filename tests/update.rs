@@ -339,6 +339,30 @@ fn check_snapshots_reads_snapper_and_btrbk() {
         "{}",
         run.stdout
     );
+    let run = stack.cipug(
+        &[
+            "check-snapshots",
+            "--services-filter",
+            "e5-fresh",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    run.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let kinds: Vec<(&str, &str)> = json["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["kind"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("snapper", "ok"), ("btrbk", "ok")]);
+    let btrbk_age = json["snapshots"][1]["age_hours"].as_f64().unwrap();
+    assert!(
+        (0.0..0.1).contains(&btrbk_age),
+        "{btrbk_age}: the newest, not the 2020 one"
+    );
     let run = stack.cipug(&["--check-snapshots"], &env);
     run.expect_code(40);
     assert!(run.stdout.contains("missing"), "{}", run.stdout);
