@@ -101,9 +101,20 @@ fn adopt_then_doctor_then_update() {
     }
 
     // The adopted service updates on the real stack.
-    stack
-        .cipug(&["update", "--services-filter", "n1-app"], &[])
-        .expect_code(0);
+    let run = stack.cipug(
+        &["update", "--services-filter", "n1-app", "--format", "json"],
+        &[],
+    );
+    run.expect_code(0);
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let results = summary["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{summary}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r["outcome"] == "updated" && r["old"].is_null()),
+        "{summary}"
+    );
     let containers = stack.containers("n1-app");
     let images: Vec<&str> = containers
         .values()
