@@ -109,6 +109,13 @@ impl Drop for SlotGuard<'_> {
     }
 }
 
+/// The two ways of asking for a manifest.
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Head,
+    Get,
+}
+
 /// A request failure as shown to the user: what the registry said, or why it said nothing.
 type Failure = String;
 
@@ -402,8 +409,10 @@ impl<'a> Native<'a> {
         Ok(())
     }
 
-    fn head(
+    /// A manifest request (`HEAD` or `GET`) with the Accept list and the authorization.
+    fn manifest(
         &self,
+        method: Method,
         endpoint: &Endpoint,
         host: &str,
         url: &str,
@@ -411,28 +420,15 @@ impl<'a> Native<'a> {
     ) -> Result<Response<Body>, Failure> {
         let accept = MANIFEST_TYPES.join(", ");
         self.send(host, || {
-            let mut request = endpoint.agent.head(url).header("Accept", &accept);
-            if let Some(auth) = auth {
-                request = request.header("Authorization", auth);
+            let request = match method {
+                Method::Head => endpoint.agent.head(url),
+                Method::Get => endpoint.agent.get(url),
+            };
+            let request = request.header("Accept", &accept);
+            match auth {
+                Some(auth) => request.header("Authorization", auth).call(),
+                None => request.call(),
             }
-            request.call()
-        })
-    }
-
-    fn get(
-        &self,
-        endpoint: &Endpoint,
-        host: &str,
-        url: &str,
-        auth: Option<&str>,
-    ) -> Result<Response<Body>, Failure> {
-        let accept = MANIFEST_TYPES.join(", ");
-        self.send(host, || {
-            let mut request = endpoint.agent.get(url).header("Accept", &accept);
-            if let Some(auth) = auth {
-                request = request.header("Authorization", auth);
-            }
-            request.call()
         })
     }
 
@@ -447,7 +443,13 @@ impl<'a> Native<'a> {
             image.reference()
         );
         let mut auth = self.authorization(&registry, endpoint, &image.repository)?;
-        let mut response = self.head(endpoint, &registry.host, &url, auth.as_deref())?;
+        let mut response = self.manifest(
+            Method::Head,
+            endpoint,
+            &registry.host,
+            &url,
+            auth.as_deref(),
+        )?;
         if response.status().as_u16() == 401
             && matches!(endpoint.challenge, Some(Challenge::Bearer { .. }))
         {
@@ -460,7 +462,13 @@ impl<'a> Native<'a> {
                 .remove(&scope);
             self.fetch_tokens(&registry, endpoint, std::slice::from_ref(&scope))?;
             auth = cached_token(&registry, &scope).map(|t| format!("Bearer {t}"));
-            response = self.head(endpoint, &registry.host, &url, auth.as_deref())?;
+            response = self.manifest(
+                Method::Head,
+                endpoint,
+                &registry.host,
+                &url,
+                auth.as_deref(),
+            )?;
         }
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
@@ -468,7 +476,8 @@ impl<'a> Native<'a> {
                 return checked_digest(image, &digest);
             }
             // No digest header: fetch the manifest and hash it.
-            let response = self.get(endpoint, &registry.host, &url, auth.as_deref())?;
+            let response =
+                self.manifest(Method::Get, endpoint, &registry.host, &url, auth.as_deref())?;
             return digest_of_body(image, &registry.host, response);
         }
         if status == 401 && endpoint.challenge.is_none() {
@@ -478,7 +487,8 @@ impl<'a> Native<'a> {
             ));
         }
         // HEAD answers carry no body: GET once for the registry's own words.
-        let said = match self.get(endpoint, &registry.host, &url, auth.as_deref()) {
+        let said = match self.manifest(Method::Get, endpoint, &registry.host, &url, auth.as_deref())
+        {
             Ok(r) if !r.status().is_success() => registry_message(r),
             _ => String::new(),
         };
