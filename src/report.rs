@@ -133,18 +133,27 @@ fn short(pin: Option<&str>) -> String {
     }
 }
 
-/// Prints rows (the first is the header) as left-aligned columns two spaces apart.
+/// Prints rows (the first is the header, in bold) as left-aligned columns two spaces apart;
+/// the last column is an outcome or status word, coloured by what it says. Colour reaches a
+/// terminal only: standard output strips it elsewhere.
 pub fn table<const N: usize>(rows: &[[String; N]], out: &mut dyn Write) -> Result<()> {
     let widths: Vec<usize> = (0..N)
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
-    for row in rows {
-        let cells: Vec<String> = row
+    for (index, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row[..N.saturating_sub(1)]
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, w)| format!("{c:<w$}  "))
             .collect();
-        writeln!(out, "{}", cells.join("  ").trim_end()).map_err(write_err)?;
+        let last = row.last().map(String::as_str).unwrap_or_default();
+        let style = if index == 0 {
+            anstyle::Style::new().bold()
+        } else {
+            outcome_style(last)
+        };
+        let line = format!("{}{style}{last}{style:#}", cells.concat());
+        writeln!(out, "{}", line.trim_end()).map_err(write_err)?;
     }
     Ok(())
 }
@@ -152,11 +161,12 @@ pub fn table<const N: usize>(rows: &[[String; N]], out: &mut dyn Write) -> Resul
 /// The colour of an outcome word in tables (shown on terminals only).
 fn outcome_style(outcome: &str) -> anstyle::Style {
     use anstyle::AnsiColor;
-    if outcome.starts_with("updated") {
+    let word = |w: &str| outcome.starts_with(w);
+    if word("updated") || word("ok") || word("rollback") {
         AnsiColor::Green.on_default()
-    } else if outcome.starts_with("current") {
+    } else if word("current") {
         AnsiColor::BrightBlack.on_default()
-    } else if outcome.starts_with("held") || outcome.starts_with("rolled") {
+    } else if word("held") || word("rolled") || word("outdated") || word("unpinned") {
         AnsiColor::Yellow.on_default().bold()
     } else {
         AnsiColor::Red.on_default().bold()
@@ -175,35 +185,21 @@ pub fn summary(rows: &[Row], json: bool, out: &mut dyn Write) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let cells = |r: &Row| [r.service.clone(), r.entry.clone(), r.change.clone()];
-    let header = ["SERVICE".to_owned(), "ENTRY".into(), "CHANGE".into()];
-    let widths: Vec<usize> = (0..3)
-        .map(|i| {
-            rows.iter()
-                .map(|r| cells(r)[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let pad = |c: &[String; 3]| {
-        format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}",
-            c[0],
-            c[1],
-            c[2],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        )
-    };
-    let bold = anstyle::Style::new().bold();
-    writeln!(out, "{bold}{}  OUTCOME{bold:#}", pad(&header)).map_err(write_err)?;
-    for r in rows {
-        let style = outcome_style(&r.outcome);
-        writeln!(out, "{}  {style}{}{style:#}", pad(&cells(r)), r.outcome).map_err(write_err)?;
-    }
-    Ok(())
+    let mut table_rows = vec![[
+        "SERVICE".to_owned(),
+        "ENTRY".into(),
+        "CHANGE".into(),
+        "OUTCOME".into(),
+    ]];
+    table_rows.extend(rows.iter().map(|r| {
+        [
+            r.service.clone(),
+            r.entry.clone(),
+            r.change.clone(),
+            r.outcome.clone(),
+        ]
+    }));
+    table(&table_rows, out)
 }
 
 /// Prints the check: an aligned table, or the JSON shape documented in the README.
@@ -257,8 +253,8 @@ pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> 
         "SERVICE".into(),
         "ENTRY".into(),
         "CHANGE".into(),
-        "OUTCOME".into(),
         "SNAPSHOTS".into(),
+        "OUTCOME".into(),
     ]];
     for e in events {
         let snapshots = match (e.snapshot_before, e.snapshot_failed) {
@@ -272,8 +268,8 @@ pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> 
             e.service.clone(),
             e.entry.clone(),
             format!("{} -> {}", short(e.old.as_deref()), short(e.new.as_deref())),
-            e.outcome.as_str().to_owned(),
             snapshots,
+            e.outcome.as_str().to_owned(),
         ]);
     }
     table(&rows, out)
