@@ -410,13 +410,17 @@ fn default_state_dir(sources: &Sources) -> PathBuf {
 }
 
 fn read_config_file(path: &Path) -> Result<Map<String, Value>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::FileNotFound(path.to_path_buf()))
         }
         Err(e) => return Err(Error::io(path, e)),
     };
+    let text = String::from_utf8(bytes).map_err(|_| Error::UnknownFormat {
+        path: path.to_path_buf(),
+        msg: "not valid JSON: not UTF-8".into(),
+    })?;
     parse_config_file(path, &text)
 }
 
@@ -882,6 +886,20 @@ mod tests {
             }
         }
         assert!(cases > 100, "{cases} cases");
+    }
+
+    #[test]
+    fn a_config_file_that_is_not_utf8_is_a_format_error() {
+        // Found by fuzzing: it was an I/O error (exit 30), not an unknown format (22).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, [0xff]).unwrap();
+        let err = Config::load(&sources(
+            &[],
+            &[("CIPUG_CONFIG_FILE", path.to_str().unwrap())],
+        ))
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 22, "{err}");
     }
 
     #[test]

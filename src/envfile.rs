@@ -136,12 +136,17 @@ impl EnvFile {
                 entry.quote
             };
             let rendered = render_value(value, quote);
-            let (range, replacement) = if entry.key_only {
+            let (range, mut replacement) = if entry.key_only {
                 let end = entry.value_span.start;
                 (end..end, format!("={rendered}"))
             } else {
                 (entry.value_span.clone(), rendered)
             };
+            // An unquoted value needs a blank before a comment that follows it directly
+            // (`KEY=#c`, `KEY#c`), or the `#` would become part of the value.
+            if self.text[range.end..].starts_with('#') && !replacement.ends_with(['"', '\'']) {
+                replacement.push(' ');
+            }
             self.replace(range, &replacement);
         } else {
             let anchor = after.and_then(|a| self.entries.iter().rev().find(|e| e.key == a));
@@ -364,7 +369,8 @@ impl<'a> Parser<'a> {
 
     fn at_line_end(&self) -> bool {
         let rest = &self.text[self.pos..];
-        rest.is_empty() || rest.starts_with('\n') || rest.starts_with("\r\n")
+        // A lone CR ending the file counts as a line ending too.
+        rest.is_empty() || rest.starts_with('\n') || rest.starts_with("\r\n") || rest == "\r"
     }
 
     fn entries(mut self) -> Result<Vec<Entry>, ParseError> {
@@ -604,6 +610,33 @@ mod tests {
         let mut file = parse("T=img\nlast");
         file.set("H", "v", None);
         assert_eq!(file.render(), "T=img\nlast\nH=v");
+    }
+
+    #[test]
+    fn set_before_a_lone_cr_at_the_end_of_the_file() {
+        // Found by fuzzing: `N=\r` set to a value that needs quotes panicked.
+        for (text, value) in [("N=\r", ""), ("L=M\r", "x y"), ("N='a'\r", "b")] {
+            let mut file = parse(text);
+            file.set(&text[..1], value, None);
+            assert_eq!(file.get(&text[..1]).unwrap().value, value, "{text:?}");
+            assert!(file.render().ends_with('\r'), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn set_before_a_comment_that_touches_the_value() {
+        // Found by fuzzing: `L#` set to `=` became `L==#` with the value `=#`.
+        for (text, value, want) in [
+            ("L#", "=", "L== #"),
+            ("A # c", "v", "A =v # c"),
+            ("A=#c", "v", "A=v #c"),
+            ("A= #c", "v", "A= v #c"),
+        ] {
+            let mut file = parse(text);
+            file.set(&text[..1], value, None);
+            assert_eq!(file.render(), want, "{text:?}");
+            assert_eq!(file.get(&text[..1]).unwrap().value, value, "{text:?}");
+        }
     }
 
     #[test]

@@ -92,6 +92,10 @@ impl ImageRef {
         } else {
             path.to_owned()
         };
+        // The limit holds for the normalised name too, so that a name always parses again.
+        if registry.len() + 1 + repository.len() > NAME_MAX {
+            return fail("name longer than 255 characters once normalised");
+        }
         Ok(ImageRef {
             registry: registry.to_owned(),
             repository,
@@ -307,6 +311,15 @@ mod tests {
                 "{input:?} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn normalised_names_parse_again() {
+        // Found by fuzzing: 238 letters were accepted, but `docker.io/library/` made the
+        // name 256 characters long, which did not parse again.
+        assert!(ImageRef::parse(&"a".repeat(238)).is_err());
+        let fits = ImageRef::parse(&"a".repeat(237)).unwrap();
+        assert_eq!(ImageRef::parse(&fits.to_string()).unwrap(), fits);
     }
 
     #[test]

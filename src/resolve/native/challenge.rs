@@ -29,6 +29,9 @@ pub fn parse(header: &str) -> Result<Challenge, String> {
         .split_once(char::is_whitespace)
         .unwrap_or((header, ""));
     let params = parse_params(rest)?;
+    if params.values().any(|v| v.chars().any(char::is_control)) {
+        return Err("WWW-Authenticate parameter has control characters".into());
+    }
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => Ok(Challenge::Basic),
         "bearer" => {
@@ -139,6 +142,8 @@ mod tests {
             r#"Bearer realm="unterminated"#,
             "Negotiate abc",
             "Bearer realm=\"a\nb\"",
+            // Found by fuzzing: a tab inside the quoted realm was let through.
+            "Bearer realm=\"\t\"",
             "Bearer realm",
             "",
         ] {
