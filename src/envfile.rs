@@ -161,7 +161,12 @@ impl EnvFile {
             };
             let mut line = String::new();
             if pos > 0 && !self.text[..pos].ends_with('\n') {
-                line.push_str(eol);
+                // A last line ending in a lone CR gets its LF; others the file's line ending.
+                line.push_str(if self.text[..pos].ends_with('\r') {
+                    "\n"
+                } else {
+                    eol
+                });
             }
             if export {
                 line.push_str("export ");
@@ -621,6 +626,15 @@ mod tests {
             assert_eq!(file.get(&text[..1]).unwrap().value, value, "{text:?}");
             assert!(file.render().ends_with('\r'), "{text:?}");
         }
+    }
+
+    #[test]
+    fn insert_after_a_last_line_ending_in_a_lone_cr() {
+        // Found by fuzzing: the new line made `TCE="x"\r\r\n`, which did not parse again.
+        let mut file = parse("CE\r\nTCE=\"x\"\r");
+        file.set("NEW", "v", Some("TCE"));
+        assert_eq!(file.render(), "CE\r\nTCE=\"x\"\r\nNEW=\"v\"");
+        assert_eq!(file.entries().len(), 3);
     }
 
     #[test]
