@@ -621,6 +621,9 @@ impl Drop for Stack {
                 .output();
         }
         let root = self.root.to_str().unwrap_or_default().to_owned();
+        // podman's DNS helper (aardvark-dns) outlives `down` and keeps the folder it was
+        // started from as its working folder: stop what still runs inside the mount.
+        stop_processes_inside(&self.root);
         if Command::new("umount")
             .arg(&root)
             .status()
@@ -628,6 +631,25 @@ impl Drop for Stack {
         {
             let _ = Command::new("umount").args(["-l", &root]).status();
         }
+    }
+}
+
+/// Sends SIGTERM to every process whose working folder is inside `root`, then waits a moment.
+fn stop_processes_inside(root: &Path) {
+    let mut stopped = false;
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(root)) {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                stopped = true;
+            }
+        }
+    }
+    if stopped {
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 
