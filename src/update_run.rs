@@ -127,6 +127,8 @@ pub fn run(
                 error: Error::Pull(_) | Error::Restart(_),
                 ..
             } => {}
+            // Nothing was journalled for a service that was already current.
+            Outcome::Current => {}
             _ => journal.remove(name),
         }
         let (kind, snapshots, message) = match &outcome {

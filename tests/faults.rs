@@ -203,7 +203,7 @@ fn killed_at_every_step_the_next_run_finishes_the_job() {
     stack
         .images
         .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
-    let compose = "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    volumes:\n      - ./data:/data\n";
+    let compose = support::COMPOSE;
     let points = cipug::failpoint::POINTS;
     let names: Vec<String> = points.iter().map(|p| format!("k-{p}")).collect();
     for name in &names {

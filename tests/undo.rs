@@ -10,9 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use support::{Behaviour, Stack};
-
-const COMPOSE: &str = "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    volumes:\n      - ./data:/data\n";
+use support::{Behaviour, Stack, COMPOSE};
 
 fn pin(stack: &Stack, name: &str) -> Option<String> {
     fs::read_to_string(stack.root.join(name).join(".env"))

@@ -5,9 +5,7 @@ mod support;
 
 use std::fs;
 
-use support::{Behaviour, Stack};
-
-const COMPOSE: &str = "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    volumes:\n      - ./data:/data\n";
+use support::{Behaviour, Stack, COMPOSE};
 
 fn hashed(env: &str) -> Option<String> {
     env.lines()

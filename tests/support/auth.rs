@@ -23,28 +23,24 @@ pub struct Pki {
     pub key: PathBuf,
 }
 
+/// Makes `<name>.key` and a self-signed `<name>.crt` with `subject` in `dir`.
+fn self_signed(dir: &Path, name: &str, subject: &str) {
+    let key = dir.join(format!("{name}.key")).display().to_string();
+    let crt = dir.join(format!("{name}.crt")).display().to_string();
+    sh(
+        "openssl",
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &crt,
+            "-days", "2", "-subj", subject,
+        ],
+    );
+}
+
 /// Makes a fresh CA and server certificate.
 pub fn pki() -> Pki {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).display().to_string();
-    sh(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &p("ca.key"),
-            "-out",
-            &p("ca.crt"),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=cipug test CA",
-        ],
-    );
+    self_signed(dir.path(), "ca", "/CN=cipug test CA");
     sh(
         "openssl",
         &[
@@ -141,24 +137,7 @@ impl TokenServer {
     pub fn start() -> TokenServer {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let p = |name: &str| dir.path().join(name).display().to_string();
-        sh(
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &p("sign.key"),
-                "-out",
-                &p("sign.crt"),
-                "-days",
-                "2",
-                "-subj",
-                "/CN=cipug token signer",
-            ],
-        );
+        self_signed(dir.path(), "sign", "/CN=cipug token signer");
         let der = std::process::Command::new("openssl")
             .args(["x509", "-in", &p("sign.crt"), "-outform", "DER"])
             .output()

@@ -23,6 +23,11 @@ use sha2::{Digest, Sha256};
 pub mod auth;
 pub mod fake;
 
+/// The compose file of a one-container service that pins `SERVICE_APP_IMAGE_HASHED` and
+/// bind-mounts `./data`.
+pub const COMPOSE: &str =
+    "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    volumes:\n      - ./data:/data\n";
+
 /// Runs a command, panicking with its output when it fails.
 pub fn sh(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)

@@ -442,14 +442,10 @@ impl<'a> Native<'a> {
             image.repository,
             image.reference()
         );
+        let head =
+            |auth: Option<&str>| self.manifest(Method::Head, endpoint, &registry.host, &url, auth);
         let mut auth = self.authorization(&registry, endpoint, &image.repository)?;
-        let mut response = self.manifest(
-            Method::Head,
-            endpoint,
-            &registry.host,
-            &url,
-            auth.as_deref(),
-        )?;
+        let mut response = head(auth.as_deref())?;
         if response.status().as_u16() == 401
             && matches!(endpoint.challenge, Some(Challenge::Bearer { .. }))
         {
@@ -462,13 +458,7 @@ impl<'a> Native<'a> {
                 .remove(&scope);
             self.fetch_tokens(&registry, endpoint, std::slice::from_ref(&scope))?;
             auth = cached_token(&registry, &scope).map(|t| format!("Bearer {t}"));
-            response = self.manifest(
-                Method::Head,
-                endpoint,
-                &registry.host,
-                &url,
-                auth.as_deref(),
-            )?;
+            response = head(auth.as_deref())?;
         }
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
