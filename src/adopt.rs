@@ -6,14 +6,12 @@
 //! adopted `image:` line changes and only new lines are added to the `.env`: comments, blank
 //! lines, anchors, other keys and line endings stay byte-identical.
 //!
-//! YAML parser crates do not keep formatting, so the compose side is a small line scanner: it
-//! finds the keys directly under the top-level `services:` block mapping and, in each service,
-//! the `image:` key at that service's own level. Anything it cannot edit safely (flow style,
-//! aliases, anchors or block scalars on the image, values spanning lines) is refused with the
-//! compose line named. This module does no I/O; [`crate::adopt_cmd`] reads and writes files.
+//! [`crate::compose_file`] finds each service's `image:` value and its byte range, refusing
+//! what it cannot edit safely (flow style, aliases, anchors or block scalars on the image,
+//! values spanning lines) with the compose line named; the compose text is then edited by
+//! byte range. This module does no I/O; [`crate::adopt_cmd`] reads and writes files.
 
-use std::ops::Range;
-
+use crate::compose_file::service_images;
 use crate::envfile::{render_value, EnvFile, Quote};
 
 /// The result of [`adopt`]: both files rewritten, and what was adopted.
@@ -49,7 +47,9 @@ pub struct Adopted {
 /// `nothing to adopt: ...` when no service was adopted.
 pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
     let env_file = EnvFile::parse(env).map_err(|e| format!("env file {e}"))?;
-    let images = find_images(compose)?;
+    let images = service_images(compose)
+        .map_err(|e| e.to_string())?
+        .ok_or("nothing to adopt: no top-level `services:` mapping")?;
 
     let mut entries = Vec::new();
     let mut names: Vec<(&str, String)> = Vec::new(); // (service, X) of every image service
@@ -198,296 +198,6 @@ fn env_value(value: &str) -> String {
     } else {
         render_value(value, Quote::None)
     }
-}
-
-/// An `image:` value found under a service.
-#[derive(Debug)]
-struct ImageLine {
-    service: String,
-    /// The 1-based line.
-    line: usize,
-    /// The value's bytes in the compose text, quotes included.
-    span: Range<usize>,
-    /// The quote character, if the value is quoted.
-    quote: Option<char>,
-    /// The value, quotes removed.
-    value: String,
-}
-
-/// One compose line without its line ending.
-struct Line<'a> {
-    number: usize,
-    /// Where `text` starts in the compose text.
-    start: usize,
-    text: &'a str,
-    /// Leading spaces.
-    indent: usize,
-}
-
-impl Line<'_> {
-    fn content(&self) -> &str {
-        &self.text[self.indent..]
-    }
-
-    fn is_blank_or_comment(&self) -> bool {
-        let rest = self.content().trim_start_matches([' ', '\t']);
-        rest.is_empty() || rest.starts_with('#')
-    }
-}
-
-fn lines(text: &str) -> Vec<Line<'_>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, raw) in text.split_inclusive('\n').enumerate() {
-        let body = raw.strip_suffix('\n').unwrap_or(raw);
-        let body = body.strip_suffix('\r').unwrap_or(body);
-        let skip = if i == 0 && body.starts_with('\u{feff}') {
-            '\u{feff}'.len_utf8()
-        } else {
-            0
-        };
-        let text = &body[skip..];
-        out.push(Line {
-            number: i + 1,
-            start: start + skip,
-            text,
-            indent: text.len() - text.trim_start_matches(' ').len(),
-        });
-        start += raw.len();
-    }
-    out
-}
-
-/// Finds the `image:` lines of the services, in file order.
-fn find_images(compose: &str) -> Result<Vec<ImageLine>, String> {
-    let mut found = Vec::new();
-    let mut seen_services = false;
-    let mut in_services = false;
-    let mut service_indent: Option<usize> = None;
-    let mut service: Option<String> = None;
-    let mut key_indent: Option<usize> = None;
-    let mut has_image = false;
-    let mut after_image = false;
-    for line in lines(compose) {
-        if line.is_blank_or_comment() {
-            continue;
-        }
-        let err = |msg: String| format!("compose line {}: {msg}", line.number);
-        if line.indent == 0 {
-            in_services = false;
-            let Some((key, rest)) = split_key(line.content()) else {
-                continue;
-            };
-            if key != "services" {
-                continue;
-            }
-            if seen_services {
-                return Err(err("a second top-level `services:`".into()));
-            }
-            seen_services = true;
-            match opening(rest) {
-                Opening::Block => in_services = true,
-                Opening::Null => {}
-                Opening::Flow => {
-                    return Err(err(
-                        "`services:` is in flow style (`{...}`); write it as a block mapping"
-                            .into(),
-                    ))
-                }
-                Opening::Alias | Opening::Scalar => {
-                    return Err(err("`services:` is not a block mapping".into()))
-                }
-            }
-            continue;
-        }
-        if !in_services {
-            continue;
-        }
-        let services = *service_indent.get_or_insert(line.indent);
-        if line.indent < services {
-            return Err(err("indented less than the service names above".into()));
-        }
-        if line.indent == services {
-            let (name, rest) = split_key(line.content())
-                .ok_or_else(|| err("expected a service name and `:`".into()))?;
-            match opening(rest) {
-                Opening::Block | Opening::Null | Opening::Alias => {}
-                Opening::Flow => {
-                    return Err(err(format!(
-                        "service `{name}` is in flow style (`{{...}}`); write it as a block \
-                         mapping"
-                    )))
-                }
-                Opening::Scalar => {
-                    return Err(err(format!("service `{name}` is not a mapping")));
-                }
-            }
-            service = Some(name);
-            key_indent = None;
-            has_image = false;
-            after_image = false;
-            continue;
-        }
-        let Some(name) = &service else {
-            return Err(err("expected a service name".into()));
-        };
-        let keys = *key_indent.get_or_insert(line.indent);
-        if line.indent < keys {
-            return Err(err(format!(
-                "indented less than the keys above in service `{name}`"
-            )));
-        }
-        if line.indent > keys {
-            if after_image {
-                return Err(err(format!(
-                    "service `{name}`: the `image:` value continues on this line; put it on \
-                     one line"
-                )));
-            }
-            continue;
-        }
-        after_image = false;
-        let Some((key, rest)) = split_key(line.content()) else {
-            continue; // a `- item` of a sequence indented like its key
-        };
-        if key != "image" {
-            continue;
-        }
-        if has_image {
-            return Err(err(format!("service `{name}` has `image:` twice")));
-        }
-        has_image = true;
-        after_image = true;
-        let (span, quote, value) =
-            image_value(rest).map_err(|msg| err(format!("service `{name}`: {msg}")))?;
-        let base = line.start + line.text.len() - rest.len();
-        found.push(ImageLine {
-            service: name.clone(),
-            line: line.number,
-            span: base + span.start..base + span.end,
-            quote,
-            value,
-        });
-    }
-    if !seen_services {
-        return Err("nothing to adopt: no top-level `services:` mapping".into());
-    }
-    Ok(found)
-}
-
-/// Splits a line's content (indentation removed) as `key: rest`: the key with quotes removed
-/// and the text after the colon (a suffix of `content`). `None` for sequence items, flow
-/// collections and other lines that are not `key:` lines.
-fn split_key(content: &str) -> Option<(String, &str)> {
-    if content == "-" || content.starts_with(['{', '[', '?', '#']) {
-        return None;
-    }
-    if content.starts_with("- ") || content.starts_with("-\t") {
-        return None;
-    }
-    let colon_ends = |after: &str| after.is_empty() || after.starts_with([' ', '\t']);
-    if let Some(q @ ('"' | '\'')) = content.chars().next() {
-        let end = content[1..].find(q)? + 1;
-        let after = content[end + 1..].trim_start_matches([' ', '\t']);
-        let rest = after.strip_prefix(':').filter(|r| colon_ends(r))?;
-        return Some((content[1..end].to_owned(), rest));
-    }
-    for (i, c) in content.char_indices() {
-        if c == '#' && content[..i].ends_with([' ', '\t']) {
-            return None;
-        }
-        if c == ':' && colon_ends(&content[i + 1..]) {
-            return Some((content[..i].trim_end().to_owned(), &content[i + 1..]));
-        }
-    }
-    None
-}
-
-/// A value's text after the colon: leading white space skipped, a trailing comment and white
-/// space cut. Returns where it starts in `rest`, and the text.
-fn plain_value(rest: &str) -> (usize, &str) {
-    let value = rest.trim_start_matches([' ', '\t']);
-    let start = rest.len() - value.len();
-    let end = value
-        .char_indices()
-        .find(|&(i, c)| c == '#' && (i == 0 || value[..i].ends_with([' ', '\t'])))
-        .map_or(value.len(), |(i, _)| i);
-    (start, value[..end].trim_end_matches([' ', '\t']))
-}
-
-/// What a `key:` line opens.
-enum Opening {
-    /// Nothing on the line (maybe an anchor): a block follows, or nothing.
-    Block,
-    /// `~` or `null`.
-    Null,
-    /// `*alias`.
-    Alias,
-    /// `{...}`.
-    Flow,
-    /// Any other value.
-    Scalar,
-}
-
-fn opening(rest: &str) -> Opening {
-    let (_, value) = plain_value(rest);
-    let value = match value.strip_prefix('&') {
-        Some(anchored) => anchored
-            .split_once([' ', '\t'])
-            .map_or("", |(_, after)| after.trim_start()),
-        None => value,
-    };
-    match value {
-        "" => Opening::Block,
-        "~" | "null" | "Null" | "NULL" => Opening::Null,
-        v if v.starts_with('*') => Opening::Alias,
-        v if v.starts_with('{') => Opening::Flow,
-        _ => Opening::Scalar,
-    }
-}
-
-/// Reads an `image:` value: its span in `rest` (quotes included), its quote and its text.
-fn image_value(rest: &str) -> Result<(Range<usize>, Option<char>, String), String> {
-    let (start, value) = plain_value(rest);
-    let (span, quote, text) = match value.chars().next() {
-        None => return Err("the `image:` value is not on the same line".into()),
-        Some('&') => {
-            return Err(
-                "the image value has an anchor (`&...`); remove it, or edit the file by hand"
-                    .into(),
-            )
-        }
-        Some('*') => {
-            return Err("the image value is an alias (`*...`); edit the file by hand".into())
-        }
-        Some('|' | '>') => {
-            return Err("the image value is a block scalar (`|` or `>`); put it on one line".into())
-        }
-        Some(c @ ('{' | '[' | '!' | '%' | '@' | '`')) => {
-            return Err(format!(
-                "the image value starts with `{c}`; edit the file by hand"
-            ))
-        }
-        Some(q @ ('"' | '\'')) => {
-            let body = &rest[start + 1..];
-            let close = body
-                .find(q)
-                .ok_or("the quoted image value does not end on its line")?;
-            let after = &body[close + 1..];
-            if (q == '"' && body[..close].contains('\\')) || (q == '\'' && after.starts_with(q)) {
-                return Err("the quoted image value has escapes; edit the file by hand".into());
-            }
-            if !plain_value(after).1.is_empty() {
-                return Err("text after the quoted image value".into());
-            }
-            (start..start + close + 2, Some(q), &body[..close])
-        }
-        Some(_) => (start..start + value.len(), None, value),
-    };
-    if text.is_empty() || text.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        return Err(format!("`{text}` is not an image reference"));
-    }
-    Ok((span, quote, text.to_owned()))
 }
 
 #[cfg(test)]
@@ -810,28 +520,6 @@ mod tests {
                 let prefix = format!("compose line {line}:");
                 assert!(err.starts_with(&prefix), "{compose:?}: {err}");
             }
-        }
-    }
-
-    #[test]
-    fn split_key_table() {
-        let cases: &[(&str, Option<(&str, &str)>)] = &[
-            ("image: x", Some(("image", " x"))),
-            ("image:", Some(("image", ""))),
-            ("\"my app\" : x", Some(("my app", " x"))),
-            ("'a:b':", Some(("a:b", ""))),
-            ("a:b: c", Some(("a:b", " c"))),
-            ("<<: *common", Some(("<<", " *common"))),
-            ("- image: x", None),
-            ("-", None),
-            ("{a: b}", None),
-            ("plain # c: d", None),
-            ("url:http://x", None),
-        ];
-        for (content, want) in cases {
-            let got = split_key(content);
-            let got = got.as_ref().map(|(k, r)| (k.as_str(), *r));
-            assert_eq!(got, *want, "{content}");
         }
     }
 

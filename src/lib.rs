@@ -13,6 +13,7 @@ pub mod atomic;
 pub mod check;
 pub mod cli;
 pub mod compose;
+pub mod compose_file;
 pub mod config;
 pub mod docgen;
 pub mod doctor;
