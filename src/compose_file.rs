@@ -80,7 +80,7 @@ fn read_services(
     span: Span,
 ) -> Result<Vec<ServiceImage>, ComposeError> {
     match value {
-        Event::Scalar(v, ScalarStyle::Plain, 0, None) if is_null(v) => return Ok(Vec::new()),
+        Event::Scalar(v, ScalarStyle::Plain, _, None) if is_null(v) => return Ok(Vec::new()),
         Event::MappingStart(..) if events.opens_flow(span) => {
             return Err(error(
                 line,
@@ -394,7 +394,9 @@ mod tests {
         for text in ["", "version: '3'\n", "- a\n", "just text\n"] {
             assert_eq!(service_images(text), Ok(None), "{text:?}");
         }
-        assert_eq!(service_images("services:\n"), Ok(Some(Vec::new())));
+        for text in ["services:\n", "services: ~\n", "services: &s\nx: 1\n"] {
+            assert_eq!(service_images(text), Ok(Some(Vec::new())), "{text:?}");
+        }
     }
 
     #[test]
