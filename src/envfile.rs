@@ -331,16 +331,35 @@ fn line_of(bytes: &[u8], pos: usize) -> usize {
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    /// The line number at `counted`: lines are counted once, as the cursor moves on, so
+    /// that parsing stays linear in the size of the file.
+    line: usize,
+    counted: usize,
 }
 
 impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Self {
         let pos = if text.starts_with(BOM) { BOM.len() } else { 0 };
-        Parser { text, pos }
+        Parser {
+            text,
+            pos,
+            line: 1,
+            counted: 0,
+        }
     }
 
-    fn line(&self) -> usize {
-        line_of(self.text.as_bytes(), self.pos)
+    fn line(&mut self) -> usize {
+        if self.pos >= self.counted {
+            let newlines = self.text.as_bytes()[self.counted..self.pos]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.line += newlines;
+            self.counted = self.pos;
+            self.line
+        } else {
+            line_of(self.text.as_bytes(), self.pos)
+        }
     }
 
     fn err<T>(&self, line: usize, msg: impl Into<String>) -> Result<T, ParseError> {
@@ -445,8 +464,9 @@ impl<'a> Parser<'a> {
                 let value_end = self.pos;
                 self.skip_blanks();
                 if !self.at_line_end() && self.peek() != Some('#') {
+                    let line = self.line();
                     return self.err(
-                        self.line(),
+                        line,
                         format!("unexpected text after the closing quote of `{key}`"),
                     );
                 }
@@ -463,9 +483,13 @@ impl<'a> Parser<'a> {
                 let raw = rest[..line_end]
                     .strip_suffix('\r')
                     .unwrap_or(&rest[..line_end]);
+                // `#` starts a comment only after white space: `KEY=#x` is the value `#x`
+                // for every compose tool.
+                let after_blank =
+                    value_start > 0 && self.text[..value_start].ends_with([' ', '\t']);
                 let mut value_len = raw.len();
                 for (i, c) in raw.char_indices() {
-                    if c == '#' && (i == 0 || raw[..i].ends_with([' ', '\t'])) {
+                    if c == '#' && ((i == 0 && after_blank) || raw[..i].ends_with([' ', '\t'])) {
                         value_len = i;
                         break;
                     }
@@ -542,6 +566,8 @@ mod tests {
             ("A=b", "A", "b", Quote::None),
             ("A=b # comment", "A", "b", Quote::None),
             ("A=b#notcomment", "A", "b#notcomment", Quote::None),
+            ("A=#x", "A", "#x", Quote::None),
+            ("A= #x", "A", "", Quote::None),
             ("A = spaced  ", "A", "spaced", Quote::None),
             ("export A=b", "A", "b", Quote::None),
             ("A='lit $X \\n'", "A", "lit $X \\n", Quote::Single),
@@ -643,7 +669,7 @@ mod tests {
         for (text, value, want) in [
             ("L#", "=", "L== #"),
             ("A # c", "v", "A =v # c"),
-            ("A=#c", "v", "A=v #c"),
+            ("A=#c", "v", "A=v"),
             ("A= #c", "v", "A= v #c"),
         ] {
             let mut file = parse(text);

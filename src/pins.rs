@@ -1,7 +1,10 @@
 //! The image entries of a service's env file: `SERVICE_<X>_IMAGE_TAGGED` (what to follow)
 //! and `SERVICE_<X>_IMAGE_HASHED` (what is pinned). Pure: works on a parsed [`EnvFile`].
 
-use crate::envfile::{interpolate, EnvFile};
+use std::collections::{BTreeSet, HashMap};
+
+use crate::dialects::{self, Reading, Tool};
+use crate::envfile::EnvFile;
 
 const PREFIX: &str = "SERVICE_";
 const TAGGED: &str = "_IMAGE_TAGGED";
@@ -18,6 +21,8 @@ pub struct ImageEntry {
     pub pinned: Option<String>,
     /// The line of the TAGGED entry.
     pub line: usize,
+    /// The variables the TAGGED value interpolates, directly or through other entries.
+    pub uses: Vec<String>,
 }
 
 impl ImageEntry {
@@ -32,59 +37,211 @@ impl ImageEntry {
     }
 }
 
-/// Finds the image entries of `env`, in file order. The error names the line.
+/// Whether `name` is a `SERVICE_<X>_IMAGE_<...>` variable, one that decides a pin.
+pub fn is_pin_variable(name: &str) -> bool {
+    name.strip_prefix(PREFIX)
+        .and_then(|rest| rest.find("_IMAGE_"))
+        .is_some_and(|i| i > 0)
+}
+
+/// The `<X>` of a TAGGED key.
+fn tagged_entry(key: &str) -> Option<&str> {
+    key.strip_prefix(PREFIX)
+        .and_then(|k| k.strip_suffix(TAGGED))
+        .filter(|x| !x.is_empty())
+}
+
+/// Finds the image entries of `env`, in file order, with the values every compose tool
+/// reads. A file the tools read differently where it matters for a pin is refused: the
+/// error names the line and the reason.
 pub fn image_entries(env: &EnvFile) -> Result<Vec<ImageEntry>, (usize, String)> {
-    let vars = env.variables();
+    let readings = dialects::read_all(env.render())?;
     let mut images: Vec<ImageEntry> = Vec::new();
+    let mut hashed_lines: HashMap<&str, Vec<usize>> = HashMap::new();
     for entry in env.entries() {
-        let Some(x) = entry
-            .key
-            .strip_prefix(PREFIX)
-            .and_then(|k| k.strip_suffix(TAGGED))
-            .filter(|x| !x.is_empty())
-        else {
+        if entry.key.starts_with(PREFIX) && entry.key.ends_with(HASHED) {
+            hashed_lines.entry(&entry.key).or_default().push(entry.line);
+        }
+    }
+    let index = Index::new(env);
+    let mut seen = BTreeSet::new();
+    for entry in env.entries() {
+        let Some(x) = tagged_entry(&entry.key) else {
             continue;
         };
-        if images.iter().any(|i| i.entry == x) {
+        if !seen.insert(x) {
             return Err((entry.line, format!("{} is set twice", entry.key)));
         }
-        let tagged = match entry.quote {
-            crate::envfile::Quote::Single => entry.value.clone(),
-            _ => interpolate(&entry.value, |name| vars.get(name).cloned())
-                .map_err(|e| (entry.line, format!("{}: {}", entry.key, e.escape_debug())))?,
-        };
+        let refuse = |msg: String| (entry.line, format!("{}: {msg}", entry.key));
+        let (uses, unset) = references(&index, entry.line, &entry.value);
+        if let Some(name) = unset {
+            return Err(refuse(format!(
+                "variable `{name}` is not set above this line (compose would take it from \
+                 the environment)"
+            )));
+        }
+        let tagged = dialects::agreed(&readings, &entry.key)
+            .map_err(refuse)?
+            .ok_or_else(|| refuse("the compose tools do not read this line as a key".into()))?;
         if tagged.is_empty()
             || tagged.contains(|c: char| c.is_whitespace() || c.is_control() || c == '#')
         {
-            return Err((
-                entry.line,
-                format!(
-                    "{}: `{tagged}` is not an image reference",
-                    entry.key,
-                    tagged = tagged.escape_debug()
-                ),
-            ));
+            return Err(refuse(format!(
+                "`{}` is not an image reference",
+                tagged.escape_debug()
+            )));
         }
         let hashed_key = format!("{PREFIX}{x}{HASHED}");
-        let hashed: Vec<_> = env
-            .entries()
-            .iter()
-            .filter(|e| e.key == hashed_key)
-            .collect();
-        if let [_, second, ..] = hashed.as_slice() {
-            return Err((second.line, format!("{hashed_key} is set twice")));
+        let lines = hashed_lines.get(hashed_key.as_str()).map_or(&[][..], |l| l);
+        if let [_, second, ..] = lines {
+            return Err((*second, format!("{hashed_key} is set twice")));
         }
+        let pinned = pinned(&index, &readings, &hashed_key, lines.first().copied())?;
         images.push(ImageEntry {
             entry: x.to_owned(),
             tagged,
-            pinned: hashed
-                .first()
-                .map(|e| e.value.clone())
-                .filter(|v| !v.is_empty()),
+            pinned,
             line: entry.line,
+            uses,
         });
     }
+    for (tool, reading) in &readings {
+        if let Some(key) = reading
+            .keys()
+            .find(|k| tagged_entry(k).is_some_and(|x| !seen.contains(x)))
+        {
+            let line = reading.line(key).unwrap_or(1);
+            return Err((
+                line,
+                format!(
+                    "{} reads {key} here, cipug does not: the compose tools read this file \
+                     differently",
+                    tool.name()
+                ),
+            ));
+        }
+    }
     Ok(images)
+}
+
+/// The HASHED value every tool reads, which must be the one cipug edits.
+fn pinned(
+    index: &Index<'_>,
+    readings: &[(Tool, Reading)],
+    key: &str,
+    line: Option<usize>,
+) -> Result<Option<String>, (usize, String)> {
+    let line_of = |r: &Reading| r.line(key);
+    let at = line
+        .or_else(|| readings.iter().find_map(|(_, r)| line_of(r)))
+        .unwrap_or(1);
+    let agreed = dialects::agreed(readings, key).map_err(|e| (at, format!("{key}: {e}")))?;
+    let own = index.last(key).map(|(_, v)| v.to_owned());
+    if agreed.is_some() && own != agreed {
+        return Err((
+            at,
+            format!("{key}: the compose tools read another line or value than cipug would edit"),
+        ));
+    }
+    Ok(agreed.filter(|v| !v.is_empty()))
+}
+
+/// The variables `value` (of the entry on `line`) interpolates, following the entries
+/// above it, and the first one used without a default that no entry above sets.
+fn references(index: &Index<'_>, line: usize, value: &str) -> (Vec<String>, Option<String>) {
+    let above = |name: &str, before: usize| {
+        index
+            .above(name, before)
+            .map(|(line, value)| (line, value.to_owned()))
+    };
+    let mut uses = BTreeSet::new();
+    let mut unset = None;
+    let mut todo: Vec<(String, usize)> = Vec::new();
+    for (name, defaulted) in names(value) {
+        if !defaulted && above(&name, line).is_none() && unset.is_none() {
+            unset = Some(name.clone());
+        }
+        todo.push((name, line));
+    }
+    while let Some((name, before)) = todo.pop() {
+        if !uses.insert(name.clone()) {
+            continue;
+        }
+        if let Some((at, v)) = above(&name, before) {
+            todo.extend(names(&v).into_iter().map(|(n, _)| (n, at)));
+        }
+    }
+    (uses.into_iter().collect(), unset)
+}
+
+/// The entries of a file by key, in file order, so that lookups stay cheap in big files.
+struct Index<'a>(HashMap<&'a str, Vec<(usize, &'a str)>>);
+
+impl<'a> Index<'a> {
+    fn new(env: &'a EnvFile) -> Self {
+        let mut map: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
+        for e in env.entries() {
+            map.entry(&e.key).or_default().push((e.line, &e.value));
+        }
+        Index(map)
+    }
+
+    /// The last entry named `key`.
+    fn last(&self, key: &str) -> Option<(usize, &'a str)> {
+        self.0.get(key).and_then(|v| v.last().copied())
+    }
+
+    /// The last entry named `key` on a line before `line`.
+    fn above(&self, key: &str, line: usize) -> Option<(usize, &'a str)> {
+        let entries = self.0.get(key)?;
+        let n = entries.partition_point(|(l, _)| *l < line);
+        n.checked_sub(1).map(|i| entries[i])
+    }
+}
+
+/// The variable names in `value` (`$NAME`, `${NAME...}`), each with whether a default
+/// (`-`, `:-`) covers it when unset.
+fn names(value: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut depth_default = 0usize;
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    let mut opened: Vec<bool> = Vec::new();
+    while i < bytes.len() {
+        match bytes[i] {
+            b'$' if bytes.get(i + 1) == Some(&b'$') => i += 2,
+            b'$' => {
+                let braced = bytes.get(i + 1) == Some(&b'{');
+                let start = i + 1 + usize::from(braced);
+                let len = value[start..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(value.len() - start);
+                if len > 0 {
+                    let rest = &value[start + len..];
+                    let defaulted = braced && (rest.starts_with(":-") || rest.starts_with('-'));
+                    out.push((
+                        value[start..start + len].to_owned(),
+                        defaulted || depth_default > 0,
+                    ));
+                    if braced {
+                        opened.push(defaulted);
+                        if defaulted {
+                            depth_default += 1;
+                        }
+                    }
+                }
+                i = start + len;
+            }
+            b'}' => {
+                if opened.pop() == Some(true) {
+                    depth_default -= 1;
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    out
 }
 
 #[cfg(test)]
