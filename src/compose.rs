@@ -7,12 +7,23 @@ use crate::services::ServiceDir;
 /// Builds the compose tool's commands for one service folder.
 pub struct Compose<'c> {
     config: &'c Config,
+    uses: Vec<String>,
 }
 
 impl<'c> Compose<'c> {
     /// Commands as the settings say.
     pub fn new(config: &'c Config) -> Self {
-        Compose { config }
+        Compose {
+            config,
+            uses: Vec::new(),
+        }
+    }
+
+    /// Also keeps `names` (the variables the service's TAGGED values interpolate) out of
+    /// the compose tool's environment.
+    pub fn using(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.uses.extend(names);
+        self
     }
 
     /// `<COMPOSE_TOOL> [-f <file>] [--env-file <file>] <args>` in the service folder. The
@@ -25,7 +36,9 @@ impl<'c> Compose<'c> {
         if self.config.env_file_name != ".env" {
             cmd = cmd.args(["--env-file", &self.config.env_file_name]);
         }
-        cmd.args(args.iter().copied()).current_dir(&service.path)
+        cmd.args(args.iter().copied())
+            .current_dir(&service.path)
+            .pin_env(self.uses.iter().cloned())
     }
 
     /// Checks the compose tool works in the folder.
@@ -79,7 +92,9 @@ impl<'c> Compose<'c> {
 
     /// Removes unused images.
     pub fn prune(&self) -> Cmd {
-        Cmd::from_words(&self.config.container_tool).args(["image", "prune", "-f"])
+        Cmd::from_words(&self.config.container_tool)
+            .args(["image", "prune", "-f"])
+            .pin_env(Vec::<String>::new())
     }
 
     /// Whether this run uses the compose tool for a changed service.
@@ -102,14 +117,16 @@ pub fn project_name(folder_name: &str) -> String {
 
 /// The command listing a compose project's containers as JSON.
 pub fn containers_cmd(config: &Config, project: &str) -> Cmd {
-    Cmd::from_words(&config.container_tool).args([
-        "ps",
-        "-a",
-        "--filter",
-        &format!("label=com.docker.compose.project={project}"),
-        "--format",
-        "json",
-    ])
+    Cmd::from_words(&config.container_tool)
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+            "--format",
+            "json",
+        ])
+        .pin_env(Vec::<String>::new())
 }
 
 /// One container of a project and its state (`running`, `exited`, `created`, ...).

@@ -702,6 +702,48 @@ pub fn read_all(text: &str) -> Result<Vec<(Tool, Reading)>, (usize, String)> {
         .collect()
 }
 
+/// Checks an edit before it is written: in `after`, every tool reads each `(key, pin)` of
+/// `pins` as the pin and every other key as it read it in `before`. The error names the
+/// line and the tool that would read something else.
+pub fn check_edit(
+    before: &str,
+    after: &str,
+    pins: &[(String, String)],
+) -> Result<(), (usize, String)> {
+    for tool in Tool::ALL {
+        let old = read(tool, before)?;
+        let new = read(tool, after)?;
+        for (key, pin) in pins {
+            if new.get(key) != Value::Text(pin.clone()) {
+                let line = new.line(key).unwrap_or(1);
+                return Err((
+                    line,
+                    format!(
+                        "after the edit {} would not read {key} as the pin",
+                        tool.name()
+                    ),
+                ));
+            }
+        }
+        let changed = old
+            .keys()
+            .chain(new.keys())
+            .filter(|k| !pins.iter().any(|(p, _)| p == k))
+            .find(|k| old.get(k) != new.get(k));
+        if let Some(key) = changed {
+            let line = new.line(key).or(old.line(key)).unwrap_or(1);
+            return Err((
+                line,
+                format!(
+                    "after the edit {} would read {key} differently",
+                    tool.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! `Display`, used alike in logs, errors and dry runs. A [`Runner`] executes it;
 //! [`SystemRunner`] is the real one and the only user of `std::process` in the crate.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,11 @@ pub struct Cmd {
     pub stdin: Option<String>,
     /// Extra environment variables. Not shown in `Display`.
     pub env: Vec<(String, String)>,
+    /// Whether the command gets an environment clean for the pins: without any
+    /// `SERVICE_<X>_IMAGE_<...>` variable and without the names in `env_remove`.
+    pub pin_env: bool,
+    /// Variables removed from the inherited environment (with `pin_env`).
+    pub env_remove: Vec<String>,
 }
 
 impl Cmd {
@@ -33,7 +39,22 @@ impl Cmd {
             cwd: None,
             stdin: None,
             env: Vec::new(),
+            pin_env: false,
+            env_remove: Vec::new(),
         }
+    }
+
+    /// Runs the command in an environment clean for the pins: no `SERVICE_<X>_IMAGE_<...>`
+    /// variable and none of `names` (the variables a TAGGED value interpolates), so that
+    /// the compose tool reads the pins from the `.env`, not from cipug's environment.
+    pub fn pin_env<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.pin_env = true;
+        self.env_remove.extend(names.into_iter().map(Into::into));
+        self
     }
 
     /// A command from a tool setting that may hold several words (`docker compose`).
@@ -161,6 +182,11 @@ impl Runner for SystemRunner {
         if let Some(cwd) = &cmd.cwd {
             command.current_dir(cwd);
         }
+        if cmd.pin_env {
+            for name in removed_from_env(cmd, std::env::vars_os().map(|(k, _)| k)) {
+                command.env_remove(&name);
+            }
+        }
         let mut child = command.spawn().map_err(not_started)?;
         if let (Some(text), Some(mut input)) = (&cmd.stdin, child.stdin.take()) {
             // A program that exits without reading its input is not an error here.
@@ -193,6 +219,26 @@ impl Runner for SystemRunner {
     }
 }
 
+/// The inherited variables `cmd` does not get, warning once per variable and run.
+fn removed_from_env(cmd: &Cmd, inherited: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
+    static WARNED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let removed: Vec<String> = inherited
+        .filter_map(|name| name.into_string().ok())
+        .filter(|name| crate::pins::is_pin_variable(name) || cmd.env_remove.contains(name))
+        .collect();
+    if let Ok(mut warned) = WARNED.lock() {
+        for name in &removed {
+            if warned.insert(name.clone()) {
+                log::warn!(
+                    "{name} is set in cipug's environment: not passed on to the compose and \
+                     container tools, which read the pins from the .env"
+                );
+            }
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +252,23 @@ mod tests {
         assert_eq!(
             cmd.to_string(),
             "docker compose up -d 'my service' (in /srv/a)"
+        );
+    }
+
+    #[test]
+    fn pin_env_removes_pin_variables_and_named_ones() {
+        let cmd = Cmd::new("env").pin_env(["REG".to_string()]);
+        let inherited = [
+            "PATH",
+            "SERVICE_APP_IMAGE_HASHED",
+            "SERVICE_X_IMAGE_TAGGED",
+            "REG",
+            "SERVICE_IMAGE_X",
+        ];
+        let removed = removed_from_env(&cmd, inherited.iter().map(Into::into));
+        assert_eq!(
+            removed,
+            ["SERVICE_APP_IMAGE_HASHED", "SERVICE_X_IMAGE_TAGGED", "REG"]
         );
     }
 

@@ -30,6 +30,16 @@ pub struct Service {
     pub images: Vec<ImageEntry>,
 }
 
+impl Service {
+    /// The variables its TAGGED values interpolate, each once.
+    pub fn uses(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.images.iter().flat_map(|i| i.uses.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
 /// One pin that changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -295,7 +305,7 @@ impl<'a> Updater<'a> {
         applied: &mut Applied,
     ) -> Result<()> {
         let name = &service.dir.name;
-        let compose = Compose::new(self.config);
+        let compose = Compose::new(self.config).using(service.uses());
         for change in changes {
             log::info!(
                 "{name}: {} {} -> {}",
@@ -347,7 +357,7 @@ impl<'a> Updater<'a> {
     /// Pull and restart after the `.env` holds the new pins.
     fn apply_to_containers(&mut self, service: &Service, changes: &[Change]) -> Result<()> {
         let name = &service.dir.name;
-        let compose = Compose::new(self.config);
+        let compose = Compose::new(self.config).using(service.uses());
         if self.config.service_pull {
             self.runner
                 .run(&compose.pull(&service.dir))
@@ -419,6 +429,17 @@ impl<'a> Updater<'a> {
             ));
         }
         let env = apply(service, changes);
+        let pins: Vec<(String, String)> = changes
+            .iter()
+            .map(|c| {
+                (
+                    format!("SERVICE_{}_IMAGE_HASHED", c.entry),
+                    c.new.as_str().to_owned(),
+                )
+            })
+            .collect();
+        crate::dialects::check_edit(service.env.render(), env.render(), &pins)
+            .map_err(|(line, msg)| env_error(format!("line {line}: {msg}; not written")))?;
         atomic::write_with(path, env.render().as_bytes(), 0o600, || {
             failpoint::hit("env-write")
         })
@@ -428,7 +449,7 @@ impl<'a> Updater<'a> {
     /// The `.env` change and every command an update of `service` would run, for
     /// `--dry-run`.
     pub fn plan(&mut self, service: &Service, changes: &[Change]) -> Vec<String> {
-        let compose = Compose::new(self.config);
+        let compose = Compose::new(self.config).using(service.uses());
         let mut lines = Vec::new();
         let before = service.env.render();
         let after = apply(service, changes);
@@ -547,7 +568,9 @@ pub fn undo(
 
 /// `<CONTAINER_TOOL> image inspect --format {{.Id}} <pin>`.
 fn inspect_image_cmd(config: &Config, pin: &str) -> Cmd {
-    Cmd::from_words(&config.container_tool).args(["image", "inspect", "--format", "{{.Id}}", pin])
+    Cmd::from_words(&config.container_tool)
+        .args(["image", "inspect", "--format", "{{.Id}}", pin])
+        .pin_env(Vec::<String>::new())
 }
 
 /// `-`/`+` lines for the lines that differ between two texts.
