@@ -312,10 +312,12 @@ mod python {
     }
 
     pub(super) fn read(text: &str, new: bool) -> Reading {
+        // Python opens the file in text mode: `\r\n` and a lone `\r` are read as `\n`.
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
         let s = if new {
-            text.strip_prefix('\u{feff}').unwrap_or(text)
+            text.strip_prefix('\u{feff}').unwrap_or(&text)
         } else {
-            text
+            &text
         };
         let lines = Lines::new(s);
         let mut r = Reader { s, pos: 0, new };

@@ -423,8 +423,9 @@ impl<'a> Parser<'a> {
         }
         let key_start = self.pos;
         while let Some(c) = self.peek() {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                self.pos += 1;
+            // The key characters compose-go accepts (python-dotenv takes more).
+            if c.is_alphanumeric() || "_.-[]".contains(c) {
+                self.pos += c.len_utf8();
             } else {
                 break;
             }
@@ -525,6 +526,12 @@ impl<'a> Parser<'a> {
             if c == q {
                 self.pos += i + 1;
                 return Ok(value);
+            }
+            if q == '\'' && c == '\\' && self.text[self.pos + i + 1..].starts_with('\'') {
+                // `\'` does not end a single-quoted value for any compose tool.
+                chars.next();
+                value.push_str("\\'");
+                continue;
             }
             if q == '"' && c == '\\' {
                 match chars.next() {

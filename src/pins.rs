@@ -21,7 +21,8 @@ pub struct ImageEntry {
     pub pinned: Option<String>,
     /// The line of the TAGGED entry.
     pub line: usize,
-    /// The variables the TAGGED value interpolates, directly or through other entries.
+    /// The variables the TAGGED and HASHED values interpolate, directly or through other
+    /// entries.
     pub uses: Vec<String>,
 }
 
@@ -96,7 +97,14 @@ pub fn image_entries(env: &EnvFile) -> Result<Vec<ImageEntry>, (usize, String)> 
         if let [_, second, ..] = lines {
             return Err((*second, format!("{hashed_key} is set twice")));
         }
-        let pinned = pinned(&index, &readings, &hashed_key, lines.first().copied())?;
+        let pinned = pinned(&readings, &hashed_key, lines.first().copied())?;
+        let mut uses = uses;
+        if let Some((line, value)) = lines.first().and_then(|&l| index.above(&hashed_key, l + 1)) {
+            // What the HASHED value interpolates decides the pin as much.
+            uses.extend(references(&index, line, value).0);
+            uses.sort();
+            uses.dedup();
+        }
         images.push(ImageEntry {
             entry: x.to_owned(),
             tagged,
@@ -124,9 +132,8 @@ pub fn image_entries(env: &EnvFile) -> Result<Vec<ImageEntry>, (usize, String)> 
     Ok(images)
 }
 
-/// The HASHED value every tool reads, which must be the one cipug edits.
+/// The HASHED value every tool reads.
 fn pinned(
-    index: &Index<'_>,
     readings: &[(Tool, Reading)],
     key: &str,
     line: Option<usize>,
@@ -135,14 +142,8 @@ fn pinned(
     let at = line
         .or_else(|| readings.iter().find_map(|(_, r)| line_of(r)))
         .unwrap_or(1);
+    // Which line cipug edits is checked when it writes (`dialects::check_edit`).
     let agreed = dialects::agreed(readings, key).map_err(|e| (at, format!("{key}: {e}")))?;
-    let own = index.last(key).map(|(_, v)| v.to_owned());
-    if agreed.is_some() && own != agreed {
-        return Err((
-            at,
-            format!("{key}: the compose tools read another line or value than cipug would edit"),
-        ));
-    }
     Ok(agreed.filter(|v| !v.is_empty()))
 }
 
@@ -184,11 +185,6 @@ impl<'a> Index<'a> {
             map.entry(&e.key).or_default().push((e.line, &e.value));
         }
         Index(map)
-    }
-
-    /// The last entry named `key`.
-    fn last(&self, key: &str) -> Option<(usize, &'a str)> {
-        self.0.get(key).and_then(|v| v.last().copied())
     }
 
     /// The last entry named `key` on a line before `line`.
