@@ -377,3 +377,57 @@ fn check_snapshots_reads_snapper_and_btrbk() {
     );
     run.expect_code(40);
 }
+
+#[test]
+fn pin_variables_in_cipugs_environment_do_not_change_what_compose_runs() {
+    // podman-compose 1.6 lets the process environment win over `.env`: a stray
+    // SERVICE_APP_IMAGE_HASHED (or REG, which the TAGGED value uses) in cipug's environment
+    // would make it run another image than the pin.
+    let venv = std::env::var("CIPUG_TEST_VENV").unwrap_or_else(|_| "/opt/cipug-test/venv".into());
+    let compose_tool = format!("{venv}/bin/podman-compose");
+    let mut stack = Stack::new();
+    let pinned = stack
+        .images
+        .push(&stack.registry, "demo/envapp:latest", "1", Behaviour::Serve);
+    let decoy = stack
+        .images
+        .push(&stack.registry, "demo/decoy:latest", "2", Behaviour::Serve);
+    let app_img = stack.image("demo/envapp");
+    let decoy_pin = format!("{}@{decoy}", stack.image("demo/decoy"));
+    let dir = stack.service(
+        "e-env",
+        COMPOSE,
+        &format!(
+            "REG={}\nSERVICE_APP_IMAGE_TAGGED=${{REG}}/demo/envapp\n",
+            stack.registry.addr
+        ),
+        true,
+    );
+    let run = stack.cipug(
+        &["update"],
+        &[
+            ("CIPUG_COMPOSE_TOOL", &compose_tool),
+            ("SERVICE_APP_IMAGE_HASHED", &decoy_pin),
+            ("REG", "decoy.invalid:1"),
+        ],
+    );
+    run.expect_code(0);
+    let pin = format!("{app_img}@{pinned}");
+    assert_eq!(
+        hashed(&fs::read_to_string(dir.join(".env")).unwrap()),
+        Some(pin.clone())
+    );
+    let containers = stack.containers("e-env");
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    let (state, image) = containers.values().next().unwrap();
+    assert_eq!((state.as_str(), image.as_str()), ("running", pin.as_str()));
+    // One warning per variable, however many commands ran.
+    for name in ["SERVICE_APP_IMAGE_HASHED", "REG"] {
+        let warnings = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains(&format!("{name} is set in cipug's environment")))
+            .count();
+        assert_eq!(warnings, 1, "{name}:\n{}", run.stderr);
+    }
+}
