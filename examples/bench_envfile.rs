@@ -62,12 +62,7 @@ fn main() {
         ),
         (
             "comments, quotes, interpolation",
-            file(|i| {
-                format!(
-                    "# entry {i}\nexport V{i}=\"a b\\n${{V{prev}:-x}}\" # c\nW{i}='x\ny'\r\n",
-                    prev = i.saturating_sub(1)
-                )
-            }),
+            file(|i| format!("# entry {i}\nexport V{i}=\"a b\\n${{V0:-x}}\" # c\nW{i}='x\ny'\r\n")),
         ),
     ];
     println!(

@@ -75,8 +75,8 @@ impl Reading {
         self.values.keys().map(String::as_str)
     }
 
-    fn set(&mut self, key: &str, value: Value, line: usize) {
-        self.values.insert(key.to_owned(), (value, line));
+    fn set(&mut self, key: String, value: Value, line: usize) {
+        self.values.insert(key, (value, line));
     }
 
     fn text(&self, key: &str) -> Option<Option<&str>> {
@@ -313,7 +313,11 @@ mod python {
 
     pub(super) fn read(text: &str, new: bool) -> Reading {
         // Python opens the file in text mode: `\r\n` and a lone `\r` are read as `\n`.
-        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        let text: std::borrow::Cow<'_, str> = if text.contains('\r') {
+            text.replace("\r\n", "\n").replace('\r', "\n").into()
+        } else {
+            text.into()
+        };
         let s = if new {
             text.strip_prefix('\u{feff}').unwrap_or(&text)
         } else {
@@ -322,8 +326,6 @@ mod python {
         let lines = Lines::new(s);
         let mut r = Reader { s, pos: 0, new };
         let mut reading = Reading::default();
-        let mut resolved: std::collections::HashMap<String, Option<String>> =
-            std::collections::HashMap::new();
         while r.pos < s.len() {
             r.skip_while(space);
             if r.pos >= s.len() {
@@ -332,10 +334,9 @@ mod python {
             let start = r.pos;
             match binding(&mut r) {
                 Ok(Some((key, value))) => {
-                    let value = value.map(|v| interpolate(&v, &resolved));
-                    resolved.insert(key.clone(), value.clone());
+                    let value = value.map(|v| interpolate(v, &reading));
                     let shown = value.map_or(Value::Unset, Value::Text);
-                    reading.set(&key, shown, lines.of(start));
+                    reading.set(key, shown, lines.of(start));
                 }
                 Ok(None) => {}
                 Err(()) => {
@@ -355,10 +356,10 @@ mod python {
 
     /// `${NAME}` and `${NAME:-default}` (the default used only when NAME is unset), from
     /// the values above; nothing else is special (`$NAME` and `$$` stay as written).
-    fn interpolate(
-        value: &str,
-        vars: &std::collections::HashMap<String, Option<String>>,
-    ) -> String {
+    fn interpolate(value: String, vars: &Reading) -> String {
+        if !value.contains("${") {
+            return value;
+        }
         let mut out = String::new();
         let mut i = 0;
         while let Some(found) = value[i..].find("${") {
@@ -384,8 +385,9 @@ mod python {
             };
             out.push_str(&value[i..start]);
             let name = &inner[..name_len];
-            match vars.get(name) {
-                Some(v) => out.push_str(v.as_deref().unwrap_or("")),
+            match vars.values.get(name) {
+                Some((Value::Text(v), _)) => out.push_str(v),
+                Some(_) => {}
                 None => out.push_str(default.unwrap_or("")),
             }
             i = start + 2 + len;
@@ -398,7 +400,6 @@ mod python {
 /// compose-go's `dotenv/parser.go` and `template/template.go`.
 mod go {
     use super::{Lines, Reading, Value};
-    use std::collections::HashMap;
 
     /// Go's `unicode.IsSpace`.
     fn uspace(c: char) -> bool {
@@ -420,7 +421,6 @@ mod go {
         let s = text.strip_prefix('\u{feff}').unwrap_or(text);
         let lines = Lines::new(s);
         let mut reading = Reading::default();
-        let mut vars: HashMap<String, Option<String>> = HashMap::new();
         let mut pos = 0;
         loop {
             // getStatementStart: skip white space and comment lines.
@@ -489,9 +489,8 @@ mod go {
             let rest = &s[pos..];
             let trimmed = rest.trim_start_matches(space);
             pos += rest.len() - trimmed.len();
-            let (value, next) = value(s, pos, &vars, line)?;
-            vars.insert(key.clone(), value.clone());
-            reading.set(&key, value.map_or(Value::Unknown, Value::Text), line);
+            let (value, next) = value(s, pos, &reading, line)?;
+            reading.set(key, value.map_or(Value::Unknown, Value::Text), line);
             pos = next;
         }
     }
@@ -500,7 +499,7 @@ mod go {
     fn value(
         s: &str,
         pos: usize,
-        vars: &HashMap<String, Option<String>>,
+        vars: &Reading,
         line: usize,
     ) -> Result<(Option<String>, usize), (usize, String)> {
         let src = &s[pos..];
@@ -585,11 +584,14 @@ mod go {
 
     /// template.Substitute for the forms whose outcome is plain: `$$`, `$NAME`, `${NAME}`,
     /// `${NAME:-x}`, `${NAME-x}` (defaults may nest). `None` for anything else.
-    pub(super) fn substitute(
-        value: &str,
-        vars: &HashMap<String, Option<String>>,
-    ) -> Option<String> {
-        let lookup = |name: &str| vars.get(name).cloned().flatten();
+    pub(super) fn substitute(value: &str, vars: &Reading) -> Option<String> {
+        if !value.contains('$') {
+            return Some(value.to_owned());
+        }
+        let lookup = |name: &str| match vars.values.get(name) {
+            Some((Value::Text(v), _)) => Some(v.clone()),
+            _ => None,
+        };
         let mut out = String::new();
         let mut rest = value;
         while let Some(i) = rest.find('$') {
