@@ -696,14 +696,32 @@ pub fn agreed(readings: &[(Tool, Reading)], key: &str) -> Result<Option<String>,
 
 /// Every tool's reading of `text`, or the first tool that refuses the file.
 pub fn read_all(text: &str) -> Result<Vec<(Tool, Reading)>, (usize, String)> {
-    Tool::ALL
-        .iter()
-        .map(|&tool| {
-            read(tool, text)
-                .map(|r| (tool, r))
-                .map_err(|(line, e)| (line, format!("{} cannot read the file: {e}", tool.name())))
-        })
-        .collect()
+    each_tool(|tool| {
+        read(tool, text)
+            .map(|r| (tool, r))
+            .map_err(|(line, e)| (line, format!("{} cannot read the file: {e}", tool.name())))
+    })
+    .into_iter()
+    .collect()
+}
+
+/// `f` for every tool, the tools side by side on threads (a big file reads in a third of
+/// the time on three cores).
+fn each_tool<T: Send>(f: impl Fn(Tool) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = Tool::ALL
+            .iter()
+            .map(|&tool| scope.spawn(move || f(tool)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Checks an edit before it is written: in `after`, every tool reads each `(key, pin)` of
@@ -714,7 +732,19 @@ pub fn check_edit(
     after: &str,
     pins: &[(String, String)],
 ) -> Result<(), (usize, String)> {
-    for tool in Tool::ALL {
+    each_tool(|tool| check_edit_for(tool, before, after, pins))
+        .into_iter()
+        .collect()
+}
+
+fn check_edit_for(
+    tool: Tool,
+    before: &str,
+    after: &str,
+    pins: &[(String, String)],
+) -> Result<(), (usize, String)> {
+    let pinned: std::collections::HashSet<&str> = pins.iter().map(|(k, _)| k.as_str()).collect();
+    {
         let old = read(tool, before)?;
         let new = read(tool, after)?;
         for (key, pin) in pins {
@@ -732,7 +762,7 @@ pub fn check_edit(
         let changed = old
             .keys()
             .chain(new.keys())
-            .filter(|k| !pins.iter().any(|(p, _)| p == k))
+            .filter(|k| !pinned.contains(k))
             .find(|k| old.get(k) != new.get(k));
         if let Some(key) = changed {
             let line = new.line(key).or(old.line(key)).unwrap_or(1);
