@@ -64,11 +64,11 @@ pub fn wait(config: &Config, runner: &dyn Runner, name: &str) -> Result<(), Stri
                     Health::Starting => {
                         if podman {
                             // Exit 1 just means "not healthy yet": the status says the rest.
-                            let _ = runner.run(&Cmd::from_words(&config.container_tool).args([
-                                "healthcheck",
-                                "run",
-                                &c.name,
-                            ]));
+                            let _ = runner.run(
+                                &Cmd::from_words(&config.container_tool)
+                                    .args(["healthcheck", "run", &c.name])
+                                    .pin_env(Vec::<String>::new()),
+                            );
                         }
                         waiting.push(format!("{} is starting", c.name));
                     }

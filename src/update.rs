@@ -521,8 +521,8 @@ pub fn undo(
     target: UndoTarget,
     why: &str,
 ) -> Result<Option<u64>> {
-    let compose = Compose::new(config);
     let name = &dir.name;
+    let compose = Compose::new(config).using(pin_uses(dir));
     if let Err(e) = runner.run(&compose.stop(dir)) {
         log::warn!("{name}: stopping before the rollback failed: {e}");
     }
@@ -558,6 +558,8 @@ pub fn undo(
             None
         }
     };
+    // The restored `.env` may use other variables than the one that failed.
+    let compose = Compose::new(config).using(pin_uses(dir));
     runner
         .run(&compose.start(dir))
         .map_err(|e| Error::Restart(e.to_string()))?;
@@ -567,6 +569,12 @@ pub fn undo(
 }
 
 /// `<CONTAINER_TOOL> image inspect --format {{.Id}} <pin>`.
+/// The variables the pins in `dir`'s `.env` use, to keep out of the compose tool's
+/// environment; none when the file cannot be read (the pin variables are removed anyway).
+fn pin_uses(dir: &ServiceDir) -> Vec<String> {
+    load(dir).map(|s| s.uses()).unwrap_or_default()
+}
+
 fn inspect_image_cmd(config: &Config, pin: &str) -> Cmd {
     Cmd::from_words(&config.container_tool)
         .args(["image", "inspect", "--format", "{{.Id}}", pin])
