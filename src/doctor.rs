@@ -81,11 +81,33 @@ fn private(path: &Path, what: &str) -> Finding {
     ))
 }
 
+/// The compose tool is fine only when it runs: `docker` is installed on many servers whose
+/// `docker compose` plugin is not, so `<COMPOSE_TOOL> version` must succeed.
+fn compose_tool_works(config: &Config, runner: &dyn Runner) -> Finding {
+    let cmd = crate::runner::Cmd::from_words(&config.compose_tool).arg("version");
+    let tool = config.compose_tool.join(" ");
+    match runner.run(&cmd) {
+        Ok(out) => {
+            // podman-compose 1.0 prints podman's command line first.
+            let lines = || out.stdout.lines().map(str::trim);
+            let version = lines()
+                .find(|l| l.to_ascii_lowercase().contains("compose"))
+                .or_else(|| lines().next())
+                .unwrap_or("");
+            ok(format!("tool {tool}: {version}"))
+        }
+        Err(e) => fail(format!(
+            "tool {tool} does not work: {e}; install it or set COMPOSE_TOOL"
+        )),
+    }
+}
+
 /// Runs every check; returns the findings in order.
 pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
     let mut found = Vec::new();
     for tool in required_tools(config) {
         found.push(match which::which(&tool) {
+            Ok(_) if tool == config.compose_tool[0] => compose_tool_works(config, runner),
             Ok(path) => ok(format!("tool {tool}: {}", path.display())),
             Err(_) => fail(format!("tool {tool} is not installed (or not on PATH); install it or change the settings that need it")),
         });

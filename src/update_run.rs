@@ -68,6 +68,10 @@ pub fn run(
                 log::error!("{name}: {error}");
                 codes.push(error.exit_code());
                 rows.push(Row::failed(name, "", &error));
+                if !options.dry_run {
+                    let message = error.to_string();
+                    notifier.send(&Notification::new(name, "", None, None, "failed", &message));
+                }
                 continue;
             }
         };
@@ -98,6 +102,14 @@ pub fn run(
             );
             rows.push(Row::change(name, change, "held back"));
             if !already_recorded_held(&past, name, change) && !options.dry_run {
+                notifier.send(&Notification::new(
+                    name,
+                    &change.entry,
+                    change.old.as_deref(),
+                    Some(change.new.as_str()),
+                    "held back",
+                    "failed before; `cipug update --retry-failed` tries it again",
+                ));
                 events.push(event(
                     name,
                     change,
@@ -168,7 +180,7 @@ pub fn run(
         };
         if let Outcome::RolledBack { changes, .. } = &outcome {
             for c in changes {
-                log::error!(
+                log::warn!(
                     "rolled back {name} to {}",
                     c.old.as_deref().unwrap_or("(unpinned)")
                 );

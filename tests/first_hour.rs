@@ -1,0 +1,228 @@
+//! What a new user meets in the first hour: help that lists only what a subcommand reads,
+//! `doctor` on a compose tool that does not run, `check` showing the tag, `check-snapshots`
+//! with nothing configured, completions of service names and setting values, and a rolled
+//! back update told as such, with notifications for held-back digests and registry errors.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use support::{plain_services, run_cipug, Behaviour, Stack, COMPOSE};
+
+#[test]
+fn help_lists_only_the_settings_a_subcommand_reads() {
+    let help = |sub: &str| {
+        let run = run_cipug(&[sub, "--help"], &[]);
+        run.expect_code(0);
+        run.stdout
+    };
+    let history = help("history");
+    assert!(history.contains("--state-dir"), "{history}");
+    assert!(!history.contains("--service-pull"), "{history}");
+    assert!(!history.contains("--registry-timeout"), "{history}");
+    let snapshots = help("check-snapshots");
+    assert!(snapshots.contains("--snapshots-dir-snapper"), "{snapshots}");
+    assert!(!snapshots.contains("--health-timeout"), "{snapshots}");
+    let update = help("update");
+    assert!(update.contains("--service-pull") && update.contains("--health-timeout"));
+    assert!(!update.contains("--snapshots-dir-btrbk"), "{update}");
+    assert!(!help("man").contains("--services-root"));
+    // A hidden flag is still taken (scripts that pass every setting keep working).
+    let run = run_cipug(
+        &["history", "--resolve-jobs", "0"],
+        &[("CIPUG_SERVICES_ROOT", "/")],
+    );
+    run.expect_code(25);
+    assert!(
+        run.stderr.contains("RESOLVE_JOBS must be 1 to 256"),
+        "{}",
+        run.stderr
+    );
+    // Boolean and choice settings show their values.
+    assert!(update.contains("[possible values: compose, systemd-system, systemd-user]"));
+}
+
+#[test]
+fn check_snapshots_with_no_folders_configured_says_nothing_was_checked() {
+    let root = plain_services(&[("a", "")]);
+    let root = root.path().to_str().unwrap();
+    let run = run_cipug(&["check-snapshots"], &[("CIPUG_SERVICES_ROOT", root)]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("no snapshot folders configured")
+            && run.stderr.contains("nothing was checked"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("All required snapshots"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn doctor_says_ok_for_the_compose_tool_only_when_it_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().to_str().unwrap();
+    let base = [
+        ("CIPUG_SERVICES_ROOT", root),
+        ("CIPUG_SERVICE_SNAPSHOT", "false"),
+    ];
+    let run = run_cipug(&["doctor"], &base);
+    assert!(
+        run.stdout
+            .contains("ok    tool podman-compose: podman-compose"),
+        "{}",
+        run.stdout
+    );
+    // `podman` is installed, its subcommand is not: as `docker` without the compose plugin.
+    let mut env = base.to_vec();
+    env.push(("CIPUG_COMPOSE_TOOL", "podman no-such-compose"));
+    let run = run_cipug(&["doctor"], &env);
+    run.expect_code(12);
+    assert!(
+        run.stdout.contains(
+            "FIX   tool podman no-such-compose does not work: `podman no-such-compose version`"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn check_shows_the_tag_of_each_entry() {
+    let root = plain_services(&[("a", "SERVICE_APP_IMAGE_TAGGED=127.0.0.1:9/demo/app:1.2\n")]);
+    let run = run_cipug(
+        &["check"],
+        &[
+            ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+            ("CIPUG_INSECURE_REGISTRIES", "127.0.0.1:9"),
+        ],
+    );
+    run.expect_code(30);
+    let header = run.stdout.lines().next().unwrap();
+    assert!(header.contains("TAG"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("127.0.0.1:9/demo/app:1.2"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Asks bash's completion function what it offers after `words`, called as bash calls it
+/// (command, current word, previous word).
+fn complete_bash(words: &[&str], root: &Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("cipug.bash");
+    let out = Command::new(env!("CARGO_BIN_EXE_cipug"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    fs::write(&script, out.stdout).unwrap();
+    let words: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source {}; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}; _cipug_with_services cipug \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[*]}}\"",
+        script.display(),
+        words.join(" "),
+        words.len() - 1
+    );
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_cipug")).parent().unwrap();
+    let out = Command::new("bash")
+        .args(["-c", &program])
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("CIPUG_SERVICES_ROOT", root)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn completions_offer_service_names_and_setting_values() {
+    let root = plain_services(&[("nextcloud", ""), ("paperless", "")]);
+    assert_eq!(
+        complete_bash(&["cipug", "rollback", ""], root.path()),
+        "nextcloud paperless"
+    );
+    assert_eq!(
+        complete_bash(&["cipug", "history", "pa"], root.path()),
+        "paperless"
+    );
+    let values = complete_bash(&["cipug", "--stop-start-method", ""], root.path());
+    assert!(values.contains("systemd-user"), "{values}");
+    let values = complete_bash(&["cipug", "update", "--service-pull", ""], root.path());
+    assert!(
+        values.contains("true") && values.contains("false"),
+        "{values}"
+    );
+    let fish = run_cipug(&["completions", "fish"], &[]);
+    assert!(fish.stdout.contains("__cipug_services"), "{}", fish.stdout);
+}
+
+#[test]
+fn a_rollback_is_told_as_such_and_held_back_digests_and_registry_errors_notify() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let svc = stack.service(
+        "f1-web",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    let recorded = stack.work.path().join("notified.txt");
+    let notify = format!(
+        "sh -c 'echo \"$CIPUG_NOTIFY_SERVICE|$CIPUG_NOTIFY_OUTCOME|$CIPUG_NOTIFY_MESSAGE\" >> {}'",
+        recorded.display()
+    );
+    let env = [
+        ("CIPUG_NOTIFY_COMMAND", notify.as_str()),
+        ("CIPUG_CACHE_DURATION", "0"),
+        ("CIPUG_HEALTH_TIMEOUT", "5"),
+    ];
+    stack.cipug(&[], &env).expect_code(0);
+    support::wait_for("v1 to start", 10, || svc.join("data/started-1").exists());
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Crash);
+    let run = stack.cipug(&[], &env);
+    run.expect_code(34);
+    assert!(
+        run.stderr.contains("warning: rolled back f1-web to"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("error: rolled back"), "{}", run.stderr);
+    assert!(!run.stderr.contains("f1-web: f1-web:"), "{}", run.stderr);
+
+    // The next run holds the digest back and says so by notification, once.
+    stack.cipug(&[], &env).expect_code(0);
+    stack.cipug(&[], &env).expect_code(0);
+    let notes = fs::read_to_string(&recorded).unwrap();
+    assert_eq!(notes.matches("f1-web|held back|").count(), 1, "{notes}");
+
+    // A registry that does not answer is an error worth a notification too.
+    fs::write(
+        svc.join(".env"),
+        "SERVICE_APP_IMAGE_TAGGED=127.0.0.1:9/demo/app:latest\n",
+    )
+    .unwrap();
+    let mut env = env.to_vec();
+    env.push(("CIPUG_INSECURE_REGISTRIES", "127.0.0.1:9"));
+    stack.cipug(&[], &env).expect_code(30);
+    let notes = fs::read_to_string(&recorded).unwrap();
+    assert!(
+        notes
+            .lines()
+            .any(|l| l.starts_with("f1-web|failed|127.0.0.1:9/demo/app:latest")),
+        "{notes}"
+    );
+}
