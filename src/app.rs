@@ -27,7 +27,14 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         _ => {}
     }
     let sources = Sources::from_process(cli.settings.0.clone())?;
-    let mut config = Config::load(&sources)?;
+    let mut config = match (Config::load(&sources), cli.action()) {
+        (Err(Error::Value(msg)), Action::Adopt { folder, .. })
+            if msg.starts_with("SERVICES_ROOT is not set") =>
+        {
+            Config::load(&crate::adopt_cmd::sources_without_root(&sources, &folder))?
+        }
+        (loaded, _) => loaded?,
+    };
     config.verbosity = (i16::from(config.verbosity) + i16::from(cli.verbose) - i16::from(cli.quiet))
         .clamp(0, 3) as u8;
     crate::logging::init(config.verbosity);

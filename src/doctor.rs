@@ -145,8 +145,9 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
         }
         match update::load(dir) {
             Ok(service) => {
-                let compose = std::fs::read_to_string(dir.path.join(&config.compose_file_name))
-                    .unwrap_or_default();
+                let compose_name = crate::compose_file_names::name(config, &dir.path).unwrap_or_default();
+                let compose =
+                    std::fs::read_to_string(dir.path.join(&compose_name)).unwrap_or_default();
                 if service.images.is_empty() {
                     found.push(fail(format!(
                         "{name}: {} has no SERVICE_<X>_IMAGE_TAGGED entry; run `cipug adopt {}`",
@@ -157,14 +158,11 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
                 for image in &service.images {
                     let var = image.hashed_key();
                     found.push(if compose.contains(&var) {
-                        ok(format!(
-                            "{name}: {} uses ${{{var}}}",
-                            config.compose_file_name
-                        ))
+                        ok(format!("{name}: {} uses ${{{var}}}", compose_name))
                     } else {
                         fail(format!(
                             "{name}: {} does not use ${{{var}}}: write `image: ${{{var}}}` for it",
-                            config.compose_file_name
+                            compose_name
                         ))
                     });
                 }

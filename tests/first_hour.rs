@@ -226,3 +226,97 @@ fn a_rollback_is_told_as_such_and_held_back_digests_and_registry_errors_notify()
         "{notes}"
     );
 }
+
+#[test]
+fn compose_files_by_any_default_name_adopted_without_a_services_root_and_updated() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    // One service with the old name, one with the preferred name and a Renovate-style
+    // reference (tag and digest).
+    let old = stack.service("f2-old", "", "", true);
+    fs::remove_file(old.join("compose.yml")).unwrap();
+    let old_compose =
+        format!("services:\n  app:\n    image: {img}:latest\n    volumes:\n      - ./data:/data\n");
+    fs::write(old.join("docker-compose.yml"), &old_compose).unwrap();
+    let new = stack.service("f2-new", "", "", true);
+    fs::remove_file(new.join("compose.yml")).unwrap();
+    fs::write(
+        new.join("compose.yaml"),
+        format!("services:\n  app:\n    image: \"{img}:latest@{d1}\"\n    volumes:\n      - ./data:/data\n"),
+    )
+    .unwrap();
+
+    // adopt by path, with no SERVICES_ROOT anywhere.
+    let adopt = |dir: &Path| {
+        let out = stack
+            .cipug_command(&["adopt", dir.to_str().unwrap()], &[])
+            .env_remove("CIPUG_SERVICES_ROOT")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        stdout
+    };
+    adopt(&old);
+    assert_eq!(
+        fs::read_to_string(old.join("docker-compose.yml")).unwrap(),
+        old_compose.replace(&format!("{img}:latest"), "${SERVICE_APP_IMAGE_HASHED}")
+    );
+    assert_eq!(
+        fs::read_to_string(old.join(".env")).unwrap(),
+        format!("SERVICE_APP_IMAGE_TAGGED={img}:latest\n")
+    );
+    // Twice is fine.
+    let again = adopt(&old);
+    assert!(again.contains("already adopted"), "{again}");
+    adopt(&new);
+    assert_eq!(
+        fs::read_to_string(new.join(".env")).unwrap(),
+        format!("SERVICE_APP_IMAGE_TAGGED={img}:latest\nSERVICE_APP_IMAGE_HASHED={img}@{d1}\n")
+    );
+    assert!(fs::read_to_string(new.join("compose.yaml"))
+        .unwrap()
+        .contains("image: \"${SERVICE_APP_IMAGE_HASHED}\""));
+
+    // The Renovate digest is the current pin: check calls it current, not unpinned.
+    let run = stack.cipug(&["check", "--format", "json"], &[]);
+    run.expect_code(0);
+    let check: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let status = |name: &str| {
+        check["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["images"][0]["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status("f2-new").as_deref(), Some("current"), "{check}");
+    assert_eq!(status("f2-old").as_deref(), Some("unpinned"), "{check}");
+
+    // A new digest: both services update, each restarted with its own compose file.
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let run = stack.cipug(&["update", "--cache-duration", "0", "-vvv"], &[]);
+    run.expect_code(0);
+    assert!(
+        !run.stderr.contains(" -f "),
+        "no -f when the tool finds the file: {}",
+        run.stderr
+    );
+    for (name, dir) in [("f2-old", &old), ("f2-new", &new)] {
+        let containers = stack.containers(name);
+        assert_eq!(containers.len(), 1, "{name}: {containers:?}");
+        let (state, image) = containers.into_values().next().unwrap();
+        assert_eq!(
+            (state.as_str(), image),
+            ("running", format!("{img}@{d2}")),
+            "{name}"
+        );
+        support::wait_for("v2 to start", 10, || dir.join("data/started-2").exists());
+    }
+}
