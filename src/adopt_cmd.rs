@@ -23,6 +23,31 @@ pub fn sources_without_root(sources: &Sources, folder: &Path) -> Sources {
     sources
 }
 
+/// `adopt --subvolume`: makes `folder` a btrfs subvolume with a snapper config
+/// ([`crate::adopt_subvolume`]) before its files are adopted.
+pub fn subvolume(
+    config: &Config,
+    runner: &dyn crate::runner::Runner,
+    folder: &Path,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let path = folder
+        .canonicalize()
+        .map_err(|_| Error::DirNotFound(folder.to_path_buf()))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::Value(format!("{}: the folder name is not UTF-8", path.display())))?
+        .to_owned();
+    let dir = crate::services::ServiceDir {
+        env_file: path.join(&config.env_file_name),
+        name,
+        path,
+    };
+    crate::adopt_subvolume::run(config, runner, &dir, dry_run, out)
+}
+
 /// Runs the adopt command.
 pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     if !folder.is_dir() {

@@ -66,7 +66,16 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         }
         Action::Doctor => crate::doctor::run(&config, &runner, out),
         Action::Man | Action::Completions { .. } => Ok(()),
-        Action::Adopt { folder, dry_run } => crate::adopt_cmd::run(&config, &folder, dry_run, out),
+        Action::Adopt {
+            folder,
+            dry_run,
+            subvolume,
+        } => {
+            if subvolume {
+                crate::adopt_cmd::subvolume(&config, &runner, &folder, dry_run, out)?;
+            }
+            crate::adopt_cmd::run(&config, &folder, dry_run, out)
+        }
         Action::History { service, json } => {
             let events = crate::history::History::new(&config.state_dir).events()?;
             let events: Vec<_> = events

@@ -98,6 +98,10 @@ pub enum Command {
         /// Show the changes as a diff, write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// First turn the folder into a btrfs subvolume with a snapper config (stop, reflink
+        /// copy, swap, config, start).
+        #[arg(long)]
+        subvolume: bool,
     },
     /// Check the whole setup and say what to fix.
     Doctor,
@@ -287,6 +291,8 @@ pub enum Action {
         folder: std::path::PathBuf,
         /// Only show the diff.
         dry_run: bool,
+        /// Make the folder a subvolume with a snapper config first.
+        subvolume: bool,
     },
     /// `cipug doctor`.
     Doctor,
@@ -335,9 +341,14 @@ impl Cli {
             Some(Command::CheckSnapshots { format }) => Action::CheckSnapshots {
                 json: *format == Format::Json,
             },
-            Some(Command::Adopt { folder, dry_run }) => Action::Adopt {
+            Some(Command::Adopt {
+                folder,
+                dry_run,
+                subvolume,
+            }) => Action::Adopt {
                 folder: folder.clone(),
                 dry_run: *dry_run,
+                subvolume: *subvolume,
             },
             Some(Command::Doctor) => Action::Doctor,
             Some(Command::Completions { shell }) => Action::Completions { shell: *shell },

@@ -43,10 +43,14 @@ fn fail(text: impl Into<String>) -> Finding {
     }
 }
 
+/// Whether `path` is on a btrfs file system.
+pub fn on_btrfs(path: &Path) -> bool {
+    rustix::fs::statfs(path).is_ok_and(|s| s.f_type == BTRFS_SUPER_MAGIC)
+}
+
 /// Whether `path` is the root of a btrfs subvolume.
-fn is_subvolume(path: &Path) -> bool {
-    let on_btrfs = rustix::fs::statfs(path).is_ok_and(|s| s.f_type == BTRFS_SUPER_MAGIC);
-    on_btrfs && std::fs::metadata(path).is_ok_and(|m| m.ino() == BTRFS_SUBVOLUME_ROOT_INODE)
+pub fn is_subvolume(path: &Path) -> bool {
+    on_btrfs(path) && std::fs::metadata(path).is_ok_and(|m| m.ino() == BTRFS_SUBVOLUME_ROOT_INODE)
 }
 
 /// A file or folder that others can change: a planted cache or state is then possible.

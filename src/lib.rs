@@ -8,6 +8,7 @@
 
 pub mod adopt;
 pub mod adopt_cmd;
+pub mod adopt_subvolume;
 pub mod app;
 pub mod atomic;
 pub mod check;

@@ -320,3 +320,107 @@ fn compose_files_by_any_default_name_adopted_without_a_services_root_and_updated
         support::wait_for("v2 to start", 10, || dir.join("data/started-2").exists());
     }
 }
+
+#[test]
+fn adopt_subvolume_turns_a_folder_with_data_into_a_snapshotted_service() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    // An ordinary folder (not a subvolume) on the btrfs, with data, running.
+    let name = format!("f3-{}", stack.id);
+    let dir = stack.root.join(&name);
+    stack.track(&dir, &name);
+    fs::create_dir_all(dir.join("data/db")).unwrap();
+    fs::write(dir.join("compose.yml"), COMPOSE).unwrap();
+    fs::write(
+        dir.join(".env"),
+        format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+    )
+    .unwrap();
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(dir.join("data/db/table.bin"), &big).unwrap();
+    fs::write(dir.join("data/keep.txt"), "precious\n").unwrap();
+    let filter = ["--services-filter", name.as_str()];
+    let no_snapshots = [filter[0], filter[1], "--service-snapshot", "false"];
+    stack.cipug(&no_snapshots, &[]).expect_code(0);
+    support::wait_for("v1 to start", 10, || dir.join("data/started-1").exists());
+    let inode = || {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(&dir).unwrap().ino()
+    };
+    assert_ne!(inode(), 256, "not a subvolume yet");
+
+    // Dry run first: the steps, nothing changed.
+    let run = stack.cipug(
+        &["adopt", "--subvolume", "--dry-run", dir.to_str().unwrap()],
+        &[],
+    );
+    run.expect_code(0);
+    let steps: Vec<&str> = run.stdout.lines().map(str::trim).collect();
+    let find = |what: &str| steps.iter().position(|l| l.starts_with(what));
+    let order = [
+        find("podman-compose down"),
+        find("btrfs subvolume create"),
+        find("cp -a '--reflink=always'"),
+        find(&format!("mv {}", dir.display())),
+        find(&format!("snapper -c {name} create-config")),
+        find("podman-compose up -d"),
+    ];
+    assert!(order.iter().all(Option::is_some), "{}", run.stdout);
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", run.stdout);
+    assert_ne!(inode(), 256);
+    assert_eq!(stack.containers(&name).len(), 1);
+
+    let run = stack.cipug(&["adopt", "--subvolume", dir.to_str().unwrap()], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("now a btrfs subvolume"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("already adopted"), "{}", run.stdout);
+    assert_eq!(inode(), 256, "a subvolume now");
+    assert_eq!(fs::read(dir.join("data/db/table.bin")).unwrap(), big);
+    assert_eq!(
+        fs::read_to_string(dir.join("data/keep.txt")).unwrap(),
+        "precious\n"
+    );
+    assert!(dir.join("data/started-1").exists());
+    let configs = support::sh("snapper", &["--jsonout", "list-configs"]);
+    assert!(
+        configs.contains(&format!("\"{name}\"")) && configs.contains(dir.to_str().unwrap()),
+        "{configs}"
+    );
+    let backup = stack.root.join(".cipug-adopt-backup").join(&name);
+    assert_eq!(
+        fs::read_to_string(backup.join("data/keep.txt")).unwrap(),
+        "precious\n"
+    );
+    let (state, image) = stack.containers(&name).into_values().next().unwrap();
+    assert_eq!((state.as_str(), image), ("running", format!("{img}@{d1}")));
+    // Twice: nothing to do.
+    let run = stack.cipug(&["adopt", "--subvolume", dir.to_str().unwrap()], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("already a btrfs subvolume"),
+        "{}",
+        run.stdout
+    );
+
+    // The next update is snapshotted.
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    stack
+        .cipug(&[filter[0], filter[1], "--cache-duration", "0"], &[])
+        .expect_code(0);
+    let list = support::sh("snapper", &["-c", &name, "list"]);
+    assert!(list.contains("cipug update APP"), "{list}");
+    support::wait_for("v2 to start", 10, || dir.join("data/started-2").exists());
+    assert_eq!(
+        fs::read_to_string(dir.join("data/keep.txt")).unwrap(),
+        "precious\n"
+    );
+}
