@@ -193,7 +193,7 @@ pub fn load_services(
     let mut loaded = Vec::new();
     let mut failed = Vec::new();
     for dir in dirs {
-        match update::load(dir) {
+        match update::load(dir).and_then(crate::update_policy::without_off) {
             Ok(service) => loaded.push(service),
             Err(e) => {
                 log::error!("{}: {e}", dir.name);

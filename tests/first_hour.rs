@@ -424,3 +424,118 @@ fn adopt_subvolume_turns_a_folder_with_data_into_a_snapshotted_service() {
         "precious\n"
     );
 }
+
+#[test]
+fn update_policy_per_entry_and_hooks_per_service() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let tagged = format!("SERVICE_APP_IMAGE_TAGGED={img}\n");
+    stack.service(
+        "f4-notify",
+        COMPOSE,
+        &format!("{tagged}SERVICE_APP_IMAGE_UPDATE=notify\nSERVICE_APP_IMAGE_HASHED={img}@{d1}\n"),
+        true,
+    );
+    // Off: never resolved, so an unreachable registry is no error.
+    let off_env = "SERVICE_APP_IMAGE_TAGGED=127.0.0.1:9/gone:1\nSERVICE_APP_IMAGE_UPDATE=off\n";
+    let off = stack.service("f4-off", COMPOSE, off_env, true);
+    let hooks = stack.service(
+        "f4-hooks",
+        COMPOSE,
+        &format!("{tagged}PRE_UPDATE_COMMAND=\"echo \\\"$CIPUG_HOOK $CIPUG_SERVICE\\\" > data/dump.sql\"\nPOST_UPDATE_COMMAND='touch data/post-ran'\n"),
+        true,
+    );
+    let failing_env = format!("{tagged}PRE_UPDATE_COMMAND='echo no database >&2; exit 3'\n");
+    let failing = stack.service("f4-prefail", COMPOSE, &failing_env, true);
+    let slow_env = format!("{tagged}PRE_UPDATE_COMMAND='sleep 30'\nUPDATE_COMMAND_TIMEOUT=1\n");
+    stack.service("f4-slow", COMPOSE, &slow_env, true);
+    let recorded = stack.work.path().join("notified.txt");
+    let notify = format!(
+        "sh -c 'echo \"$CIPUG_NOTIFY_SERVICE|$CIPUG_NOTIFY_ENTRY|$CIPUG_NOTIFY_OUTCOME\" >> {}'",
+        recorded.display()
+    );
+    let env = [
+        ("CIPUG_NOTIFY_COMMAND", notify.as_str()),
+        ("CIPUG_CACHE_DURATION", "0"),
+    ];
+
+    let started = std::time::Instant::now();
+    let run = stack.cipug(&[], &env);
+    run.expect_code(30);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "the slow hook was cut"
+    );
+    // The pre-hook ran before the snapshot, so its dump is in it; the post-hook after.
+    let snapshots = stack.snapshots("f4-hooks");
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    let in_snapshot = hooks.join(format!(
+        ".snapshots/{}/snapshot/data/dump.sql",
+        snapshots[0].0
+    ));
+    assert_eq!(fs::read_to_string(in_snapshot).unwrap(), "pre f4-hooks\n");
+    assert!(hooks.join("data/post-ran").exists());
+    assert_eq!(stack.containers("f4-hooks").len(), 1);
+    // A failing pre-hook cancels that service's update: no snapshot, no pin, no container.
+    assert!(
+        run.stderr.contains(
+            "f4-prefail: PRE_UPDATE_COMMAND failed: `timeout '--kill-after=10' 300 sh -c"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("no database"), "{}", run.stderr);
+    assert_eq!(
+        fs::read_to_string(failing.join(".env")).unwrap(),
+        failing_env
+    );
+    assert!(stack.snapshots("f4-prefail").is_empty());
+    assert!(stack.containers("f4-prefail").is_empty());
+    assert!(
+        run.stderr.contains("f4-slow: PRE_UPDATE_COMMAND timed out"),
+        "{}",
+        run.stderr
+    );
+    // Off: untouched and silent.
+    assert_eq!(fs::read_to_string(off.join(".env")).unwrap(), off_env);
+    assert!(!run.stderr.contains("127.0.0.1:9"), "{}", run.stderr);
+    assert!(!run.stdout.contains("f4-off"), "{}", run.stdout);
+
+    // Notify: a new digest is reported and notified, never pinned or restarted.
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let dry = stack.cipug(
+        &["update", "--dry-run", "--services-filter", "f4-hooks"],
+        &env,
+    );
+    dry.expect_code(0);
+    assert!(
+        dry.stdout
+            .contains("PRE_UPDATE_COMMAND: timeout '--kill-after=10' 300 sh -c"),
+        "{}",
+        dry.stdout
+    );
+    let run = stack.cipug(&["--services-filter", "f4-notify"], &env);
+    run.expect_code(0);
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("f4-notify"))
+        .unwrap_or_default();
+    assert!(row.contains("available"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains(&format!("new digest {img}@{d2}")),
+        "{}",
+        run.stderr
+    );
+    let env_now = fs::read_to_string(stack.root.join("f4-notify/.env")).unwrap();
+    assert!(env_now.contains(&format!("HASHED={img}@{d1}")), "{env_now}");
+    assert!(stack.snapshots("f4-notify").is_empty());
+    assert!(stack.containers("f4-notify").is_empty());
+    let notes = fs::read_to_string(&recorded).unwrap();
+    assert!(notes.contains("f4-notify|APP|available"), "{notes}");
+}
