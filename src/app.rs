@@ -26,7 +26,11 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Action::Completions { shell } => return crate::docgen::completions(shell, out),
         _ => {}
     }
-    let sources = Sources::from_process(cli.settings.0.clone())?;
+    let mut flags = cli.settings.0.clone();
+    if cli.no_cache {
+        flags.insert("CACHE_DURATION", "0".into());
+    }
+    let sources = Sources::from_process(flags)?;
     let mut config = match (Config::load(&sources), cli.action()) {
         (Err(Error::Value(msg)), Action::Adopt { folder, .. })
             if msg.starts_with("SERVICES_ROOT is not set") =>
@@ -139,10 +143,11 @@ pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve 
         ResolverKind::Skopeo => Box::new(Skopeo::new(runner, &config.insecure_registries)),
         ResolverKind::Native => {
             let env = &config.registry_env;
+            let conf_paths = transport::registries_conf_paths(env.registries_conf.as_deref());
+            let rules = crate::registries_conf::load(&conf_paths);
             let mut insecure = config.insecure_registries.clone();
-            insecure.extend(transport::insecure_from_registries_conf(
-                &transport::registries_conf_paths(env.registries_conf.as_deref()),
-            ));
+            insecure.extend(transport::insecure_from_registries_conf(&conf_paths));
+            insecure.extend(crate::registries_conf::insecure_mirrors(&rules));
             let settings = TransportSettings {
                 insecure,
                 certs_dirs: config.registry_certs_dir.clone(),
@@ -150,13 +155,14 @@ pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve 
                 proxy: env.https_proxy.clone(),
                 no_proxy: env.no_proxy.clone(),
             };
-            Box::new(Native::new(
+            let native = Box::new(Native::new(
                 settings,
                 env.auth_files.clone(),
                 runner,
                 config.resolve_jobs,
                 config.resolve_jobs_per_registry,
-            ))
+            ));
+            Box::new(crate::resolve::mirrored::Mirrored::new(native, rules))
         }
     }
 }

@@ -29,6 +29,10 @@ pub struct Cli {
     #[arg(long)]
     pub print_config_json: bool,
 
+    /// Ask the registries for every tag this run, not the cache (same as --cache-duration 0).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+
     /// When another cipug run is going on, wait for it instead of exiting with code 11.
     #[arg(long, global = true)]
     pub wait: bool,

@@ -33,6 +33,7 @@ pub mod logging;
 pub mod notify;
 pub mod pinned_ref;
 pub mod pins;
+pub mod registries_conf;
 pub mod report;
 pub mod resolve;
 pub mod rollback;

@@ -539,3 +539,74 @@ fn update_policy_per_entry_and_hooks_per_service() {
     let notes = fs::read_to_string(&recorded).unwrap();
     assert!(notes.contains("f4-notify|APP|available"), "{notes}");
 }
+
+#[test]
+fn tags_resolve_through_registries_conf_mirrors_and_rewrites_as_podman_pulls() {
+    let mut stack = Stack::new();
+    let reg = stack.registry.addr.clone();
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    // The upstream does not exist here; only its mirror (the local registry) answers. A
+    // second prefix is rewritten to a folder of the local registry.
+    let conf = stack.work.path().join("registries.conf");
+    let mut text = fs::read_to_string(&conf).unwrap();
+    text.push_str(&format!(
+        "[[registry]]\nprefix = \"upstream.invalid\"\nlocation = \"upstream.invalid\"\n[[registry.mirror]]\nlocation = \"{reg}\"\ninsecure = true\n\n[[registry]]\nprefix = \"rewrite.invalid/team\"\nlocation = \"{reg}/demo\"\n"
+    ));
+    fs::write(&conf, text).unwrap();
+    let svc = stack.service(
+        "f5-mirror",
+        COMPOSE,
+        "SERVICE_APP_IMAGE_TAGGED=upstream.invalid/demo/app:latest\n",
+        true,
+    );
+    stack.service(
+        "f5-rewrite",
+        COMPOSE,
+        "SERVICE_APP_IMAGE_TAGGED=rewrite.invalid/team/app:latest\n",
+        true,
+    );
+    let run = stack.cipug(&["check", "--format", "json"], &[]);
+    run.expect_code(0);
+    let check: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let latest: Vec<&str> = check["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["images"][0]["latest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        latest,
+        [
+            format!("upstream.invalid/demo/app@{d1}"),
+            format!("rewrite.invalid/team/app@{d1}")
+        ],
+        "the name as written, the digest from the mirror"
+    );
+    // The second run answers from the cache and says so; --no-cache asks again.
+    let run = stack.cipug(&["check"], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("2 of 2 tag(s) answered from the cache"),
+        "{}",
+        run.stderr
+    );
+    let run = stack.cipug(&["check", "--no-cache"], &[]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("from the cache"), "{}", run.stderr);
+
+    // podman pulls the pin through the same mirror: the update runs for real.
+    let run = stack.cipug(&["update", "--services-filter", "f5-mirror"], &[]);
+    run.expect_code(0);
+    let (state, _) = stack.containers("f5-mirror").into_values().next().unwrap();
+    assert_eq!(state, "running");
+    support::wait_for("v1 to start", 10, || svc.join("data/started-1").exists());
+    let env = fs::read_to_string(svc.join(".env")).unwrap();
+    assert!(
+        env.contains(&format!(
+            "SERVICE_APP_IMAGE_HASHED=upstream.invalid/demo/app@{d1}"
+        )),
+        "{env}"
+    );
+}
