@@ -149,7 +149,8 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
         }
         match update::load(dir) {
             Ok(service) => {
-                let compose_name = crate::compose_file_names::name(config, &dir.path).unwrap_or_default();
+                let compose_name =
+                    crate::compose_file_names::name(config, &dir.path).unwrap_or_default();
                 let compose =
                     std::fs::read_to_string(dir.path.join(&compose_name)).unwrap_or_default();
                 if service.images.is_empty() {
