@@ -147,7 +147,7 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
                 });
             }
         }
-        match update::load(dir) {
+        match update::load(dir).and_then(crate::update_policy::without_off) {
             Ok(service) => {
                 let compose_name =
                     crate::compose_file_names::name(config, &dir.path).unwrap_or_default();
