@@ -93,15 +93,25 @@ pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
         }
 
         let tagged = format!("SERVICE_{x}_IMAGE_TAGGED");
+        // `name:tag@sha256:...`: the tag to follow, the digest as the current pin.
+        let (value, pin) = match crate::pinned_ref::split(&image.value) {
+            Some((value, pin)) => (value, Some(pin)),
+            None => (image.value.clone(), None),
+        };
         match env_file.get(&tagged) {
-            Some(existing) if existing.value != image.value => {
+            Some(existing) if existing.value != value => {
                 return Err(at(format!(
                     "the env file already has {tagged}=`{}` (line {}), not `{}`",
-                    existing.value, existing.line, image.value
+                    existing.value, existing.line, value
                 )));
             }
             Some(_) => {}
-            None => new_lines.push((tagged, image.value.clone())),
+            None => {
+                new_lines.push((tagged, value.clone()));
+                if let Some(pin) = pin.filter(|_| env_file.get(&hashed).is_none()) {
+                    new_lines.push((hashed.clone(), pin));
+                }
+            }
         }
 
         let q = image.quote.map(String::from).unwrap_or_default();
@@ -111,7 +121,7 @@ pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
         entries.push(Adopted {
             service: image.service.clone(),
             entry: x,
-            image: image.value.clone(),
+            image: value,
             line: image.line,
         });
     }

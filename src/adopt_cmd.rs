@@ -6,29 +6,86 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::atomic;
-use crate::config::Config;
+use crate::config::{Config, Sources};
 use crate::error::{Error, Result};
 use crate::update::line_diff;
 
+/// How [`crate::adopt::adopt`] says that every image already follows the scheme.
+const ALREADY_ADOPTED: &str = "nothing to adopt: every service with an `image:` already uses";
+
+/// The settings' sources for adopting `folder` when no `SERVICES_ROOT` is set anywhere: a
+/// folder given by path needs none, so its parent stands in.
+pub fn sources_without_root(sources: &Sources, folder: &Path) -> Sources {
+    let mut sources = sources.clone();
+    let folder = sources.cwd.join(folder);
+    let parent = folder.parent().unwrap_or(&folder).display().to_string();
+    sources.flags.insert("SERVICES_ROOT", parent);
+    sources
+}
+
+/// `adopt --subvolume`: makes `folder` a btrfs subvolume with a snapper config
+/// ([`crate::adopt_subvolume`]) before its files are adopted.
+pub fn subvolume(
+    config: &Config,
+    runner: &dyn crate::runner::Runner,
+    folder: &Path,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let path = folder
+        .canonicalize()
+        .map_err(|_| Error::DirNotFound(folder.to_path_buf()))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::Value(format!("{}: the folder name is not UTF-8", path.display())))?
+        .to_owned();
+    let dir = crate::services::ServiceDir {
+        env_file: path.join(&config.env_file_name),
+        name,
+        path,
+    };
+    crate::adopt_subvolume::run(config, runner, &dir, dry_run, out)
+}
+
 /// Runs the adopt command.
 pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -> Result<()> {
-    let compose_path = folder.join(&config.compose_file_name);
-    let env_path = folder.join(&config.env_file_name);
-    let compose = match std::fs::read_to_string(&compose_path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::FileNotFound(compose_path))
-        }
-        Err(e) => return Err(Error::io(&compose_path, e)),
+    if !folder.is_dir() {
+        return Err(Error::DirNotFound(folder.to_path_buf()));
+    }
+    let Some(compose_path) = crate::compose_file_names::path(config, folder) else {
+        log::warn!(
+            "{}: no compose file: looked for {}; COMPOSE_FILE_NAME names another",
+            folder.display(),
+            crate::compose_file_names::wanted(config)
+        );
+        let first = crate::compose_file_names::wanted(config);
+        let first = first.split(", ").next().unwrap_or_default();
+        return Err(Error::FileNotFound(folder.join(first)));
     };
+    let env_path = folder.join(&config.env_file_name);
+    let compose =
+        std::fs::read_to_string(&compose_path).map_err(|e| Error::io(&compose_path, e))?;
     let env = match std::fs::read(&env_path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(Error::io(&env_path, e)),
     };
-    let adoption = crate::adopt::adopt(&compose, &env)
-        .map_err(|e| Error::Value(format!("{}: {e}", compose_path.display())))?;
     let io = |e| Error::io("standard output", e);
+    let adoption = match crate::adopt::adopt(&compose, &env) {
+        Ok(adoption) => adoption,
+        // Running adopt again is fine: nothing to do is not an error.
+        Err(e) if e.starts_with(ALREADY_ADOPTED) => {
+            writeln!(
+                out,
+                "{}: already adopted; nothing to change",
+                folder.display()
+            )
+            .map_err(io)?;
+            return Ok(());
+        }
+        Err(e) => return Err(Error::Value(format!("{}: {e}", compose_path.display()))),
+    };
     let old_env = String::from_utf8_lossy(&env);
     if dry_run {
         for (path, before, after) in [

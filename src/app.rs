@@ -26,8 +26,19 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         Action::Completions { shell } => return crate::docgen::completions(shell, out),
         _ => {}
     }
-    let sources = Sources::from_process(cli.settings.0.clone())?;
-    let mut config = Config::load(&sources)?;
+    let mut flags = cli.settings.0.clone();
+    if cli.no_cache {
+        flags.insert("CACHE_DURATION", "0".into());
+    }
+    let sources = Sources::from_process(flags)?;
+    let mut config = match (Config::load(&sources), cli.action()) {
+        (Err(Error::Value(msg)), Action::Adopt { folder, .. })
+            if msg.starts_with("SERVICES_ROOT is not set") =>
+        {
+            Config::load(&crate::adopt_cmd::sources_without_root(&sources, &folder))?
+        }
+        (loaded, _) => loaded?,
+    };
     config.verbosity = (i16::from(config.verbosity) + i16::from(cli.verbose) - i16::from(cli.quiet))
         .clamp(0, 3) as u8;
     crate::logging::init(config.verbosity);
@@ -59,7 +70,16 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         }
         Action::Doctor => crate::doctor::run(&config, &runner, out),
         Action::Man | Action::Completions { .. } => Ok(()),
-        Action::Adopt { folder, dry_run } => crate::adopt_cmd::run(&config, &folder, dry_run, out),
+        Action::Adopt {
+            folder,
+            dry_run,
+            subvolume,
+        } => {
+            if subvolume {
+                crate::adopt_cmd::subvolume(&config, &runner, &folder, dry_run, out)?;
+            }
+            crate::adopt_cmd::run(&config, &folder, dry_run, out)
+        }
         Action::History { service, json } => {
             let events = crate::history::History::new(&config.state_dir).events()?;
             let events: Vec<_> = events
@@ -123,10 +143,11 @@ pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve 
         ResolverKind::Skopeo => Box::new(Skopeo::new(runner, &config.insecure_registries)),
         ResolverKind::Native => {
             let env = &config.registry_env;
+            let conf_paths = transport::registries_conf_paths(env.registries_conf.as_deref());
+            let rules = crate::registries_conf::load(&conf_paths);
             let mut insecure = config.insecure_registries.clone();
-            insecure.extend(transport::insecure_from_registries_conf(
-                &transport::registries_conf_paths(env.registries_conf.as_deref()),
-            ));
+            insecure.extend(transport::insecure_from_registries_conf(&conf_paths));
+            insecure.extend(crate::registries_conf::insecure_mirrors(&rules));
             let settings = TransportSettings {
                 insecure,
                 certs_dirs: config.registry_certs_dir.clone(),
@@ -134,13 +155,14 @@ pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve 
                 proxy: env.https_proxy.clone(),
                 no_proxy: env.no_proxy.clone(),
             };
-            Box::new(Native::new(
+            let native = Box::new(Native::new(
                 settings,
                 env.auth_files.clone(),
                 runner,
                 config.resolve_jobs,
                 config.resolve_jobs_per_registry,
-            ))
+            ));
+            Box::new(crate::resolve::mirrored::Mirrored::new(native, rules))
         }
     }
 }
@@ -177,7 +199,7 @@ pub fn load_services(
     let mut loaded = Vec::new();
     let mut failed = Vec::new();
     for dir in dirs {
-        match update::load(dir) {
+        match update::load(dir).and_then(crate::update_policy::without_off) {
             Ok(service) => loaded.push(service),
             Err(e) => {
                 log::error!("{}: {e}", dir.name);

@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::settings::SETTINGS;
+use crate::settings::{Kind, Setting, SETTINGS};
 
 /// Container images pinning and updating gadget: pins compose image tags to digests, and
 /// snapshots and restarts a service when its digest moved.
@@ -27,6 +28,10 @@ pub struct Cli {
     /// Same as `cipug config --json`.
     #[arg(long)]
     pub print_config_json: bool,
+
+    /// Ask the registries for every tag this run, not the cache (same as --cache-duration 0).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
 
     /// When another cipug run is going on, wait for it instead of exiting with code 11.
     #[arg(long, global = true)]
@@ -97,6 +102,10 @@ pub enum Command {
         /// Show the changes as a diff, write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// First turn the folder into a btrfs subvolume with a snapper config (stop, reflink
+        /// copy, swap, config, start).
+        #[arg(long)]
+        subvolume: bool,
     },
     /// Check the whole setup and say what to fix.
     Doctor,
@@ -148,24 +157,7 @@ impl FromArgMatches for SettingFlags {
 impl Args for SettingFlags {
     fn augment_args(mut cmd: clap::Command) -> clap::Command {
         for setting in SETTINGS {
-            let long = if setting.name == "CONFIG_FILE" {
-                "config".to_owned()
-            } else {
-                setting.flag()
-            };
-            let mut help = setting.help.to_owned();
-            if let Some(default) = setting.default {
-                help.push_str(&format!(" [default: {default}]"));
-            }
-            help.push_str(&format!(" [env: {}]", setting.env_var()));
-            cmd = cmd.arg(
-                clap::Arg::new(setting.name)
-                    .long(long)
-                    .value_name("VALUE")
-                    .help(help)
-                    .global(true)
-                    .help_heading("Settings"),
-            );
+            cmd = cmd.arg(setting_arg(setting).global(true));
         }
         cmd
     }
@@ -173,6 +165,90 @@ impl Args for SettingFlags {
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
         Self::augment_args(cmd)
     }
+}
+
+/// The flag of one setting, in the "Settings" part of the help.
+fn setting_arg(setting: &Setting) -> clap::Arg {
+    let long = if setting.name == "CONFIG_FILE" {
+        "config".to_owned()
+    } else {
+        setting.flag()
+    };
+    let mut help = setting.help.to_owned();
+    if let Some(default) = setting.default {
+        help.push_str(&format!(" [default: {default}]"));
+    }
+    help.push_str(&format!(" [env: {}]", setting.env_var()));
+    let arg = clap::Arg::new(setting.name)
+        .long(long)
+        .value_name("VALUE")
+        .help(help)
+        .help_heading("Settings");
+    match suggested_values(setting.kind) {
+        Some(values) => arg.value_parser(Suggest(values)),
+        None => arg,
+    }
+}
+
+/// The values completions offer for a setting of `kind`.
+fn suggested_values(kind: Kind) -> Option<&'static [&'static str]> {
+    match kind {
+        Kind::Bool => Some(&["true", "false"]),
+        Kind::Choice(values) => Some(values),
+        _ => None,
+    }
+}
+
+/// Offers `values` to completions and help but accepts any text: the settings are checked
+/// later, with the exit codes of a bad setting (24, 25), not clap's.
+#[derive(Debug, Clone)]
+struct Suggest(&'static [&'static str]);
+
+impl TypedValueParser for Suggest {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.0.iter().map(|v| PossibleValue::new(*v))))
+    }
+}
+
+/// The command line definition, each subcommand's help showing only the settings it reads
+/// ([`crate::setting_scope`]); the others are still accepted.
+pub fn command() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    // A subcommand's own hidden copy of a flag keeps clap from adding the global one there;
+    // the value still reaches the top level, where the settings are read.
+    for name in names {
+        cmd = cmd.mut_subcommand(&name, |mut sub| {
+            for setting in SETTINGS {
+                if !crate::setting_scope::uses(&name, setting.name) {
+                    sub = sub.arg(setting_arg(setting).hide(true));
+                }
+            }
+            sub
+        });
+    }
+    cmd
+}
+
+/// Parses the process's command line with [`command`]; on a usage error clap prints it and
+/// ends the process, as `Parser::parse` does.
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// What the command line asks for, after folding the legacy flags into subcommands.
@@ -219,6 +295,8 @@ pub enum Action {
         folder: std::path::PathBuf,
         /// Only show the diff.
         dry_run: bool,
+        /// Make the folder a subvolume with a snapper config first.
+        subvolume: bool,
     },
     /// `cipug doctor`.
     Doctor,
@@ -267,9 +345,14 @@ impl Cli {
             Some(Command::CheckSnapshots { format }) => Action::CheckSnapshots {
                 json: *format == Format::Json,
             },
-            Some(Command::Adopt { folder, dry_run }) => Action::Adopt {
+            Some(Command::Adopt {
+                folder,
+                dry_run,
+                subvolume,
+            }) => Action::Adopt {
                 folder: folder.clone(),
                 dry_run: *dry_run,
+                subvolume: *subvolume,
             },
             Some(Command::Doctor) => Action::Doctor,
             Some(Command::Completions { shell }) => Action::Completions { shell: *shell },

@@ -30,8 +30,8 @@ impl<'c> Compose<'c> {
     /// file options are given only when the names differ from what compose tools look for.
     fn compose(&self, service: &ServiceDir, args: &[&str]) -> Cmd {
         let mut cmd = Cmd::from_words(&self.config.compose_tool);
-        if self.config.compose_file_name != "compose.yml" {
-            cmd = cmd.args(["-f", &self.config.compose_file_name]);
+        if let Some(file) = crate::compose_file_names::flag(self.config, &service.path) {
+            cmd = cmd.args(["-f", &file]);
         }
         if self.config.env_file_name != ".env" {
             cmd = cmd.args(["--env-file", &self.config.env_file_name]);

@@ -54,7 +54,8 @@ pub struct Config {
     pub service_pull: bool,
     /// Prune unused images at the end.
     pub prune_images: bool,
-    /// The compose file name in each service.
+    /// The compose file name in each service; empty: found per service
+    /// ([`crate::compose_file_names`]).
     pub compose_file_name: String,
     /// The env file name in each service.
     pub env_file_name: String,
@@ -333,6 +334,7 @@ impl Config {
                 "SERVICE_SNAPSHOT" => Value::from(self.service_snapshot),
                 "SERVICE_PULL" => Value::from(self.service_pull),
                 "PRUNE_IMAGES" => Value::from(self.prune_images),
+                "COMPOSE_FILE_NAME" if self.compose_file_name.is_empty() => Value::Null,
                 "COMPOSE_FILE_NAME" => Value::from(self.compose_file_name.as_str()),
                 "ENV_FILE_NAME" => Value::from(self.env_file_name.as_str()),
                 "CACHE_DURATION" => Value::from(self.cache_duration),
@@ -646,7 +648,7 @@ mod tests {
         assert_eq!(c.verbosity, 1);
         assert_eq!(c.compose_tool, vec!["podman-compose"]);
         assert!(c.service_stop_start && c.service_snapshot && c.service_pull && c.prune_images);
-        assert_eq!(c.compose_file_name, "compose.yml");
+        assert_eq!(c.compose_file_name, "", "found per service");
         assert_eq!(c.env_file_name, ".env");
         assert_eq!(c.cache_duration, 3600);
         assert_eq!(

@@ -43,10 +43,14 @@ fn fail(text: impl Into<String>) -> Finding {
     }
 }
 
+/// Whether `path` is on a btrfs file system.
+pub fn on_btrfs(path: &Path) -> bool {
+    rustix::fs::statfs(path).is_ok_and(|s| s.f_type == BTRFS_SUPER_MAGIC)
+}
+
 /// Whether `path` is the root of a btrfs subvolume.
-fn is_subvolume(path: &Path) -> bool {
-    let on_btrfs = rustix::fs::statfs(path).is_ok_and(|s| s.f_type == BTRFS_SUPER_MAGIC);
-    on_btrfs && std::fs::metadata(path).is_ok_and(|m| m.ino() == BTRFS_SUBVOLUME_ROOT_INODE)
+pub fn is_subvolume(path: &Path) -> bool {
+    on_btrfs(path) && std::fs::metadata(path).is_ok_and(|m| m.ino() == BTRFS_SUBVOLUME_ROOT_INODE)
 }
 
 /// A file or folder that others can change: a planted cache or state is then possible.
@@ -81,11 +85,33 @@ fn private(path: &Path, what: &str) -> Finding {
     ))
 }
 
+/// The compose tool is fine only when it runs: `docker` is installed on many servers whose
+/// `docker compose` plugin is not, so `<COMPOSE_TOOL> version` must succeed.
+fn compose_tool_works(config: &Config, runner: &dyn Runner) -> Finding {
+    let cmd = crate::runner::Cmd::from_words(&config.compose_tool).arg("version");
+    let tool = config.compose_tool.join(" ");
+    match runner.run(&cmd) {
+        Ok(out) => {
+            // podman-compose 1.0 prints podman's command line first.
+            let lines = || out.stdout.lines().map(str::trim);
+            let version = lines()
+                .find(|l| l.to_ascii_lowercase().contains("compose"))
+                .or_else(|| lines().next())
+                .unwrap_or("");
+            ok(format!("tool {tool}: {version}"))
+        }
+        Err(e) => fail(format!(
+            "tool {tool} does not work: {e}; install it or set COMPOSE_TOOL"
+        )),
+    }
+}
+
 /// Runs every check; returns the findings in order.
 pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
     let mut found = Vec::new();
     for tool in required_tools(config) {
         found.push(match which::which(&tool) {
+            Ok(_) if tool == config.compose_tool[0] => compose_tool_works(config, runner),
             Ok(path) => ok(format!("tool {tool}: {}", path.display())),
             Err(_) => fail(format!("tool {tool} is not installed (or not on PATH); install it or change the settings that need it")),
         });
@@ -121,10 +147,12 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
                 });
             }
         }
-        match update::load(dir) {
+        match update::load(dir).and_then(crate::update_policy::without_off) {
             Ok(service) => {
-                let compose = std::fs::read_to_string(dir.path.join(&config.compose_file_name))
-                    .unwrap_or_default();
+                let compose_name =
+                    crate::compose_file_names::name(config, &dir.path).unwrap_or_default();
+                let compose =
+                    std::fs::read_to_string(dir.path.join(&compose_name)).unwrap_or_default();
                 if service.images.is_empty() {
                     found.push(fail(format!(
                         "{name}: {} has no SERVICE_<X>_IMAGE_TAGGED entry; run `cipug adopt {}`",
@@ -135,14 +163,11 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
                 for image in &service.images {
                     let var = image.hashed_key();
                     found.push(if compose.contains(&var) {
-                        ok(format!(
-                            "{name}: {} uses ${{{var}}}",
-                            config.compose_file_name
-                        ))
+                        ok(format!("{name}: {} uses ${{{var}}}", compose_name))
                     } else {
                         fail(format!(
                             "{name}: {} does not use ${{{var}}}: write `image: ${{{var}}}` for it",
-                            config.compose_file_name
+                            compose_name
                         ))
                     });
                 }

@@ -110,6 +110,9 @@ pub enum Error {
     /// Restarting the service failed.
     #[error("{0}")]
     Restart(String),
+    /// A service's own PRE_UPDATE_COMMAND or POST_UPDATE_COMMAND failed.
+    #[error("{0}")]
+    Hook(String),
     /// Snapshots are missing or too old.
     #[error("{0}")]
     SnapshotsTooOld(String),
@@ -148,7 +151,9 @@ impl Error {
             Error::UnknownStructure(_) => exit::UNKNOWN_STRUCTURE,
             Error::Type(_) => exit::TYPE_ERROR,
             Error::Value(_) => exit::VALUE_ERROR,
-            Error::Run(_) | Error::Resolve { .. } | Error::Io { .. } => exit::TOOL_ERROR,
+            Error::Run(_) | Error::Resolve { .. } | Error::Io { .. } | Error::Hook(_) => {
+                exit::TOOL_ERROR
+            }
             Error::Snapshot(_) => exit::SNAPSHOT_ERROR,
             Error::Env(_) => exit::ENV_ERROR,
             Error::Pull(_) => exit::PULL_ERROR,

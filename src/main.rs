@@ -3,12 +3,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use cipug::{app, cli, error::Error, logging};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     logging::init(1);
     // Colour on a terminal only; NO_COLOR honoured.
     let mut stdout = anstream::AutoStream::auto(std::io::stdout().lock());

@@ -41,7 +41,10 @@ impl Notification {
         message: &str,
     ) -> Self {
         let title = format!("cipug: {service} {outcome}");
-        let message = if message.is_empty() {
+        let message = if entry.is_empty() {
+            // About the whole service (its tags could not be resolved): no pins to show.
+            message.to_owned()
+        } else if message.is_empty() {
             format!(
                 "{entry}: {} -> {}",
                 old.unwrap_or("(unpinned)"),

@@ -210,9 +210,10 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
         writeln!(out, "{text}").map_err(write_err)?;
         return Ok(());
     }
-    let mut rows: Vec<[String; 5]> = vec![[
+    let mut rows: Vec<[String; 6]> = vec![[
         "SERVICE".into(),
         "ENTRY".into(),
+        "TAG".into(),
         "PINNED".into(),
         "LATEST".into(),
         "STATUS".into(),
@@ -228,6 +229,7 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
             rows.push([
                 service.name.clone(),
                 image.entry.clone(),
+                image.tagged.clone(),
                 short(image.pinned.as_deref()),
                 image
                     .latest

@@ -41,15 +41,17 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
             log::debug!("{name}: filtered out");
             continue;
         }
-        if !path.join(&config.compose_file_name).is_file() {
-            log::trace!("{name}: no {}, not a service", config.compose_file_name);
+        let Some(compose_file) = crate::compose_file_names::name(config, &path) else {
+            log::trace!(
+                "{name}: none of {}, not a service",
+                crate::compose_file_names::wanted(config)
+            );
             continue;
-        }
+        };
         let env_file = path.join(&config.env_file_name);
         if !is_file_or_link(&env_file) {
             log::debug!(
-                "{name}: has {} but no {}, skipped",
-                config.compose_file_name,
+                "{name}: has {compose_file} but no {}, skipped",
                 config.env_file_name
             );
             continue;

@@ -78,7 +78,7 @@ pub const SETTINGS: &[Setting] = &[
     setting!("SERVICE_SNAPSHOT", Kind::Bool, Some("true"), "take a snapper snapshot of the service before changing its pin"),
     setting!("SERVICE_PULL", Kind::Bool, Some("true"), "pull the new images before stopping the service"),
     setting!("PRUNE_IMAGES", Kind::Bool, Some("true"), "remove unused images after the run (`<CONTAINER_TOOL> image prune -f`)"),
-    setting!("COMPOSE_FILE_NAME", Kind::FileName, Some("compose.yml"), "compose file name in each service folder"),
+    setting!("COMPOSE_FILE_NAME", Kind::FileName, None, "compose file name in each service folder; unset: the first of compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml"),
     setting!("ENV_FILE_NAME", Kind::FileName, Some(".env"), "env file name in each service folder"),
     setting!("CACHE_DURATION", Kind::Count, Some("3600"), "seconds a resolved tag is reused from the cache; 0 disables the cache"),
     setting!("CACHE_LOCATION", Kind::Path, None, "cache file; default $XDG_CACHE_HOME/cipug/cache.json, /var/cache/cipug/cache.json for root"),

@@ -179,10 +179,19 @@ pub fn run(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "{}", serde_json::json!({ "snapshots": list })).map_err(io)?;
     } else if rows.len() > 1 {
         crate::report::table(&rows, out)?;
-    } else {
-        log::info!("no snapshot folders configured (SNAPSHOTS_DIR_SNAPPER, SNAPSHOTS_DIR_BTRBK) or no services");
     }
-    if bad.is_empty() {
+    let nothing = if config.snapshots_dir_snapper.is_none() && config.snapshots_dir_btrbk.is_none()
+    {
+        Some("no snapshot folders configured: set SNAPSHOTS_DIR_SNAPPER (e.g. .snapshots) or SNAPSHOTS_DIR_BTRBK; nothing was checked")
+    } else if dirs.is_empty() {
+        Some("no services found; nothing was checked")
+    } else {
+        None
+    };
+    if let Some(nothing) = nothing {
+        log::warn!("{nothing}");
+        Ok(())
+    } else if bad.is_empty() {
         log::info!("All required snapshots were found.");
         Ok(())
     } else {

@@ -374,7 +374,7 @@ impl<'a> Updater<'a> {
                     .map_err(|e| Error::Restart(e.to_string()))?;
             }
             health::wait(self.config, self.runner, name)
-                .map_err(|e| Error::Restart(format!("{name}: {e}")))?;
+                .map_err(|e| Error::Restart(format!("health gate: {e}")))?;
             log::info!("{name}: restarted");
         }
         Ok(())
@@ -564,7 +564,7 @@ pub fn undo(
         .run(&compose.start(dir))
         .map_err(|e| Error::Restart(e.to_string()))?;
     health::wait(config, runner, name)
-        .map_err(|e| Error::Restart(format!("{name}: after the rollback: {e}")))?;
+        .map_err(|e| Error::Restart(format!("health gate after the rollback: {e}")))?;
     Ok(failed_snapshot)
 }
 

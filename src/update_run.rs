@@ -62,12 +62,22 @@ pub fn run(
     let mut updated = 0;
     for service in &loaded {
         let name = &service.dir.name;
-        let changes = match update::changes(service, &resolutions) {
-            Ok(changes) => changes,
+        let split = update::changes(service, &resolutions)
+            .and_then(|changes| crate::update_policy::split(service, changes));
+        let changes = match split {
+            Ok((changes, available)) => {
+                let notify = (!options.dry_run).then_some(&notifier);
+                rows.extend(crate::update_policy::report(name, &available, notify));
+                changes
+            }
             Err(error) => {
                 log::error!("{name}: {error}");
                 codes.push(error.exit_code());
                 rows.push(Row::failed(name, "", &error));
+                if !options.dry_run {
+                    let message = error.to_string();
+                    notifier.send(&Notification::new(name, "", None, None, "failed", &message));
+                }
                 continue;
             }
         };
@@ -98,6 +108,14 @@ pub fn run(
             );
             rows.push(Row::change(name, change, "held back"));
             if !already_recorded_held(&past, name, change) && !options.dry_run {
+                notifier.send(&Notification::new(
+                    name,
+                    &change.entry,
+                    change.old.as_deref(),
+                    Some(change.new.as_str()),
+                    "held back",
+                    "failed before; `cipug update --retry-failed` tries it again",
+                ));
                 events.push(event(
                     name,
                     change,
@@ -111,7 +129,11 @@ pub fn run(
             if !changes.is_empty() {
                 writeln!(out, "{name}: would update")
                     .map_err(|e| Error::io("standard output", e))?;
-                for line in updater.plan(service, &changes) {
+                let hook = |key| crate::hooks::command(service, key).ok().flatten();
+                let pre = hook(crate::hooks::PRE).map(|c| format!("{}: {c}", crate::hooks::PRE));
+                let post = hook(crate::hooks::POST).map(|c| format!("{}: {c}", crate::hooks::POST));
+                let plan = updater.plan(service, &changes);
+                for line in pre.into_iter().chain(plan).chain(post) {
                     writeln!(out, "  {line}").map_err(|e| Error::io("standard output", e))?;
                 }
             }
@@ -119,7 +141,12 @@ pub fn run(
         }
         let outcome = match &resume {
             Some(pending) => updater.resume(service, pending),
-            None => updater.update(service, changes),
+            None if changes.is_empty() => updater.update(service, changes),
+            // The service's own pre-update command first; its failure cancels the update.
+            None => match crate::hooks::run(runner, service, crate::hooks::PRE) {
+                Ok(()) => updater.update(service, changes),
+                Err(error) => Outcome::Failed { changes, error },
+            },
         };
         match &outcome {
             // The `.env` holds the new pins but the containers may not: finish next time.
@@ -134,16 +161,25 @@ pub fn run(
         let (kind, snapshots, message) = match &outcome {
             Outcome::Current => {
                 log::debug!("{name}: up to date");
-                // Held-back entries have their own row already.
-                rows.extend(
-                    Row::from_outcome(service, &outcome)
-                        .into_iter()
-                        .filter(|r| !held.iter().any(|h| h.entry == r.entry)),
-                );
+                // Held-back and notify-only entries have their own row already.
+                let current: Vec<Row> = Row::from_outcome(service, &outcome)
+                    .into_iter()
+                    .filter(|r| !held.iter().any(|h| h.entry == r.entry))
+                    .filter(|r| {
+                        !rows
+                            .iter()
+                            .any(|x| x.service == r.service && x.entry == r.entry)
+                    })
+                    .collect();
+                rows.extend(current);
                 continue;
             }
             Outcome::Updated { snapshot, .. } => {
                 updated += 1;
+                if let Err(e) = crate::hooks::run(runner, service, crate::hooks::POST) {
+                    log::error!("{name}: {e}");
+                    codes.push(e.exit_code());
+                }
                 (history::Outcome::Updated, (*snapshot, None), None)
             }
             Outcome::RolledBack {
@@ -168,7 +204,7 @@ pub fn run(
         };
         if let Outcome::RolledBack { changes, .. } = &outcome {
             for c in changes {
-                log::error!(
+                log::warn!(
                     "rolled back {name} to {}",
                     c.old.as_deref().unwrap_or("(unpinned)")
                 );

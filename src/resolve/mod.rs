@@ -4,6 +4,7 @@
 //! pool of worker threads whose size the resolver chooses.
 
 pub mod cache;
+pub mod mirrored;
 pub mod native;
 pub mod skopeo;
 
@@ -43,6 +44,7 @@ pub fn resolve_all<'a>(
 ) -> Resolutions {
     let mut results = Resolutions::new();
     let mut todo: Vec<(String, ImageRef)> = Vec::new();
+    let mut cached = 0;
     for image in images {
         if results.contains_key(image) || todo.iter().any(|(i, _)| i == image) {
             continue;
@@ -55,6 +57,7 @@ pub fn resolve_all<'a>(
                 Some(pin) => {
                     log::debug!("{image}: {pin} (cached)");
                     results.insert(image.to_owned(), Ok(pin));
+                    cached += 1;
                 }
                 None => todo.push((image.to_owned(), parsed)),
             },
@@ -75,6 +78,12 @@ pub fn resolve_all<'a>(
         results.insert(image.clone(), result);
     }
     cache.save();
+    if cached > 0 {
+        log::info!(
+            "{cached} of {} tag(s) answered from the cache, not the registry (CACHE_DURATION; --no-cache asks the registries)",
+            results.len()
+        );
+    }
     results
 }
 

@@ -498,6 +498,12 @@ impl Stack {
         path
     }
 
+    /// Has the stack clean up a service folder and snapper config the test made another way.
+    pub fn track(&mut self, path: &Path, snapper_config: &str) {
+        self.services.push(path.to_path_buf());
+        self.snapper_configs.push(snapper_config.to_owned());
+    }
+
     /// The snapper config name of service `name`.
     pub fn snapper_config(&self, name: &str) -> String {
         format!("{}-{name}", self.id)

@@ -1,0 +1,123 @@
+//! Which compose file a service folder has: the first of the compose specification's names
+//! (`compose.yaml`, `compose.yml`, `docker-compose.yaml`, `docker-compose.yml`) that exists,
+//! or `COMPOSE_FILE_NAME` when it is set. Also whether the compose tool must be told the
+//! file with `-f`: only when it would not find the same one by itself.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+
+/// The compose specification's default file names, in the order compose tools prefer them.
+pub const DEFAULT_NAMES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
+/// The compose file name of the service in `folder`, if it has one.
+pub fn name(config: &Config, folder: &Path) -> Option<String> {
+    if !config.compose_file_name.is_empty() {
+        let name = &config.compose_file_name;
+        return folder.join(name).is_file().then(|| name.clone());
+    }
+    DEFAULT_NAMES
+        .iter()
+        .find(|n| folder.join(n).is_file())
+        .map(|n| (*n).to_owned())
+}
+
+/// The compose file of the service in `folder`, if it has one.
+pub fn path(config: &Config, folder: &Path) -> Option<PathBuf> {
+    name(config, folder).map(|n| folder.join(n))
+}
+
+/// What to name in an error when `folder` has no compose file.
+pub fn wanted(config: &Config) -> String {
+    if config.compose_file_name.is_empty() {
+        DEFAULT_NAMES.join(", ")
+    } else {
+        config.compose_file_name.clone()
+    }
+}
+
+/// The file to pass with `-f`, or `None` when the compose tool finds that file alone: it is
+/// the only one of the default names in the folder. With several of them, tools disagree
+/// (podman-compose merges all it finds), so cipug names the one it reads.
+pub fn flag(config: &Config, folder: &Path) -> Option<String> {
+    let chosen = name(config, folder)?;
+    let present: Vec<&str> = DEFAULT_NAMES
+        .iter()
+        .copied()
+        .filter(|n| folder.join(n).is_file())
+        .collect();
+    if present == [chosen.as_str()] {
+        None
+    } else {
+        Some(chosen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(name: &str) -> Config {
+        let mut sources = crate::config::Sources::default();
+        sources
+            .env
+            .insert("CIPUG_SERVICES_ROOT".into(), "/s".into());
+        sources.cwd = PathBuf::from("/");
+        let mut c = Config::load(&sources).unwrap();
+        c.compose_file_name = name.to_owned();
+        c
+    }
+
+    #[test]
+    fn names_in_the_specifications_order_and_the_override() {
+        // (files present, COMPOSE_FILE_NAME, found, -f)
+        let cases: &[(&[&str], &str, Option<&str>, Option<&str>)] = &[
+            (
+                &["docker-compose.yml"],
+                "",
+                Some("docker-compose.yml"),
+                None,
+            ),
+            (&["compose.yaml"], "", Some("compose.yaml"), None),
+            (
+                &["docker-compose.yaml", "compose.yml"],
+                "",
+                Some("compose.yml"),
+                Some("compose.yml"),
+            ),
+            (
+                &["compose.yml", "compose.yaml"],
+                "",
+                Some("compose.yaml"),
+                Some("compose.yaml"),
+            ),
+            (&["other.yml"], "", None, None),
+            (
+                &["other.yml", "compose.yml"],
+                "other.yml",
+                Some("other.yml"),
+                Some("other.yml"),
+            ),
+            (&["compose.yml"], "compose.yml", Some("compose.yml"), None),
+            (&["compose.yml"], "stack.yml", None, None),
+        ];
+        for (files, setting, found, f) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            for file in *files {
+                std::fs::write(dir.path().join(file), "services: {}\n").unwrap();
+            }
+            let c = config(setting);
+            assert_eq!(
+                name(&c, dir.path()).as_deref(),
+                *found,
+                "{files:?} {setting}"
+            );
+            assert_eq!(flag(&c, dir.path()).as_deref(), *f, "{files:?} {setting}");
+        }
+    }
+}
