@@ -87,6 +87,7 @@ pub const SETTINGS: &[Setting] = &[
     setting!("SNAPSHOTS_DIR_BTRBK", Kind::Text, None, "btrbk snapshot folder relative to each service; unset: not checked"),
     setting!("SNAPSHOTS_MAX_AGE_BTRBK", Kind::Hours, Some("36"), "hours the newest btrbk snapshot may be old"),
     setting!("HEALTH_TIMEOUT", Kind::Count, Some("120"), "seconds to wait after a restart for every container to run (and be healthy where a healthcheck is defined); 0 checks once"),
+    setting!("HEALTH_SETTLE", Kind::Count, Some("10"), "seconds every container must then stay up, with the same restart count and start time, before the health gate passes; 0 checks once"),
     setting!("AUTO_ROLLBACK", Kind::Bool, Some("true"), "undo an update whose restart or health gate failed (snapper undochange to the snapshot before it)"),
     setting!("SNAPPER_CLEANUP", Kind::Text, Some("number"), "snapper cleanup algorithm for cipug's snapshots; empty: none"),
     setting!("NOTIFY_COMMAND", Kind::Text, None, "command run after each entry updated, rolled back or failed, details in CIPUG_NOTIFY_* variables"),

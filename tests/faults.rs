@@ -43,6 +43,7 @@ impl Fakes {
             ("CIPUG_STATE_DIR", cipug_state.as_str()),
             ("CIPUG_CACHE_DURATION", "0"),
             ("CIPUG_PRUNE_IMAGES", "no"),
+            ("CIPUG_HEALTH_SETTLE", "0"),
             ("FAKE_ROOT", root.as_str()),
             ("FAKE_STATE", state.as_str()),
             ("FAKE_LOG", log.as_str()),

@@ -551,6 +551,8 @@ impl Stack {
             )
             .env("CIPUG_INSECURE_REGISTRIES", &self.registry.addr)
             .env("CIPUG_PRUNE_IMAGES", "false")
+            // Short, so the end-to-end tests stay fast; the test images start at once.
+            .env("CIPUG_HEALTH_SETTLE", "1")
             .env("CIPUG_STATE_DIR", self.work.path().join("state"))
             .envs(self.container_env())
             .envs(env.iter().copied());
