@@ -84,7 +84,7 @@ impl Container {
     /// One line for messages: `app_1 running, image 0123456789ab, restarted 3 times`.
     pub fn describe(&self) -> String {
         let mut line = format!("{} {}", self.name(), self.status());
-        if self.status() == "exited" {
+        if matches!(self.status().as_str(), "exited" | "stopped") {
             line.push_str(&format!(" (exit code {})", self.state.exit_code));
         }
         if let Some(health) = self.health() {

@@ -128,6 +128,18 @@ fn each_failing_step_has_its_code_and_spares_the_others() {
         "{}",
         run.stderr
     );
+    // A rollback that cannot finish says what state the service is left in.
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("e-up: files put back to snapshot")
+                && l.contains("(the failed state is in snapshot")
+                && l.contains("pins: APP=(unpinned)")
+                && l.contains("but starting failed")
+                && l.contains("no container of project e-up exists")),
+        "{}",
+        run.stderr
+    );
     let summary: Vec<&str> = run.stdout.lines().collect();
     for (name, outcome) in [
         ("a-ok", "updated"),
