@@ -189,6 +189,55 @@ fn crash_loops_are_caught_every_time_with_the_newest_podman_compose() {
     crash_loops_are_caught_every_time(&support::newest_compose());
 }
 
+/// Two containers, one pin changes: the gate passes with the new image in one container and
+/// the unchanged image in the other, after the settle period.
+#[test]
+fn a_container_whose_image_did_not_change_passes_the_gate() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let side = stack.image("demo/side");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let s1 = stack
+        .images
+        .push(&stack.registry, "demo/side:latest", "s1", Behaviour::Serve);
+    let compose = format!(
+        "{COMPOSE_RESTARTING}  side:\n    image: ${{SERVICE_SIDE_IMAGE_HASHED}}\n    restart: unless-stopped\n    volumes:\n      - ./data:/data\n"
+    );
+    stack.service(
+        "u8-two",
+        &compose,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\nSERVICE_SIDE_IMAGE_TAGGED={side}\n"),
+        true,
+    );
+    let env = [("CIPUG_CACHE_DURATION", "0"), ("CIPUG_HEALTH_SETTLE", "3")];
+    stack.cipug(&[], &env).expect_code(0);
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let out = stack.cipug(&["--verbosity", "2"], &env);
+    out.expect_code(0);
+    assert!(
+        out.stderr
+            .contains("u8-two: 2 container(s) up and unchanged for 3s"),
+        "{}",
+        out.stderr
+    );
+    let mut images: Vec<String> = stack
+        .inspect("u8-two")
+        .iter()
+        .map(|c| c["Image"].as_str().unwrap().to_owned())
+        .collect();
+    images.sort();
+    let mut want = vec![
+        stack.image_id(&format!("{img}@{d2}")),
+        stack.image_id(&format!("{side}@{s1}")),
+    ];
+    want.sort();
+    assert_eq!(images, want);
+}
+
 /// A stand-in compose tool: `down` leaves a crash-looping container in place and exits 0,
 /// as podman-compose 1.0.3 does at times ("cannot remove container ... as it is running");
 /// everything else goes to the real tool in `$REAL_COMPOSE`.
