@@ -1,14 +1,57 @@
-//! The containers of a compose project as the container tool reports them: found by the
-//! compose project label, read from `container inspect` JSON (podman and docker print the
-//! same fields), removed when `down` left some behind, and described for messages.
+//! The container tool (podman or docker) and the containers of a compose project: the
+//! command lines, the containers found by the compose project label and read from
+//! `container inspect` JSON (podman and docker print the same fields), removed when `down`
+//! left some behind, and described for messages.
 
 use serde::Deserialize;
 
-use crate::compose::{
-    container_ids_cmd, inspect_containers_cmd, remove_containers_cmd, stop_containers_cmd,
-};
 use crate::config::Config;
-use crate::runner::Runner;
+use crate::runner::{Cmd, Runner};
+
+/// `<CONTAINER_TOOL> ps -a -q --no-trunc --filter label=com.docker.compose.project=<project>`:
+/// the ids of every container of a compose project, running or not. podman-compose (1.0
+/// and 1.6) and docker compose all set this label.
+pub fn container_ids_cmd(config: &Config, project: &str) -> Cmd {
+    Cmd::from_words(&config.container_tool).args([
+        "ps",
+        "-a",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+    ])
+}
+
+/// `<CONTAINER_TOOL> container inspect <ids>`: a JSON array with one object per container.
+pub fn inspect_containers_cmd(config: &Config, ids: &[String]) -> Cmd {
+    Cmd::from_words(&config.container_tool)
+        .args(["container", "inspect"])
+        .args(ids.iter().cloned())
+}
+
+/// `<CONTAINER_TOOL> stop -t <seconds> <ids>`: TERM, then KILL after `seconds`.
+pub fn stop_containers_cmd(config: &Config, seconds: u64, ids: &[String]) -> Cmd {
+    Cmd::from_words(&config.container_tool)
+        .args(["stop", "-t", &seconds.to_string()])
+        .args(ids.iter().cloned())
+}
+
+/// `<CONTAINER_TOOL> rm -f <ids>`: removes the containers, killing what still runs.
+pub fn remove_containers_cmd(config: &Config, ids: &[String]) -> Cmd {
+    Cmd::from_words(&config.container_tool)
+        .args(["rm", "-f"])
+        .args(ids.iter().cloned())
+}
+
+/// `<CONTAINER_TOOL> image inspect --format {{.Id}} <pin>`: the image ID of a pulled pin.
+pub fn image_id_cmd(config: &Config, pin: &str) -> Cmd {
+    Cmd::from_words(&config.container_tool).args(["image", "inspect", "--format", "{{.Id}}", pin])
+}
+
+/// `<CONTAINER_TOOL> healthcheck run <container>` (podman): runs a healthcheck now.
+pub fn healthcheck_cmd(config: &Config, container: &str) -> Cmd {
+    Cmd::from_words(&config.container_tool).args(["healthcheck", "run", container])
+}
 
 /// One container as `container inspect` describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

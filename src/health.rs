@@ -21,9 +21,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::compose::{healthcheck_cmd, image_id_cmd, project_name};
+use crate::compose::project_name;
 use crate::config::Config;
-use crate::containers::{self, short, Container};
+use crate::containers::{self, healthcheck_cmd, image_id_cmd, short, Container};
 use crate::runner::Runner;
 
 /// The images the gate checks, as pins.

@@ -566,7 +566,7 @@ pub fn undo(
 
 /// `<CONTAINER_TOOL> image inspect --format {{.Id}} <pin>`.
 fn inspect_image_cmd(config: &Config, pin: &str) -> Cmd {
-    crate::compose::image_id_cmd(config, pin)
+    crate::containers::image_id_cmd(config, pin)
 }
 
 /// `-`/`+` lines for the lines that differ between two texts.
