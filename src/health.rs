@@ -38,6 +38,8 @@ pub struct Expected {
 /// Containers in "created" longer than this did not start.
 const START_GRACE: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(250);
+/// How often cipug runs podman's healthchecks itself while one has not passed yet.
+const HEALTHCHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Waits for the compose project of service `name` to pass the gate. The error says which
 /// container failed and how.
@@ -54,6 +56,7 @@ pub fn wait(
     let started = Instant::now();
     let mut watch = Watch::new(&project, settle, started);
     let podman = config.container_tool[0].rsplit('/').next() == Some("podman");
+    let mut last_check: Option<Instant> = None;
     loop {
         let waiting = match containers::list(config, runner, &project) {
             Ok(list) => match watch.observe(&list, &images, Instant::now())? {
@@ -67,8 +70,9 @@ pub fn wait(
                     return Ok(());
                 }
                 Verdict::Wait(waiting) => {
-                    if podman {
+                    if podman && last_check.is_none_or(|t| t.elapsed() >= HEALTHCHECK_EVERY) {
                         run_healthchecks(config, runner, &list);
+                        last_check = Some(Instant::now());
                     }
                     waiting
                 }
