@@ -28,6 +28,11 @@ pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -
     };
     let adoption = crate::adopt::adopt(&compose, &env)
         .map_err(|e| Error::Value(format!("{}: {e}", compose_path.display())))?;
+    if let Ok(file) = crate::compose_services::ComposeServices::parse(&adoption.compose) {
+        for volume in file.outside_volumes(folder) {
+            log::warn!("{volume}: not in the snapshot, a rollback does not put it back");
+        }
+    }
     let io = |e| Error::io("standard output", e);
     let old_env = String::from_utf8_lossy(&env);
     if dry_run {

@@ -1,12 +1,13 @@
-//! The per-service update: read the env file, compare pins, and where a digest moved:
-//! check the compose tool, snapshot, write the env file, pull, restart. A failed step ends
-//! that service's update; the caller goes on with the next service.
+//! The per-service update: read the env file, compare pins, and where a digest moved (the
+//! new images already pulled by the run): stop what changes, snapshot, write the env file,
+//! start, health gate. A failed step ends that service's update (a stopped service is
+//! started again on its old pins); the caller goes on with the next service.
 
 use std::path::Path;
 
 use crate::atomic;
 use crate::compose::{project_name, Compose};
-use crate::config::Config;
+use crate::config::{Config, SnapshotWhen};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
 use crate::failpoint;
@@ -14,8 +15,10 @@ use crate::health;
 use crate::image_ref::Pin;
 use crate::journal::{Journal, Pending, PendingChange};
 use crate::pins::{image_entries, ImageEntry};
+use crate::pull::pull_cmd;
 use crate::resolve::Resolutions;
-use crate::runner::{Cmd, Runner};
+use crate::restart::{self, Plan};
+use crate::runner::Runner;
 use crate::services::ServiceDir;
 use crate::snapshot::{create_cmd, Snapper, SnapshotMeta};
 
@@ -68,6 +71,8 @@ pub enum Outcome {
         changes: Vec<Change>,
         /// What went wrong.
         error: Error,
+        /// The snapshot taken before the failed step, if one was.
+        snapshot: Option<u64>,
     },
 }
 
@@ -254,8 +259,12 @@ impl<'a> Updater<'a> {
             Err(error) => error,
         };
         let restart_failed = matches!(error, Error::Restart(_));
-        if !(restart_failed && self.config.auto_rollback) {
-            return Outcome::Failed { changes, error };
+        if !(restart_failed && self.config.auto_rollback && applied.env_written) {
+            return Outcome::Failed {
+                changes,
+                error,
+                snapshot: applied.snapshot,
+            };
         }
         log::warn!("{}: {error}; rolling back", service.dir.name);
         let target = match applied.snapshot {
@@ -284,6 +293,7 @@ impl<'a> Updater<'a> {
             Err(undo_error) => Outcome::Failed {
                 changes,
                 error: Error::Restart(format!("{error}; the rollback failed too: {undo_error}")),
+                snapshot: applied.snapshot,
             },
         }
     }
@@ -295,7 +305,6 @@ impl<'a> Updater<'a> {
         applied: &mut Applied,
     ) -> Result<()> {
         let name = &service.dir.name;
-        let compose = Compose::new(self.config);
         for change in changes {
             log::info!(
                 "{name}: {} {} -> {}",
@@ -304,13 +313,55 @@ impl<'a> Updater<'a> {
                 change.new
             );
         }
-        if compose.needed() {
-            self.runner.run(&compose.ps(&service.dir))?;
-        }
+        let plan = restart::plan(self.config, self.runner, &service.dir, changes)?;
         if applied.resumed {
             // An interrupted run already took the snapshot and wrote the `.env`.
-            return self.apply_to_containers(service, changes);
+            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))?;
+            return self.start(service, &plan);
         }
+        let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
+        let stopped = if stopped_first {
+            log::debug!("{name}: stopping for a snapshot at rest");
+            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))
+        } else {
+            Ok(())
+        };
+        if let Err(error) = stopped.and_then(|()| self.record(service, changes, applied)) {
+            if stopped_first {
+                // Nothing was written: the old pins start again.
+                if let Err(e) = Plan::run(self.runner, &plan.start_cmds(self.config, &service.dir))
+                {
+                    log::error!("{name}: starting again on the old pins failed: {e}");
+                }
+            }
+            return Err(error);
+        }
+        if plan == Plan::AlreadyRunning {
+            log::info!(
+                "{name}: the containers already run the new image; pin written, not restarted"
+            );
+            return Ok(());
+        }
+        if !stopped_first {
+            if plan == Plan::Unit {
+                // One `systemctl restart` of the unit.
+                let compose = Compose::new(self.config);
+                Plan::run(self.runner, &compose.restart(&service.dir))?;
+                return self.gate(service);
+            }
+            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))?;
+        }
+        self.start(service, &plan)
+    }
+
+    /// Snapshot, journal entry and `.env` write.
+    fn record(
+        &mut self,
+        service: &Service,
+        changes: &[Change],
+        applied: &mut Applied,
+    ) -> Result<()> {
+        let name = &service.dir.name;
         failpoint::hit("before-snapshot");
         if self.config.service_snapshot {
             let config = self.snapper.config_for(&service.dir.path)?;
@@ -341,32 +392,25 @@ impl<'a> Updater<'a> {
         self.write_env(service, changes)?;
         applied.env_written = true;
         failpoint::hit("after-env-write");
-        self.apply_to_containers(service, changes)
+        Ok(())
     }
 
-    /// Pull and restart after the `.env` holds the new pins.
-    fn apply_to_containers(&mut self, service: &Service, changes: &[Change]) -> Result<()> {
+    /// Starts what the plan stopped, on the new pins, and waits for the health gate.
+    fn start(&mut self, service: &Service, plan: &Plan) -> Result<()> {
+        let cmds = plan.start_cmds(self.config, &service.dir);
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        failpoint::hit("during-restart");
+        Plan::run(self.runner, &cmds)?;
+        self.gate(service)
+    }
+
+    fn gate(&self, service: &Service) -> Result<()> {
         let name = &service.dir.name;
-        let compose = Compose::new(self.config);
-        if self.config.service_pull {
-            self.runner
-                .run(&compose.pull(&service.dir))
-                .map_err(|e| Error::Pull(e.to_string()))?;
-            self.verify_pulled(changes)?;
-        }
-        if self.config.service_stop_start {
-            for (i, cmd) in compose.restart(&service.dir).iter().enumerate() {
-                if i > 0 {
-                    failpoint::hit("during-restart");
-                }
-                self.runner
-                    .run(cmd)
-                    .map_err(|e| Error::Restart(e.to_string()))?;
-            }
-            health::wait(self.config, self.runner, name)
-                .map_err(|e| Error::Restart(format!("{name}: {e}")))?;
-            log::info!("{name}: restarted");
-        }
+        health::wait(self.config, self.runner, name)
+            .map_err(|e| Error::Restart(format!("{name}: {e}")))?;
+        log::info!("{name}: restarted");
         Ok(())
     }
 
@@ -393,21 +437,6 @@ impl<'a> Updater<'a> {
         }
     }
 
-    /// Checks that the new images are in local storage: some compose tools (podman-compose
-    /// 1.0) exit 0 when a pull failed.
-    fn verify_pulled(&self, changes: &[Change]) -> Result<()> {
-        for change in changes {
-            let cmd = inspect_image_cmd(self.config, change.new.as_str());
-            self.runner.run(&cmd).map_err(|_| {
-                Error::Pull(format!(
-                    "{} is not in local storage after the pull",
-                    change.new
-                ))
-            })?;
-        }
-        Ok(())
-    }
-
     fn write_env(&self, service: &Service, changes: &[Change]) -> Result<()> {
         let path = &service.dir.env_file;
         let env_error = |msg: String| Error::Env(format!("{}: {msg}", path.display()));
@@ -428,14 +457,28 @@ impl<'a> Updater<'a> {
     /// The `.env` change and every command an update of `service` would run, for
     /// `--dry-run`.
     pub fn plan(&mut self, service: &Service, changes: &[Change]) -> Vec<String> {
-        let compose = Compose::new(self.config);
         let mut lines = Vec::new();
         let before = service.env.render();
         let after = apply(service, changes);
         lines.push(format!("{}:", service.dir.env_file.display()));
         lines.extend(line_diff(before, after.render()));
-        if compose.needed() {
-            lines.push(format!("run: {}", compose.ps(&service.dir)));
+        if self.config.service_pull {
+            for c in changes {
+                lines.push(format!("run: {}", pull_cmd(self.config, c.new.as_str())));
+            }
+        }
+        let plan = match restart::plan(self.config, self.runner, &service.dir, changes) {
+            Ok(plan) => plan,
+            Err(e) => {
+                lines.push(format!("would fail: {e}"));
+                Plan::Nothing
+            }
+        };
+        let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
+        if stopped_first {
+            for cmd in plan.stop_cmds(self.config, &service.dir) {
+                lines.push(format!("run: {cmd}"));
+            }
         }
         if self.config.service_snapshot {
             let config = match self.snapper.config_for(&service.dir.path) {
@@ -454,17 +497,14 @@ impl<'a> Updater<'a> {
             "write: {} (atomically)",
             service.dir.env_file.display()
         ));
-        if self.config.service_pull {
-            lines.push(format!("run: {}", compose.pull(&service.dir)));
-            for c in changes {
-                lines.push(format!(
-                    "run: {}",
-                    inspect_image_cmd(self.config, c.new.as_str())
-                ));
-            }
-        }
-        if self.config.service_stop_start {
-            for cmd in compose.restart(&service.dir) {
+        if !matches!(plan, Plan::Nothing | Plan::AlreadyRunning) {
+            let mut cmds = if stopped_first {
+                Vec::new()
+            } else {
+                plan.stop_cmds(self.config, &service.dir)
+            };
+            cmds.extend(plan.start_cmds(self.config, &service.dir));
+            for cmd in cmds {
                 lines.push(format!("run: {cmd}"));
             }
             lines.push(format!(
@@ -543,11 +583,6 @@ pub fn undo(
     health::wait(config, runner, name)
         .map_err(|e| Error::Restart(format!("{name}: after the rollback: {e}")))?;
     Ok(failed_snapshot)
-}
-
-/// `<CONTAINER_TOOL> image inspect --format {{.Id}} <pin>`.
-fn inspect_image_cmd(config: &Config, pin: &str) -> Cmd {
-    Cmd::from_words(&config.container_tool).args(["image", "inspect", "--format", "{{.Id}}", pin])
 }
 
 /// `-`/`+` lines for the lines that differ between two texts.

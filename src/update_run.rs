@@ -2,6 +2,7 @@
 //! holds back digests that failed before, updates each service whose pins moved, records
 //! history, sends notifications, prunes, and prints the summary.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::app::{load_services, resolve_services};
@@ -9,9 +10,10 @@ use crate::compose::Compose;
 use crate::config::Config;
 use crate::error::{exit, Error, Result};
 use crate::history::{self, Event, History};
-use crate::journal::Journal;
+use crate::journal::{Journal, Pending};
 use crate::lock::{RunLock, Wait};
 use crate::notify::{Notification, Notifier};
+use crate::pull;
 use crate::report::{self, Row};
 use crate::runner::Runner;
 use crate::services;
@@ -60,6 +62,7 @@ pub fn run(
     let notifier = Notifier::new(config, runner);
     let mut events = Vec::new();
     let mut updated = 0;
+    let mut prepared = Vec::new();
     for service in &loaded {
         let name = &service.dir.name;
         let changes = match update::changes(service, &resolutions) {
@@ -71,24 +74,7 @@ pub fn run(
                 continue;
             }
         };
-        let pending = if options.dry_run {
-            None
-        } else {
-            journal.get(name)
-        };
-        let resume = pending.filter(|p| {
-            let written = p.changes.iter().all(|c| {
-                service
-                    .images
-                    .iter()
-                    .any(|i| i.entry == c.entry && i.pinned.as_deref() == Some(c.new.as_str()))
-            });
-            if !written {
-                // The run died before the `.env` was written: nothing to finish.
-                journal.remove(name);
-            }
-            written
-        });
+        let resume = pending_update(service, &journal, options.dry_run);
         let (changes, held) = hold_back(service, changes, &past, options.retry_failed);
         for change in &held {
             log::warn!(
@@ -107,6 +93,27 @@ pub fn run(
                 ));
             }
         }
+        prepared.push((service, changes, resume, held));
+    }
+    let has_work = prepared
+        .iter()
+        .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
+    let compose_broken = if has_work && !options.dry_run {
+        check_compose_tool(config, runner)
+    } else {
+        None
+    };
+    let pulls = if has_work && !options.dry_run && config.service_pull {
+        let pins: Vec<String> = prepared
+            .iter()
+            .flat_map(|(_, changes, resume, _)| new_pins(changes, resume.as_ref()))
+            .collect();
+        pull::pull_all(config, runner, &pins)
+    } else {
+        BTreeMap::new()
+    };
+    for (service, changes, resume, held) in prepared {
+        let name = &service.dir.name;
         if options.dry_run {
             if !changes.is_empty() {
                 writeln!(out, "{name}: would update")
@@ -117,9 +124,32 @@ pub fn run(
             }
             continue;
         }
-        let outcome = match &resume {
-            Some(pending) => updater.resume(service, pending),
-            None => updater.update(service, changes),
+        let failed_pulls: Vec<&str> = new_pins(&changes, resume.as_ref())
+            .iter()
+            .filter_map(|pin| match pulls.get(pin) {
+                Some(Err(e)) => Some(e.as_str()),
+                _ => None,
+            })
+            .collect();
+        let outcome = if let (Some(error), true) = (&compose_broken, has_changes(&changes, &resume))
+        {
+            Outcome::Failed {
+                changes: attempted(changes, resume.as_ref()),
+                error: Error::Compose(format!("{name}: {error}")),
+                snapshot: None,
+            }
+        } else if !failed_pulls.is_empty() {
+            // Pulled before anything was touched: the service and its `.env` are as they were.
+            Outcome::Failed {
+                changes: attempted(changes, resume.as_ref()),
+                error: Error::Pull(failed_pulls.join("; ")),
+                snapshot: None,
+            }
+        } else {
+            match &resume {
+                Some(pending) => updater.resume(service, pending),
+                None => updater.update(service, changes),
+            }
         };
         match &outcome {
             // The `.env` holds the new pins but the containers may not: finish next time.
@@ -156,14 +186,17 @@ pub fn run(
                     Some(error.to_string()),
                 )
             }
-            Outcome::Failed { error, .. } => {
+            Outcome::Failed {
+                error, snapshot, ..
+            } => {
                 log::error!("{name}: {error}");
                 codes.push(error.exit_code());
-                (
-                    history::Outcome::Failed,
-                    (None, None),
-                    Some(error.to_string()),
-                )
+                let kind = if matches!(error, Error::Pull(_)) {
+                    history::Outcome::PullFailed
+                } else {
+                    history::Outcome::Failed
+                };
+                (kind, (*snapshot, None), Some(error.to_string()))
             }
         };
         if let Outcome::RolledBack { changes, .. } = &outcome {
@@ -208,6 +241,69 @@ pub fn run(
     } else {
         log::error!("Encountered errors during updating!");
         Err(Error::Several(codes))
+    }
+}
+
+/// The update an interrupted run left for `service`, if its `.env` already holds the new
+/// pins; an entry whose pins were never written is dropped.
+fn pending_update(service: &Service, journal: &Journal, dry_run: bool) -> Option<Pending> {
+    if dry_run {
+        return None;
+    }
+    journal.get(&service.dir.name).filter(|p| {
+        let written = p.changes.iter().all(|c| {
+            service
+                .images
+                .iter()
+                .any(|i| i.entry == c.entry && i.pinned.as_deref() == Some(c.new.as_str()))
+        });
+        if !written {
+            // The run died before the `.env` was written: nothing to finish.
+            journal.remove(&service.dir.name);
+        }
+        written
+    })
+}
+
+/// Checks once per run that the compose tool starts; the error, if it does not.
+fn check_compose_tool(config: &Config, runner: &dyn Runner) -> Option<String> {
+    let compose = Compose::new(config);
+    if !compose.needed() {
+        return None;
+    }
+    runner
+        .run(&compose.version())
+        .err()
+        .map(|e| format!("the compose tool does not work: {e}"))
+}
+
+/// The pins a service's update switches to.
+fn new_pins(changes: &[Change], resume: Option<&Pending>) -> Vec<String> {
+    match resume {
+        Some(pending) => pending.changes.iter().map(|c| c.new.clone()).collect(),
+        None => changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
+    }
+}
+
+fn has_changes(changes: &[Change], resume: &Option<Pending>) -> bool {
+    !changes.is_empty() || resume.is_some()
+}
+
+/// The changes an update would have made, for the report of one that could not start.
+fn attempted(changes: Vec<Change>, resume: Option<&Pending>) -> Vec<Change> {
+    match resume {
+        Some(pending) => pending
+            .changes
+            .iter()
+            .filter_map(|c| {
+                Some(Change {
+                    entry: c.entry.clone(),
+                    old: c.old.clone(),
+                    new: crate::image_ref::Pin::parse(&c.new).ok()?,
+                })
+            })
+            .collect(),
+        None => changes,
     }
 }
 

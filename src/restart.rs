@@ -1,0 +1,273 @@
+//! How a service moves from the old pins to the new ones: which containers stop and start.
+//!
+//! With the compose method and `RESTART_SCOPE=services` only the compose services whose
+//! image uses a changed `SERVICE_<X>_IMAGE_HASHED` are recreated (`stop`, remove, `up -d
+//! --no-deps <service>…`); the other containers of the project keep running. When those
+//! containers already run the new image (same image ID), nothing restarts. A project with no
+//! container yet is started with `up -d`; a compose file whose images use no changed
+//! variable, and `RESTART_SCOPE=project` get the whole project's `down` and `up -d`; the
+//! systemd methods stop and start (or restart) their unit.
+
+use crate::compose::Compose;
+use crate::compose_services::ComposeServices;
+use crate::config::{Config, RestartScope, StopStartMethod};
+use crate::error::{Error, Result};
+use crate::runner::{Cmd, Runner};
+use crate::services::ServiceDir;
+use crate::update::Change;
+
+/// What a service's update restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// `SERVICE_STOP_START=false`: nothing.
+    Nothing,
+    /// The changed containers already run the new images: only the pins are written.
+    AlreadyRunning,
+    /// Recreate these compose services; `containers` are their current container IDs.
+    Services {
+        /// The compose service names.
+        services: Vec<String>,
+        /// Their containers now, removed before `up`.
+        containers: Vec<String>,
+    },
+    /// `down` and `up -d` the whole compose project.
+    Project,
+    /// No container of the project exists: `up -d` it, nothing to stop (and nothing to start
+    /// again when the update fails before the start).
+    Fresh,
+    /// Stop and start the systemd unit.
+    Unit,
+}
+
+/// One container of a project as `ps --format json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// Its ID.
+    pub id: String,
+    /// The compose service it belongs to.
+    pub service: String,
+    /// Whether it runs.
+    pub running: bool,
+    /// The image ID it runs (podman lists it; empty when the tool does not).
+    pub image_id: String,
+}
+
+/// Parses `<CONTAINER_TOOL> ps -a --format json`: podman prints one array with `Labels` as a
+/// map, docker one object per line with `Labels` as `k=v,k=v`.
+pub fn parse_containers(output: &str) -> Result<Vec<Container>, String> {
+    let trimmed = output.trim();
+    let values: Vec<serde_json::Value> = if trimmed.is_empty() {
+        Vec::new()
+    } else if trimmed.starts_with('[') {
+        serde_json::from_str(trimmed).map_err(|e| e.to_string())?
+    } else {
+        trimmed
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?
+    };
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+    Ok(values
+        .iter()
+        .map(|v| {
+            let service = match &v["Labels"] {
+                serde_json::Value::Object(map) => map
+                    .get("com.docker.compose.service")
+                    .map(text)
+                    .unwrap_or_default(),
+                serde_json::Value::String(list) => list
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix("com.docker.compose.service="))
+                    .unwrap_or("")
+                    .to_owned(),
+                _ => String::new(),
+            };
+            let id = if v["Id"].is_string() {
+                &v["Id"]
+            } else {
+                &v["ID"]
+            };
+            Container {
+                id: text(id),
+                service,
+                running: v["State"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("running")),
+                image_id: normal_id(&text(&v["ImageID"])),
+            }
+        })
+        .collect())
+}
+
+/// An image ID without the `sha256:` docker puts in front.
+fn normal_id(id: &str) -> String {
+    id.trim().trim_start_matches("sha256:").to_owned()
+}
+
+/// Works out what an update of `dir` with `changes` restarts. Reads the compose file (an
+/// error if it does not parse, exit 30) and, for `RESTART_SCOPE=services`, asks the
+/// container tool once which containers the project has and which images they run.
+pub fn plan(
+    config: &Config,
+    runner: &dyn Runner,
+    dir: &ServiceDir,
+    changes: &[Change],
+) -> Result<Plan> {
+    let file =
+        ComposeServices::read(&dir.path.join(&config.compose_file_name)).map_err(Error::Compose)?;
+    if !config.service_stop_start {
+        return Ok(Plan::Nothing);
+    }
+    if config.stop_start_method != StopStartMethod::Compose {
+        return Ok(Plan::Unit);
+    }
+    let out = runner.run(&crate::compose::containers_cmd(
+        config,
+        &crate::compose::project_name(&dir.name),
+    ))?;
+    let all = parse_containers(&out.stdout).map_err(|e| {
+        Error::Compose(format!("{}: cannot read the container list: {e}", dir.name))
+    })?;
+    if all.is_empty() {
+        return Ok(Plan::Fresh);
+    }
+    if config.restart_scope == RestartScope::Project {
+        return Ok(Plan::Project);
+    }
+    let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
+    let services = file.services_using(&entries);
+    if services.is_empty() {
+        log::debug!(
+            "{}: no compose service uses the changed variables; the whole project restarts",
+            dir.name
+        );
+        return Ok(Plan::Project);
+    }
+    let targets: Vec<&Container> = all
+        .iter()
+        .filter(|c| services.contains(&c.service))
+        .collect();
+    if config.service_pull && already_running(config, runner, &file, &targets, changes, &services) {
+        return Ok(Plan::AlreadyRunning);
+    }
+    Ok(Plan::Services {
+        services,
+        containers: targets.iter().map(|c| c.id.clone()).collect(),
+    })
+}
+
+/// Whether every target service has running containers, all on the image ID its new pin
+/// has in local storage (pulled before).
+fn already_running(
+    config: &Config,
+    runner: &dyn Runner,
+    file: &ComposeServices,
+    targets: &[&Container],
+    changes: &[Change],
+    services: &[String],
+) -> bool {
+    let mut wanted = Vec::new();
+    for change in changes {
+        let cmd = Cmd::from_words(&config.container_tool).args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            change.new.as_str(),
+        ]);
+        match runner.run(&cmd) {
+            Ok(out) => wanted.push((change.entry.as_str(), normal_id(&out.stdout))),
+            Err(_) => return false,
+        }
+    }
+    services.iter().all(|service| {
+        let ids: Vec<&str> = wanted
+            .iter()
+            .filter(|(entry, _)| file.services_using(&[entry]).contains(service))
+            .map(|(_, id)| id.as_str())
+            .collect();
+        let running: Vec<&&Container> = targets.iter().filter(|c| &c.service == service).collect();
+        !running.is_empty()
+            && running.iter().all(|c| {
+                c.running && !c.image_id.is_empty() && ids.iter().all(|id| *id == c.image_id)
+            })
+    })
+}
+
+impl Plan {
+    /// Whether the plan stops anything.
+    pub fn stops(&self) -> bool {
+        matches!(self, Plan::Services { .. } | Plan::Project | Plan::Unit)
+    }
+
+    /// The commands that stop what changes.
+    pub fn stop_cmds(&self, config: &Config, dir: &ServiceDir) -> Vec<Cmd> {
+        let compose = Compose::new(config);
+        match self {
+            Plan::Nothing | Plan::AlreadyRunning | Plan::Fresh => Vec::new(),
+            Plan::Services {
+                services,
+                containers,
+            } => {
+                let mut cmds = vec![compose.stop_services(dir, services)];
+                if !containers.is_empty() {
+                    // Removed here, not by compose: podman-compose 1.0 `up --force-recreate`
+                    // tears down the dependencies too.
+                    cmds.push(
+                        Cmd::from_words(&config.container_tool)
+                            .args(["rm", "-f"])
+                            .args(containers.iter().cloned()),
+                    );
+                }
+                cmds
+            }
+            Plan::Project | Plan::Unit => vec![compose.stop(dir)],
+        }
+    }
+
+    /// The commands that start what changed, on the pins in the `.env`.
+    pub fn start_cmds(&self, config: &Config, dir: &ServiceDir) -> Vec<Cmd> {
+        let compose = Compose::new(config);
+        match self {
+            Plan::Nothing | Plan::AlreadyRunning => Vec::new(),
+            Plan::Services { services, .. } => vec![compose.up_services(dir, services)],
+            Plan::Project | Plan::Unit | Plan::Fresh => vec![compose.start(dir)],
+        }
+    }
+
+    /// Runs `cmds` in order; a failure is a restart error.
+    pub fn run(runner: &dyn Runner, cmds: &[Cmd]) -> Result<()> {
+        for cmd in cmds {
+            runner.run(cmd).map_err(|e| Error::Restart(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_from_podman_and_docker() {
+        let podman = r#"[{"Id": "abc", "State": "running", "ImageID": "img1", "Labels": {"com.docker.compose.service": "app"}}]"#;
+        let docker = "{\"ID\":\"def\",\"State\":\"exited\",\"Labels\":\"a=b,com.docker.compose.service=db\"}\n";
+        assert_eq!(
+            parse_containers(podman).unwrap(),
+            vec![Container {
+                id: "abc".into(),
+                service: "app".into(),
+                running: true,
+                image_id: "img1".into(),
+            }]
+        );
+        let d = parse_containers(docker).unwrap();
+        assert_eq!(
+            (d[0].id.as_str(), d[0].service.as_str(), d[0].running),
+            ("def", "db", false)
+        );
+        assert!(parse_containers("").unwrap().is_empty());
+        assert!(parse_containers("nope").is_err());
+    }
+}
