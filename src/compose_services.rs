@@ -35,12 +35,6 @@ impl ComposeServices {
         Ok(ComposeServices { services })
     }
 
-    /// Reads and parses the compose file at `path`; errors name the file.
-    pub fn read(path: &Path) -> Result<ComposeServices, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        ComposeServices::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
-    }
-
     /// The compose services whose `image:` uses one of `entries`' HASHED variables, in name
     /// order.
     pub fn services_using(&self, entries: &[&str]) -> Vec<String> {

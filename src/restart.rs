@@ -114,8 +114,11 @@ pub fn plan(
     dir: &ServiceDir,
     changes: &[Change],
 ) -> Result<Plan> {
-    let file =
-        ComposeServices::read(&dir.path.join(&config.compose_file_name)).map_err(Error::Compose)?;
+    let path = dir.path.join(&config.compose_file_name);
+    let file = std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| ComposeServices::parse(&text))
+        .map_err(|e| Error::Compose(format!("{}: {e}", path.display())))?;
     if !config.service_stop_start {
         return Ok(Plan::Nothing);
     }
