@@ -76,7 +76,7 @@ pub const SETTINGS: &[Setting] = &[
     setting!("SERVICES_FILTER", Kind::List, None, "comma-separated service folder names to handle; empty: all"),
     setting!("SERVICES_FILTER_EXCLUDE", Kind::List, None, "comma-separated service folder names to leave alone"),
     setting!("COMPOSE_TOOL", Kind::Text, Some("podman-compose"), "compose command, may be several words (`docker compose`)"),
-    setting!("CONTAINER_TOOL", Kind::Text, Some("podman"), "container command, used to prune images"),
+    setting!("CONTAINER_TOOL", Kind::Text, Some("podman"), "container command: pulls by digest, container states, image checks, pruning"),
     setting!("SERVICE_STOP_START", Kind::Bool, Some("true"), "restart a service after its pin changed"),
     setting!("STOP_START_METHOD", Kind::Choice(STOP_START_METHODS), Some("compose"), "compose (down, up -d), systemd-system or systemd-user (systemctl restart <COMPOSE_TOOL>@<service>)"),
     setting!("SERVICE_SNAPSHOT", Kind::Bool, Some("true"), "take a snapper snapshot of the service before changing its pin"),
