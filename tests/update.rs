@@ -512,3 +512,41 @@ fn pulls_first_and_recreates_only_what_changed() {
     assert_eq!(container_of(&stack, "e6-two", "db"), db_before);
     assert_ne!(container_of(&stack, "e6-two", "app").0, app_after.0);
 }
+
+#[test]
+fn a_moved_index_with_the_same_image_writes_the_pin_without_a_restart() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/multi");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/multi:latest", "1", Behaviour::Serve);
+    let svc = stack.service(
+        "e7-multi",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    stack.cipug(&[], &[]).expect_code(0);
+    let ids = stack.container_ids("e7-multi");
+    assert_eq!(ids.len(), 1);
+    // The tag now names a multi-arch index whose amd64 image is the one that runs.
+    let index = stack.images.index_layout("1");
+    let d2 = stack.images.copy(
+        &index,
+        &stack.registry.addr,
+        "demo/multi:latest",
+        &["--all", "--preserve-digests"],
+    );
+    assert_ne!(d1, d2);
+    let run = stack.cipug(&["--cache-duration", "0"], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("already run the new image"),
+        "{}",
+        run.stderr
+    );
+    assert!(fs::read_to_string(svc.join(".env"))
+        .unwrap()
+        .contains(&format!("{img}@{d2}")));
+    assert_eq!(stack.container_ids("e7-multi"), ids, "not restarted");
+}
