@@ -251,6 +251,83 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Sources;
+    use crate::image_ref::Pin;
+    use crate::runner::{Output, RunError};
+
+    /// Answers `ps` with an app and a db container on image `img1`, and `image inspect` with
+    /// `new_id`.
+    struct Podman {
+        new_id: &'static str,
+    }
+
+    impl Runner for Podman {
+        fn run(&self, cmd: &Cmd) -> Result<Output, RunError> {
+            let stdout = if cmd.args.first().map(String::as_str) == Some("ps") {
+                r#"[{"Id": "c-app", "State": "running", "ImageID": "img1", "Labels": {"com.docker.compose.service": "app"}},
+                    {"Id": "c-db", "State": "running", "ImageID": "dbimg", "Labels": {"com.docker.compose.service": "db"}}]"#
+                    .to_owned()
+            } else {
+                format!("{}\n", self.new_id)
+            };
+            Ok(Output {
+                stdout,
+                stderr: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn only_the_changed_service_is_recreated_unless_it_runs_the_image_already() {
+        let root = tempfile::tempdir().unwrap();
+        let folder = root.path().join("svc");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(
+            folder.join("compose.yml"),
+            "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n  db:\n    image: ${SERVICE_DB_IMAGE_HASHED}\n",
+        )
+        .unwrap();
+        let root_text = root.path().display().to_string();
+        let config = Config::load(&Sources {
+            flags: Default::default(),
+            env: [("CIPUG_SERVICES_ROOT".to_owned(), root_text)].into(),
+            cwd: root.path().to_path_buf(),
+            is_root: true,
+            uid: 0,
+        })
+        .unwrap();
+        let dir = ServiceDir {
+            name: "svc".into(),
+            env_file: folder.join(".env"),
+            path: folder,
+        };
+        let changes = [Change {
+            entry: "APP".into(),
+            old: None,
+            new: Pin::parse(&format!("r.io/app@sha256:{}", "a".repeat(64))).unwrap(),
+        }];
+        let plan = plan(&config, &Podman { new_id: "img1" }, &dir, &changes).unwrap();
+        assert_eq!(plan, Plan::AlreadyRunning);
+        assert!(plan.stop_cmds(&config, &dir).is_empty());
+        let plan = plan_for(&config, &dir, &changes);
+        let words = |cmds: Vec<Cmd>| -> Vec<String> {
+            cmds.iter()
+                .map(|c| format!("{} {}", c.program, c.args.join(" ")))
+                .collect()
+        };
+        assert_eq!(
+            words(plan.stop_cmds(&config, &dir)),
+            ["podman-compose stop app", "podman rm -f c-app"]
+        );
+        assert_eq!(
+            words(plan.start_cmds(&config, &dir)),
+            ["podman-compose up -d --no-deps app"]
+        );
+    }
+
+    fn plan_for(config: &Config, dir: &ServiceDir, changes: &[Change]) -> Plan {
+        plan(config, &Podman { new_id: "img2" }, dir, changes).unwrap()
+    }
 
     #[test]
     fn containers_from_podman_and_docker() {
