@@ -62,39 +62,14 @@ pub fn run(
     let notifier = Notifier::new(config, runner);
     let mut events = Vec::new();
     let mut updated = 0;
-    let mut prepared = Vec::new();
-    for service in &loaded {
-        let name = &service.dir.name;
-        let changes = match update::changes(service, &resolutions) {
-            Ok(changes) => changes,
-            Err(error) => {
-                log::error!("{name}: {error}");
-                codes.push(error.exit_code());
-                rows.push(Row::failed(name, "", &error));
-                continue;
-            }
-        };
-        let resume = pending_update(service, &journal, options.dry_run);
-        let (changes, held) = hold_back(service, changes, &past, options.retry_failed);
-        for change in &held {
-            log::warn!(
-                "{name}: {} {} failed before and is held back (--retry-failed tries it)",
-                change.entry,
-                change.new
-            );
-            rows.push(Row::change(name, change, "held back"));
-            if !already_recorded_held(&past, name, change) && !options.dry_run {
-                events.push(event(
-                    name,
-                    change,
-                    history::Outcome::HeldBack,
-                    (None, None),
-                    None,
-                ));
-            }
-        }
-        prepared.push((service, changes, resume, held));
-    }
+    let prepared = prepare(
+        &loaded,
+        &resolutions,
+        &journal,
+        &past,
+        options,
+        (&mut codes, &mut rows, &mut events),
+    );
     let has_work = prepared
         .iter()
         .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
@@ -124,33 +99,18 @@ pub fn run(
             }
             continue;
         }
-        let failed_pulls: Vec<&str> = new_pins(&changes, resume.as_ref())
-            .iter()
-            .filter_map(|pin| match pulls.get(pin) {
-                Some(Err(e)) => Some(e.as_str()),
-                _ => None,
-            })
-            .collect();
-        let outcome = if let (Some(error), true) = (&compose_broken, has_changes(&changes, &resume))
-        {
-            Outcome::Failed {
-                changes: attempted(changes, resume.as_ref()),
-                error: Error::Compose(format!("{name}: {error}")),
-                snapshot: None,
-            }
-        } else if !failed_pulls.is_empty() {
-            // Pulled before anything was touched: the service and its `.env` are as they were.
-            Outcome::Failed {
-                changes: attempted(changes, resume.as_ref()),
-                error: Error::Pull(failed_pulls.join("; ")),
-                snapshot: None,
-            }
-        } else {
-            match &resume {
-                Some(pending) => updater.resume(service, pending),
-                None => updater.update(service, changes),
-            }
-        };
+        let outcome =
+            match prepared_failure(name, &changes, resume.as_ref(), &compose_broken, &pulls) {
+                Some(error) => Outcome::Failed {
+                    changes: attempted(changes, resume.as_ref()),
+                    error,
+                    snapshot: None,
+                },
+                None => match &resume {
+                    Some(pending) => updater.resume(service, pending),
+                    None => updater.update(service, changes),
+                },
+            };
         match &outcome {
             // The `.env` holds the new pins but the containers may not: finish next time.
             Outcome::Failed {
@@ -161,63 +121,20 @@ pub fn run(
             Outcome::Current => {}
             _ => journal.remove(name),
         }
-        let (kind, snapshots, message) = match &outcome {
-            Outcome::Current => {
-                log::debug!("{name}: up to date");
-                // Held-back entries have their own row already.
-                rows.extend(
-                    Row::from_outcome(service, &outcome)
-                        .into_iter()
-                        .filter(|r| !held.iter().any(|h| h.entry == r.entry)),
-                );
-                continue;
-            }
-            Outcome::Updated { snapshot, .. } => {
-                updated += 1;
-                (history::Outcome::Updated, (*snapshot, None), None)
-            }
-            Outcome::RolledBack {
-                error, snapshots, ..
-            } => {
-                codes.push(exit::RESTART_ERROR);
-                (
-                    history::Outcome::RolledBack,
-                    *snapshots,
-                    Some(error.to_string()),
-                )
-            }
-            Outcome::Failed {
-                error, snapshot, ..
-            } => {
-                log::error!("{name}: {error}");
-                codes.push(error.exit_code());
-                let kind = if matches!(error, Error::Pull(_)) {
-                    history::Outcome::PullFailed
-                } else {
-                    history::Outcome::Failed
-                };
-                (kind, (*snapshot, None), Some(error.to_string()))
-            }
-        };
-        if let Outcome::RolledBack { changes, .. } = &outcome {
-            for c in changes {
-                log::error!(
-                    "rolled back {name} to {}",
-                    c.old.as_deref().unwrap_or("(unpinned)")
-                );
-            }
+        if let Outcome::Current = outcome {
+            log::debug!("{name}: up to date");
+            // Held-back entries have their own row already.
+            rows.extend(
+                Row::from_outcome(service, &outcome)
+                    .into_iter()
+                    .filter(|r| !held.iter().any(|h| h.entry == r.entry)),
+            );
+            continue;
         }
-        for change in outcome_changes(&outcome) {
-            events.push(event(name, change, kind, snapshots, message.clone()));
-            notifier.send(&Notification::new(
-                name,
-                &change.entry,
-                change.old.as_deref(),
-                Some(change.new.as_str()),
-                kind.as_str(),
-                message.as_deref().unwrap_or(""),
-            ));
+        if let Outcome::Updated { .. } = outcome {
+            updated += 1;
         }
+        events.extend(record(name, &outcome, &notifier, &mut codes));
         rows.extend(Row::from_outcome(service, &outcome));
     }
     if let Err(e) = history.append(&events) {
@@ -242,6 +159,139 @@ pub fn run(
         log::error!("Encountered errors during updating!");
         Err(Error::Several(codes))
     }
+}
+
+/// One service's work after resolution: its changes to try, an interrupted update to
+/// finish, and the changes held back.
+type Prepared<'s> = (&'s Service, Vec<Change>, Option<Pending>, Vec<Change>);
+
+/// Works out each service's changes, finishes or drops journal entries, and holds back
+/// digests that failed before (reported in `rows`, recorded in `events`).
+fn prepare<'s>(
+    loaded: &'s [Service],
+    resolutions: &crate::resolve::Resolutions,
+    journal: &Journal,
+    past: &[Event],
+    options: &Options,
+    (codes, rows, events): (&mut Vec<u8>, &mut Vec<Row>, &mut Vec<Event>),
+) -> Vec<Prepared<'s>> {
+    let mut prepared = Vec::new();
+    for service in loaded {
+        let name = &service.dir.name;
+        let changes = match update::changes(service, resolutions) {
+            Ok(changes) => changes,
+            Err(error) => {
+                log::error!("{name}: {error}");
+                codes.push(error.exit_code());
+                rows.push(Row::failed(name, "", &error));
+                continue;
+            }
+        };
+        let resume = pending_update(service, journal, options.dry_run);
+        let (changes, held) = hold_back(service, changes, past, options.retry_failed);
+        for change in &held {
+            log::warn!(
+                "{name}: {} {} failed before and is held back (--retry-failed tries it)",
+                change.entry,
+                change.new
+            );
+            rows.push(Row::change(name, change, "held back"));
+            if !already_recorded_held(past, name, change) && !options.dry_run {
+                events.push(event(
+                    name,
+                    change,
+                    history::Outcome::HeldBack,
+                    (None, None),
+                    None,
+                ));
+            }
+        }
+        prepared.push((service, changes, resume, held));
+    }
+    prepared
+}
+
+/// Why a service cannot be updated after the preparation (compose tool broken, a pull
+/// failed), before anything of it was touched.
+fn prepared_failure(
+    name: &str,
+    changes: &[Change],
+    resume: Option<&Pending>,
+    compose_broken: &Option<String>,
+    pulls: &BTreeMap<String, Result<(), String>>,
+) -> Option<Error> {
+    if changes.is_empty() && resume.is_none() {
+        return None;
+    }
+    if let Some(error) = compose_broken {
+        return Some(Error::Compose(format!("{name}: {error}")));
+    }
+    let failed: Vec<&str> = new_pins(changes, resume)
+        .iter()
+        .filter_map(|pin| match pulls.get(pin) {
+            Some(Err(e)) => Some(e.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Pulled before anything was touched: the service and its `.env` are as they were.
+    (!failed.is_empty()).then(|| Error::Pull(failed.join("; ")))
+}
+
+/// The history events of an update's outcome (one per change), its exit code, its log lines
+/// and notifications.
+fn record(
+    name: &str,
+    outcome: &Outcome,
+    notifier: &Notifier<'_>,
+    codes: &mut Vec<u8>,
+) -> Vec<Event> {
+    let (kind, snapshots, message) = match outcome {
+        Outcome::Current => return Vec::new(),
+        Outcome::Updated { snapshot, .. } => (history::Outcome::Updated, (*snapshot, None), None),
+        Outcome::RolledBack {
+            error,
+            snapshots,
+            changes,
+        } => {
+            codes.push(exit::RESTART_ERROR);
+            for c in changes {
+                log::error!(
+                    "rolled back {name} to {}",
+                    c.old.as_deref().unwrap_or("(unpinned)")
+                );
+            }
+            (
+                history::Outcome::RolledBack,
+                *snapshots,
+                Some(error.to_string()),
+            )
+        }
+        Outcome::Failed {
+            error, snapshot, ..
+        } => {
+            log::error!("{name}: {error}");
+            codes.push(error.exit_code());
+            let kind = if matches!(error, Error::Pull(_)) {
+                history::Outcome::PullFailed
+            } else {
+                history::Outcome::Failed
+            };
+            (kind, (*snapshot, None), Some(error.to_string()))
+        }
+    };
+    let mut events = Vec::new();
+    for change in outcome_changes(outcome) {
+        events.push(event(name, change, kind, snapshots, message.clone()));
+        notifier.send(&Notification::new(
+            name,
+            &change.entry,
+            change.old.as_deref(),
+            Some(change.new.as_str()),
+            kind.as_str(),
+            message.as_deref().unwrap_or(""),
+        ));
+    }
+    events
 }
 
 /// The update an interrupted run left for `service`, if its `.env` already holds the new
@@ -283,10 +333,6 @@ fn new_pins(changes: &[Change], resume: Option<&Pending>) -> Vec<String> {
         Some(pending) => pending.changes.iter().map(|c| c.new.clone()).collect(),
         None => changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
     }
-}
-
-fn has_changes(changes: &[Change], resume: &Option<Pending>) -> bool {
-    !changes.is_empty() || resume.is_some()
 }
 
 /// The changes an update would have made, for the report of one that could not start.
