@@ -31,7 +31,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     config.verbosity = (i16::from(config.verbosity) + i16::from(cli.verbose) - i16::from(cli.quiet))
         .clamp(0, 3) as u8;
     crate::logging::init(config.verbosity);
-    let runner = SystemRunner;
+    let runner = SystemRunner::new(config.timeouts);
     match cli.action() {
         Action::PrintConfig { json } => report::config(&config, json, out),
         Action::CheckSnapshots { json } => snapcheck::run(&config, json, out),

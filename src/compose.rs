@@ -1,7 +1,7 @@
 //! The commands that check, pull and restart a compose service, and prune images.
 
 use crate::config::{Config, StopStartMethod};
-use crate::runner::Cmd;
+use crate::runner::{Cmd, ToolKind};
 use crate::services::ServiceDir;
 
 /// Builds the compose tool's commands for one service folder.
@@ -35,7 +35,7 @@ impl<'c> Compose<'c> {
 
     /// Pulls the service's images.
     pub fn pull(&self, service: &ServiceDir) -> Cmd {
-        self.compose(service, &["pull"])
+        self.compose(service, &["pull"]).kind(ToolKind::Pull)
     }
 
     /// The commands that restart the service, in order.

@@ -36,5 +36,6 @@ pub mod services;
 pub mod settings;
 pub mod snapcheck;
 pub mod snapshot;
+pub mod timeouts;
 pub mod update;
 pub mod update_run;

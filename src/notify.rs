@@ -2,12 +2,10 @@
 //! details in `CIPUG_NOTIFY_*` environment variables, and a JSON POST to NOTIFY_URL. A
 //! failing notification is logged and never fails the update.
 
-use std::time::Duration;
-
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::runner::{Cmd, Runner};
+use crate::runner::{Cmd, Runner, ToolKind};
 
 /// What a notification says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,14 +92,15 @@ impl<'a> Notifier<'a> {
                     note.new_pin.as_deref().unwrap_or(""),
                 )
                 .env("CIPUG_NOTIFY_OUTCOME", &note.outcome)
-                .env("CIPUG_NOTIFY_MESSAGE", &note.message);
+                .env("CIPUG_NOTIFY_MESSAGE", &note.message)
+                .kind(ToolKind::Notify);
             if let Err(e) = self.runner.run(&cmd) {
                 log::warn!("notification command failed: {e}");
             }
         }
         if let Some(url) = &self.config.notify_url {
             let agent = ureq::Agent::config_builder()
-                .timeout_global(Some(Duration::from_secs(10)))
+                .timeout_global(Some(self.config.timeouts.notify))
                 .build()
                 .new_agent();
             let body = serde_json::to_string(note).unwrap_or_default();
