@@ -17,7 +17,10 @@ pub fn man(out: &mut dyn Write) -> Result<()> {
 
 /// Writes the completion script for `shell`.
 pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<()> {
-    let mut out = out;
-    clap_complete::generate(shell, &mut Cli::command(), "cipug", &mut out);
-    Ok(())
+    // clap_complete panics when its writer fails (a closed pipe): generate into memory.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "cipug", &mut script);
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("standard output", e))
 }
