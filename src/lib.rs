@@ -28,6 +28,7 @@ pub mod lock;
 pub mod logging;
 pub mod notify;
 pub mod pins;
+pub mod private_dir;
 pub mod report;
 pub mod resolve;
 pub mod rollback;
