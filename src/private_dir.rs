@@ -283,6 +283,20 @@ impl PrivateDir {
     }
 }
 
+/// Opens a state folder (STATE_DIR or a folder in it); an untrusted one is an error naming
+/// the setting (exit 25), so `update`, `rollback` and `history` refuse it alike.
+pub fn state(path: &Path, create: Create) -> crate::error::Result<PrivateDir> {
+    use crate::error::Error;
+    PrivateDir::open(path, create).map_err(|e| match e {
+        Untrusted::Unsafe(msg) => Error::Value(format!(
+            "STATE_DIR {}: {msg}; cipug does not trust its history, journal or lock there",
+            path.display()
+        )),
+        Untrusted::Missing(p) => Error::io(p, io::ErrorKind::NotFound.into()),
+        Untrusted::Io { path, source } => Error::io(path, source),
+    })
+}
+
 /// Puts the components of `path` in front of `parts` (`/` for an absolute path's root).
 fn push_front(parts: &mut std::collections::VecDeque<std::ffi::OsString>, path: &Path) {
     for component in path.components().rev() {

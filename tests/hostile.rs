@@ -7,6 +7,7 @@
 mod support;
 
 use std::fs;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::fake::{self, FakeRegistry, Silent, TlsRedirect, TokenServer};
@@ -309,5 +310,88 @@ fn secrets_never_reach_the_log() {
         run.stderr.lines().count() < 60,
         "no wire dumps:\n{}",
         run.stderr
+    );
+}
+
+/// A folder owned by another user (uid 4321), as an attacker would make it.
+fn attacker_folder(path: &Path) {
+    fs::create_dir_all(path).unwrap();
+    std::os::unix::fs::chown(path, Some(4321), Some(4321)).unwrap();
+}
+
+#[test]
+fn a_cache_folder_link_planted_by_another_user_is_not_followed() {
+    let registry = FakeRegistry::start();
+    let a = &registry.addr;
+    let base = tempfile::tempdir().unwrap();
+    let victim = base.path().join("victim");
+    fs::create_dir(&victim).unwrap();
+    let attacker = base.path().join("x");
+    attacker_folder(&attacker);
+    std::os::unix::fs::symlink(&victim, attacker.join("cdir")).unwrap();
+    rustix::fs::chownat(
+        rustix::fs::CWD,
+        attacker.join("cdir").as_path(),
+        Some(rustix::process::Uid::from_raw(4321)),
+        None,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let cache = attacker.join("cdir/cache.json");
+    let (run, _) = check(
+        &[("svc", tagged(&format!("{a}/good:latest")))],
+        &[
+            ("CIPUG_INSECURE_REGISTRIES", a),
+            ("CIPUG_CACHE_DURATION", "3600"),
+            ("CIPUG_CACHE_LOCATION", cache.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("owned by user 4321"), "{}", run.stderr);
+    assert_eq!(fs::read_dir(&victim).unwrap().count(), 0, "nothing written");
+}
+
+#[test]
+fn a_state_folder_of_another_user_is_refused_by_update_and_doctor() {
+    let registry = FakeRegistry::start();
+    let a = &registry.addr;
+    let base = tempfile::tempdir().unwrap();
+    let state = base.path().join("state");
+    attacker_folder(&state);
+    // A forged history holding the new digest back for ever.
+    let pin = format!("{a}/good@{}", fake::body_digest());
+    let forged = serde_json::json!({"time": "2026-01-01T00:00:00Z", "service": "svc",
+        "entry": "APP", "old": null, "new": pin, "outcome": "held back"});
+    fs::write(state.join("history.jsonl"), format!("{forged}\n")).unwrap();
+    let root = plain_services(&[("svc", &tagged(&format!("{a}/good:latest")))]);
+    let env = [
+        ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+        ("CIPUG_INSECURE_REGISTRIES", a.as_str()),
+        ("CIPUG_STATE_DIR", state.to_str().unwrap()),
+        ("CIPUG_CACHE_DURATION", "0"),
+        ("CIPUG_SERVICE_SNAPSHOT", "no"),
+        ("CIPUG_SERVICE_STOP_START", "no"),
+        ("CIPUG_SERVICE_PULL", "no"),
+        ("CIPUG_PRUNE_IMAGES", "no"),
+    ];
+    for args in [&["update"][..], &["history"][..]] {
+        let run = run_cipug(args, &env);
+        assert_eq!(run.code, 25, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("owned by user 4321") && run.stderr.contains("STATE_DIR"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(!fs::read_to_string(root.path().join("svc/.env"))
+        .unwrap()
+        .contains("HASHED"));
+    let run = run_cipug(&["doctor"], &env);
+    assert_eq!(run.code, 12, "{}", run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains(&format!("state folder {}: ", state.display()))
+            && all.contains("owned by user 4321"),
+        "{all}"
     );
 }
