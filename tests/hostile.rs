@@ -395,3 +395,74 @@ fn a_state_folder_of_another_user_is_refused_by_update_and_doctor() {
         "{all}"
     );
 }
+
+#[test]
+fn odd_service_folders_are_skipped_and_linked_env_temps_cleaned() {
+    let registry = FakeRegistry::start();
+    let a = &registry.addr;
+    let env = tagged(&format!("{a}/good:latest"));
+    let root = plain_services(&[
+        ("ok", env.as_str()),
+        ("esc\u{1b}[31mred", env.as_str()),
+        ("new\nline", env.as_str()),
+    ]);
+    // A service folder that is a link to a folder outside SERVICES_ROOT.
+    let outside = plain_services(&[("elsewhere", env.as_str()), ("shared", env.as_str())]);
+    std::os::unix::fs::symlink(outside.path().join("elsewhere"), root.path().join("linked"))
+        .unwrap();
+    // A real service folder whose .env is a link: the stale temporary file is beside the
+    // link's target.
+    let envlink = root.path().join("envlink");
+    fs::create_dir(&envlink).unwrap();
+    fs::copy(
+        root.path().join("ok/compose.yml"),
+        envlink.join("compose.yml"),
+    )
+    .unwrap();
+    let target = outside.path().join("shared/.env");
+    std::os::unix::fs::symlink(&target, envlink.join(".env")).unwrap();
+    let stale = outside.path().join("shared/.env.cipug-abc123.tmp");
+    fs::write(&stale, "half").unwrap();
+    let run = run_cipug(
+        &["update"],
+        &[
+            ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+            ("CIPUG_INSECURE_REGISTRIES", a),
+            ("CIPUG_CACHE_DURATION", "0"),
+            ("CIPUG_SERVICE_SNAPSHOT", "no"),
+            ("CIPUG_SERVICE_STOP_START", "no"),
+            ("CIPUG_SERVICE_PULL", "no"),
+            ("CIPUG_PRUNE_IMAGES", "no"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let env_of = |dir: &Path| fs::read_to_string(dir.join(".env")).unwrap();
+    assert!(env_of(&root.path().join("ok")).contains("HASHED"));
+    assert!(
+        env_of(&target.parent().unwrap()).contains("HASHED"),
+        "written through"
+    );
+    assert!(
+        !stale.exists(),
+        "stale temporary file beside the target removed"
+    );
+    for skipped in ["esc\u{1b}[31mred", "new\nline"] {
+        assert!(!env_of(&root.path().join(skipped)).contains("HASHED"));
+    }
+    assert!(!env_of(&outside.path().join("elsewhere")).contains("HASHED"));
+    assert!(
+        run.stderr
+            .contains("linked: skipped, a service folder must not be a symlink"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("esc\\u{1b}[31mred: skipped, the folder name holds control"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("new\\nline: skipped"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}') && !run.stdout.contains('\u{1b}'));
+    assert!(!run.stdout.contains("new\nline"));
+}
