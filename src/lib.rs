@@ -15,6 +15,7 @@ pub mod cli;
 pub mod compose;
 pub mod compose_file;
 pub mod config;
+pub mod config_file;
 pub mod docgen;
 pub mod doctor;
 pub mod envfile;

@@ -223,9 +223,9 @@ impl PrivateDir {
             path: path.clone(),
             source: e.into(),
         })?;
-        if stat.st_uid != me() {
+        if !trusted_owner(stat.st_uid) {
             return Err(Untrusted::Unsafe(format!(
-                "{} is owned by user {}, not by the user running cipug ({})",
+                "{} is owned by user {}, not by root or the user running cipug ({})",
                 path.display(),
                 stat.st_uid,
                 me()
@@ -242,6 +242,33 @@ impl PrivateDir {
         file.read_to_end(&mut bytes)
             .map_err(|source| Untrusted::Io { path, source })?;
         Ok(Some(bytes))
+    }
+
+    /// Where the entry `name` points if it is a symlink owned by root or the user running
+    /// cipug; `None` if it is no symlink. A link owned by anyone else is refused.
+    pub fn link_target(&self, name: &str) -> Result<Option<PathBuf>, Untrusted> {
+        let here = self.path.join(name);
+        let io_err = |e: rustix::io::Errno| Untrusted::Io {
+            path: here.clone(),
+            source: e.into(),
+        };
+        let stat = match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(io_err(e)),
+        };
+        if FileType::from_raw_mode(stat.st_mode) != FileType::Symlink {
+            return Ok(None);
+        }
+        if !trusted_owner(stat.st_uid) {
+            return Err(Untrusted::Unsafe(format!(
+                "{} is a symlink owned by user {}, which is not trusted",
+                here.display(),
+                stat.st_uid
+            )));
+        }
+        let target = rustix::fs::readlinkat(&self.fd, name, Vec::new()).map_err(io_err)?;
+        Ok(Some(self.path.join(OsStr::from_bytes(target.as_bytes()))))
     }
 
     /// Replaces the file `name` atomically with `bytes` (mode `mode`): a temporary file

@@ -466,3 +466,65 @@ fn odd_service_folders_are_skipped_and_linked_env_temps_cleaned() {
     assert!(!run.stderr.contains('\u{1b}') && !run.stdout.contains('\u{1b}'));
     assert!(!run.stdout.contains("new\nline"));
 }
+
+#[test]
+fn config_files_others_could_write_are_refused_and_webhook_tokens_redacted() {
+    let registry = FakeRegistry::start();
+    let a = &registry.addr;
+    let root = plain_services(&[("svc", &tagged(&format!("{a}/good:latest")))]);
+    let files = tempfile::tempdir().unwrap();
+    let config = files.path().join("cipug.json");
+    let hook = "http://127.0.0.1:1/hooks/s3cret-token?key=s3cret-key";
+    fs::write(
+        &config,
+        serde_json::json!({"NOTIFY_URL": hook, "NOTIFY_COMMAND": "true"}).to_string(),
+    )
+    .unwrap();
+    let env = [
+        ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+        ("CIPUG_CONFIG_FILE", config.to_str().unwrap()),
+        ("CIPUG_INSECURE_REGISTRIES", a.as_str()),
+        ("CIPUG_CACHE_DURATION", "0"),
+        ("CIPUG_SERVICE_SNAPSHOT", "no"),
+        ("CIPUG_SERVICE_STOP_START", "no"),
+        ("CIPUG_SERVICE_PULL", "no"),
+        ("CIPUG_PRUNE_IMAGES", "no"),
+    ];
+    for mode in [0o666, 0o620] {
+        fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+        let run = run_cipug(&["update"], &env);
+        assert_eq!(run.code, 25, "{mode:o}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("writable by other users"),
+            "{}",
+            run.stderr
+        );
+    }
+    fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&config, Some(4321), None).unwrap();
+    let run = run_cipug(&["config"], &env);
+    assert_eq!(run.code, 25, "{}", run.stderr);
+    assert!(run.stderr.contains("owned by user 4321"), "{}", run.stderr);
+    std::os::unix::fs::chown(&config, Some(0), None).unwrap();
+    for args in [&["config"][..], &["config", "--json"][..]] {
+        let run = run_cipug(args, &env);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stdout.contains("http://127.0.0.1:1/<redacted>"),
+            "{}",
+            run.stdout
+        );
+    }
+    // The POST fails (nothing listens on port 1): the warning names the host only.
+    let run = run_cipug(&["update", "-vvv"], &env);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("notification to http://127.0.0.1:1/<redacted> failed"),
+        "{}",
+        run.stderr
+    );
+    for out in [&run.stdout, &run.stderr] {
+        assert!(!out.contains("s3cret"), "{out}");
+    }
+}
