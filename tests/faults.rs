@@ -722,3 +722,39 @@ fn unreachable_and_garbled_registries_pin_nothing() {
         );
     }
 }
+
+#[test]
+fn a_hung_tool_is_stopped_with_everything_it_started() {
+    let registry = FakeRegistry::start();
+    let env = format!("SERVICE_APP_IMAGE_TAGGED={}/good:latest\n", registry.addr);
+    let fakes = Fakes::new(&[("hung", env.as_str())]);
+    fakes.mark("hung", ".hang-pull");
+    let started = std::time::Instant::now();
+    let run = fakes.run(
+        &["update"],
+        &[
+            ("CIPUG_INSECURE_REGISTRIES", registry.addr.as_str()),
+            ("CIPUG_PULL_TIMEOUT", "1"),
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(run.code, 33, "{}", run.stderr);
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    assert!(
+        run.stderr
+            .contains("did not finish within 1 s (PULL_TIMEOUT); stopped it"),
+        "{}",
+        run.stderr
+    );
+    // The hung tool's own child was killed with it.
+    let pid = fs::read_to_string(fakes.root.path().join("hung/.hang-pull")).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    for _ in 0..100 {
+        let state = fs::read_to_string(&stat).unwrap_or_default();
+        if state.is_empty() || state.contains(") Z") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the hung tool's child {} still runs", pid.trim());
+}
