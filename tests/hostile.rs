@@ -439,7 +439,7 @@ fn odd_service_folders_are_skipped_and_linked_env_temps_cleaned() {
     let env_of = |dir: &Path| fs::read_to_string(dir.join(".env")).unwrap();
     assert!(env_of(&root.path().join("ok")).contains("HASHED"));
     assert!(
-        env_of(&target.parent().unwrap()).contains("HASHED"),
+        env_of(target.parent().unwrap()).contains("HASHED"),
         "written through"
     );
     assert!(
