@@ -8,7 +8,8 @@
 //! replace what they do not own). A symlink on the way is followed only when root or the
 //! user owns it; the final file is never a symlink.
 
-use std::ffi::OsStr;
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -98,16 +99,11 @@ impl PrivateDir {
                 .join(path);
             &absolute
         };
-        let io_err = |p: &Path, e: rustix::io::Errno| Untrusted::Io {
-            path: p.to_path_buf(),
-            source: e.into(),
-        };
-        let dir_flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
-        let root = || rustix::fs::open("/", dir_flags, Mode::empty());
+        let root = || rustix::fs::open("/", DIR_FLAGS, Mode::empty());
         let mut fd = root().map_err(|e| io_err(Path::new("/"), e))?;
         let mut shown = PathBuf::from("/");
         let mut links = 0;
-        let mut parts: std::collections::VecDeque<std::ffi::OsString> = Default::default();
+        let mut parts: VecDeque<OsString> = VecDeque::new();
         push_front(&mut parts, path);
         while let Some(name) = parts.pop_front() {
             if name == "/" {
@@ -116,61 +112,25 @@ impl PrivateDir {
                 continue;
             }
             let here = shown.join(&name);
-            let stat = match rustix::fs::statat(&fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(stat) => Some(stat),
-                Err(rustix::io::Errno::NOENT) => None,
-                Err(e) => return Err(io_err(&here, e)),
-            };
-            match stat {
-                Some(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink => {
-                    if !trusted_owner(stat.st_uid) {
-                        return Err(Untrusted::Unsafe(format!(
-                            "{} is a symlink owned by user {}, which is not trusted",
-                            here.display(),
-                            stat.st_uid
-                        )));
-                    }
+            match step(&fd, &name, &here, create)? {
+                Step::Link(target) => {
                     links += 1;
                     if links > MAX_LINKS {
                         return Err(io_err(&here, rustix::io::Errno::LOOP));
                     }
-                    let target = rustix::fs::readlinkat(&fd, name.as_os_str(), Vec::new())
-                        .map_err(|e| io_err(&here, e))?;
-                    let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
                     push_front(&mut parts, &target);
-                    continue;
                 }
-                None if create == Create::Yes => {
-                    match rustix::fs::mkdirat(&fd, name.as_os_str(), Mode::from_raw_mode(0o700)) {
-                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                        Err(e) => return Err(io_err(&here, e)),
-                    }
+                Step::Dir(next) => {
+                    fd = next;
+                    shown = if name == ".." {
+                        shown
+                            .parent()
+                            .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+                    } else {
+                        here
+                    };
                 }
-                None => return Err(Untrusted::Missing(here)),
-                Some(_) => {}
             }
-            let next = rustix::fs::openat(&fd, name.as_os_str(), dir_flags, Mode::empty())
-                .map_err(|e| match e {
-                    rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
-                        Untrusted::Unsafe(format!(
-                            "{} is not a folder (or was replaced by a link)",
-                            here.display()
-                        ))
-                    }
-                    e => io_err(&here, e),
-                })?;
-            check_dir(
-                &rustix::fs::fstat(&next).map_err(|e| io_err(&here, e))?,
-                &here,
-            )?;
-            fd = next;
-            shown = if name == ".." {
-                shown
-                    .parent()
-                    .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
-            } else {
-                here
-            };
         }
         Ok(PrivateDir {
             fd,
@@ -181,11 +141,6 @@ impl PrivateDir {
     /// The folder's path as given.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The sub-folder `name`, checked like the others.
-    pub fn subdir(&self, name: &str, create: Create) -> Result<PrivateDir, Untrusted> {
-        PrivateDir::open(&self.path.join(name), create)
     }
 
     /// Opens the regular file `name` (never through a link) with `flags`.
@@ -324,8 +279,75 @@ pub fn state(path: &Path, create: Create) -> crate::error::Result<PrivateDir> {
     })
 }
 
+const DIR_FLAGS: OFlags = OFlags::DIRECTORY
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::RDONLY)
+    .union(OFlags::CLOEXEC);
+
+fn io_err(path: &Path, e: rustix::io::Errno) -> Untrusted {
+    Untrusted::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
+}
+
+/// Where one component of a path leads.
+enum Step {
+    /// A trusted symlink to this target.
+    Link(PathBuf),
+    /// A trusted folder, open.
+    Dir(OwnedFd),
+}
+
+/// Takes one component `name` from the folder `fd` (`here` is its path, for messages):
+/// a link owned by root or the user, or a folder that passes [`check_dir`] (created 0700
+/// first if missing and `create` says so).
+fn step(fd: &OwnedFd, name: &OsStr, here: &Path, create: Create) -> Result<Step, Untrusted> {
+    let stat = match rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => Some(stat),
+        Err(rustix::io::Errno::NOENT) => None,
+        Err(e) => return Err(io_err(here, e)),
+    };
+    match stat {
+        Some(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink => {
+            if !trusted_owner(stat.st_uid) {
+                return Err(Untrusted::Unsafe(format!(
+                    "{} is a symlink owned by user {}, which is not trusted",
+                    here.display(),
+                    stat.st_uid
+                )));
+            }
+            let target =
+                rustix::fs::readlinkat(fd, name, Vec::new()).map_err(|e| io_err(here, e))?;
+            return Ok(Step::Link(PathBuf::from(OsStr::from_bytes(
+                target.as_bytes(),
+            ))));
+        }
+        None if create == Create::Yes => {
+            match rustix::fs::mkdirat(fd, name, Mode::from_raw_mode(0o700)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(io_err(here, e)),
+            }
+        }
+        None => return Err(Untrusted::Missing(here.to_path_buf())),
+        Some(_) => {}
+    }
+    let next = rustix::fs::openat(fd, name, DIR_FLAGS, Mode::empty()).map_err(|e| match e {
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => Untrusted::Unsafe(format!(
+            "{} is not a folder (or was replaced by a link)",
+            here.display()
+        )),
+        e => io_err(here, e),
+    })?;
+    check_dir(
+        &rustix::fs::fstat(&next).map_err(|e| io_err(here, e))?,
+        here,
+    )?;
+    Ok(Step::Dir(next))
+}
+
 /// Puts the components of `path` in front of `parts` (`/` for an absolute path's root).
-fn push_front(parts: &mut std::collections::VecDeque<std::ffi::OsString>, path: &Path) {
+fn push_front(parts: &mut VecDeque<OsString>, path: &Path) {
     for component in path.components().rev() {
         match component {
             Component::RootDir => parts.push_front("/".into()),
