@@ -528,3 +528,26 @@ fn config_files_others_could_write_are_refused_and_webhook_tokens_redacted() {
         assert!(!out.contains("s3cret"), "{out}");
     }
 }
+
+#[test]
+fn a_non_ascii_pin_in_env_does_not_abort() {
+    let registry = FakeRegistry::start();
+    let a = &registry.addr;
+    // The 12th byte of the digest falls inside a character.
+    let env = format!(
+        "SERVICE_APP_IMAGE_TAGGED={a}/good:latest\nSERVICE_APP_IMAGE_HASHED={a}/good@sha256:a{}\n",
+        "é".repeat(40)
+    );
+    let root = plain_services(&[("svc", env.as_str())]);
+    let run = run_cipug(
+        &["check"],
+        &[
+            ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+            ("CIPUG_INSECURE_REGISTRIES", a),
+            ("CIPUG_CACHE_DURATION", "0"),
+        ],
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("outdated"), "{}", run.stdout);
+}
