@@ -20,6 +20,7 @@ use std::time::Duration;
 
 /// Runs the command line `cli`, writing results to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
+    crate::interrupt::install();
     // These need no settings.
     match cli.action() {
         Action::Man => return crate::docgen::man(out),

@@ -24,6 +24,7 @@ pub mod failpoint;
 pub mod health;
 pub mod history;
 pub mod image_ref;
+pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod logging;

@@ -211,6 +211,7 @@ impl Runner for SystemRunner {
         if let Some(cwd) = &cmd.cwd {
             command.current_dir(cwd);
         }
+        let running = crate::interrupt::Running::start();
         let mut child = command.spawn().map_err(not_started)?;
         if let (Some(text), Some(mut input)) = (cmd.stdin.clone(), child.stdin.take()) {
             // In a thread: a program that does not read its input must not block the wait.
@@ -221,6 +222,7 @@ impl Runner for SystemRunner {
         }
         let limit = self.timeouts.of(cmd.kind);
         let (status, out) = wait_within(&mut child, limit).map_err(not_started)?;
+        drop(running);
         let output = Output {
             stdout: String::from_utf8_lossy(&out.0).into_owned(),
             stderr: String::from_utf8_lossy(&out.1).into_owned(),
@@ -272,9 +274,15 @@ fn wait_within(
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + limit;
+    let mut passed_on = false;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break Some(status);
+        }
+        // Ctrl-C and the like reach the command as they would without a group of its own.
+        if let (Some(signal), false) = (crate::interrupt::caught(), passed_on) {
+            kill_group(child, rustix::process::Signal::from_named_raw(signal));
+            passed_on = true;
         }
         let now = Instant::now();
         if now >= deadline {
@@ -289,15 +297,22 @@ fn wait_within(
     match status {
         Some(status) => Ok((Some(status), (collect(stdout, None), collect(stderr, None)))),
         None => {
-            if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
+            kill_group(child, Some(rustix::process::Signal::KILL));
             let _ = child.wait();
             let out = collect(stdout, Some(DRAIN_AFTER_KILL));
             let err = collect(stderr, Some(DRAIN_AFTER_KILL));
             Ok((None, (out, err)))
         }
     }
+}
+
+/// Sends `signal` to the process group that `child` leads.
+fn kill_group(child: &Child, signal: Option<rustix::process::Signal>) {
+    let (Some(pid), Some(signal)) = (rustix::process::Pid::from_raw(child.id() as i32), signal)
+    else {
+        return;
+    };
+    let _ = rustix::process::kill_process_group(pid, signal);
 }
 
 /// Reads a pipe to its end in a thread; the bytes arrive on the channel.
