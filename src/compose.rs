@@ -1,5 +1,6 @@
 //! The commands that check, pull and restart a compose service, and prune images.
 
+use crate::compose_flavour::ContainerKind;
 use crate::config::{Config, StopStartMethod};
 use crate::runner::Cmd;
 use crate::services::ServiceDir;
@@ -17,6 +18,8 @@ impl<'c> Compose<'c> {
 
     /// `<COMPOSE_TOOL> [-f <file>] [--env-file <file>] <args>` in the service folder. The
     /// file options are given only when the names differ from what compose tools look for.
+    /// Tools that let the process environment win over the `.env` do not get cipug's own
+    /// image variables, so the pin in the `.env` is what runs.
     fn compose(&self, service: &ServiceDir, args: &[&str]) -> Cmd {
         let mut cmd = Cmd::from_words(&self.config.compose_tool);
         if self.config.compose_file_name != "compose.yml" {
@@ -24,6 +27,9 @@ impl<'c> Compose<'c> {
         }
         if self.config.env_file_name != ".env" {
             cmd = cmd.args(["--env-file", &self.config.env_file_name]);
+        }
+        if self.config.compose_flavour.process_env_wins() {
+            cmd = cmd.env_remove(self.config.inherited_image_vars.iter().cloned());
         }
         cmd.args(args.iter().copied()).current_dir(&service.path)
     }
@@ -100,7 +106,8 @@ pub fn project_name(folder_name: &str) -> String {
         .collect()
 }
 
-/// The command listing a compose project's containers as JSON.
+/// The command listing a compose project's containers as JSON. podman-compose, docker-compose
+/// and `docker compose` all label containers with `com.docker.compose.project`.
 pub fn containers_cmd(config: &Config, project: &str) -> Cmd {
     Cmd::from_words(&config.container_tool).args([
         "ps",
@@ -108,7 +115,7 @@ pub fn containers_cmd(config: &Config, project: &str) -> Cmd {
         "--filter",
         &format!("label=com.docker.compose.project={project}"),
         "--format",
-        "json",
+        ContainerKind::of(config).ps_json_format(),
     ])
 }
 

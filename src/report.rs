@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use crate::check::{CheckReport, Status};
+use crate::cli::ConfigFormat;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::history::Event;
@@ -13,9 +14,14 @@ fn write_err(e: std::io::Error) -> Error {
 }
 
 /// Prints the settings: `NAME=value` lines as the Python cipug did, or one JSON object.
-pub fn config(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn config(config: &Config, format: ConfigFormat, out: &mut dyn Write) -> Result<()> {
     let value = config.to_json();
-    if json {
+    let json = match format {
+        ConfigFormat::Lines => None,
+        ConfigFormat::Json => Some(value.clone()),
+        ConfigFormat::PythonJson => Some(crate::python_config::python_shape(&value)),
+    };
+    if let Some(value) = json {
         writeln!(
             out,
             "{}",

@@ -22,6 +22,8 @@ pub struct Cmd {
     pub stdin: Option<String>,
     /// Extra environment variables. Not shown in `Display`.
     pub env: Vec<(String, String)>,
+    /// Variables of cipug's own environment the command does not get.
+    pub env_remove: Vec<String>,
 }
 
 impl Cmd {
@@ -33,6 +35,7 @@ impl Cmd {
             cwd: None,
             stdin: None,
             env: Vec::new(),
+            env_remove: Vec::new(),
         }
     }
 
@@ -62,6 +65,16 @@ impl Cmd {
     /// Sets an environment variable for the command.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Keeps the variables `names` of cipug's own environment away from the command.
+    pub fn env_remove<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.env_remove.extend(names.into_iter().map(Into::into));
         self
     }
 
@@ -148,6 +161,9 @@ impl Runner for SystemRunner {
             source,
         };
         let mut command = Command::new(&cmd.program);
+        for name in &cmd.env_remove {
+            command.env_remove(name);
+        }
         command
             .args(&cmd.args)
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))

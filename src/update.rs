@@ -352,7 +352,9 @@ impl<'a> Updater<'a> {
             self.runner
                 .run(&compose.pull(&service.dir))
                 .map_err(|e| Error::Pull(e.to_string()))?;
-            self.verify_pulled(changes)?;
+            if !self.config.compose_flavour.exit_codes_reliable() {
+                self.verify_pulled(changes)?;
+            }
         }
         if self.config.service_stop_start {
             for (i, cmd) in compose.restart(&service.dir).iter().enumerate() {
@@ -393,8 +395,8 @@ impl<'a> Updater<'a> {
         }
     }
 
-    /// Checks that the new images are in local storage: some compose tools (podman-compose
-    /// 1.0) exit 0 when a pull failed.
+    /// Checks that the new images are in local storage, for compose tools that exit 0 when a
+    /// pull failed (podman-compose 1.0).
     fn verify_pulled(&self, changes: &[Change]) -> Result<()> {
         for change in changes {
             let cmd = inspect_image_cmd(self.config, change.new.as_str());
@@ -456,7 +458,8 @@ impl<'a> Updater<'a> {
         ));
         if self.config.service_pull {
             lines.push(format!("run: {}", compose.pull(&service.dir)));
-            for c in changes {
+            let verify = !self.config.compose_flavour.exit_codes_reliable();
+            for c in changes.iter().filter(|_| verify) {
                 lines.push(format!(
                     "run: {}",
                     inspect_image_cmd(self.config, c.new.as_str())
