@@ -18,6 +18,7 @@ pub mod compose_flavour;
 pub mod config;
 pub mod docgen;
 pub mod doctor;
+pub mod doctor_tools;
 pub mod envfile;
 pub mod error;
 pub mod failpoint;
