@@ -2,7 +2,8 @@
 //! podman-compose (PyPI, in the test virtualenv) and docker-compose 1.29 with a private
 //! dockerd. Each runs an update, a failing update with automatic rollback and
 //! `cipug rollback`, plus what differs between the tools: `--env-file`, whether the process
-//! environment wins over the `.env`, the pull check, and what `doctor` says. The other
+//! environment wins over the `.env`, the pull check, the exit code of a failed `up`, and what
+//! `doctor` says. The other
 //! end-to-end suites cover the rest with podman-compose 1.0.3.
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -146,6 +147,37 @@ fn update_gate_and_rollback(flavour: Flavour, version: &str) {
         );
         running_on(&stack, "f-envfile", &format!("{img}@{d3}"));
     }
+    fs::remove_file(other.join("app.env")).unwrap();
+    failing_up(flavour, &mut stack);
+}
+
+/// A service whose `up` fails: podman-compose 1.0 exits 0 and the health gate catches it;
+/// the other tools exit non-zero and cipug reports that at once. Both exit 34.
+fn failing_up(flavour: Flavour, stack: &mut Stack) {
+    let img = stack.image("demo/app");
+    let broken =
+        "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    user: nosuchuser\n";
+    stack.service(
+        "f-upfails",
+        broken,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    let run = stack.cipug(
+        &["--cache-duration", "0"],
+        &[
+            ("CIPUG_SERVICES_FILTER", "f-upfails"),
+            ("CIPUG_AUTO_ROLLBACK", "false"),
+        ],
+    );
+    run.expect_code(34);
+    let up_failed = run.stderr.contains("up -d") && run.stderr.contains("exited with status");
+    assert_eq!(
+        up_failed,
+        flavour != Flavour::PodmanCompose10,
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
