@@ -226,6 +226,11 @@ fn run_check(
     }
     report.services.sort_by(|a, b| a.name.cmp(&b.name));
     report::check(&report, json, out)?;
+    let code = match crate::error::combine(&codes) {
+        0 if fail_outdated && report.has_pending() => exit::OUTDATED,
+        code => code,
+    };
+    crate::metrics::record(config, crate::metrics::from_check(&report), code);
     if !codes.is_empty() {
         return Err(Error::Several(codes));
     }

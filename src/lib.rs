@@ -26,6 +26,7 @@ pub mod image_ref;
 pub mod journal;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod pins;
 pub mod report;

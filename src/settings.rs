@@ -51,6 +51,8 @@ impl Setting {
 
 /// The ways a service can be stopped and started.
 pub const STOP_START_METHODS: &[&str] = &["compose", "systemd-system", "systemd-user"];
+/// How far `TAG_UPDATE` may move a version tag.
+pub const TAG_UPDATES: &[&str] = &["off", "patch", "minor"];
 /// The ways an image tag can be resolved.
 pub const RESOLVERS: &[&str] = &["native", "skopeo"];
 
@@ -98,6 +100,9 @@ pub const SETTINGS: &[Setting] = &[
     setting!("REGISTRY_TIMEOUT", Kind::Count, Some("30"), "seconds one registry request may take, connection included"),
     setting!("REGISTRY_CERTS_DIR", Kind::List, Some("/etc/containers/certs.d,/etc/docker/certs.d"), "folders with <host[:port]>/*.crt CA files (and *.cert/*.key client certificates)"),
     setting!("INSECURE_REGISTRIES", Kind::List, None, "comma-separated host[:port] reached over plain HTTP or unverified TLS"),
+    setting!("MIN_AGE", Kind::Hours, Some("0"), "hours a new digest must have been seen behind its tag before it is adopted; 0 adopts at once"),
+    setting!("TAG_UPDATE", Kind::Choice(TAG_UPDATES), Some("off"), "move a version tag to its newest patch or minor release (off, patch, minor)"),
+    setting!("METRICS_FILE", Kind::Path, None, "Prometheus text file written after every check and update (node_exporter textfile collector)"),
     setting!("CONFIG_FILE", Kind::Path, None, "JSON file with settings (keys without the CIPUG_ prefix)"),
 ];
 

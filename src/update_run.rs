@@ -11,6 +11,7 @@ use crate::error::{exit, Error, Result};
 use crate::history::{self, Event, History};
 use crate::journal::Journal;
 use crate::lock::{RunLock, Wait};
+use crate::metrics;
 use crate::notify::{Notification, Notifier};
 use crate::report::{self, Row};
 use crate::runner::Runner;
@@ -199,6 +200,10 @@ pub fn run(
     }
     if !options.dry_run {
         report::summary(&rows, options.json, out)?;
+    }
+    if !options.dry_run {
+        let entries = metrics::from_update(&rows, &loaded);
+        metrics::record(config, entries, crate::error::combine(&codes));
     }
     if codes.is_empty() {
         if !options.dry_run {
