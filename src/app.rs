@@ -204,8 +204,12 @@ fn run_check(
     let (loaded, failed) = load_services(&dirs, &mut codes);
     let resolutions = resolve_services(config, runner, &loaded, true);
     let mut report = CheckReport::default();
+    let now = now();
+    let mut seen = crate::first_seen::FirstSeen::load(&config.state_dir);
     for service in &loaded {
-        let checked = check_service(service, &resolutions);
+        crate::cooldown::record(service, &resolutions, &mut seen, now);
+        let mut checked = check_service(service, &resolutions);
+        crate::cooldown::mark_waiting(config, service, &mut checked, &mut seen, now);
         for image in checked.images.iter().filter(|i| i.status == Status::Error) {
             log::error!(
                 "{}: {}: {}",
@@ -225,6 +229,7 @@ fn run_check(
         });
     }
     report.services.sort_by(|a, b| a.name.cmp(&b.name));
+    seen.save();
     report::check(&report, json, out)?;
     let code = match crate::error::combine(&codes) {
         0 if fail_outdated && report.has_pending() => exit::OUTDATED,

@@ -102,6 +102,7 @@ pub fn from_check(report: &crate::check::CheckReport) -> Vec<EntryMetric> {
                     Status::Current => "current",
                     Status::Outdated => "outdated",
                     Status::Unpinned => "unpinned",
+                    Status::Waiting => "waiting",
                     Status::Error => "error",
                 },
                 newer: false,

@@ -56,8 +56,11 @@ pub struct Row {
     pub old: Option<String>,
     /// The pin tried.
     pub new: Option<String>,
-    /// updated, current, held back, rolled back (34), failed (<exit code>).
+    /// updated, current, held back, waiting (N h left), rolled back (34), failed (<code>).
     pub outcome: String,
+    /// When a waiting change may be adopted (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopt_after: Option<String>,
 }
 
 impl Row {
@@ -70,6 +73,7 @@ impl Row {
             old: None,
             new: None,
             outcome: format!("failed ({})", error.exit_code()),
+            adopt_after: None,
         }
     }
 
@@ -86,6 +90,15 @@ impl Row {
             old: change.old.clone(),
             new: Some(change.new.as_str().to_owned()),
             outcome: outcome.to_owned(),
+            adopt_after: None,
+        }
+    }
+
+    /// A row for a change that waits for its cool-down.
+    pub fn waiting(service: &str, waiting: &crate::cooldown::Waiting, now: f64) -> Row {
+        Row {
+            adopt_after: Some(crate::cooldown::rfc3339(waiting.adopt_after)),
+            ..Row::change(service, &waiting.change, &waiting.label(now))
         }
     }
 
@@ -104,6 +117,7 @@ impl Row {
                         old: i.pinned.clone(),
                         new: i.pinned.clone(),
                         outcome: "current".into(),
+                        adopt_after: None,
                     })
                     .collect()
             }
@@ -166,7 +180,12 @@ fn outcome_style(outcome: &str) -> anstyle::Style {
         AnsiColor::Green.on_default()
     } else if word("current") {
         AnsiColor::BrightBlack.on_default()
-    } else if word("held") || word("rolled") || word("outdated") || word("unpinned") {
+    } else if word("held")
+        || word("rolled")
+        || word("outdated")
+        || word("unpinned")
+        || word("waiting")
+    {
         AnsiColor::Yellow.on_default().bold()
     } else {
         AnsiColor::Red.on_default().bold()
@@ -223,6 +242,9 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
                 Status::Current => "current".to_owned(),
                 Status::Outdated => "outdated".to_owned(),
                 Status::Unpinned => "unpinned".to_owned(),
+                Status::Waiting => {
+                    crate::cooldown::label_of(image.adopt_after.as_deref(), crate::app::now())
+                }
                 Status::Error => format!("error: {}", image.error.as_deref().unwrap_or("")),
             };
             rows.push([

@@ -7,7 +7,9 @@ use std::io::Write;
 use crate::app::{load_services, resolve_services};
 use crate::compose::Compose;
 use crate::config::Config;
+use crate::cooldown;
 use crate::error::{exit, Error, Result};
+use crate::first_seen::FirstSeen;
 use crate::history::{self, Event, History};
 use crate::journal::Journal;
 use crate::lock::{RunLock, Wait};
@@ -61,7 +63,10 @@ pub fn run(
     let notifier = Notifier::new(config, runner);
     let mut events = Vec::new();
     let mut updated = 0;
+    let now = crate::app::now();
+    let mut seen = FirstSeen::load(&config.state_dir);
     for service in &loaded {
+        cooldown::record(service, &resolutions, &mut seen, now);
         let name = &service.dir.name;
         let changes = match update::changes(service, &resolutions) {
             Ok(changes) => changes,
@@ -90,7 +95,17 @@ pub fn run(
             }
             written
         });
-        let (changes, held) = hold_back(service, changes, &past, options.retry_failed);
+        let (changes, mut held) = hold_back(service, changes, &past, options.retry_failed);
+        let (changes, waiting) = cooldown::split(config, service, changes, &mut seen, now);
+        for w in &waiting {
+            log::info!(
+                "{name}: {} {} is {}",
+                w.change.entry,
+                w.change.new,
+                w.label(now)
+            );
+            rows.push(Row::waiting(name, w, now));
+        }
         for change in &held {
             log::warn!(
                 "{name}: {} {} failed before and is held back (--retry-failed tries it)",
@@ -135,7 +150,8 @@ pub fn run(
         let (kind, snapshots, message) = match &outcome {
             Outcome::Current => {
                 log::debug!("{name}: up to date");
-                // Held-back entries have their own row already.
+                // Held-back and waiting entries have their own row already.
+                held.extend(waiting.into_iter().map(|w| w.change));
                 rows.extend(
                     Row::from_outcome(service, &outcome)
                         .into_iter()
@@ -187,6 +203,9 @@ pub fn run(
             ));
         }
         rows.extend(Row::from_outcome(service, &outcome));
+    }
+    if !options.dry_run {
+        seen.save();
     }
     if let Err(e) = history.append(&events) {
         log::error!("could not record history: {e}");
