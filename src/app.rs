@@ -121,28 +121,32 @@ pub fn now() -> f64 {
 pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve + 'a> {
     match config.resolver {
         ResolverKind::Skopeo => Box::new(Skopeo::new(runner, &config.insecure_registries)),
-        ResolverKind::Native => {
-            let env = &config.registry_env;
-            let mut insecure = config.insecure_registries.clone();
-            insecure.extend(transport::insecure_from_registries_conf(
-                &transport::registries_conf_paths(env.registries_conf.as_deref()),
-            ));
-            let settings = TransportSettings {
-                insecure,
-                certs_dirs: config.registry_certs_dir.clone(),
-                timeout: Duration::from_secs(config.registry_timeout),
-                proxy: env.https_proxy.clone(),
-                no_proxy: env.no_proxy.clone(),
-            };
-            Box::new(Native::new(
-                settings,
-                env.auth_files.clone(),
-                runner,
-                config.resolve_jobs,
-                config.resolve_jobs_per_registry,
-            ))
-        }
+        ResolverKind::Native => Box::new(native(config, runner)),
     }
+}
+
+/// The native registry client with the settings' transport, credentials and limits (also
+/// used for tag lists and image labels, whichever resolver resolves tags).
+pub fn native<'a>(config: &Config, runner: &'a dyn Runner) -> Native<'a> {
+    let env = &config.registry_env;
+    let mut insecure = config.insecure_registries.clone();
+    insecure.extend(transport::insecure_from_registries_conf(
+        &transport::registries_conf_paths(env.registries_conf.as_deref()),
+    ));
+    let settings = TransportSettings {
+        insecure,
+        certs_dirs: config.registry_certs_dir.clone(),
+        timeout: Duration::from_secs(config.registry_timeout),
+        proxy: env.https_proxy.clone(),
+        no_proxy: env.no_proxy.clone(),
+    };
+    Native::new(
+        settings,
+        env.auth_files.clone(),
+        runner,
+        config.resolve_jobs,
+        config.resolve_jobs_per_registry,
+    )
 }
 
 /// Resolves every image entry of `services` through the cache.
@@ -152,14 +156,24 @@ pub fn resolve_services(
     services: &[Service],
     save_cache: bool,
 ) -> resolve::Resolutions {
+    let images = services
+        .iter()
+        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
+    resolve_references(config, runner, images, save_cache)
+}
+
+/// Resolves `images` through the cache.
+pub fn resolve_references<'i>(
+    config: &Config,
+    runner: &dyn Runner,
+    images: impl IntoIterator<Item = &'i str>,
+    save_cache: bool,
+) -> resolve::Resolutions {
     let resolver = resolver(config, runner);
     let mut cache = Cache::load(&config.cache_location, config.cache_duration);
     if !save_cache {
         cache.set_read_only();
     }
-    let images = services
-        .iter()
-        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
     resolve::resolve_all(
         resolver.as_ref(),
         images,
@@ -206,10 +220,17 @@ fn run_check(
     let mut report = CheckReport::default();
     let now = now();
     let mut seen = crate::first_seen::FirstSeen::load(&config.state_dir);
+    let newer = crate::newer::find(
+        &native(config, runner),
+        &loaded,
+        &resolutions,
+        config.resolve_jobs,
+    );
     for service in &loaded {
         crate::cooldown::record(service, &resolutions, &mut seen, now);
         let mut checked = check_service(service, &resolutions);
         crate::cooldown::mark_waiting(config, service, &mut checked, &mut seen, now);
+        crate::newer::mark(&mut checked, &newer);
         for image in checked.images.iter().filter(|i| i.status == Status::Error) {
             log::error!(
                 "{}: {}: {}",

@@ -36,6 +36,9 @@ pub struct ImageCheck {
     pub status: Status,
     /// Why it could not be resolved.
     pub error: Option<String>,
+    /// The newest patch, minor and major version tags, for an entry whose tag is a version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newer: Option<crate::version_tag::Newer>,
     /// When a waiting digest may be adopted (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopt_after: Option<String>,
@@ -94,6 +97,7 @@ pub fn check_service(service: &Service, resolutions: &Resolutions) -> ServiceChe
                 latest,
                 status,
                 error,
+                newer: None,
                 adopt_after: None,
             }
         })

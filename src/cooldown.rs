@@ -67,13 +67,14 @@ pub fn record(service: &Service, resolutions: &Resolutions, seen: &mut FirstSeen
     }
 }
 
-/// When `new` (behind `entry`'s tag) may be adopted, or `None` when it may be now. An entry
-/// without a pin has nothing to fall back on and is pinned at once.
+/// When `new` (behind `entry`'s tag, or behind `moved_to` when the tag moves) may be adopted,
+/// or `None` when it may be now. An entry without a pin has nothing to fall back on and is
+/// pinned at once.
 pub fn adopt_after(
     config: &Config,
     service: &Service,
     entry: &str,
-    new: &Pin,
+    (new, moved_to): (&Pin, Option<&str>),
     seen: &mut FirstSeen,
     now: f64,
 ) -> Option<f64> {
@@ -83,7 +84,8 @@ pub fn adopt_after(
     if hours <= 0.0 {
         return None;
     }
-    let after = seen.see(&image.tagged, new.digest(), now) + hours * 3600.0;
+    let tagged = moved_to.unwrap_or(&image.tagged);
+    let after = seen.see(tagged, new.digest(), now) + hours * 3600.0;
     (after > now).then_some(after)
 }
 
@@ -98,7 +100,15 @@ pub fn split(
     let mut ready = Vec::new();
     let mut waiting = Vec::new();
     for change in changes {
-        match adopt_after(config, service, &change.entry, &change.new, seen, now) {
+        let moved_to = change.retag.as_ref().map(|r| r.reference.as_str());
+        match adopt_after(
+            config,
+            service,
+            &change.entry,
+            (&change.new, moved_to),
+            seen,
+            now,
+        ) {
             Some(adopt_after) => waiting.push(Waiting {
                 change,
                 adopt_after,
@@ -124,7 +134,8 @@ pub fn mark_waiting(
         let Some(latest) = image.latest.as_deref().and_then(|l| Pin::parse(l).ok()) else {
             continue;
         };
-        if let Some(after) = adopt_after(config, service, &image.entry, &latest, seen, now) {
+        if let Some(after) = adopt_after(config, service, &image.entry, (&latest, None), seen, now)
+        {
             image.status = Status::Waiting;
             image.adopt_after = Some(rfc3339(after));
         }

@@ -55,6 +55,17 @@ impl FirstSeen {
         now
     }
 
+    /// Whether `what` (e.g. a newer tag) is new behind `tagged`, recording it if so.
+    pub fn first_time(&mut self, tagged: &str, what: &str, now: f64) -> bool {
+        let digests = self.times.entry(tagged.to_owned()).or_default();
+        if digests.contains_key(what) {
+            return false;
+        }
+        digests.insert(what.to_owned(), now);
+        self.changed = true;
+        true
+    }
+
     /// Writes the file atomically (mode 0600) if anything new was seen.
     pub fn save(&self) {
         if !self.changed {

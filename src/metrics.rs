@@ -63,7 +63,19 @@ pub fn status_of_outcome(outcome: &str) -> &'static str {
 
 /// The entries of an update run's summary, for the metrics file. A row for a whole service
 /// that failed (no entry) stands for each of its entries.
-pub fn from_update(rows: &[crate::report::Row], services: &[Service]) -> Vec<EntryMetric> {
+pub fn from_update(
+    rows: &[crate::report::Row],
+    services: &[Service],
+    newer: &crate::newer::NewerTags,
+) -> Vec<EntryMetric> {
+    let has_newer = |service: &str, entry: &str| {
+        services
+            .iter()
+            .filter(|s| s.dir.name == service)
+            .flat_map(|s| &s.images)
+            .filter(|i| i.entry == entry)
+            .any(|i| newer.get(&i.tagged).is_some_and(|n| n.any()))
+    };
     let mut entries = Vec::new();
     for row in rows {
         let status = status_of_outcome(&row.outcome);
@@ -78,10 +90,10 @@ pub fn from_update(rows: &[crate::report::Row], services: &[Service]) -> Vec<Ent
         };
         for entry in names {
             entries.push(EntryMetric {
+                newer: has_newer(&row.service, &entry),
                 service: row.service.clone(),
                 entry,
                 status,
-                newer: false,
             });
         }
     }
@@ -105,7 +117,7 @@ pub fn from_check(report: &crate::check::CheckReport) -> Vec<EntryMetric> {
                     Status::Waiting => "waiting",
                     Status::Error => "error",
                 },
-                newer: false,
+                newer: i.newer.as_ref().is_some_and(|n| n.any()),
             })
         })
         .collect()

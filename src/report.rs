@@ -229,11 +229,12 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
         writeln!(out, "{text}").map_err(write_err)?;
         return Ok(());
     }
-    let mut rows: Vec<[String; 5]> = vec![[
+    let mut rows: Vec<[String; 6]> = vec![[
         "SERVICE".into(),
         "ENTRY".into(),
         "PINNED".into(),
         "LATEST".into(),
+        "NEWER".into(),
         "STATUS".into(),
     ]];
     for service in &report.services {
@@ -255,6 +256,11 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
                     .latest
                     .as_deref()
                     .map_or("-".to_owned(), |l| short(Some(l))),
+                image
+                    .newer
+                    .as_ref()
+                    .filter(|n| n.any())
+                    .map_or("-".to_owned(), |n| n.describe()),
                 status,
             ]);
         }

@@ -39,6 +39,8 @@ pub struct Change {
     pub old: Option<String>,
     /// The new pin.
     pub new: Pin,
+    /// The version tag that moves with the pin (`TAG_UPDATE`), if any.
+    pub retag: Option<crate::tag_update::Retag>,
 }
 
 /// What happened to a service.
@@ -123,6 +125,7 @@ pub fn changes(service: &Service, resolutions: &Resolutions) -> Result<Vec<Chang
                 entry: image.entry.clone(),
                 old: image.pinned.clone(),
                 new: pin.clone(),
+                retag: None,
             }),
             Some(Err(msg)) => {
                 return Err(Error::Resolve {
@@ -168,6 +171,12 @@ pub fn apply(service: &Service, changes: &[Change]) -> EnvFile {
             ImageEntry::hashed_key,
         );
         env.set(&hashed_key, change.new.as_str(), tagged_key.as_deref());
+        if let (Some(retag), Some(key)) = (&change.retag, &tagged_key) {
+            match crate::tag_update::rewrite(&env, key, retag) {
+                Some(moved) => env = moved,
+                None => log::warn!("{key}: the tag could not be moved to {}", retag.to),
+            }
+        }
     }
     env
 }
@@ -214,6 +223,7 @@ impl<'a> Updater<'a> {
                     entry: c.entry.clone(),
                     old: c.old.clone(),
                     new: Pin::parse(&c.new).ok()?,
+                    retag: None,
                 })
             })
             .collect();

@@ -14,11 +14,15 @@ use crate::history::{self, Event, History};
 use crate::journal::Journal;
 use crate::lock::{RunLock, Wait};
 use crate::metrics;
+use crate::newer;
 use crate::notify::{Notification, Notifier};
 use crate::report::{self, Row};
 use crate::runner::Runner;
 use crate::services;
+use crate::tag_update;
 use crate::update::{self, Change, Outcome, Service, Updater};
+use crate::version_tag::Newer;
+use crate::what_changed;
 
 /// How `update` was asked to run.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +56,21 @@ pub fn run(
         .iter()
         .map(|(name, e)| Row::failed(name, "", e))
         .collect();
-    let resolutions = resolve_services(config, runner, &loaded, !options.dry_run);
+    let mut resolutions = resolve_services(config, runner, &loaded, !options.dry_run);
+    let newer = newer::find(
+        &crate::app::native(config, runner),
+        &loaded,
+        &resolutions,
+        config.resolve_jobs,
+    );
+    let moves = tag_update::plan(config, &loaded, &newer);
+    if !moves.is_empty() {
+        let targets = moves.iter().map(|(_, _, m)| m.reference.as_str());
+        let save = !options.dry_run;
+        resolutions.extend(crate::app::resolve_references(
+            config, runner, targets, save,
+        ));
+    }
     let history = History::new(&config.state_dir);
     let past = history.events().unwrap_or_else(|e| {
         log::warn!("{e}; held-back digests are not known in this run");
@@ -67,9 +85,12 @@ pub fn run(
     let mut seen = FirstSeen::load(&config.state_dir);
     for service in &loaded {
         cooldown::record(service, &resolutions, &mut seen, now);
+        if !options.dry_run {
+            newer::announce(service, &newer, &mut seen, now, &notifier);
+        }
         let name = &service.dir.name;
         let changes = match update::changes(service, &resolutions) {
-            Ok(changes) => changes,
+            Ok(changes) => tag_update::apply(service, changes, &moves, &resolutions),
             Err(error) => {
                 log::error!("{name}: {error}");
                 codes.push(error.exit_code());
@@ -191,7 +212,10 @@ pub fn run(
                 );
             }
         }
+        let mut notes = Vec::new();
         for change in outcome_changes(&outcome) {
+            let note = what_changed::note(change, newer_of(service, &change.entry, &newer));
+            let message = what_changed::message(message.as_deref(), &note);
             events.push(event(name, change, kind, snapshots, message.clone()));
             notifier.send(&Notification::new(
                 name,
@@ -201,8 +225,11 @@ pub fn run(
                 kind.as_str(),
                 message.as_deref().unwrap_or(""),
             ));
+            notes.push((change.entry.clone(), note));
         }
+        let first = rows.len();
         rows.extend(Row::from_outcome(service, &outcome));
+        what_changed::annotate(&mut rows[first..], name, &notes);
     }
     if !options.dry_run {
         seen.save();
@@ -221,7 +248,7 @@ pub fn run(
         report::summary(&rows, options.json, out)?;
     }
     if !options.dry_run {
-        let entries = metrics::from_update(&rows, &loaded);
+        let entries = metrics::from_update(&rows, &loaded, &newer);
         metrics::record(config, entries, crate::error::combine(&codes));
     }
     if codes.is_empty() {
@@ -233,6 +260,12 @@ pub fn run(
         log::error!("Encountered errors during updating!");
         Err(Error::Several(codes))
     }
+}
+
+/// The newer versions of `entry` of `service`, if its tag is a version.
+fn newer_of<'n>(service: &Service, entry: &str, newer: &'n newer::NewerTags) -> Option<&'n Newer> {
+    let image = service.images.iter().find(|i| i.entry == entry)?;
+    newer.get(&image.tagged)
 }
 
 /// Splits `changes` into those to try and those held back after an earlier failure.

@@ -205,3 +205,254 @@ fn a_digest_younger_than_min_age_waits_then_is_adopted() {
     assert_eq!(hashed(&env_of(&plain)), Some(format!("{img}@{d2}")));
     assert_eq!(hashed(&env_of(&careful)), Some(pin1));
 }
+
+/// Tags the manifest behind `from` in `repo` as each of `tags`, with one PUT each.
+fn tag_as(stack: &Stack, repo: &str, from: &str, tags: &[String]) {
+    let base = format!("http://{}/v2/{repo}/manifests", stack.registry.addr);
+    let oci = "application/vnd.oci.image.manifest.v1+json";
+    let manifest = ureq::get(format!("{base}/{from}"))
+        .header("Accept", oci)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap();
+    for tag in tags {
+        ureq::put(format!("{base}/{tag}"))
+            .header("Content-Type", oci)
+            .send(&manifest[..])
+            .unwrap();
+    }
+}
+
+fn strings(tags: &[&str]) -> Vec<String> {
+    tags.iter().map(|t| (*t).to_owned()).collect()
+}
+
+#[test]
+fn newer_versions_from_a_paginated_tag_list() {
+    let mut stack = Stack::new();
+    let d = stack
+        .images
+        .push(&stack.registry, "demo/ver:1.2.3", "1", Behaviour::Serve);
+    // 150 tags that sort before the interesting ones: the versions are on the second page.
+    let mut tags: Vec<String> = (0..150).map(|i| format!("0.1.{i}")).collect();
+    tags.extend(strings(&[
+        "1.2.4",
+        "1.2.5",
+        "1.2.6-rc1",
+        "1.3.0",
+        "1.3.1",
+        "1.4.0-beta1",
+        "2.0.0",
+        "3.0.0-rc1",
+        "1.2.4-alpine",
+        "1.2.9-alpine",
+        "1.3.5-alpine",
+        "2",
+        "latest",
+    ]));
+    tag_as(&stack, "demo/ver", "1.2.3", &tags);
+    // Through a proxy that pages tag lists 100 at a time (the reference registry sends the
+    // whole list): the first page has no version newer than 1.2.3.
+    let proxy = support::paging::PagingProxy::start(&stack.registry.addr);
+    let img = format!("{}/demo/ver", proxy.addr);
+    let insecure = format!("{},{}", stack.registry.addr, proxy.addr);
+    let pin = format!("{img}@{d}");
+    stack.service(
+        "n-ver",
+        COMPOSE,
+        &format!(
+            "SERVICE_APP_IMAGE_TAGGED={img}:1.2.3\nSERVICE_APP_IMAGE_HASHED={pin}\n\
+             SERVICE_ALPINE_IMAGE_TAGGED={img}:1.2.4-alpine\nSERVICE_ALPINE_IMAGE_HASHED={pin}\n\
+             SERVICE_RC_IMAGE_TAGGED={img}:1.2.6-rc1\nSERVICE_RC_IMAGE_HASHED={pin}\n\
+             SERVICE_LATEST_IMAGE_TAGGED={img}:latest\nSERVICE_LATEST_IMAGE_HASHED={pin}\n"
+        ),
+        false,
+    );
+    let metrics = stack.work.path().join("cipug.prom");
+    let metrics_arg = metrics.display().to_string();
+    let env = [
+        ("CIPUG_METRICS_FILE", metrics_arg.as_str()),
+        ("CIPUG_INSECURE_REGISTRIES", insecure.as_str()),
+    ];
+    let run = stack.cipug(&["check", "--format", "json"], &env);
+    run.expect_code(0);
+    let pages: Vec<String> = proxy
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.contains("/tags/list"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "GET /v2/demo/ver/tags/list?n=100 HTTP/1.1",
+            "GET /v2/demo/ver/tags/list?last=0.1.53&n=100 HTTP/1.1"
+        ],
+        "one list of two pages for four entries of one repository"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let images = &json["services"][0]["images"];
+    let newer = |i: usize| images[i]["newer"].clone();
+    assert_eq!(
+        newer(0),
+        serde_json::json!({"patch": "1.2.5", "minor": "1.3.1", "major": "2.0.0"}),
+        "pre-releases are not chosen for a release"
+    );
+    assert_eq!(
+        newer(1),
+        serde_json::json!({"patch": "1.2.9-alpine", "minor": "1.3.5-alpine", "major": null})
+    );
+    assert_eq!(
+        newer(2),
+        serde_json::json!({"patch": null, "minor": "1.4.0-beta1", "major": "3.0.0-rc1"}),
+        "a pre-release may move to later pre-releases"
+    );
+    assert!(images[3].get("newer").is_none(), "latest is no version");
+    assert_eq!(images[0]["status"], "current");
+
+    let table = stack.cipug(&["check"], &env[1..]);
+    table.expect_code(0);
+    assert!(
+        table
+            .stdout
+            .contains("patch 1.2.5, minor 1.3.1, major 2.0.0"),
+        "{}",
+        table.stdout
+    );
+    let samples = scrape(&metrics);
+    let newer_of = |entry: &str| {
+        value(
+            &samples,
+            "cipug_entry_newer_available",
+            &[("service", "n-ver"), ("entry", entry)],
+        )
+    };
+    assert_eq!((newer_of("APP"), newer_of("LATEST")), (1.0, 0.0));
+}
+
+fn tagged_line(env: &str) -> &str {
+    env.lines()
+        .find(|l| l.contains("SERVICE_APP_IMAGE_TAGGED="))
+        .unwrap()
+}
+
+#[test]
+fn tag_update_moves_to_the_newest_patch_and_rolls_back_with_the_pin() {
+    let mut stack = Stack::new();
+    let ok_img = stack.image("demo/tu-ok");
+    let bad_img = stack.image("demo/tu-bad");
+    let ok1 = stack
+        .images
+        .push(&stack.registry, "demo/tu-ok:1.2.3", "1", Behaviour::Serve);
+    let ok5 = stack
+        .images
+        .push(&stack.registry, "demo/tu-ok:1.2.5", "5", Behaviour::Serve);
+    tag_as(
+        &stack,
+        "demo/tu-ok",
+        "1.2.3",
+        &strings(&["1.2.4", "1.2.6-rc1"]),
+    );
+    tag_as(&stack, "demo/tu-ok", "1.2.5", &strings(&["1.3.0"]));
+    let bad1 = stack
+        .images
+        .push(&stack.registry, "demo/tu-bad:1.2.3", "1", Behaviour::Serve);
+    let bad5 = stack
+        .images
+        .push(&stack.registry, "demo/tu-bad:1.2.5", "5", Behaviour::Crash);
+    // The tag sits in a quoted value after a variable: only the tag changes.
+    let ok = stack.service(
+        "t-ok",
+        COMPOSE,
+        &format!(
+            "REG={}\n# keep me\nSERVICE_APP_IMAGE_TAGGED=\"${{REG}}/demo/tu-ok:1.2.3\" # pinned by cipug\nSERVICE_APP_IMAGE_HASHED={ok_img}@{ok1}\n",
+            stack.registry.addr
+        ),
+        true,
+    );
+    let bad = stack.service(
+        "t-bad",
+        COMPOSE,
+        &format!(
+            "SERVICE_APP_IMAGE_TAGGED={bad_img}:1.2.3\nSERVICE_APP_IMAGE_HASHED={bad_img}@{bad1}\n"
+        ),
+        true,
+    );
+    let bad_before = fs::read_to_string(bad.join(".env")).unwrap();
+    let recorded = stack.work.path().join("notified.txt");
+    let command = format!(
+        "sh -c 'echo \"$CIPUG_NOTIFY_OUTCOME|$CIPUG_NOTIFY_SERVICE|$CIPUG_NOTIFY_MESSAGE\" >> {}'",
+        recorded.display()
+    );
+    let run = stack.cipug(
+        &[],
+        &[
+            ("CIPUG_TAG_UPDATE", "patch"),
+            ("CIPUG_HEALTH_TIMEOUT", "20"),
+            ("CIPUG_NOTIFY_COMMAND", &command),
+        ],
+    );
+    run.expect_code(34);
+
+    let ok_env = fs::read_to_string(ok.join(".env")).unwrap();
+    assert_eq!(
+        tagged_line(&ok_env),
+        "SERVICE_APP_IMAGE_TAGGED=\"${REG}/demo/tu-ok:1.2.5\" # pinned by cipug",
+        "{ok_env}"
+    );
+    assert!(ok_env.starts_with(&format!("REG={}\n# keep me\n", stack.registry.addr)));
+    assert_eq!(hashed(&ok_env), Some(format!("{ok_img}@{ok5}")));
+    let (state, image) = stack.containers("t-ok").into_values().next().unwrap();
+    assert_eq!(
+        (state.as_str(), image),
+        ("running", format!("{ok_img}@{ok5}"))
+    );
+    assert!(run.stdout.contains("tag 1.2.3 -> 1.2.5"), "{}", run.stdout);
+
+    // The failing 1.2.5 was rolled back: the old tag with the old pin, byte for byte.
+    assert_eq!(fs::read_to_string(bad.join(".env")).unwrap(), bad_before);
+    let (state, image) = stack.containers("t-bad").into_values().next().unwrap();
+    assert_eq!(
+        (state.as_str(), image),
+        ("running", format!("{bad_img}@{bad1}"))
+    );
+    assert!(run
+        .stderr
+        .contains(&format!("rolled back t-bad to {bad_img}@{bad1}")));
+
+    let notified = fs::read_to_string(&recorded).unwrap();
+    assert!(
+        notified.contains("updated|t-ok|APP: ")
+            && notified.contains("tag 1.2.3 -> 1.2.5, newer: minor 1.3.0"),
+        "{notified}"
+    );
+    assert!(notified.contains("rolled back|t-bad|"), "{notified}");
+    assert!(
+        notified.contains("newer version|t-ok|APP: ")
+            && notified.contains("newer: patch 1.2.5, minor 1.3.0"),
+        "{notified}"
+    );
+
+    // The next run holds the failed 1.2.5 back and does not announce the same tags again.
+    let run = stack.cipug(
+        &[],
+        &[
+            ("CIPUG_TAG_UPDATE", "patch"),
+            ("CIPUG_NOTIFY_COMMAND", &command),
+        ],
+    );
+    run.expect_code(0);
+    assert!(run.stdout.contains("held back"), "{}", run.stdout);
+    assert!(!run.stdout.contains(&bad5[7..19]) || run.stdout.contains("held back"));
+    assert_eq!(fs::read_to_string(bad.join(".env")).unwrap(), bad_before);
+    let again = fs::read_to_string(&recorded).unwrap();
+    assert_eq!(
+        again.matches("newer version|t-ok").count(),
+        1,
+        "announced once: {again}"
+    );
+}

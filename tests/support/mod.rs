@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub mod auth;
 pub mod fake;
+pub mod paging;
 
 /// The compose file of a one-container service that pins `SERVICE_APP_IMAGE_HASHED` and
 /// bind-mounts `./data`.
