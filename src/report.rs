@@ -295,7 +295,15 @@ pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> 
             e.time.clone(),
             e.service.clone(),
             e.entry.clone(),
-            format!("{} -> {}", short(e.old.as_deref()), short(e.new.as_deref())),
+            match (&e.outcome, &e.message) {
+                // An update's message says what changed (versions, source).
+                (crate::history::Outcome::Updated, Some(m)) => format!(
+                    "{} -> {}, {m}",
+                    short(e.old.as_deref()),
+                    short(e.new.as_deref())
+                ),
+                _ => format!("{} -> {}", short(e.old.as_deref()), short(e.new.as_deref())),
+            },
             snapshots,
             e.outcome.as_str().to_owned(),
         ]);

@@ -57,12 +57,8 @@ pub fn run(
         .map(|(name, e)| Row::failed(name, "", e))
         .collect();
     let mut resolutions = resolve_services(config, runner, &loaded, !options.dry_run);
-    let newer = newer::find(
-        &crate::app::native(config, runner),
-        &loaded,
-        &resolutions,
-        config.resolve_jobs,
-    );
+    let native = crate::app::native(config, runner);
+    let newer = newer::find(&native, &loaded, &resolutions, config.resolve_jobs);
     let moves = tag_update::plan(config, &loaded, &newer);
     if !moves.is_empty() {
         let targets = moves.iter().map(|(_, _, m)| m.reference.as_str());
@@ -214,7 +210,9 @@ pub fn run(
         }
         let mut notes = Vec::new();
         for change in outcome_changes(&outcome) {
-            let note = what_changed::note(change, newer_of(service, &change.entry, &newer));
+            let images = what_changed::read(&native, change);
+            let newer = newer_of(service, &change.entry, &newer);
+            let note = what_changed::note(change, newer, images.as_ref());
             let message = what_changed::message(message.as_deref(), &note);
             events.push(event(name, change, kind, snapshots, message.clone()));
             notifier.send(&Notification::new(

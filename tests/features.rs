@@ -456,3 +456,113 @@ fn tag_update_moves_to_the_newest_patch_and_rolls_back_with_the_pin() {
         "announced once: {again}"
     );
 }
+
+/// Pushes `demo/wc:latest` with OCI version and source labels; returns its digest.
+fn labelled(stack: &Stack, version: &str) -> String {
+    let (layout, _) = stack.images.layout_labelled(
+        version,
+        Behaviour::Serve,
+        &[
+            ("org.opencontainers.image.version", version),
+            ("org.opencontainers.image.source", "https://example.org/app"),
+        ],
+    );
+    stack.images.copy(
+        &layout,
+        &stack.registry.addr,
+        "demo/wc:latest",
+        &["--preserve-digests"],
+    )
+}
+
+/// Pushes `demo/multi:latest` as an index of two platforms; returns its digest.
+fn multi(stack: &Stack, amd: &str, arm: &str) -> String {
+    let layout = stack.images.index_of(amd, arm);
+    stack.images.copy(
+        &layout,
+        &stack.registry.addr,
+        "demo/multi:latest",
+        &["--all", "--preserve-digests"],
+    )
+}
+
+#[test]
+fn what_changed_shows_versions_source_and_platform() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/wc");
+    let multi_img = stack.image("demo/multi");
+    let d1 = labelled(&stack, "29.0.1");
+    let m1 = multi(&stack, "1", "1-arm64");
+    stack.service(
+        "w-app",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\nSERVICE_APP_IMAGE_HASHED={img}@{d1}\n"),
+        true,
+    );
+    stack.service(
+        "w-multi",
+        COMPOSE,
+        &format!(
+            "SERVICE_APP_IMAGE_TAGGED={multi_img}\nSERVICE_APP_IMAGE_HASHED={multi_img}@{m1}\n"
+        ),
+        true,
+    );
+    let d2 = labelled(&stack, "29.0.2");
+    // Only the arm64 image of the index changes.
+    let m2 = multi(&stack, "1", "2-arm64");
+    assert_ne!(m1, m2);
+    let recorded = stack.work.path().join("notified.txt");
+    let command = format!(
+        "sh -c 'echo \"$CIPUG_NOTIFY_SERVICE|$CIPUG_NOTIFY_MESSAGE\" >> {}'",
+        recorded.display()
+    );
+    let env = [
+        ("CIPUG_NOTIFY_COMMAND", command.as_str()),
+        ("CIPUG_SERVICE_STOP_START", "false"),
+        ("CIPUG_SERVICE_PULL", "false"),
+    ];
+    let run = stack.cipug(&[], &env);
+    run.expect_code(0);
+    let app_row = run.stdout.lines().find(|l| l.starts_with("w-app")).unwrap();
+    assert!(
+        app_row.contains("29.0.1 -> 29.0.2") && app_row.contains("https://example.org/app"),
+        "{}",
+        run.stdout
+    );
+    let multi_row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("w-multi"))
+        .unwrap();
+    assert!(
+        multi_row.contains("linux/amd64 image unchanged"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        hashed(&fs::read_to_string(stack.root.join("w-app/.env")).unwrap())
+            .unwrap()
+            .ends_with(&d2)
+    );
+
+    let notified = fs::read_to_string(&recorded).unwrap();
+    assert!(
+        notified.contains("w-app|APP: ")
+            && notified.contains("29.0.1 -> 29.0.2, https://example.org/app"),
+        "{notified}"
+    );
+    assert!(
+        notified.contains("linux/amd64 image unchanged"),
+        "{notified}"
+    );
+
+    let history = stack.cipug(&["history", "w-app"], &[]);
+    history.expect_code(0);
+    assert!(
+        history
+            .stdout
+            .contains("29.0.1 -> 29.0.2, https://example.org/app"),
+        "{}",
+        history.stdout
+    );
+}

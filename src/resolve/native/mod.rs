@@ -11,6 +11,7 @@
 pub mod api_get;
 pub mod challenge;
 pub mod credentials;
+pub mod image_labels;
 pub mod tags;
 pub mod transport;
 
