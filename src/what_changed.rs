@@ -24,8 +24,10 @@ pub struct Images {
 }
 
 /// Reads the old and new image of `change` from the registry; a failure is logged and leaves
-/// the note without them.
+/// the note without them. A first pin has nothing to compare with and is not read (a first
+/// run over many services makes no extra requests).
 pub fn read(native: &Native<'_>, change: &Change) -> Option<Images> {
+    change.old.as_ref()?;
     let new = native
         .platform_image(change.new.as_str())
         .map_err(|e| log::info!("{}: labels not read: {e}", change.new))
