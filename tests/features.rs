@@ -194,8 +194,22 @@ fn a_digest_younger_than_min_age_waits_then_is_adopted() {
         .get("adopt_after")
         .is_none());
 
-    let run = stack.cipug(&["update", "--format", "json"], &env);
+    let metrics = stack.work.path().join("cipug.prom");
+    let metrics_arg = metrics.display().to_string();
+    let mut with_metrics = env.to_vec();
+    with_metrics.push(("CIPUG_METRICS_FILE", metrics_arg.as_str()));
+    let run = stack.cipug(&["update", "--format", "json"], &with_metrics);
     run.expect_code(0);
+    let samples = scrape(&metrics);
+    let waiting = |service: &str| {
+        let labels = [
+            ("service", service),
+            ("entry", "APP"),
+            ("status", "waiting"),
+        ];
+        value(&samples, "cipug_entry_status", &labels)
+    };
+    assert_eq!((waiting("c-careful"), waiting("c-plain")), (1.0, 0.0));
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let results = json["results"].as_array().unwrap();
     let of = |service: &str| results.iter().find(|r| r["service"] == service).unwrap();
