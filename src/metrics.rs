@@ -123,55 +123,33 @@ pub fn from_check(report: &crate::check::CheckReport) -> Vec<EntryMetric> {
         .collect()
 }
 
-/// The metrics text for `run`, with the updates counted from `history` and the snapshot ages
-/// `snapshot_ages` (service, seconds).
-pub fn render(
-    run: &RunMetrics,
-    history: &[Event],
-    snapshot_ages: &[(String, f64)],
-) -> Result<String, String> {
-    let fail = |e: prometheus::Error| format!("metrics: {e}");
-    let registry = Registry::new();
-    let gauge = |name: &str, help: &str, labels: &[&str]| -> Result<GaugeVec, String> {
-        let g = GaugeVec::new(Opts::new(name, help), labels).map_err(fail)?;
-        registry.register(Box::new(g.clone())).map_err(fail)?;
-        Ok(g)
-    };
+fn fail(e: prometheus::Error) -> String {
+    format!("metrics: {e}")
+}
+
+/// A gauge family registered in `registry`.
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec, String> {
+    let g = GaugeVec::new(Opts::new(name, help), labels).map_err(fail)?;
+    registry.register(Box::new(g.clone())).map_err(fail)?;
+    Ok(g)
+}
+
+/// `cipug_entry_status` (one series per status, 1 for the entry's) and
+/// `cipug_entry_newer_available`.
+fn entry_metrics(registry: &Registry, entries: &[EntryMetric]) -> Result<(), String> {
     let status = gauge(
+        registry,
         "cipug_entry_status",
         "1 for the status the entry is in, 0 for the others",
         &["service", "entry", "status"],
     )?;
     let newer = gauge(
+        registry,
         "cipug_entry_newer_available",
         "1 when a newer version tag of the entry's image exists",
         &["service", "entry"],
     )?;
-    let snapshot_age = gauge(
-        "cipug_snapshot_age_seconds",
-        "age of the newest snapper snapshot of the service",
-        &["service"],
-    )?;
-    let last_run = gauge(
-        "cipug_last_run_timestamp_seconds",
-        "when the last cipug run ended",
-        &[],
-    )?;
-    let exit_code = gauge(
-        "cipug_last_run_exit_code",
-        "exit code of the last cipug run",
-        &[],
-    )?;
-    let updates = IntCounterVec::new(
-        Opts::new(
-            "cipug_updates_total",
-            "entry updates by outcome, from the history",
-        ),
-        &["outcome"],
-    )
-    .map_err(fail)?;
-    registry.register(Box::new(updates.clone())).map_err(fail)?;
-    for e in &run.entries {
+    for e in entries {
         for s in STATUSES {
             let value = if *s == e.status { 1.0 } else { 0.0 };
             status
@@ -182,15 +160,20 @@ pub fn render(
             .with_label_values(&[e.service.as_str(), e.entry.as_str()])
             .set(if e.newer { 1.0 } else { 0.0 });
     }
-    for (service, age) in snapshot_ages {
-        snapshot_age
-            .with_label_values(&[service.as_str()])
-            .set(*age);
-    }
-    last_run.with_label_values::<&str>(&[]).set(run.time);
-    exit_code
-        .with_label_values::<&str>(&[])
-        .set(f64::from(run.exit_code));
+    Ok(())
+}
+
+/// `cipug_updates_total{outcome}`, counted from the history.
+fn update_counts(registry: &Registry, history: &[Event]) -> Result<(), String> {
+    let updates = IntCounterVec::new(
+        Opts::new(
+            "cipug_updates_total",
+            "entry updates by outcome, from the history",
+        ),
+        &["outcome"],
+    )
+    .map_err(fail)?;
+    registry.register(Box::new(updates.clone())).map_err(fail)?;
     for outcome in [
         Outcome::Updated,
         Outcome::RolledBack,
@@ -202,6 +185,47 @@ pub fn render(
             .with_label_values(&[outcome.as_str().replace(' ', "_").as_str()])
             .inc_by(n as u64);
     }
+    Ok(())
+}
+
+/// The metrics text for `run`, with the updates counted from `history` and the snapshot ages
+/// `snapshot_ages` (service, seconds).
+pub fn render(
+    run: &RunMetrics,
+    history: &[Event],
+    snapshot_ages: &[(String, f64)],
+) -> Result<String, String> {
+    let registry = Registry::new();
+    entry_metrics(&registry, &run.entries)?;
+    let snapshot_age = gauge(
+        &registry,
+        "cipug_snapshot_age_seconds",
+        "age of the newest snapper snapshot of the service",
+        &["service"],
+    )?;
+    for (service, age) in snapshot_ages {
+        snapshot_age
+            .with_label_values(&[service.as_str()])
+            .set(*age);
+    }
+    let no_labels: [&str; 0] = [];
+    gauge(
+        &registry,
+        "cipug_last_run_timestamp_seconds",
+        "when the last cipug run ended",
+        &[],
+    )?
+    .with_label_values(&no_labels)
+    .set(run.time);
+    gauge(
+        &registry,
+        "cipug_last_run_exit_code",
+        "exit code of the last cipug run",
+        &[],
+    )?
+    .with_label_values(&no_labels)
+    .set(f64::from(run.exit_code));
+    update_counts(&registry, history)?;
     let mut text = Vec::new();
     TextEncoder::new()
         .encode(&registry.gather(), &mut text)

@@ -125,6 +125,23 @@ pub fn rewrite(env: &EnvFile, key: &str, retag: &Retag) -> Option<EnvFile> {
     (same_keys && vars.get(key) == Some(&retag.reference)).then_some(new)
 }
 
+/// Resolves the references the tags move to, into `resolutions`.
+pub fn resolve(
+    config: &Config,
+    runner: &dyn crate::runner::Runner,
+    moves: &[(String, String, Retag)],
+    resolutions: &mut Resolutions,
+    save_cache: bool,
+) {
+    if moves.is_empty() {
+        return;
+    }
+    let targets = moves.iter().map(|(_, _, m)| m.reference.as_str());
+    resolutions.extend(crate::app::resolve_references(
+        config, runner, targets, save_cache,
+    ));
+}
+
 /// `changes` with the tag moves of `service` in place of its entries' pin changes.
 pub fn apply(
     service: &Service,

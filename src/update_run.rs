@@ -21,7 +21,6 @@ use crate::runner::Runner;
 use crate::services;
 use crate::tag_update;
 use crate::update::{self, Change, Outcome, Service, Updater};
-use crate::version_tag::Newer;
 use crate::what_changed;
 
 /// How `update` was asked to run.
@@ -60,13 +59,8 @@ pub fn run(
     let native = crate::app::native(config, runner);
     let newer = newer::find(&native, &loaded, &resolutions, config.resolve_jobs);
     let moves = tag_update::plan(config, &loaded, &newer);
-    if !moves.is_empty() {
-        let targets = moves.iter().map(|(_, _, m)| m.reference.as_str());
-        let save = !options.dry_run;
-        resolutions.extend(crate::app::resolve_references(
-            config, runner, targets, save,
-        ));
-    }
+    let save = !options.dry_run;
+    tag_update::resolve(config, runner, &moves, &mut resolutions, save);
     let history = History::new(&config.state_dir);
     let past = history.events().unwrap_or_else(|e| {
         log::warn!("{e}; held-back digests are not known in this run");
@@ -210,9 +204,7 @@ pub fn run(
         }
         let mut notes = Vec::new();
         for change in outcome_changes(&outcome) {
-            let images = what_changed::read(&native, change);
-            let newer = newer_of(service, &change.entry, &newer);
-            let note = what_changed::note(change, newer, images.as_ref());
+            let note = what_changed::of_change(&native, service, change, &newer);
             let message = what_changed::message(message.as_deref(), &note);
             events.push(event(name, change, kind, snapshots, message.clone()));
             notifier.send(&Notification::new(
@@ -258,12 +250,6 @@ pub fn run(
         log::error!("Encountered errors during updating!");
         Err(Error::Several(codes))
     }
-}
-
-/// The newer versions of `entry` of `service`, if its tag is a version.
-fn newer_of<'n>(service: &Service, entry: &str, newer: &'n newer::NewerTags) -> Option<&'n Newer> {
-    let image = service.images.iter().find(|i| i.entry == entry)?;
-    newer.get(&image.tagged)
 }
 
 /// Splits `changes` into those to try and those held back after an earlier failure.

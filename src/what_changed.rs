@@ -3,10 +3,11 @@
 //! (`29.0.1 -> 29.0.2`, `https://github.com/...`), whether this platform's image changed, and
 //! the newer versions that exist.
 
+use crate::newer::NewerTags;
 use crate::report::Row;
 use crate::resolve::native::image_labels::{host_platform, PlatformImage};
 use crate::resolve::native::Native;
-use crate::update::Change;
+use crate::update::{Change, Service};
 use crate::version_tag::Newer;
 
 const VERSION: &str = "org.opencontainers.image.version";
@@ -100,6 +101,23 @@ pub fn note(change: &Change, newer: Option<&Newer>, images: Option<&Images>) -> 
         }
     }
     parts.join(", ")
+}
+
+/// The note about `change` of `service`: its images' labels read from the registry and the
+/// newer versions of its tag.
+pub fn of_change(
+    native: &Native<'_>,
+    service: &Service,
+    change: &Change,
+    newer: &NewerTags,
+) -> String {
+    let images = read(native, change);
+    let newer = service
+        .images
+        .iter()
+        .find(|i| i.entry == change.entry)
+        .and_then(|i| newer.get(&i.tagged));
+    note(change, newer, images.as_ref())
 }
 
 /// `error; note`, either part may be missing.
