@@ -580,3 +580,33 @@ fn what_changed_shows_versions_source_and_platform() {
         history.stdout
     );
 }
+
+#[test]
+fn a_tag_list_the_registry_refuses_is_a_warning() {
+    // The fake registry answers manifests but 404 to tag lists.
+    let fake = support::fake::FakeRegistry::start();
+    let a = fake.addr.as_str();
+    let root = support::plain_services(&[(
+        "f-app",
+        &format!("SERVICE_APP_IMAGE_TAGGED={a}/good:1.2.3\n"),
+    )]);
+    let run = support::run_cipug(
+        &["check", "--format", "json"],
+        &[
+            ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+            ("CIPUG_INSECURE_REGISTRIES", a),
+        ],
+    );
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains(&format!("{a}/good: tags not listed"))
+            && run.stderr.contains("404 Not Found"),
+        "{}",
+        run.stderr
+    );
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let image = &json["services"][0]["images"][0];
+    assert_eq!(image["status"], "unpinned");
+    assert!(image.get("newer").is_none(), "{image}");
+    assert_eq!(fake.count("GET /v2/good/tags/list?n=100"), 1);
+}
