@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::compose::{containers_cmd, parse_containers, project_name, Compose};
+use crate::compose::{project_name, Compose};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::runner::{Cmd, Runner};
@@ -99,11 +99,8 @@ pub fn plan(config: &Config, dir: &ServiceDir, running: bool) -> Result<Vec<Step
 
 /// Whether the service's compose project has a running container.
 fn running(config: &Config, runner: &dyn Runner, dir: &ServiceDir) -> bool {
-    runner
-        .run(&containers_cmd(config, &project_name(&dir.name)))
-        .ok()
-        .and_then(|out| parse_containers(&out.stdout).ok())
-        .is_some_and(|list| list.iter().any(|c| c.state == "running"))
+    crate::containers::list(config, runner, &project_name(&dir.name))
+        .is_ok_and(|list| list.iter().any(|c| c.state.status == "running"))
 }
 
 /// Converts `folder` (or, with `dry_run`, prints how). A folder that already is a subvolume

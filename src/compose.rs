@@ -115,65 +115,6 @@ pub fn project_name(folder_name: &str) -> String {
         .collect()
 }
 
-/// The command listing a compose project's containers as JSON.
-pub fn containers_cmd(config: &Config, project: &str) -> Cmd {
-    Cmd::from_words(&config.container_tool)
-        .args([
-            "ps",
-            "-a",
-            "--filter",
-            &format!("label=com.docker.compose.project={project}"),
-            "--format",
-            "json",
-        ])
-        .pin_env(Vec::<String>::new())
-}
-
-/// One container of a project and its state (`running`, `exited`, `created`, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerState {
-    /// The container name.
-    pub name: String,
-    /// Its state.
-    pub state: String,
-    /// The status line (`Up 3 seconds (healthy)`, `Exited (1) 2 seconds ago`).
-    pub status: String,
-}
-
-/// Parses `ps --format json`: podman prints one array, docker one object per line.
-pub fn parse_containers(output: &str) -> Result<Vec<ContainerState>, String> {
-    let trimmed = output.trim();
-    let values: Vec<serde_json::Value> = if trimmed.is_empty() {
-        Vec::new()
-    } else if trimmed.starts_with('[') {
-        serde_json::from_str(trimmed).map_err(|e| e.to_string())?
-    } else {
-        trimmed
-            .lines()
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?
-    };
-    Ok(values
-        .iter()
-        .map(|v| {
-            let name = match &v["Names"] {
-                serde_json::Value::Array(names) => names
-                    .first()
-                    .and_then(|n| n.as_str())
-                    .unwrap_or("")
-                    .to_owned(),
-                other => other.as_str().unwrap_or("").to_owned(),
-            };
-            ContainerState {
-                name,
-                state: v["State"].as_str().unwrap_or("unknown").to_lowercase(),
-                status: v["Status"].as_str().unwrap_or("").to_owned(),
-            }
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,24 +124,5 @@ mod tests {
         assert_eq!(project_name("My.App_X"), "myapp_x");
         assert_eq!(project_name("UPPER-Case"), "upper-case");
         assert_eq!(project_name("a b$c"), "abc");
-    }
-
-    #[test]
-    fn container_states_from_podman_and_docker() {
-        let podman = r#"[{"Names": ["svc_app_1"], "State": "running"}, {"Names": ["svc_db_1"], "State": "exited"}]"#;
-        let docker = "{\"Names\":\"svc-app-1\",\"State\":\"running\"}\n{\"Names\":\"svc-db-1\",\"State\":\"created\"}\n";
-        let p = parse_containers(podman).unwrap();
-        assert_eq!(
-            p[1],
-            ContainerState {
-                name: "svc_db_1".into(),
-                state: "exited".into(),
-                status: String::new(),
-            }
-        );
-        let d = parse_containers(docker).unwrap();
-        assert_eq!(d[1].state, "created");
-        assert!(parse_containers("").unwrap().is_empty());
-        assert!(parse_containers("garbage").is_err());
     }
 }

@@ -73,6 +73,8 @@ pub struct Config {
     pub snapshots_max_age_btrbk: f64,
     /// Seconds the health gate waits.
     pub health_timeout: u64,
+    /// Seconds every container must stay up unchanged before the health gate passes.
+    pub health_settle: u64,
     /// Undo failed updates.
     pub auto_rollback: bool,
     /// Snapper cleanup algorithm for cipug's snapshots.
@@ -288,6 +290,7 @@ impl Config {
             snapshots_dir_btrbk: take("SNAPSHOTS_DIR_BTRBK").text(),
             snapshots_max_age_btrbk: take("SNAPSHOTS_MAX_AGE_BTRBK").hours(),
             health_timeout: take("HEALTH_TIMEOUT").count(),
+            health_settle: take("HEALTH_SETTLE").count(),
             auto_rollback: take("AUTO_ROLLBACK").flag(),
             snapper_cleanup: take("SNAPPER_CLEANUP").text(),
             notify_command,
@@ -344,6 +347,7 @@ impl Config {
                 "SNAPSHOTS_DIR_BTRBK" => opt(&self.snapshots_dir_btrbk),
                 "SNAPSHOTS_MAX_AGE_BTRBK" => Value::from(self.snapshots_max_age_btrbk),
                 "HEALTH_TIMEOUT" => Value::from(self.health_timeout),
+                "HEALTH_SETTLE" => Value::from(self.health_settle),
                 "AUTO_ROLLBACK" => Value::from(self.auto_rollback),
                 "SNAPPER_CLEANUP" => opt(&self.snapper_cleanup),
                 "NOTIFY_COMMAND" => opt(&self.notify_command.as_ref().map(shell_words::join)),

@@ -18,6 +18,7 @@ use crate::resolve::Resolutions;
 use crate::runner::{Cmd, Runner};
 use crate::services::ServiceDir;
 use crate::snapshot::{create_cmd, Snapper, SnapshotMeta};
+use crate::undo_checks;
 
 /// A service with its parsed env file and image entries.
 #[derive(Debug, Clone)]
@@ -373,8 +374,8 @@ impl<'a> Updater<'a> {
                     .run(cmd)
                     .map_err(|e| Error::Restart(e.to_string()))?;
             }
-            health::wait(self.config, self.runner, name)
-                .map_err(|e| Error::Restart(format!("health gate: {e}")))?;
+            health::wait(self.config, self.runner, name, &expected(changes))
+                .map_err(|e| Error::Restart(format!("{name}: {e}")))?;
             log::info!("{name}: restarted");
         }
         Ok(())
@@ -489,9 +490,10 @@ impl<'a> Updater<'a> {
                 lines.push(format!("run: {cmd}"));
             }
             lines.push(format!(
-                "wait: up to {}s for the containers of project {} to run and be healthy{}",
+                "wait: up to {}s for the containers of project {} to run the new images and be healthy, then {}s with none restarting{}",
                 self.config.health_timeout,
                 project_name(&service.dir.name),
+                self.config.health_settle,
                 if self.config.auto_rollback {
                     " (else roll back)"
                 } else {
@@ -511,8 +513,18 @@ pub enum UndoTarget {
     Pins(Vec<(String, Option<String>)>),
 }
 
-/// Stops the service, puts it back (after a snapshot of the failed state), starts it and
-/// waits for the health gate. Returns the number of the failed-state snapshot, if taken.
+/// What the health gate expects after `changes`: the new pins run, the old ones no longer.
+fn expected(changes: &[Change]) -> health::Expected {
+    health::Expected {
+        run: changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
+        replaced: changes.iter().filter_map(|c| c.old.clone()).collect(),
+    }
+}
+
+/// Stops the service and makes sure none of its containers is left, puts it back (after a
+/// snapshot of the failed state), starts it and checks with the health gate that the
+/// restored pins run. Returns the number of the failed-state snapshot, if taken. Nothing is
+/// restored while a container of the service still exists.
 pub fn undo(
     config: &Config,
     runner: &dyn Runner,
@@ -523,10 +535,12 @@ pub fn undo(
 ) -> Result<Option<u64>> {
     let name = &dir.name;
     let compose = Compose::new(config).using(pin_uses(dir));
+    let failed_version = load(dir).ok();
     if let Err(e) = runner.run(&compose.stop(dir)) {
         log::warn!("{name}: stopping before the rollback failed: {e}");
     }
-    let failed_snapshot = match target {
+    undo_checks::ensure_no_container(config, runner, dir, failed_version.as_ref())?;
+    let (failed_snapshot, restored) = match target {
         UndoTarget::Snapshot(number) => {
             let snapper_config = snapper.config_for(&dir.path)?;
             let meta = SnapshotMeta {
@@ -540,7 +554,10 @@ pub fn undo(
             log::info!("{name}: snapshot {failed} keeps the state before the rollback");
             snapper.undochange(&snapper_config.config, number)?;
             log::info!("{name}: files put back to snapshot {number}");
-            Some(failed)
+            let restored = format!(
+                "files put back to snapshot {number} (the failed state is in snapshot {failed})"
+            );
+            (Some(failed), restored)
         }
         UndoTarget::Pins(pins) => {
             let service = load(dir)?;
@@ -555,16 +572,16 @@ pub fn undo(
                 Error::Env(format!("{}: could not write: {e}", dir.env_file.display()))
             })?;
             log::info!("{name}: previous pins written back (no snapshot: data not restored)");
-            None
+            (
+                None,
+                "previous pins written back (data not restored)".to_owned(),
+            )
         }
     };
-    // The restored `.env` may use other variables than the one that failed.
-    let compose = Compose::new(config).using(pin_uses(dir));
-    runner
-        .run(&compose.start(dir))
-        .map_err(|e| Error::Restart(e.to_string()))?;
-    health::wait(config, runner, name)
-        .map_err(|e| Error::Restart(format!("health gate after the rollback: {e}")))?;
+    let now = load(dir)?;
+    let restored = format!("{restored}, pins: {}", undo_checks::pins(&now));
+    let expected = undo_checks::expected_between(failed_version.as_ref(), &now);
+    undo_checks::start_and_verify(config, runner, dir, &restored, &expected)?;
     Ok(failed_snapshot)
 }
 
@@ -576,9 +593,7 @@ fn pin_uses(dir: &ServiceDir) -> Vec<String> {
 }
 
 fn inspect_image_cmd(config: &Config, pin: &str) -> Cmd {
-    Cmd::from_words(&config.container_tool)
-        .args(["image", "inspect", "--format", "{{.Id}}", pin])
-        .pin_env(Vec::<String>::new())
+    crate::containers::image_id_cmd(config, pin)
 }
 
 /// `-`/`+` lines for the lines that differ between two texts.

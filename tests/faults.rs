@@ -43,6 +43,7 @@ impl Fakes {
             ("CIPUG_STATE_DIR", cipug_state.as_str()),
             ("CIPUG_CACHE_DURATION", "0"),
             ("CIPUG_PRUNE_IMAGES", "no"),
+            ("CIPUG_HEALTH_SETTLE", "0"),
             ("FAKE_ROOT", root.as_str()),
             ("FAKE_STATE", state.as_str()),
             ("FAKE_LOG", log.as_str()),
@@ -124,6 +125,18 @@ fn each_failing_step_has_its_code_and_spares_the_others() {
     assert_eq!(fakes.env("e-up"), env);
     assert!(
         run.stderr.contains("the rollback failed too"),
+        "{}",
+        run.stderr
+    );
+    // A rollback that cannot finish says what state the service is left in.
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("e-up: files put back to snapshot")
+                && l.contains("(the failed state is in snapshot")
+                && l.contains("pins: APP=(unpinned)")
+                && l.contains("but starting failed")
+                && l.contains("no container of project e-up exists")),
         "{}",
         run.stderr
     );

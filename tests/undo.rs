@@ -1,6 +1,7 @@
 //! End to end: the undo. A failed update is rolled back with snapper (pin and data together)
 //! and held back afterwards; `cipug rollback` and `cipug history`; one run at a time;
-//! notifications; `--dry-run`.
+//! notifications; `--dry-run`. Crash-looping images with a restart policy, with Debian's
+//! podman-compose (1.0.3) and the newest one; a container that `down` leaves behind.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod support;
@@ -10,7 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use support::{Behaviour, Stack, COMPOSE};
+use support::{Behaviour, Stack, COMPOSE, COMPOSE_RESTARTING, DEBIAN_COMPOSE};
 
 fn pin(stack: &Stack, name: &str) -> Option<String> {
     fs::read_to_string(stack.root.join(name).join(".env"))
@@ -104,6 +105,259 @@ fn a_crashing_image_is_rolled_back_and_held_back() {
     stack.cipug(&["--cache-duration", "0"], &[]).expect_code(0);
     assert_eq!(pin(&stack, "u1-crash"), Some(format!("{img}@{d3}")));
     support::wait_for("v3 to start", 10, || svc.join("data/started-3").exists());
+}
+
+/// The one container of `service` runs `pin` and has not restarted.
+fn assert_runs(stack: &Stack, service: &str, pin: &str) {
+    let containers = stack.inspect(service);
+    assert_eq!(containers.len(), 1, "{containers:#?}");
+    let c = &containers[0];
+    assert_eq!(c["State"]["Status"], "running", "{c:#?}");
+    assert_eq!(c["RestartCount"], 0, "{c:#?}");
+    assert_eq!(c["Image"].as_str().unwrap(), stack.image_id(pin));
+}
+
+/// Ten crash-looping new images in a row (each writes to its data, then exits 1, and is
+/// restarted by `restart: unless-stopped`): each is caught by the gate and rolled back, with
+/// the old image running and the snapshot's data in place. One stack for the ten runs.
+fn crash_loops_are_caught_every_time(compose_tool: &str) {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let svc = stack.service(
+        "u6-loop",
+        COMPOSE_RESTARTING,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    let env = [
+        ("CIPUG_COMPOSE_TOOL", compose_tool),
+        ("CIPUG_CACHE_DURATION", "0"),
+        ("CIPUG_HEALTH_TIMEOUT", "20"),
+    ];
+    stack.cipug(&[], &env).expect_code(0);
+    support::wait_for("v1 to start", 10, || svc.join("data/started-1").exists());
+    let old = format!("{img}@{d1}");
+    for run in 1..=10 {
+        fs::write(svc.join("data/version"), "1\n").unwrap();
+        let version = format!("crash{run}");
+        let bad = stack.images.push(
+            &stack.registry,
+            "demo/app:latest",
+            &version,
+            Behaviour::Crash,
+        );
+        let started = Instant::now();
+        let out = stack.cipug(&[], &env);
+        out.expect_code(34);
+        assert!(
+            out.stderr
+                .contains(&format!("rolled back u6-loop to {old}")),
+            "run {run}: {}",
+            out.stderr
+        );
+        assert_eq!(pin(&stack, "u6-loop"), Some(old.clone()), "run {run}");
+        assert_runs(&stack, "u6-loop", &old);
+        assert_eq!(
+            fs::read_to_string(svc.join("data/version")).unwrap(),
+            "1\n",
+            "run {run}: the snapshot's data is back"
+        );
+        assert!(
+            !svc.join(format!("data/started-{version}")).exists(),
+            "run {run}"
+        );
+        // The failed digest is held back: the broken version does not come back.
+        let history = history_json(&stack, "u6-loop");
+        assert_eq!(history.last().unwrap()["new"], format!("{img}@{bad}"));
+        eprintln!(
+            "run {run}: caught and rolled back in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+#[test]
+fn crash_loops_are_caught_every_time_with_debian_podman_compose() {
+    crash_loops_are_caught_every_time(DEBIAN_COMPOSE);
+}
+
+#[test]
+fn crash_loops_are_caught_every_time_with_the_newest_podman_compose() {
+    crash_loops_are_caught_every_time(&support::newest_compose());
+}
+
+/// Two containers, one pin changes: the gate passes with the new image in one container and
+/// the unchanged image in the other, after the settle period.
+#[test]
+fn a_container_whose_image_did_not_change_passes_the_gate() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let side = stack.image("demo/side");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let s1 = stack
+        .images
+        .push(&stack.registry, "demo/side:latest", "s1", Behaviour::Serve);
+    let compose = format!(
+        "{COMPOSE_RESTARTING}  side:\n    image: ${{SERVICE_SIDE_IMAGE_HASHED}}\n    restart: unless-stopped\n    volumes:\n      - ./data:/data\n"
+    );
+    stack.service(
+        "u8-two",
+        &compose,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\nSERVICE_SIDE_IMAGE_TAGGED={side}\n"),
+        true,
+    );
+    let env = [("CIPUG_CACHE_DURATION", "0"), ("CIPUG_HEALTH_SETTLE", "3")];
+    stack.cipug(&[], &env).expect_code(0);
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let out = stack.cipug(&["--verbosity", "2"], &env);
+    out.expect_code(0);
+    assert!(
+        out.stderr
+            .contains("u8-two: 2 container(s) up and unchanged for 3s"),
+        "{}",
+        out.stderr
+    );
+    let mut images: Vec<String> = stack
+        .inspect("u8-two")
+        .iter()
+        .map(|c| c["Image"].as_str().unwrap().to_owned())
+        .collect();
+    images.sort();
+    let mut want = vec![
+        stack.image_id(&format!("{img}@{d2}")),
+        stack.image_id(&format!("{side}@{s1}")),
+    ];
+    want.sort();
+    assert_eq!(images, want);
+}
+
+/// A stand-in compose tool: `down` leaves a crash-looping container in place and exits 0,
+/// as podman-compose 1.0.3 does at times ("cannot remove container ... as it is running");
+/// everything else goes to the real tool in `$REAL_COMPOSE`.
+const LEAKY_COMPOSE: &str = r#"#!/bin/sh
+if [ "$1" = down ]; then
+  for id in $(podman ps -a -q --filter "label=com.docker.compose.project=$LEAKY_PROJECT"); do
+    if [ "$(podman container inspect --format '{{.RestartCount}} {{.State.ExitCode}}' "$id")" != "0 0" ]; then
+      echo "Error: cannot remove container $id as it is running (stand-in)" >&2
+      exit 0
+    fi
+  done
+fi
+exec $REAL_COMPOSE "$@"
+"#;
+
+/// A stand-in container tool that cannot stop or remove containers; the rest goes to podman.
+const STUBBORN_PODMAN: &str = r#"#!/bin/sh
+case "$1" in stop|rm) echo "Error: cannot stop or remove $* (stand-in)" >&2; exit 125;; esac
+exec podman "$@"
+"#;
+
+/// A crash-looping container that `down` leaves behind: cipug removes it before it puts the
+/// files back; one that cannot be removed gets nothing restored under it.
+fn containers_left_by_down(compose_tool: &str) {
+    let mut stack = Stack::new();
+    stack.stand_in("leaky-compose", LEAKY_COMPOSE);
+    stack.stand_in("stubborn-podman", STUBBORN_PODMAN);
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let svc = stack.service(
+        "u7-leak",
+        COMPOSE_RESTARTING,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    let env = [
+        ("CIPUG_COMPOSE_TOOL", "leaky-compose"),
+        ("REAL_COMPOSE", compose_tool),
+        ("LEAKY_PROJECT", "u7-leak"),
+        ("CIPUG_CACHE_DURATION", "0"),
+        ("CIPUG_HEALTH_TIMEOUT", "20"),
+    ];
+    stack.cipug(&[], &env).expect_code(0);
+    support::wait_for("v1 to start", 10, || svc.join("data/started-1").exists());
+    fs::write(svc.join("data/version"), "1\n").unwrap();
+    let old = format!("{img}@{d1}");
+
+    // `down` leaves the broken container: cipug removes it, then rolls back.
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Crash);
+    let out = stack.cipug(&[], &env);
+    out.expect_code(34);
+    assert!(
+        out.stderr.contains("left after stopping; removing them"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("rolled back u7-leak to {old}")),
+        "{}",
+        out.stderr
+    );
+    assert_runs(&stack, "u7-leak", &old);
+    assert_eq!(fs::read_to_string(svc.join("data/version")).unwrap(), "1\n");
+
+    // It cannot be removed either: nothing is restored under it, and the error says so.
+    let d3 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "3", Behaviour::Crash);
+    let snapshots = stack.snapshots("u7-leak").len();
+    let mut stubborn = env.to_vec();
+    stubborn.push(("CIPUG_CONTAINER_TOOL", "stubborn-podman"));
+    let out = stack.cipug(&[], &stubborn);
+    out.expect_code(34);
+    let new = format!("{img}@{d3}");
+    assert!(
+        out.stderr.contains("not rolled back, nothing was restored")
+            && out
+                .stderr
+                .contains("still exist after `down`, `stop` and `rm -f`")
+            && out.stderr.contains(&format!(
+                "the files still hold the failed version (pins: APP={new})"
+            )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        pin(&stack, "u7-leak"),
+        Some(new),
+        "the .env was not put back"
+    );
+    assert_eq!(
+        stack.snapshots("u7-leak").len(),
+        snapshots + 1,
+        "only the snapshot before the update: no undo was started"
+    );
+    assert_eq!(
+        fs::read_to_string(svc.join("data/version")).unwrap(),
+        "3\n",
+        "the broken version's data stays, nothing was put back under it"
+    );
+    assert_eq!(
+        stack.inspect("u7-leak").len(),
+        1,
+        "the container is still there"
+    );
+}
+
+#[test]
+fn containers_left_by_down_with_debian_podman_compose() {
+    containers_left_by_down(DEBIAN_COMPOSE);
+}
+
+#[test]
+fn containers_left_by_down_with_the_newest_podman_compose() {
+    containers_left_by_down(&support::newest_compose());
 }
 
 #[test]

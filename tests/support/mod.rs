@@ -28,6 +28,26 @@ pub mod fake;
 pub const COMPOSE: &str =
     "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    volumes:\n      - ./data:/data\n";
 
+/// The compose file of [`COMPOSE`] with `restart: unless-stopped`, as services are usually
+/// written: a crashing container is restarted again and again.
+pub const COMPOSE_RESTARTING: &str = "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    restart: unless-stopped\n    volumes:\n      - ./data:/data\n";
+
+/// Debian's podman-compose (1.0.3).
+pub const DEBIAN_COMPOSE: &str = "podman-compose";
+
+/// The newest podman-compose, from the virtualenv `scripts/install-deps` makes
+/// (`CIPUG_TEST_VENV`, default `/opt/cipug-test/venv`).
+pub fn newest_compose() -> String {
+    let venv = std::env::var("CIPUG_TEST_VENV").unwrap_or_else(|_| "/opt/cipug-test/venv".into());
+    let tool = Path::new(&venv).join("bin/podman-compose");
+    assert!(
+        tool.exists(),
+        "{} is missing (run scripts/install-deps)",
+        tool.display()
+    );
+    tool.display().to_string()
+}
+
 /// Runs a command, panicking with its output when it fails.
 pub fn sh(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
@@ -143,7 +163,7 @@ impl Drop for Registry {
 pub enum Behaviour {
     /// Writes `/data/started-<version>` and keeps running.
     Serve,
-    /// Writes `/data/started-<version>`, then exits with status 1.
+    /// Writes `/data/started-<version>` and `/data/version`, then exits with status 1.
     Crash,
     /// Like `Serve`, but its healthcheck file `/tmp/ok` is never created.
     Unhealthy,
@@ -224,7 +244,7 @@ impl Images {
         self.blob(&layout, layer);
         let script = match behaviour {
             Behaviour::Serve => "trap 'exit 0' TERM; echo ok > /tmp/ok; echo $VERSION > /data/started-$VERSION; while true; do sleep 1; done",
-            Behaviour::Crash => "echo $VERSION > /data/started-$VERSION; echo crashing; exit 1",
+            Behaviour::Crash => "echo $VERSION > /data/started-$VERSION; echo $VERSION > /data/version; echo crashing; exit 1",
             Behaviour::Unhealthy => "trap 'exit 0' TERM; echo $VERSION > /data/started-$VERSION; while true; do sleep 1; done",
         };
         let config = serde_json::json!({
@@ -557,6 +577,8 @@ impl Stack {
             )
             .env("CIPUG_INSECURE_REGISTRIES", &self.registry.addr)
             .env("CIPUG_PRUNE_IMAGES", "false")
+            // Short, so the end-to-end tests stay fast; the test images start at once.
+            .env("CIPUG_HEALTH_SETTLE", "1")
             .env("CIPUG_STATE_DIR", self.work.path().join("state"))
             .envs(self.container_env())
             .envs(env.iter().copied());
@@ -705,5 +727,40 @@ impl Stack {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+}
+
+impl Stack {
+    /// `podman container inspect` of every container of project `service`.
+    pub fn inspect(&self, service: &str) -> Vec<serde_json::Value> {
+        let ids = self.container_ids(service);
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let mut args = vec!["container", "inspect"];
+        args.extend(ids.iter().map(String::as_str));
+        let out = sh_in(&self.root, &self.container_env(), "podman", &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The image ID of a pulled `pin`.
+    pub fn image_id(&self, pin: &str) -> String {
+        let out = sh_in(
+            &self.root,
+            &self.container_env(),
+            "podman",
+            &["image", "inspect", "--format", "{{.Id}}", pin],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 }
