@@ -114,7 +114,7 @@ pub fn required_tools(config: &Config) -> Vec<String> {
     if config.service_snapshot {
         tools.push("snapper".to_owned());
     }
-    if config.prune_images || config.service_stop_start || Compose::new(config).needed() {
+    if config.prune_images || config.service_stop_start || config.service_pull {
         tools.push(config.container_tool[0].clone());
     }
     tools

@@ -1,6 +1,8 @@
 //! The commands that check, pull and restart a compose service, and prune images.
 
 use crate::config::{Config, StopStartMethod};
+use crate::envfile::EnvFile;
+use crate::pins::tag_fallbacks;
 use crate::runner::Cmd;
 use crate::services::ServiceDir;
 
@@ -36,14 +38,44 @@ impl<'c> Compose<'c> {
         if self.config.env_file_name != ".env" {
             cmd = cmd.args(["--env-file", &self.config.env_file_name]);
         }
-        cmd.args(args.iter().copied())
+        let cmd = cmd
+            .args(args.iter().copied())
             .current_dir(&service.path)
-            .pin_env(self.uses.iter().cloned())
+            .pin_env(self.uses.iter().cloned());
+        // Read when the command is built: after a rollback to before the first pin, the
+        // `.env` has no HASHED value and the service starts on its tag.
+        let fallbacks = std::fs::read(&service.env_file)
+            .ok()
+            .and_then(|bytes| EnvFile::parse(&bytes).ok())
+            .map(|env| tag_fallbacks(&env))
+            .unwrap_or_default();
+        fallbacks
+            .into_iter()
+            .fold(cmd, |cmd, (key, value)| cmd.env(key, value))
     }
 
     /// Checks the compose tool works in the folder.
     pub fn ps(&self, service: &ServiceDir) -> Cmd {
         self.compose(service, &["ps"])
+    }
+
+    /// Checks the compose tool runs at all (once per run).
+    pub fn version(&self) -> Cmd {
+        Cmd::from_words(&self.config.compose_tool)
+            .arg("version")
+            .pin_env(Vec::<String>::new())
+    }
+
+    /// Stops only these compose services.
+    pub fn stop_services(&self, service: &ServiceDir, names: &[String]) -> Cmd {
+        self.compose(service, &["stop"]).args(names.iter().cloned())
+    }
+
+    /// Creates and starts only these compose services, leaving their dependencies as they
+    /// are.
+    pub fn up_services(&self, service: &ServiceDir, names: &[String]) -> Cmd {
+        self.compose(service, &["up", "-d", "--no-deps"])
+            .args(names.iter().cloned())
     }
 
     /// Pulls the service's images.
@@ -99,9 +131,7 @@ impl<'c> Compose<'c> {
 
     /// Whether this run uses the compose tool for a changed service.
     pub fn needed(&self) -> bool {
-        self.config.service_pull
-            || (self.config.service_stop_start
-                && self.config.stop_start_method == StopStartMethod::Compose)
+        self.config.service_stop_start && self.config.stop_start_method == StopStartMethod::Compose
     }
 }
 

@@ -20,6 +20,24 @@ pub enum StopStartMethod {
     SystemdUser,
 }
 
+/// Which containers a changed pin restarts (compose method).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartScope {
+    /// Recreate only the compose services whose image variable changed.
+    Services,
+    /// `down` and `up -d` the whole project.
+    Project,
+}
+
+/// When the snapshot before an update is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotWhen {
+    /// After the containers that change stopped: the data is at rest.
+    Stopped,
+    /// While they run, before they stop.
+    Running,
+}
+
 /// Which resolver turns tags into digests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResolverKind {
@@ -50,8 +68,14 @@ pub struct Config {
     pub stop_start_method: StopStartMethod,
     /// Snapshot before changing a pin.
     pub service_snapshot: bool,
-    /// Pull before restarting.
+    /// Pull by digest before touching a service.
     pub service_pull: bool,
+    /// Pulls running at once.
+    pub pull_jobs: usize,
+    /// Which containers a changed pin restarts.
+    pub restart_scope: RestartScope,
+    /// When the snapshot is taken.
+    pub snapshot_when: SnapshotWhen,
     /// Prune unused images at the end.
     pub prune_images: bool,
     /// The compose file name in each service; empty: found per service
@@ -256,6 +280,7 @@ impl Config {
         let resolve_jobs = in_range("RESOLVE_JOBS", 1, 256)?;
         let resolve_jobs_per_registry = in_range("RESOLVE_JOBS_PER_REGISTRY", 1, 256)?;
         let registry_timeout = in_range("REGISTRY_TIMEOUT", 1, 3600)?;
+        let pull_jobs = in_range("PULL_JOBS", 1, 64)?;
         let words = |name: &str| -> Result<Vec<String>> {
             let text = take(name).text().unwrap_or_default();
             let words = shell_words::split(&text)
@@ -280,6 +305,15 @@ impl Config {
             },
             service_snapshot: take("SERVICE_SNAPSHOT").flag(),
             service_pull: take("SERVICE_PULL").flag(),
+            pull_jobs: pull_jobs as usize,
+            restart_scope: match take("RESTART_SCOPE").text().as_deref() {
+                Some("project") => RestartScope::Project,
+                _ => RestartScope::Services,
+            },
+            snapshot_when: match take("SNAPSHOT_WHEN").text().as_deref() {
+                Some("running") => SnapshotWhen::Running,
+                _ => SnapshotWhen::Stopped,
+            },
             prune_images: take("PRUNE_IMAGES").flag(),
             compose_file_name: take("COMPOSE_FILE_NAME").text().unwrap_or_default(),
             env_file_name: take("ENV_FILE_NAME").text().unwrap_or_default(),
@@ -336,6 +370,15 @@ impl Config {
                 }),
                 "SERVICE_SNAPSHOT" => Value::from(self.service_snapshot),
                 "SERVICE_PULL" => Value::from(self.service_pull),
+                "PULL_JOBS" => Value::from(self.pull_jobs),
+                "RESTART_SCOPE" => Value::from(match self.restart_scope {
+                    RestartScope::Services => "services",
+                    RestartScope::Project => "project",
+                }),
+                "SNAPSHOT_WHEN" => Value::from(match self.snapshot_when {
+                    SnapshotWhen::Stopped => "stopped",
+                    SnapshotWhen::Running => "running",
+                }),
                 "PRUNE_IMAGES" => Value::from(self.prune_images),
                 "COMPOSE_FILE_NAME" if self.compose_file_name.is_empty() => Value::Null,
                 "COMPOSE_FILE_NAME" => Value::from(self.compose_file_name.as_str()),
@@ -856,6 +899,7 @@ mod tests {
                 "VERBOSITY" => vec![("4", 25)],
                 "RESOLVE_JOBS" | "RESOLVE_JOBS_PER_REGISTRY" => vec![("0", 25), ("257", 25)],
                 "REGISTRY_TIMEOUT" => vec![("0", 25), ("3601", 25)],
+                "PULL_JOBS" => vec![("0", 25), ("65", 25)],
                 "COMPOSE_TOOL" | "CONTAINER_TOOL" => vec![("'unclosed", 25)],
                 _ => vec![],
             };

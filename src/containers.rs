@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::runner::{Cmd, Runner};
 
 /// The container tool, run with the pin variables kept out of its environment.
-fn tool(config: &Config) -> Cmd {
+pub fn tool(config: &Config) -> Cmd {
     Cmd::from_words(&config.container_tool).pin_env(Vec::<String>::new())
 }
 
@@ -73,6 +73,18 @@ pub struct Container {
     pub restart_count: u64,
     /// Its state.
     pub state: State,
+    /// Its configuration (the compose labels).
+    #[serde(default)]
+    pub config: ContainerConfig,
+}
+
+/// The `Config` object of `container inspect`, as far as cipug reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConfig {
+    /// The labels; compose tools set `com.docker.compose.service`.
+    #[serde(default)]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The `State` object of `container inspect`.
@@ -111,6 +123,21 @@ impl Container {
     /// The image ID, without a `sha256:` prefix, as [`image_id`] gives it.
     pub fn image_id(&self) -> &str {
         image_id(&self.image)
+    }
+
+    /// The compose service the container belongs to (its `com.docker.compose.service`
+    /// label), empty when it has none.
+    pub fn compose_service(&self) -> &str {
+        self.config
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("com.docker.compose.service"))
+            .map_or("", String::as_str)
+    }
+
+    /// Whether it runs.
+    pub fn running(&self) -> bool {
+        self.status() == "running"
     }
 
     /// The status in lower case.

@@ -8,6 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::app::{required_tools, resolver};
+use crate::compose_services::ComposeServices;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::resolve::{self, Cache};
@@ -25,6 +26,8 @@ const BTRFS_SUBVOLUME_ROOT_INODE: u64 = 256;
 pub struct Finding {
     /// Whether it is fine.
     pub ok: bool,
+    /// Fine, but worth knowing (printed as `note`).
+    pub note: bool,
     /// What was checked, and if not fine, what to do.
     pub text: String,
 }
@@ -32,6 +35,15 @@ pub struct Finding {
 fn ok(text: impl Into<String>) -> Finding {
     Finding {
         ok: true,
+        note: false,
+        text: text.into(),
+    }
+}
+
+fn note(text: impl Into<String>) -> Finding {
+    Finding {
+        ok: true,
+        note: true,
         text: text.into(),
     }
 }
@@ -39,6 +51,7 @@ fn ok(text: impl Into<String>) -> Finding {
 fn fail(text: impl Into<String>) -> Finding {
     Finding {
         ok: false,
+        note: false,
         text: text.into(),
     }
 }
@@ -171,6 +184,18 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
                         ))
                     });
                 }
+                match ComposeServices::parse(&compose) {
+                    Ok(file) => {
+                        found.extend(file.outside_volumes(&dir.path).into_iter().map(|v| {
+                            note(format!(
+                                "{name}: {v}: not in the snapshot, a rollback does not put it back"
+                            ))
+                        }))
+                    }
+                    Err(e) => {
+                        found.push(fail(format!("{name}: {}: {e}", config.compose_file_name)))
+                    }
+                }
                 loaded.push(service);
             }
             Err(e) => found.push(fail(format!("{name}: {e}"))),
@@ -206,8 +231,11 @@ pub fn run(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Result<
     let io = |e| Error::io("standard output", e);
     let good = anstyle::AnsiColor::Green.on_default();
     let bad = anstyle::AnsiColor::Red.on_default().bold();
+    let notice = anstyle::AnsiColor::Yellow.on_default();
     for f in &found {
-        if f.ok {
+        if f.note {
+            writeln!(out, "{notice}note{notice:#}  {}", f.text).map_err(io)?;
+        } else if f.ok {
             writeln!(out, "{good}ok{good:#}    {}", f.text).map_err(io)?;
         } else {
             writeln!(out, "{bad}FIX{bad:#}   {}", f.text).map_err(io)?;

@@ -98,6 +98,9 @@ pub enum Error {
         /// What went wrong.
         msg: String,
     },
+    /// A compose file cannot be read, or the compose tool does not work.
+    #[error("{0}")]
+    Compose(String),
     /// Taking a snapshot failed.
     #[error("{0}")]
     Snapshot(String),
@@ -151,9 +154,11 @@ impl Error {
             Error::UnknownStructure(_) => exit::UNKNOWN_STRUCTURE,
             Error::Type(_) => exit::TYPE_ERROR,
             Error::Value(_) => exit::VALUE_ERROR,
-            Error::Run(_) | Error::Resolve { .. } | Error::Io { .. } | Error::Hook(_) => {
-                exit::TOOL_ERROR
-            }
+            Error::Run(_)
+            | Error::Resolve { .. }
+            | Error::Io { .. }
+            | Error::Hook(_)
+            | Error::Compose(_) => exit::TOOL_ERROR,
             Error::Snapshot(_) => exit::SNAPSHOT_ERROR,
             Error::Env(_) => exit::ENV_ERROR,
             Error::Pull(_) => exit::PULL_ERROR,

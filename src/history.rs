@@ -23,6 +23,9 @@ pub enum Outcome {
     /// The update from `old` to `new` failed and was not undone.
     #[serde(rename = "failed")]
     Failed,
+    /// `new` could not be pulled; nothing was touched and `new` is held.
+    #[serde(rename = "pull failed")]
+    PullFailed,
     /// `new` failed before and was not tried again.
     #[serde(rename = "held back")]
     HeldBack,
@@ -38,6 +41,7 @@ impl Outcome {
             Outcome::Updated => "updated",
             Outcome::RolledBack => "rolled back",
             Outcome::Failed => "failed",
+            Outcome::PullFailed => "pull failed",
             Outcome::HeldBack => "held back",
             Outcome::Rollback => "rollback",
         }
@@ -71,7 +75,7 @@ impl Event {
     /// The pin this event gave up on, which later runs hold back.
     pub fn abandoned(&self) -> Option<&str> {
         match self.outcome {
-            Outcome::RolledBack => self.new.as_deref(),
+            Outcome::RolledBack | Outcome::PullFailed => self.new.as_deref(),
             Outcome::Rollback => self.old.as_deref(),
             _ => None,
         }

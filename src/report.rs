@@ -109,7 +109,7 @@ impl Row {
             }
             Outcome::Updated { changes, .. } => (changes, "updated".to_owned()),
             Outcome::RolledBack { changes, .. } => (changes, "rolled back (34)".to_owned()),
-            Outcome::Failed { changes, error } => {
+            Outcome::Failed { changes, error, .. } => {
                 (changes, format!("failed ({})", error.exit_code()))
             }
         };

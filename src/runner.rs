@@ -171,7 +171,6 @@ impl Runner for SystemRunner {
         let mut command = Command::new(&cmd.program);
         command
             .args(&cmd.args)
-            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
             .stdin(if cmd.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -187,6 +186,8 @@ impl Runner for SystemRunner {
                 command.env_remove(&name);
             }
         }
+        // After the removals: a value cipug sets itself is kept.
+        command.envs(cmd.env.iter().map(|(k, v)| (k, v)));
         let mut child = command.spawn().map_err(not_started)?;
         if let (Some(text), Some(mut input)) = (&cmd.stdin, child.stdin.take()) {
             // A program that exits without reading its input is not an error here.

@@ -31,13 +31,21 @@ const RESTARTS: &[&str] = &[
     "STOP_START_METHOD",
     "SERVICE_SNAPSHOT",
     "HEALTH_TIMEOUT",
+    "HEALTH_SETTLE",
     "SNAPPER_CLEANUP",
     "NOTIFY_COMMAND",
     "NOTIFY_URL",
     "STATE_DIR",
 ];
 /// Settings only `update` reads besides those.
-const UPDATE_ONLY: &[&str] = &["SERVICE_PULL", "PRUNE_IMAGES", "AUTO_ROLLBACK"];
+const UPDATE_ONLY: &[&str] = &[
+    "SERVICE_PULL",
+    "PRUNE_IMAGES",
+    "AUTO_ROLLBACK",
+    "PULL_JOBS",
+    "RESTART_SCOPE",
+    "SNAPSHOT_WHEN",
+];
 /// Settings of the snapshot age check.
 const SNAPSHOT_AGES: &[&str] = &[
     "SNAPSHOTS_DIR_SNAPPER",

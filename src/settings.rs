@@ -51,6 +51,10 @@ impl Setting {
 
 /// The ways a service can be stopped and started.
 pub const STOP_START_METHODS: &[&str] = &["compose", "systemd-system", "systemd-user"];
+/// Which containers a changed pin restarts.
+pub const RESTART_SCOPES: &[&str] = &["services", "project"];
+/// When the snapshot before an update is taken.
+pub const SNAPSHOT_WHENS: &[&str] = &["stopped", "running"];
 /// The ways an image tag can be resolved.
 pub const RESOLVERS: &[&str] = &["native", "skopeo"];
 
@@ -72,11 +76,14 @@ pub const SETTINGS: &[Setting] = &[
     setting!("SERVICES_FILTER", Kind::List, None, "comma-separated service folder names to handle; empty: all"),
     setting!("SERVICES_FILTER_EXCLUDE", Kind::List, None, "comma-separated service folder names to leave alone"),
     setting!("COMPOSE_TOOL", Kind::Text, Some("podman-compose"), "compose command, may be several words (`docker compose`)"),
-    setting!("CONTAINER_TOOL", Kind::Text, Some("podman"), "container command, used to prune images"),
+    setting!("CONTAINER_TOOL", Kind::Text, Some("podman"), "container command: pulls by digest, container states, image checks, pruning"),
     setting!("SERVICE_STOP_START", Kind::Bool, Some("true"), "restart a service after its pin changed"),
     setting!("STOP_START_METHOD", Kind::Choice(STOP_START_METHODS), Some("compose"), "compose (down, up -d), systemd-system or systemd-user (systemctl restart <COMPOSE_TOOL>@<service>)"),
     setting!("SERVICE_SNAPSHOT", Kind::Bool, Some("true"), "take a snapper snapshot of the service before changing its pin"),
-    setting!("SERVICE_PULL", Kind::Bool, Some("true"), "pull the new images before stopping the service"),
+    setting!("SERVICE_PULL", Kind::Bool, Some("true"), "pull the new images by digest before anything of the service is touched"),
+    setting!("PULL_JOBS", Kind::Count, Some("4"), "images pulled at the same time (1 to 64)"),
+    setting!("RESTART_SCOPE", Kind::Choice(RESTART_SCOPES), Some("services"), "services (recreate only the compose services whose image changed) or project (down and up the whole project)"),
+    setting!("SNAPSHOT_WHEN", Kind::Choice(SNAPSHOT_WHENS), Some("stopped"), "take the snapshot after the changed containers stopped (consistent data) or while they run"),
     setting!("PRUNE_IMAGES", Kind::Bool, Some("true"), "remove unused images after the run (`<CONTAINER_TOOL> image prune -f`)"),
     setting!("COMPOSE_FILE_NAME", Kind::FileName, None, "compose file name in each service folder; unset: the first of compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml"),
     setting!("ENV_FILE_NAME", Kind::FileName, Some(".env"), "env file name in each service folder"),

@@ -1,12 +1,13 @@
-//! The per-service update: read the env file, compare pins, and where a digest moved:
-//! check the compose tool, snapshot, write the env file, pull, restart. A failed step ends
-//! that service's update; the caller goes on with the next service.
+//! The per-service update: read the env file, compare pins, and where a digest moved (the
+//! new images already pulled by the run): stop what changes, snapshot, write the env file,
+//! start, health gate. A failed step ends that service's update (a stopped service is
+//! started again on its old pins); the caller goes on with the next service.
 
 use std::path::Path;
 
 use crate::atomic;
 use crate::compose::{project_name, Compose};
-use crate::config::Config;
+use crate::config::{Config, SnapshotWhen};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
 use crate::failpoint;
@@ -14,8 +15,10 @@ use crate::health;
 use crate::image_ref::Pin;
 use crate::journal::{Journal, Pending, PendingChange};
 use crate::pins::{image_entries, ImageEntry};
+use crate::pull::pull_cmd;
 use crate::resolve::Resolutions;
-use crate::runner::{Cmd, Runner};
+use crate::restart::{self, Plan};
+use crate::runner::Runner;
 use crate::services::ServiceDir;
 use crate::snapshot::{create_cmd, Snapper, SnapshotMeta};
 use crate::undo_checks;
@@ -79,6 +82,8 @@ pub enum Outcome {
         changes: Vec<Change>,
         /// What went wrong.
         error: Error,
+        /// The snapshot taken before the failed step, if one was.
+        snapshot: Option<u64>,
     },
 }
 
@@ -265,8 +270,12 @@ impl<'a> Updater<'a> {
             Err(error) => error,
         };
         let restart_failed = matches!(error, Error::Restart(_));
-        if !(restart_failed && self.config.auto_rollback) {
-            return Outcome::Failed { changes, error };
+        if !(restart_failed && self.config.auto_rollback && applied.env_written) {
+            return Outcome::Failed {
+                changes,
+                error,
+                snapshot: applied.snapshot,
+            };
         }
         log::warn!("{}: {error}; rolling back", service.dir.name);
         let target = match applied.snapshot {
@@ -295,6 +304,7 @@ impl<'a> Updater<'a> {
             Err(undo_error) => Outcome::Failed {
                 changes,
                 error: Error::Restart(format!("{error}; the rollback failed too: {undo_error}")),
+                snapshot: applied.snapshot,
             },
         }
     }
@@ -306,7 +316,6 @@ impl<'a> Updater<'a> {
         applied: &mut Applied,
     ) -> Result<()> {
         let name = &service.dir.name;
-        let compose = Compose::new(self.config).using(service.uses());
         for change in changes {
             log::info!(
                 "{name}: {} {} -> {}",
@@ -315,13 +324,55 @@ impl<'a> Updater<'a> {
                 change.new
             );
         }
-        if compose.needed() {
-            self.runner.run(&compose.ps(&service.dir))?;
-        }
+        let plan = restart::plan(self.config, self.runner, &service.dir, changes)?;
         if applied.resumed {
             // An interrupted run already took the snapshot and wrote the `.env`.
-            return self.apply_to_containers(service, changes);
+            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))?;
+            return self.start(service, &plan, changes);
         }
+        let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
+        let stopped = if stopped_first {
+            log::debug!("{name}: stopping for a snapshot at rest");
+            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))
+        } else {
+            Ok(())
+        };
+        if let Err(error) = stopped.and_then(|()| self.record(service, changes, applied)) {
+            if stopped_first {
+                // Nothing was written: the old pins start again.
+                if let Err(e) = Plan::run(self.runner, &plan.start_cmds(self.config, &service.dir))
+                {
+                    log::error!("{name}: starting again on the old pins failed: {e}");
+                }
+            }
+            return Err(error);
+        }
+        if plan == Plan::AlreadyRunning {
+            log::info!(
+                "{name}: the containers already run the new image; pin written, not restarted"
+            );
+            return Ok(());
+        }
+        if !stopped_first {
+            if plan == Plan::Unit {
+                // One `systemctl restart` of the unit.
+                let compose = Compose::new(self.config).using(pin_uses(&service.dir));
+                Plan::run(self.runner, &compose.restart(&service.dir))?;
+                return self.gate(service, changes);
+            }
+            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))?;
+        }
+        self.start(service, &plan, changes)
+    }
+
+    /// Snapshot, journal entry and `.env` write.
+    fn record(
+        &mut self,
+        service: &Service,
+        changes: &[Change],
+        applied: &mut Applied,
+    ) -> Result<()> {
+        let name = &service.dir.name;
         failpoint::hit("before-snapshot");
         if self.config.service_snapshot {
             let config = self.snapper.config_for(&service.dir.path)?;
@@ -352,32 +403,26 @@ impl<'a> Updater<'a> {
         self.write_env(service, changes)?;
         applied.env_written = true;
         failpoint::hit("after-env-write");
-        self.apply_to_containers(service, changes)
+        Ok(())
     }
 
-    /// Pull and restart after the `.env` holds the new pins.
-    fn apply_to_containers(&mut self, service: &Service, changes: &[Change]) -> Result<()> {
+    /// Starts what the plan stopped, on the new pins, and waits for the health gate.
+    fn start(&mut self, service: &Service, plan: &Plan, changes: &[Change]) -> Result<()> {
+        let cmds = plan.start_cmds(self.config, &service.dir);
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        failpoint::hit("during-restart");
+        Plan::run(self.runner, &cmds)?;
+        self.gate(service, changes)
+    }
+
+    /// The health gate, expecting the new pins' images to run and the old ones no longer.
+    fn gate(&self, service: &Service, changes: &[Change]) -> Result<()> {
         let name = &service.dir.name;
-        let compose = Compose::new(self.config).using(service.uses());
-        if self.config.service_pull {
-            self.runner
-                .run(&compose.pull(&service.dir))
-                .map_err(|e| Error::Pull(e.to_string()))?;
-            self.verify_pulled(changes)?;
-        }
-        if self.config.service_stop_start {
-            for (i, cmd) in compose.restart(&service.dir).iter().enumerate() {
-                if i > 0 {
-                    failpoint::hit("during-restart");
-                }
-                self.runner
-                    .run(cmd)
-                    .map_err(|e| Error::Restart(e.to_string()))?;
-            }
-            health::wait(self.config, self.runner, name, &expected(changes))
-                .map_err(|e| Error::Restart(format!("{name}: {e}")))?;
-            log::info!("{name}: restarted");
-        }
+        health::wait(self.config, self.runner, name, &expected(changes))
+            .map_err(|e| Error::Restart(format!("{name}: {e}")))?;
+        log::info!("{name}: restarted");
         Ok(())
     }
 
@@ -402,21 +447,6 @@ impl<'a> Updater<'a> {
             cleanup: self.config.snapper_cleanup.clone(),
             userdata,
         }
-    }
-
-    /// Checks that the new images are in local storage: some compose tools (podman-compose
-    /// 1.0) exit 0 when a pull failed.
-    fn verify_pulled(&self, changes: &[Change]) -> Result<()> {
-        for change in changes {
-            let cmd = inspect_image_cmd(self.config, change.new.as_str());
-            self.runner.run(&cmd).map_err(|_| {
-                Error::Pull(format!(
-                    "{} is not in local storage after the pull",
-                    change.new
-                ))
-            })?;
-        }
-        Ok(())
     }
 
     fn write_env(&self, service: &Service, changes: &[Change]) -> Result<()> {
@@ -450,14 +480,28 @@ impl<'a> Updater<'a> {
     /// The `.env` change and every command an update of `service` would run, for
     /// `--dry-run`.
     pub fn plan(&mut self, service: &Service, changes: &[Change]) -> Vec<String> {
-        let compose = Compose::new(self.config).using(service.uses());
         let mut lines = Vec::new();
         let before = service.env.render();
         let after = apply(service, changes);
         lines.push(format!("{}:", service.dir.env_file.display()));
         lines.extend(line_diff(before, after.render()));
-        if compose.needed() {
-            lines.push(format!("run: {}", compose.ps(&service.dir)));
+        if self.config.service_pull {
+            for c in changes {
+                lines.push(format!("run: {}", pull_cmd(self.config, c.new.as_str())));
+            }
+        }
+        let plan = match restart::plan(self.config, self.runner, &service.dir, changes) {
+            Ok(plan) => plan,
+            Err(e) => {
+                lines.push(format!("would fail: {e}"));
+                Plan::Nothing
+            }
+        };
+        let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
+        if stopped_first {
+            for cmd in plan.stop_cmds(self.config, &service.dir) {
+                lines.push(format!("run: {cmd}"));
+            }
         }
         if self.config.service_snapshot {
             let config = match self.snapper.config_for(&service.dir.path) {
@@ -476,17 +520,14 @@ impl<'a> Updater<'a> {
             "write: {} (atomically)",
             service.dir.env_file.display()
         ));
-        if self.config.service_pull {
-            lines.push(format!("run: {}", compose.pull(&service.dir)));
-            for c in changes {
-                lines.push(format!(
-                    "run: {}",
-                    inspect_image_cmd(self.config, c.new.as_str())
-                ));
-            }
-        }
-        if self.config.service_stop_start {
-            for cmd in compose.restart(&service.dir) {
+        if !matches!(plan, Plan::Nothing | Plan::AlreadyRunning) {
+            let mut cmds = if stopped_first {
+                Vec::new()
+            } else {
+                plan.stop_cmds(self.config, &service.dir)
+            };
+            cmds.extend(plan.start_cmds(self.config, &service.dir));
+            for cmd in cmds {
                 lines.push(format!("run: {cmd}"));
             }
             lines.push(format!(
@@ -588,12 +629,8 @@ pub fn undo(
 /// `<CONTAINER_TOOL> image inspect --format {{.Id}} <pin>`.
 /// The variables the pins in `dir`'s `.env` use, to keep out of the compose tool's
 /// environment; none when the file cannot be read (the pin variables are removed anyway).
-fn pin_uses(dir: &ServiceDir) -> Vec<String> {
+pub fn pin_uses(dir: &ServiceDir) -> Vec<String> {
     load(dir).map(|s| s.uses()).unwrap_or_default()
-}
-
-fn inspect_image_cmd(config: &Config, pin: &str) -> Cmd {
-    crate::containers::image_id_cmd(config, pin)
 }
 
 /// `-`/`+` lines for the lines that differ between two texts.

@@ -2,6 +2,7 @@
 //! holds back digests that failed before, updates each service whose pins moved, records
 //! history, sends notifications, prunes, and prints the summary.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::app::{load_services, resolve_services};
@@ -9,9 +10,10 @@ use crate::compose::Compose;
 use crate::config::Config;
 use crate::error::{exit, Error, Result};
 use crate::history::{self, Event, History};
-use crate::journal::Journal;
+use crate::journal::{Journal, Pending};
 use crate::lock::{RunLock, Wait};
 use crate::notify::{Notification, Notifier};
+use crate::pull;
 use crate::report::{self, Row};
 use crate::runner::Runner;
 use crate::services;
@@ -60,71 +62,32 @@ pub fn run(
     let notifier = Notifier::new(config, runner);
     let mut events = Vec::new();
     let mut updated = 0;
-    for service in &loaded {
+    let prepared = prepare(
+        &loaded,
+        &resolutions,
+        (&journal, &past, &notifier),
+        options,
+        (&mut codes, &mut rows, &mut events),
+    );
+    let has_work = prepared
+        .iter()
+        .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
+    let compose_broken = if has_work && !options.dry_run {
+        check_compose_tool(config, runner)
+    } else {
+        None
+    };
+    let pulls = if has_work && !options.dry_run && config.service_pull {
+        let pins: Vec<String> = prepared
+            .iter()
+            .flat_map(|(_, changes, resume, _)| new_pins(changes, resume.as_ref()))
+            .collect();
+        pull::pull_all(config, runner, &pins)
+    } else {
+        BTreeMap::new()
+    };
+    for (service, changes, resume, held) in prepared {
         let name = &service.dir.name;
-        let split = update::changes(service, &resolutions)
-            .and_then(|changes| crate::update_policy::split(service, changes));
-        let changes = match split {
-            Ok((changes, available)) => {
-                let notify = (!options.dry_run).then_some(&notifier);
-                rows.extend(crate::update_policy::report(name, &available, notify));
-                changes
-            }
-            Err(error) => {
-                log::error!("{name}: {error}");
-                codes.push(error.exit_code());
-                rows.push(Row::failed(name, "", &error));
-                if !options.dry_run {
-                    let message = error.to_string();
-                    notifier.send(&Notification::new(name, "", None, None, "failed", &message));
-                }
-                continue;
-            }
-        };
-        let pending = if options.dry_run {
-            None
-        } else {
-            journal.get(name)
-        };
-        let resume = pending.filter(|p| {
-            let written = p.changes.iter().all(|c| {
-                service
-                    .images
-                    .iter()
-                    .any(|i| i.entry == c.entry && i.pinned.as_deref() == Some(c.new.as_str()))
-            });
-            if !written {
-                // The run died before the `.env` was written: nothing to finish.
-                journal.remove(name);
-            }
-            written
-        });
-        let (changes, held) = hold_back(service, changes, &past, options.retry_failed);
-        for change in &held {
-            log::warn!(
-                "{name}: {} {} failed before and is held back (--retry-failed tries it)",
-                change.entry,
-                change.new
-            );
-            rows.push(Row::change(name, change, "held back"));
-            if !already_recorded_held(&past, name, change) && !options.dry_run {
-                notifier.send(&Notification::new(
-                    name,
-                    &change.entry,
-                    change.old.as_deref(),
-                    Some(change.new.as_str()),
-                    "held back",
-                    "failed before; `cipug update --retry-failed` tries it again",
-                ));
-                events.push(event(
-                    name,
-                    change,
-                    history::Outcome::HeldBack,
-                    (None, None),
-                    None,
-                ));
-            }
-        }
         if options.dry_run {
             if !changes.is_empty() {
                 writeln!(out, "{name}: would update")
@@ -139,15 +102,28 @@ pub fn run(
             }
             continue;
         }
-        let outcome = match &resume {
-            Some(pending) => updater.resume(service, pending),
-            None if changes.is_empty() => updater.update(service, changes),
-            // The service's own pre-update command first; its failure cancels the update.
-            None => match crate::hooks::run(runner, service, crate::hooks::PRE) {
-                Ok(()) => updater.update(service, changes),
-                Err(error) => Outcome::Failed { changes, error },
-            },
-        };
+        let outcome =
+            match prepared_failure(name, &changes, resume.as_ref(), &compose_broken, &pulls) {
+                Some(error) => Outcome::Failed {
+                    changes: attempted(changes, resume.as_ref()),
+                    error,
+                    snapshot: None,
+                },
+                None => match &resume {
+                    Some(pending) => updater.resume(service, pending),
+                    None if changes.is_empty() => updater.update(service, changes),
+                    // The service's own pre-update command first (after the pulls, before
+                    // anything is touched); its failure cancels the update.
+                    None => match crate::hooks::run(runner, service, crate::hooks::PRE) {
+                        Ok(()) => updater.update(service, changes),
+                        Err(error) => Outcome::Failed {
+                            changes,
+                            error,
+                            snapshot: None,
+                        },
+                    },
+                },
+            };
         match &outcome {
             // The `.env` holds the new pins but the containers may not: finish next time.
             Outcome::Failed {
@@ -158,69 +134,29 @@ pub fn run(
             Outcome::Current => {}
             _ => journal.remove(name),
         }
-        let (kind, snapshots, message) = match &outcome {
-            Outcome::Current => {
-                log::debug!("{name}: up to date");
-                // Held-back and notify-only entries have their own row already.
-                let current: Vec<Row> = Row::from_outcome(service, &outcome)
-                    .into_iter()
-                    .filter(|r| !held.iter().any(|h| h.entry == r.entry))
-                    .filter(|r| {
-                        !rows
-                            .iter()
-                            .any(|x| x.service == r.service && x.entry == r.entry)
-                    })
-                    .collect();
-                rows.extend(current);
-                continue;
-            }
-            Outcome::Updated { snapshot, .. } => {
-                updated += 1;
-                if let Err(e) = crate::hooks::run(runner, service, crate::hooks::POST) {
-                    log::error!("{name}: {e}");
-                    codes.push(e.exit_code());
-                }
-                (history::Outcome::Updated, (*snapshot, None), None)
-            }
-            Outcome::RolledBack {
-                error, snapshots, ..
-            } => {
-                codes.push(exit::RESTART_ERROR);
-                (
-                    history::Outcome::RolledBack,
-                    *snapshots,
-                    Some(error.to_string()),
-                )
-            }
-            Outcome::Failed { error, .. } => {
-                log::error!("{name}: {error}");
-                codes.push(error.exit_code());
-                (
-                    history::Outcome::Failed,
-                    (None, None),
-                    Some(error.to_string()),
-                )
-            }
-        };
-        if let Outcome::RolledBack { changes, .. } = &outcome {
-            for c in changes {
-                log::warn!(
-                    "rolled back {name} to {}",
-                    c.old.as_deref().unwrap_or("(unpinned)")
-                );
+        if let Outcome::Current = outcome {
+            log::debug!("{name}: up to date");
+            // Held-back and notify-only entries have their own row already.
+            let current: Vec<Row> = Row::from_outcome(service, &outcome)
+                .into_iter()
+                .filter(|r| !held.iter().any(|h| h.entry == r.entry))
+                .filter(|r| {
+                    !rows
+                        .iter()
+                        .any(|x| x.service == r.service && x.entry == r.entry)
+                })
+                .collect();
+            rows.extend(current);
+            continue;
+        }
+        if let Outcome::Updated { .. } = outcome {
+            updated += 1;
+            if let Err(e) = crate::hooks::run(runner, service, crate::hooks::POST) {
+                log::error!("{name}: {e}");
+                codes.push(e.exit_code());
             }
         }
-        for change in outcome_changes(&outcome) {
-            events.push(event(name, change, kind, snapshots, message.clone()));
-            notifier.send(&Notification::new(
-                name,
-                &change.entry,
-                change.old.as_deref(),
-                Some(change.new.as_str()),
-                kind.as_str(),
-                message.as_deref().unwrap_or(""),
-            ));
-        }
+        events.extend(record(name, &outcome, &notifier, &mut codes));
         rows.extend(Row::from_outcome(service, &outcome));
     }
     if let Err(e) = history.append(&events) {
@@ -244,6 +180,215 @@ pub fn run(
     } else {
         log::error!("Encountered errors during updating!");
         Err(Error::Several(codes))
+    }
+}
+
+/// One service's work after resolution: its changes to try, an interrupted update to
+/// finish, and the changes held back.
+type Prepared<'s> = (&'s Service, Vec<Change>, Option<Pending>, Vec<Change>);
+
+/// Works out each service's changes, finishes or drops journal entries, and holds back
+/// digests that failed before (reported in `rows`, recorded in `events`).
+fn prepare<'s>(
+    loaded: &'s [Service],
+    resolutions: &crate::resolve::Resolutions,
+    (journal, past, notifier): (&Journal, &[Event], &Notifier<'_>),
+    options: &Options,
+    (codes, rows, events): (&mut Vec<u8>, &mut Vec<Row>, &mut Vec<Event>),
+) -> Vec<Prepared<'s>> {
+    let mut prepared = Vec::new();
+    for service in loaded {
+        let name = &service.dir.name;
+        let split = update::changes(service, resolutions)
+            .and_then(|changes| crate::update_policy::split(service, changes));
+        let changes = match split {
+            Ok((changes, available)) => {
+                let notify = (!options.dry_run).then_some(notifier);
+                rows.extend(crate::update_policy::report(name, &available, notify));
+                changes
+            }
+            Err(error) => {
+                log::error!("{name}: {error}");
+                codes.push(error.exit_code());
+                rows.push(Row::failed(name, "", &error));
+                if !options.dry_run {
+                    let message = error.to_string();
+                    notifier.send(&Notification::new(name, "", None, None, "failed", &message));
+                }
+                continue;
+            }
+        };
+        let resume = pending_update(service, journal, options.dry_run);
+        let (changes, held) = hold_back(service, changes, past, options.retry_failed);
+        for change in &held {
+            log::warn!(
+                "{name}: {} {} failed before and is held back (--retry-failed tries it)",
+                change.entry,
+                change.new
+            );
+            rows.push(Row::change(name, change, "held back"));
+            if !already_recorded_held(past, name, change) && !options.dry_run {
+                notifier.send(&Notification::new(
+                    name,
+                    &change.entry,
+                    change.old.as_deref(),
+                    Some(change.new.as_str()),
+                    "held back",
+                    "failed before; `cipug update --retry-failed` tries it again",
+                ));
+                events.push(event(
+                    name,
+                    change,
+                    history::Outcome::HeldBack,
+                    (None, None),
+                    None,
+                ));
+            }
+        }
+        prepared.push((service, changes, resume, held));
+    }
+    prepared
+}
+
+/// Why a service cannot be updated after the preparation (compose tool broken, a pull
+/// failed), before anything of it was touched.
+fn prepared_failure(
+    name: &str,
+    changes: &[Change],
+    resume: Option<&Pending>,
+    compose_broken: &Option<String>,
+    pulls: &BTreeMap<String, Result<(), String>>,
+) -> Option<Error> {
+    if changes.is_empty() && resume.is_none() {
+        return None;
+    }
+    if let Some(error) = compose_broken {
+        return Some(Error::Compose(format!("{name}: {error}")));
+    }
+    let failed: Vec<&str> = new_pins(changes, resume)
+        .iter()
+        .filter_map(|pin| match pulls.get(pin) {
+            Some(Err(e)) => Some(e.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Pulled before anything was touched: the service and its `.env` are as they were.
+    (!failed.is_empty()).then(|| Error::Pull(failed.join("; ")))
+}
+
+/// The history events of an update's outcome (one per change), its exit code, its log lines
+/// and notifications.
+fn record(
+    name: &str,
+    outcome: &Outcome,
+    notifier: &Notifier<'_>,
+    codes: &mut Vec<u8>,
+) -> Vec<Event> {
+    let (kind, snapshots, message) = match outcome {
+        Outcome::Current => return Vec::new(),
+        Outcome::Updated { snapshot, .. } => (history::Outcome::Updated, (*snapshot, None), None),
+        Outcome::RolledBack {
+            error,
+            snapshots,
+            changes,
+        } => {
+            codes.push(exit::RESTART_ERROR);
+            for c in changes {
+                log::warn!(
+                    "rolled back {name} to {}",
+                    c.old.as_deref().unwrap_or("(unpinned)")
+                );
+            }
+            (
+                history::Outcome::RolledBack,
+                *snapshots,
+                Some(error.to_string()),
+            )
+        }
+        Outcome::Failed {
+            error, snapshot, ..
+        } => {
+            log::error!("{name}: {error}");
+            codes.push(error.exit_code());
+            let kind = if matches!(error, Error::Pull(_)) {
+                history::Outcome::PullFailed
+            } else {
+                history::Outcome::Failed
+            };
+            (kind, (*snapshot, None), Some(error.to_string()))
+        }
+    };
+    let mut events = Vec::new();
+    for change in outcome_changes(outcome) {
+        events.push(event(name, change, kind, snapshots, message.clone()));
+        notifier.send(&Notification::new(
+            name,
+            &change.entry,
+            change.old.as_deref(),
+            Some(change.new.as_str()),
+            kind.as_str(),
+            message.as_deref().unwrap_or(""),
+        ));
+    }
+    events
+}
+
+/// The update an interrupted run left for `service`, if its `.env` already holds the new
+/// pins; an entry whose pins were never written is dropped.
+fn pending_update(service: &Service, journal: &Journal, dry_run: bool) -> Option<Pending> {
+    if dry_run {
+        return None;
+    }
+    journal.get(&service.dir.name).filter(|p| {
+        let written = p.changes.iter().all(|c| {
+            service
+                .images
+                .iter()
+                .any(|i| i.entry == c.entry && i.pinned.as_deref() == Some(c.new.as_str()))
+        });
+        if !written {
+            // The run died before the `.env` was written: nothing to finish.
+            journal.remove(&service.dir.name);
+        }
+        written
+    })
+}
+
+/// Checks once per run that the compose tool starts; the error, if it does not.
+fn check_compose_tool(config: &Config, runner: &dyn Runner) -> Option<String> {
+    let compose = Compose::new(config);
+    if !compose.needed() {
+        return None;
+    }
+    runner
+        .run(&compose.version())
+        .err()
+        .map(|e| format!("the compose tool does not work: {e}"))
+}
+
+/// The pins a service's update switches to.
+fn new_pins(changes: &[Change], resume: Option<&Pending>) -> Vec<String> {
+    match resume {
+        Some(pending) => pending.changes.iter().map(|c| c.new.clone()).collect(),
+        None => changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
+    }
+}
+
+/// The changes an update would have made, for the report of one that could not start.
+fn attempted(changes: Vec<Change>, resume: Option<&Pending>) -> Vec<Change> {
+    match resume {
+        Some(pending) => pending
+            .changes
+            .iter()
+            .filter_map(|c| {
+                Some(Change {
+                    entry: c.entry.clone(),
+                    old: c.old.clone(),
+                    new: crate::image_ref::Pin::parse(&c.new).ok()?,
+                })
+            })
+            .collect(),
+        None => changes,
     }
 }
 

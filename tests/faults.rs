@@ -68,19 +68,39 @@ fn each_failing_step_has_its_code_and_spares_the_others() {
         "# keep me\nSERVICE_APP_IMAGE_TAGGED={}/good:latest\n",
         registry.addr
     );
+    let unpullable = format!(
+        "# keep me\nSERVICE_APP_IMAGE_TAGGED={}/unpullable:latest\n",
+        registry.addr
+    );
     let hostile = "g-my svc;$(touch pwned)";
     let names = [
         "a-ok",
-        "b-ps",
+        "b-yaml",
         "c-snap",
         "d-pull",
         "e-up",
         "f-nosnapper",
         hostile,
     ];
-    let services: Vec<(&str, &str)> = names.iter().map(|n| (*n, env.as_str())).collect();
+    let services: Vec<(&str, &str)> = names
+        .iter()
+        .map(|n| {
+            (
+                *n,
+                if *n == "d-pull" {
+                    unpullable.as_str()
+                } else {
+                    env.as_str()
+                },
+            )
+        })
+        .collect();
     let fakes = Fakes::new(&services);
-    fakes.mark("b-ps", ".fail-ps");
+    fs::write(
+        fakes.root.path().join("b-yaml/compose.yml"),
+        "services: [\n",
+    )
+    .unwrap();
     fakes.mark("c-snap", ".fail-snapshot");
     fakes.mark("d-pull", ".fail-pull");
     fakes.mark("e-up", ".fail-up");
@@ -101,7 +121,7 @@ fn each_failing_step_has_its_code_and_spares_the_others() {
         );
     }
     for (name, words) in [
-        ("b-ps", "ps failed on purpose"),
+        ("b-yaml", "compose.yml"),
         ("c-snap", "creating snapshot failed on purpose"),
         ("f-nosnapper", "no snapper config"),
     ] {
@@ -114,8 +134,8 @@ fn each_failing_step_has_its_code_and_spares_the_others() {
             run.stderr
         );
     }
-    // The pull fails after the pin is written: the next run finishes the update.
-    assert!(fakes.env("d-pull").contains(&pinned));
+    // The pull fails before anything is touched: the `.env` stays as it was.
+    assert_eq!(fakes.env("d-pull"), unpullable);
     assert!(
         run.stderr.contains("pull failed on purpose"),
         "{}",
@@ -143,7 +163,7 @@ fn each_failing_step_has_its_code_and_spares_the_others() {
     let summary: Vec<&str> = run.stdout.lines().collect();
     for (name, outcome) in [
         ("a-ok", "updated"),
-        ("b-ps", "failed (30)"),
+        ("b-yaml", "failed (30)"),
         ("c-snap", "failed (31)"),
         ("d-pull", "failed (33)"),
         ("e-up", "failed (34)"),
@@ -174,23 +194,14 @@ fn each_failing_step_has_its_code_and_spares_the_others() {
             && !fakes.root.path().join(hostile).join("pwned").exists()
     );
 
-    // Once the pull works, the interrupted update of d-pull is finished without a new snapshot.
-    fs::remove_file(fakes.root.path().join("d-pull/.fail-pull")).unwrap();
-    let snapshots_before = fs::read_dir(fakes.state.path().join("snap-d-pull"))
-        .unwrap()
-        .count();
+    // The digest that did not pull is held back: no pull is tried, nothing changes.
     let run = fakes.run(&["update", "--services-filter", "d-pull"], &insecure);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("finishing an update"), "{}", run.stderr);
-    assert_eq!(
-        fs::read_dir(fakes.state.path().join("snap-d-pull"))
-            .unwrap()
-            .count(),
-        snapshots_before
-    );
+    assert!(run.stderr.contains("held back"), "{}", run.stderr);
+    assert_eq!(fakes.env("d-pull"), unpullable);
     assert!(
-        fakes.state.path().join("running-d-pull").exists(),
-        "started"
+        !fakes.state.path().join("running-d-pull").exists(),
+        "not started"
     );
     // systemctl failing is a restart error, too.
     let run = fakes.run(

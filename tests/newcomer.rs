@@ -19,10 +19,11 @@ fn adopt_then_doctor_then_update() {
         .push(&stack.registry, "demo/worker:2", "1", Behaviour::Serve);
     let reg = stack.registry.addr.clone();
     let compose = format!(
-        "# my app, hand-written\nx-common: &common\n  volumes:\n    - ./data:/data  # shared data\n\nservices:\n  web:\n    <<: *common\n    image: \"{reg}/demo/web:latest\"   # the front end\n  my-worker:\n    <<: *common\n    image: ${{REG}}/demo/worker:${{WORKER_TAG:-2}}\n"
+        "# my app, hand-written\nx-common: &common\n  volumes:\n    - ./data:/data  # shared data\n    - ../outside:/outside\n\nservices:\n  web:\n    <<: *common\n    image: \"{reg}/demo/web:latest\"   # the front end\n  my-worker:\n    <<: *common\n    image: ${{REG}}/demo/worker:${{WORKER_TAG:-2}}\n"
     );
     let env = format!("# settings\nREG={reg}\n");
     let dir = stack.service("n1-app", &compose, &env, true);
+    fs::create_dir_all(stack.root.join("outside")).unwrap();
 
     // --dry-run shows the change and writes nothing.
     let run = stack.cipug(&["adopt", dir.to_str().unwrap(), "--dry-run"], &[]);
@@ -43,6 +44,13 @@ fn adopt_then_doctor_then_update() {
         compose
     );
     assert_eq!(fs::read_to_string(dir.join(".env")).unwrap(), env);
+    // A bind mount outside the folder is not in the snapshot: adopt says so.
+    assert!(
+        run.stderr
+            .contains("web: bind mount ../outside is outside the folder: not in the snapshot"),
+        "{}",
+        run.stderr
+    );
 
     // Doctor before: the compose file does not use the variables yet.
     let run = stack.cipug(&["doctor", "--services-filter", "n1-app"], &[]);
@@ -96,6 +104,7 @@ fn adopt_then_doctor_then_update() {
         "n1-app: snapper config",
         "uses ${SERVICE_MY_WORKER_IMAGE_HASHED}",
         "registry answers",
+        "note  n1-app: my-worker: bind mount ../outside is outside the folder",
     ] {
         assert!(run.stdout.contains(words), "{words}: {}", run.stdout);
     }

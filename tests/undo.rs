@@ -669,3 +669,60 @@ fn dry_run_changes_nothing() {
         .iter()
         .all(|e| e["new"] != format!("{img}@{d2}")));
 }
+
+#[test]
+fn a_failed_first_pin_starts_the_service_on_its_tag_and_is_held_back() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/first");
+    stack
+        .images
+        .push(&stack.registry, "demo/first:latest", "1", Behaviour::Serve);
+    let env = format!("SERVICE_APP_IMAGE_TAGGED={img}\n");
+    let svc = stack.service("u9-first", COMPOSE, &env, true);
+    // Before adoption the service ran on its tag.
+    let up = support::sh_in(
+        &svc,
+        &[
+            stack.container_env(),
+            vec![("SERVICE_APP_IMAGE_HASHED".into(), format!("{img}:latest"))],
+        ]
+        .concat(),
+        "podman-compose",
+        &["up", "-d"],
+    );
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    support::wait_for("v1 to start", 10, || svc.join("data/started-1").exists());
+
+    // The first pin is a broken image: rolled back, the service runs on its tag again.
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/first:latest", "2", Behaviour::Crash);
+    let run = stack.cipug(&["--health-timeout", "20"], &[]);
+    run.expect_code(34);
+    assert!(
+        run.stderr.contains("rolled back u9-first"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fs::read_to_string(svc.join(".env")).unwrap(), env);
+    let containers = stack.containers("u9-first");
+    let (state, image) = containers.values().next().unwrap();
+    assert_eq!(
+        (state.as_str(), image.as_str()),
+        ("running", format!("{img}:latest").as_str())
+    );
+    let events = history_json(&stack, "u9-first");
+    let last = events.last().unwrap();
+    assert_eq!(last["outcome"], "rolled back", "{events:?}");
+    assert!(last["snapshot_before"].is_u64() && last["snapshot_failed"].is_u64());
+
+    // Held back like any other failed digest.
+    let run = stack.cipug(&[], &[]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("held back"), "{}", run.stderr);
+    assert!(run.stderr.contains(&d2), "{}", run.stderr);
+}

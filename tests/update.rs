@@ -255,13 +255,17 @@ fn systemd_methods_run_systemctl() {
                 "systemd-user",
                 "--services-filter",
                 "e4-user",
+                "--snapshot-when",
+                "running",
             ],
             &[],
         )
         .expect_code(0);
+    // Snapshot at rest (the default): the unit stops, then starts; snapshot while running:
+    // one restart of the unit.
     assert_eq!(
         fs::read_to_string(&log).unwrap(),
-        "restart podman-compose@e4-sys\n--user restart podman-compose@e4-user\n"
+        "stop podman-compose@e4-sys\nstart podman-compose@e4-sys\n--user restart podman-compose@e4-user\n"
     );
     assert_eq!(
         stack.containers("e4-user").values().next().unwrap().0,
@@ -280,6 +284,7 @@ fn systemd_methods_run_systemctl() {
         &[
             ("CIPUG_STOP_START_METHOD", "systemd-system"),
             ("CIPUG_AUTO_ROLLBACK", "no"),
+            ("CIPUG_SNAPSHOT_WHEN", "running"),
         ],
     );
     run.expect_code(34);
@@ -430,4 +435,172 @@ fn pin_variables_in_cipugs_environment_do_not_change_what_compose_runs() {
             .count();
         assert_eq!(warnings, 1, "{name}:\n{}", run.stderr);
     }
+}
+
+/// A two-container project: `app` records its stop in `/data`, `db` must keep running.
+const TWO: &str = "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    command: [\"/bin/sh\", \"-c\", \"trap 'echo $$VERSION > /data/stopped-$$VERSION; exit 0' TERM; while true; do sleep 1; done\"]\n    volumes:\n      - ./data:/data\n  db:\n    image: ${SERVICE_DB_IMAGE_HASHED}\n    volumes:\n      - ./data:/data\n";
+
+/// The ID and start time of the one container of compose service `service` in `project`.
+fn container_of(stack: &Stack, project: &str, service: &str) -> (String, String) {
+    let out = support::sh_in(
+        &stack.root,
+        &stack.container_env(),
+        "podman",
+        &[
+            "ps",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+            "--format",
+            "{{.ID}} {{.StartedAt}}",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (id, started) = text.split_once(' ').unwrap_or((&text, ""));
+    (id.to_owned(), started.to_owned())
+}
+
+#[test]
+fn pulls_first_and_recreates_only_what_changed() {
+    let mut stack = Stack::new();
+    let app = stack.image("demo/app");
+    let db = stack.image("demo/db");
+    let other = stack.image("demo/other");
+    for repo in ["demo/app:latest", "demo/db:latest", "demo/other:latest"] {
+        stack
+            .images
+            .push(&stack.registry, repo, "1", Behaviour::Serve);
+    }
+    let two = stack.service(
+        "e6-two",
+        TWO,
+        &format!("SERVICE_APP_IMAGE_TAGGED={app}\nSERVICE_DB_IMAGE_TAGGED={db}\n"),
+        true,
+    );
+    let broken = stack.service(
+        "e6-pullfails",
+        COMPOSE,
+        &format!("# mine\nSERVICE_APP_IMAGE_TAGGED={other}\n"),
+        true,
+    );
+    stack.cipug(&[], &[]).expect_code(0);
+    let db_before = container_of(&stack, "e6-two", "db");
+    let app_before = container_of(&stack, "e6-two", "app");
+    let broken_before = stack.container_ids("e6-pullfails");
+    let broken_env = fs::read(broken.join(".env")).unwrap();
+    assert!(!db_before.0.is_empty() && !app_before.0.is_empty());
+    assert_eq!(broken_before.len(), 1);
+
+    // A new app image; a new image on other's tag that cannot be pulled.
+    let app2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let other2 = stack.images.push(
+        &stack.registry,
+        "demo/other:latest",
+        "2-other",
+        Behaviour::Serve,
+    );
+    stack.registry.break_pull(&other2);
+    let run = stack.cipug(&["--cache-duration", "0"], &[]);
+    run.expect_code(33);
+    // The failed pull touched nothing: no snapshot, `.env` byte-identical, same container.
+    assert!(run.stderr.contains(&other2), "{}", run.stderr);
+    assert_eq!(stack.snapshots("e6-pullfails").len(), 1);
+    assert_eq!(fs::read(broken.join(".env")).unwrap(), broken_env);
+    assert_eq!(stack.container_ids("e6-pullfails"), broken_before);
+    assert_eq!(
+        stack.containers("e6-pullfails").values().next().unwrap().0,
+        "running"
+    );
+    // Only app was recreated; db kept its container and start time.
+    assert_eq!(container_of(&stack, "e6-two", "db"), db_before);
+    let app_after = container_of(&stack, "e6-two", "app");
+    assert_ne!(app_after.0, app_before.0, "app recreated: {}", run.stderr);
+    assert!(fs::read_to_string(two.join(".env"))
+        .unwrap()
+        .contains(&app2));
+    // The snapshot was taken after app stopped: it holds what app wrote when stopping.
+    let snapshots = stack.snapshots("e6-two");
+    let (number, _) = snapshots.last().unwrap();
+    let snap = two.join(format!(".snapshots/{number}/snapshot"));
+    assert!(snap.join("data/stopped-1").exists(), "snapshot at rest");
+    assert!(!snap.join("data/started-2").exists());
+
+    // The digest that did not pull is held back: no pull, no snapshot, exit 0.
+    let run = stack.cipug(&["--cache-duration", "0"], &[]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("held back"), "{}", run.stderr);
+    assert_eq!(fs::read(broken.join(".env")).unwrap(), broken_env);
+    let history = stack.cipug(&["history", "e6-pullfails", "--format", "json"], &[]);
+    assert!(
+        history.stdout.contains("\"pull failed\""),
+        "{}",
+        history.stdout
+    );
+
+    // The newest podman-compose recreates only app too.
+    let app3 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "3", Behaviour::Serve);
+    let newest = format!(
+        "{}/bin/podman-compose",
+        std::env::var("CIPUG_TEST_VENV").unwrap_or_else(|_| "/opt/cipug-test/venv".into())
+    );
+    let run = stack.cipug(
+        &[
+            "--cache-duration",
+            "0",
+            "--services-filter",
+            "e6-two",
+            "--compose-tool",
+            &newest,
+        ],
+        &[],
+    );
+    run.expect_code(0);
+    assert!(fs::read_to_string(two.join(".env"))
+        .unwrap()
+        .contains(&app3));
+    assert_eq!(container_of(&stack, "e6-two", "db"), db_before);
+    assert_ne!(container_of(&stack, "e6-two", "app").0, app_after.0);
+}
+
+#[test]
+fn a_moved_index_with_the_same_image_writes_the_pin_without_a_restart() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/multi");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/multi:latest", "1", Behaviour::Serve);
+    let svc = stack.service(
+        "e7-multi",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    stack.cipug(&[], &[]).expect_code(0);
+    let ids = stack.container_ids("e7-multi");
+    assert_eq!(ids.len(), 1);
+    // The tag now names a multi-arch index whose amd64 image is the one that runs.
+    let index = stack.images.index_layout("1");
+    let d2 = stack.images.copy(
+        &index,
+        &stack.registry.addr,
+        "demo/multi:latest",
+        &["--all", "--preserve-digests"],
+    );
+    assert_ne!(d1, d2);
+    let run = stack.cipug(&["--cache-duration", "0"], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("already run the new image"),
+        "{}",
+        run.stderr
+    );
+    assert!(fs::read_to_string(svc.join(".env"))
+        .unwrap()
+        .contains(&format!("{img}@{d2}")));
+    assert_eq!(stack.container_ids("e7-multi"), ids, "not restarted");
 }

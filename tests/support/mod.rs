@@ -150,6 +150,26 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Deletes the config blob of the manifest `digest` from the registry's storage: the tag
+    /// still resolves, but a pull of it fails.
+    pub fn break_pull(&self, digest: &str) {
+        let blob = |hex: &str| {
+            self._dir
+                .path()
+                .join("data/docker/registry/v2/blobs/sha256")
+                .join(&hex[..2])
+                .join(hex)
+                .join("data")
+        };
+        let hex = digest.trim_start_matches("sha256:");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&fs::read(blob(hex)).unwrap()).unwrap();
+        let config = manifest["config"]["digest"].as_str().unwrap();
+        fs::remove_file(blob(config.trim_start_matches("sha256:"))).unwrap();
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,209 @@
+//! What cipug reads from a compose file as a whole (with a YAML parser that resolves anchors
+//! and merges): which compose services take their image from which
+//! `SERVICE_<X>_IMAGE_HASHED` variable (so that only those are recreated when a pin moves),
+//! and which volumes lie outside the service folder (so that `doctor` and `adopt` can say
+//! they are not in the snapshot).
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde_yaml_ng::Value;
+
+/// A compose file, parsed (anchors and `<<` merges applied).
+#[derive(Debug, Clone)]
+pub struct ComposeServices {
+    services: BTreeMap<String, Value>,
+}
+
+impl ComposeServices {
+    /// Parses compose YAML. The error says what YAML or compose structure is wrong.
+    pub fn parse(text: &str) -> Result<ComposeServices, String> {
+        let mut value: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+        value.apply_merge().map_err(|e| e.to_string())?;
+        let services = match value.get("services") {
+            Some(Value::Mapping(map)) => map
+                .iter()
+                .filter_map(|(k, v)| {
+                    let mut v = v.clone();
+                    v.apply_merge().ok()?;
+                    Some((k.as_str()?.to_owned(), v))
+                })
+                .collect(),
+            Some(Value::Null) | None => BTreeMap::new(),
+            Some(_) => return Err("`services` is not a mapping".into()),
+        };
+        Ok(ComposeServices { services })
+    }
+
+    /// The compose services whose `image:` uses one of `entries`' HASHED variables, in name
+    /// order.
+    pub fn services_using(&self, entries: &[&str]) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|(_, service)| {
+                let image = service.get("image").and_then(Value::as_str).unwrap_or("");
+                variables(image).iter().any(|var| {
+                    entries
+                        .iter()
+                        .any(|entry| *var == format!("SERVICE_{entry}_IMAGE_HASHED"))
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Named volumes and bind mounts outside `folder`, as `<service>: <source>` lines: they
+    /// are not in the folder's snapshot and a rollback does not put them back.
+    pub fn outside_volumes(&self, folder: &Path) -> Vec<String> {
+        let mut found = Vec::new();
+        for (name, service) in &self.services {
+            let Some(Value::Sequence(volumes)) = service.get("volumes") else {
+                continue;
+            };
+            for volume in volumes {
+                let (kind, source) = match volume {
+                    Value::String(short) => {
+                        let source = short.split(':').next().unwrap_or("");
+                        if !short.contains(':') {
+                            // An anonymous volume (`/data`): lives in the container tool's storage.
+                            ("volume", source.to_owned())
+                        } else if is_path(source) {
+                            ("bind", source.to_owned())
+                        } else {
+                            ("volume", source.to_owned())
+                        }
+                    }
+                    Value::Mapping(_) => {
+                        let kind = volume.get("type").and_then(Value::as_str).unwrap_or("");
+                        let source = volume.get("source").and_then(Value::as_str).unwrap_or("");
+                        (
+                            if kind == "bind" { "bind" } else { "volume" },
+                            source.to_owned(),
+                        )
+                    }
+                    _ => continue,
+                };
+                match kind {
+                    "bind" if inside(folder, &source) => {}
+                    "bind" => {
+                        found.push(format!("{name}: bind mount {source} is outside the folder"))
+                    }
+                    _ if volume.get("type").and_then(Value::as_str) == Some("tmpfs") => {}
+                    _ => found.push(format!(
+                        "{name}: volume {} lives in the container tool's storage",
+                        if source.is_empty() {
+                            "(anonymous)"
+                        } else {
+                            &source
+                        }
+                    )),
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Whether a short-syntax volume source is a path (a bind mount) rather than a volume name.
+fn is_path(source: &str) -> bool {
+    source.starts_with('/')
+        || source.starts_with('.')
+        || source.starts_with('~')
+        || source.starts_with('$')
+}
+
+/// Whether the bind source `source`, relative to `folder`, stays inside it (`..` resolved
+/// by name; variables count as outside: their value is not known here).
+fn inside(folder: &Path, source: &str) -> bool {
+    if source.starts_with('$') || source.starts_with('~') {
+        return false;
+    }
+    let joined = folder.join(source);
+    let mut normal = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal.starts_with(folder)
+}
+
+/// The variable names an interpolated value uses: `$NAME`, `${NAME}`, `${NAME:-x}`, ...
+fn variables(value: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        if bytes.get(i + 1) == Some(&b'$') {
+            i += 2;
+            continue;
+        }
+        let start = if bytes.get(i + 1) == Some(&b'{') {
+            i + 2
+        } else {
+            i + 1
+        };
+        let end = bytes[start..]
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+            .map_or(bytes.len(), |n| start + n);
+        if end > start {
+            names.push(&value[start..end]);
+        }
+        i = end.max(i + 1);
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "x-common: &common\n  restart: unless-stopped\nservices:\n  app:\n    <<: *common\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    volumes:\n      - ./data:/data\n      - ../shared:/shared\n      - dbdata:/var/lib/db\n  db:\n    image: \"$SERVICE_DB_IMAGE_HASHED\"\n    volumes:\n      - type: bind\n        source: /srv/elsewhere\n        target: /x\n      - type: tmpfs\n        target: /tmp\n  web:\n    image: ${SERVICE_WEB_IMAGE_HASHED:-nginx}\n  other:\n    image: nginx:1\nvolumes:\n  dbdata:\n";
+
+    #[test]
+    fn services_using_changed_variables() {
+        let file = ComposeServices::parse(FILE).unwrap();
+        assert_eq!(file.services_using(&["APP"]), vec!["app"]);
+        assert_eq!(file.services_using(&["DB", "WEB"]), vec!["db", "web"]);
+        assert!(file.services_using(&["NONE"]).is_empty());
+        assert!(file.services_using(&["AP"]).is_empty(), "whole names only");
+    }
+
+    #[test]
+    fn variables_in_values() {
+        assert_eq!(variables("${A}x$B-${C:-d}$$E"), vec!["A", "B", "C"]);
+        assert!(variables("nginx:1").is_empty());
+    }
+
+    #[test]
+    fn volumes_outside_the_folder() {
+        let file = ComposeServices::parse(FILE).unwrap();
+        assert_eq!(
+            file.outside_volumes(Path::new("/srv/svc")),
+            vec![
+                "app: bind mount ../shared is outside the folder",
+                "app: volume dbdata lives in the container tool's storage",
+                "db: bind mount /srv/elsewhere is outside the folder",
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_files_are_errors() {
+        assert!(ComposeServices::parse("services: [\n").is_err());
+        assert!(ComposeServices::parse("services: 3\n").is_err());
+        assert!(ComposeServices::parse("")
+            .unwrap()
+            .services_using(&["A"])
+            .is_empty());
+    }
+}
