@@ -20,6 +20,7 @@ use std::time::Duration;
 
 /// Runs the command line `cli`, writing results to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
+    crate::interrupt::install();
     // These need no settings.
     match cli.action() {
         Action::Man => return crate::docgen::man(out),
@@ -42,7 +43,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     config.verbosity = (i16::from(config.verbosity) + i16::from(cli.verbose) - i16::from(cli.quiet))
         .clamp(0, 3) as u8;
     crate::logging::init(config.verbosity);
-    let runner = SystemRunner;
+    let runner = SystemRunner::new(config.timeouts);
     match cli.action() {
         Action::PrintConfig { json } => report::config(&config, json, out),
         Action::CheckSnapshots { json } => snapcheck::run(&config, json, out),

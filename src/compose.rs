@@ -3,7 +3,7 @@
 use crate::config::{Config, StopStartMethod};
 use crate::envfile::EnvFile;
 use crate::pins::tag_fallbacks;
-use crate::runner::Cmd;
+use crate::runner::{Cmd, ToolKind};
 use crate::services::ServiceDir;
 
 /// Builds the compose tool's commands for one service folder.
@@ -80,7 +80,7 @@ impl<'c> Compose<'c> {
 
     /// Pulls the service's images.
     pub fn pull(&self, service: &ServiceDir) -> Cmd {
-        self.compose(service, &["pull"])
+        self.compose(service, &["pull"]).kind(ToolKind::Pull)
     }
 
     /// The commands that restart the service, in order.

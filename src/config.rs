@@ -115,8 +115,10 @@ pub struct Config {
     pub resolve_jobs: usize,
     /// Requests in flight to one registry.
     pub resolve_jobs_per_registry: usize,
-    /// Seconds one registry request may take.
+    /// Seconds a registry's whole share of the run may take.
     pub registry_timeout: u64,
+    /// Time limits of external commands.
+    pub timeouts: crate::timeouts::Timeouts,
     /// Folders with per-registry CA certificates.
     pub registry_certs_dir: Vec<PathBuf>,
     /// Registries reached over plain HTTP or unverified TLS.
@@ -281,6 +283,16 @@ impl Config {
         let resolve_jobs_per_registry = in_range("RESOLVE_JOBS_PER_REGISTRY", 1, 256)?;
         let registry_timeout = in_range("REGISTRY_TIMEOUT", 1, 3600)?;
         let pull_jobs = in_range("PULL_JOBS", 1, 64)?;
+        let seconds = |name: &str| -> Result<std::time::Duration> {
+            in_range(name, 1, 86_400).map(std::time::Duration::from_secs)
+        };
+        let timeouts = crate::timeouts::Timeouts {
+            compose: seconds("COMPOSE_TIMEOUT")?,
+            pull: seconds("PULL_TIMEOUT")?,
+            snapper: seconds("SNAPPER_TIMEOUT")?,
+            notify: seconds("NOTIFY_TIMEOUT")?,
+            registry: std::time::Duration::from_secs(registry_timeout),
+        };
         let words = |name: &str| -> Result<Vec<String>> {
             let text = take(name).text().unwrap_or_default();
             let words = shell_words::split(&text)
@@ -337,6 +349,7 @@ impl Config {
             resolve_jobs: resolve_jobs as usize,
             resolve_jobs_per_registry: resolve_jobs_per_registry as usize,
             registry_timeout,
+            timeouts,
             registry_certs_dir: take("REGISTRY_CERTS_DIR")
                 .list()
                 .iter()
@@ -403,6 +416,10 @@ impl Config {
                 "RESOLVE_JOBS" => Value::from(self.resolve_jobs),
                 "RESOLVE_JOBS_PER_REGISTRY" => Value::from(self.resolve_jobs_per_registry),
                 "REGISTRY_TIMEOUT" => Value::from(self.registry_timeout),
+                "PULL_TIMEOUT" => Value::from(self.timeouts.pull.as_secs()),
+                "COMPOSE_TIMEOUT" => Value::from(self.timeouts.compose.as_secs()),
+                "SNAPPER_TIMEOUT" => Value::from(self.timeouts.snapper.as_secs()),
+                "NOTIFY_TIMEOUT" => Value::from(self.timeouts.notify.as_secs()),
                 "REGISTRY_CERTS_DIR" => Value::from(
                     self.registry_certs_dir
                         .iter()
@@ -459,13 +476,7 @@ fn default_state_dir(sources: &Sources) -> PathBuf {
 }
 
 fn read_config_file(path: &Path) -> Result<Map<String, Value>> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::FileNotFound(path.to_path_buf()))
-        }
-        Err(e) => return Err(Error::io(path, e)),
-    };
+    let bytes = crate::config_file::read_trusted(path)?;
     let text = String::from_utf8(bytes).map_err(|_| Error::UnknownFormat {
         path: path.to_path_buf(),
         msg: "not valid JSON: not UTF-8".into(),

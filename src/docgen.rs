@@ -90,9 +90,13 @@ pub fn man(out: &mut dyn Write) -> Result<()> {
 
 /// Writes the completion script for `shell`.
 pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<()> {
-    let mut out = out;
-    clap_complete::generate(shell, &mut crate::cli::command(), "cipug", &mut out);
-    crate::completion_services::append(shell, out)
+    // clap_complete panics when its writer fails (a closed pipe): generate into memory.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut crate::cli::command(), "cipug", &mut script);
+    out.write_all(&script)
+        .map_err(|e| Error::io("standard output", e))?;
+    crate::completion_services::append(shell, out)?;
+    out.flush().map_err(|e| Error::io("standard output", e))
 }
 
 #[cfg(test)]

@@ -66,36 +66,36 @@ pub fn is_subvolume(path: &Path) -> bool {
     on_btrfs(path) && std::fs::metadata(path).is_ok_and(|m| m.ino() == BTRFS_SUBVOLUME_ROOT_INODE)
 }
 
-/// A file or folder that others can change: a planted cache or state is then possible.
-fn private(path: &Path, what: &str) -> Finding {
-    let mut current = Some(path);
-    while let Some(p) = current {
-        if let Ok(meta) = std::fs::symlink_metadata(p) {
-            let world_writable = meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0;
-            let group_writable = meta.mode() & 0o020 != 0;
-            if meta.uid() != rustix::process::geteuid().as_raw() && meta.uid() != 0 {
-                return fail(format!(
-                    "{what} {}: {} is owned by user {}; use a folder of your own",
-                    path.display(),
-                    p.display(),
-                    meta.uid()
-                ));
-            }
-            if world_writable || group_writable {
-                return fail(format!(
-                    "{what} {}: {} is writable by others; chmod go-w it",
-                    path.display(),
-                    p.display()
-                ));
-            }
-            return ok(format!("{what} {} is private", path.display()));
-        }
-        current = p.parent();
+/// A cache file or state folder that others can change: a planted cache or state is then
+/// possible. Checked as `update` opens it (see [`crate::private_dir`]).
+fn private(path: &Path, what: &str, kind: Private) -> Finding {
+    use crate::private_dir::{Create, PrivateDir, Untrusted};
+    let (folder, file) = match kind {
+        Private::Folder => (path, None),
+        Private::File => (
+            path.parent().unwrap_or(Path::new("/")),
+            path.file_name().and_then(|n| n.to_str()),
+        ),
+    };
+    let opened = PrivateDir::open(folder, Create::No).and_then(|dir| match file {
+        Some(name) => dir.read(name).map(|_| ()),
+        None => Ok(()),
+    });
+    match opened {
+        Ok(()) => ok(format!("{what} {} is private", path.display())),
+        Err(Untrusted::Missing(_)) => ok(format!(
+            "{what} {} will be created privately",
+            path.display()
+        )),
+        Err(e) => fail(format!("{what} {}: {e}", path.display())),
     }
-    ok(format!(
-        "{what} {} will be created privately",
-        path.display()
-    ))
+}
+
+/// What [`private`] checks.
+#[derive(Debug, Clone, Copy)]
+enum Private {
+    Folder,
+    File,
 }
 
 /// The compose tool is fine only when it runs: `docker` is installed on many servers whose
@@ -219,9 +219,9 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
         });
     }
     if config.cache_duration > 0 {
-        found.push(private(&config.cache_location, "cache"));
+        found.push(private(&config.cache_location, "cache", Private::File));
     }
-    found.push(private(&config.state_dir, "state folder"));
+    found.push(private(&config.state_dir, "state folder", Private::Folder));
     found
 }
 

@@ -2,14 +2,17 @@
 //! `<STATE_DIR>/history.jsonl`, outside the service subvolumes so that a rollback cannot undo
 //! it, and on disk so that it survives a reboot. Held-back digests are derived from it.
 
-use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::OFlags;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::private_dir::{self, Create};
+
+const HISTORY_FILE: &str = "history.jsonl";
 
 /// What happened to one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,18 +95,37 @@ impl History {
     /// The history in `state_dir`.
     pub fn new(state_dir: &Path) -> History {
         History {
-            path: state_dir.join("history.jsonl"),
+            path: state_dir.join(HISTORY_FILE),
         }
+    }
+
+    fn folder(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("/"))
     }
 
     /// Every event, oldest first. A line that cannot be read is skipped with a warning.
     pub fn events(&self) -> Result<Vec<Event>> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&self.path, e)),
+        let dir = match private_dir::state(self.folder(), Create::No) {
+            Ok(dir) => dir,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(e),
         };
-        Ok(parse(&self.path, &text))
+        let bytes = match dir.read(HISTORY_FILE) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(Vec::new()),
+            Err(private_dir::Untrusted::Unsafe(msg)) => {
+                return Err(Error::Value(format!(
+                    "{msg}; cipug does not trust this history"
+                )))
+            }
+            Err(private_dir::Untrusted::Missing(_)) => return Ok(Vec::new()),
+            Err(private_dir::Untrusted::Io { path, source }) => {
+                return Err(Error::io(path, source))
+            }
+        };
+        Ok(parse(&self.path, &String::from_utf8_lossy(&bytes)))
     }
 
     /// Appends `events` (one `write` per line, so a crash leaves whole lines).
@@ -111,19 +133,13 @@ impl History {
         if events.is_empty() {
             return Ok(());
         }
-        if let Some(dir) = self.path.parent() {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| Error::io(dir, e))?;
-        }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&self.path)
+        let dir = private_dir::state(self.folder(), Create::Yes)?;
+        let mut file = dir
+            .open_file(
+                HISTORY_FILE,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND,
+                0o600,
+            )
             .map_err(|e| Error::io(&self.path, e))?;
         for event in events {
             let mut line =

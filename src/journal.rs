@@ -6,14 +6,12 @@
 //! manual help. If the `.env` still holds the old pins, nothing was changed and the entry is
 //! dropped.
 
-use std::fs::{self, DirBuilder};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic;
 use crate::error::{Error, Result};
+use crate::private_dir::{self, Create, PrivateDir, Untrusted};
 
 /// One pin change of an update in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,24 +47,50 @@ impl Journal {
         }
     }
 
-    fn path(&self, service: &str) -> PathBuf {
+    fn name(service: &str) -> String {
         // Service names are folder names: no `/`; keep the file name plain anyway.
         let safe: String = service
             .chars()
             .map(|c| if c == '/' { '_' } else { c })
             .collect();
-        self.dir.join(format!("{safe}.json"))
+        format!("{safe}.json")
     }
 
-    /// The update in progress for `service`, if any. An unreadable entry is dropped.
+    fn path(&self, service: &str) -> PathBuf {
+        self.dir.join(Journal::name(service))
+    }
+
+    /// The journal folder, if it exists and may be trusted (warned about if not).
+    fn folder(&self, create: Create) -> Option<PrivateDir> {
+        match PrivateDir::open(&self.dir, create) {
+            Ok(dir) => Some(dir),
+            Err(Untrusted::Missing(_)) => None,
+            Err(e) => {
+                log::warn!("{e}; the journal is not used");
+                None
+            }
+        }
+    }
+
+    /// The update in progress for `service`, if any. An unreadable entry, or one that is
+    /// not to be trusted (a link, another user's file), is dropped.
     pub fn get(&self, service: &str) -> Option<Pending> {
+        let dir = self.folder(Create::No)?;
+        let name = Journal::name(service);
         let path = self.path(service);
-        let text = fs::read_to_string(&path).ok()?;
-        match serde_json::from_str(&text) {
+        let bytes = match dir.read(&name) {
+            Ok(bytes) => bytes?,
+            Err(e) => {
+                log::warn!("{e}; dropped");
+                let _ = dir.remove(&name);
+                return None;
+            }
+        };
+        match serde_json::from_slice(&bytes) {
             Ok(pending) => Some(pending),
             Err(e) => {
                 log::warn!("{}: unreadable ({e}); dropped", path.display());
-                let _ = fs::remove_file(&path);
+                let _ = dir.remove(&name);
                 None
             }
         }
@@ -74,23 +98,20 @@ impl Journal {
 
     /// Records an update in progress (atomically).
     pub fn put(&self, service: &str, pending: &Pending) -> Result<()> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| Error::io(&self.dir, e))?;
+        let dir = private_dir::state(&self.dir, Create::Yes)?;
         let path = self.path(service);
         let json = serde_json::to_string(pending).map_err(|e| Error::io(&path, e.into()))?;
-        atomic::write(&path, json.as_bytes(), 0o600).map_err(|e| Error::io(&path, e))
+        dir.write(&Journal::name(service), json.as_bytes(), 0o600)
+            .map_err(|e| Error::io(&path, e))
     }
 
     /// Forgets the update of `service`.
     pub fn remove(&self, service: &str) {
-        let path = self.path(service);
-        if let Err(e) = fs::remove_file(&path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                log::warn!("{}: {e}", path.display());
-            }
+        let Some(dir) = self.folder(Create::No) else {
+            return;
+        };
+        if let Err(e) = dir.remove(&Journal::name(service)) {
+            log::warn!("{}: {e}", self.path(service).display());
         }
     }
 }
@@ -98,6 +119,13 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pending_example() -> Pending {
+        Pending {
+            snapshot_before: Some(1),
+            changes: Vec::new(),
+        }
+    }
 
     #[test]
     fn put_get_remove() {
@@ -119,5 +147,16 @@ mod tests {
         std::fs::write(dir.path().join("pending/bad.json"), "{").unwrap();
         assert!(journal.get("bad").is_none());
         assert!(!dir.path().join("pending/bad.json").exists());
+        // An entry planted as a link is neither followed nor kept.
+        let elsewhere = dir.path().join("elsewhere.json");
+        std::fs::write(
+            &elsewhere,
+            serde_json::to_string(&pending_example()).unwrap(),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("pending/link.json")).unwrap();
+        assert!(journal.get("link").is_none());
+        assert!(!dir.path().join("pending/link.json").exists());
+        assert!(elsewhere.exists());
     }
 }

@@ -2,13 +2,13 @@
 //! when the process ends, however it ends (SIGKILL included), so nothing stale can block the
 //! next run.
 
-use std::fs::{DirBuilder, File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::File;
 use std::path::Path;
 
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{flock, FlockOperation, OFlags};
 
 use crate::error::{Error, Result};
+use crate::private_dir::{self, Create};
 
 /// Held while a run changes services; released on drop or exit.
 #[derive(Debug)]
@@ -26,21 +26,13 @@ pub enum Wait {
 }
 
 impl RunLock {
-    /// Takes the lock in `state_dir`, creating the folder (0700) if needed.
+    /// Takes the lock in `state_dir`, creating the folder (0700) if needed. A state
+    /// folder others could change is refused.
     pub fn acquire(state_dir: &Path, wait: Wait) -> Result<RunLock> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(state_dir)
-            .map_err(|e| Error::io(state_dir, e))?;
+        let dir = private_dir::state(state_dir, Create::Yes)?;
         let path = state_dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
+        let file = dir
+            .open_file("lock", OFlags::WRONLY | OFlags::CREATE, 0o600)
             .map_err(|e| Error::io(&path, e))?;
         let op = match wait {
             Wait::No => FlockOperation::NonBlockingLockExclusive,

@@ -12,6 +12,10 @@ fn main() -> ExitCode {
     let mut stdout = anstream::AutoStream::auto(std::io::stdout().lock());
     match app::run(&cli, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that closed the pipe (`cipug completions bash | head`) wanted no more.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             if !matches!(error, Error::Several(_)) {
                 log::error!("{error}");

@@ -2,12 +2,10 @@
 //! details in `CIPUG_NOTIFY_*` environment variables, and a JSON POST to NOTIFY_URL. A
 //! failing notification is logged and never fails the update.
 
-use std::time::Duration;
-
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::runner::{Cmd, Runner};
+use crate::runner::{Cmd, Runner, ToolKind};
 
 /// What a notification says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -97,14 +95,15 @@ impl<'a> Notifier<'a> {
                     note.new_pin.as_deref().unwrap_or(""),
                 )
                 .env("CIPUG_NOTIFY_OUTCOME", &note.outcome)
-                .env("CIPUG_NOTIFY_MESSAGE", &note.message);
+                .env("CIPUG_NOTIFY_MESSAGE", &note.message)
+                .kind(ToolKind::Notify);
             if let Err(e) = self.runner.run(&cmd) {
                 log::warn!("notification command failed: {e}");
             }
         }
         if let Some(url) = &self.config.notify_url {
             let agent = ureq::Agent::config_builder()
-                .timeout_global(Some(Duration::from_secs(10)))
+                .timeout_global(Some(self.config.timeouts.notify))
                 .build()
                 .new_agent();
             let body = serde_json::to_string(note).unwrap_or_default();
@@ -121,15 +120,19 @@ impl<'a> Notifier<'a> {
     }
 }
 
-/// A URL without user info or query, which may hold tokens.
-fn redact(url: &str) -> String {
-    let no_query = url.split(['?', '#']).next().unwrap_or(url);
-    match no_query.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host)) => format!("{scheme}://{host}"),
-            None => no_query.to_owned(),
-        },
-        None => no_query.to_owned(),
+/// A URL as shown in messages and `cipug config`: scheme and host only. User info, path
+/// (webhook tokens live there: `/hooks/<token>`, ntfy topics), query and fragment may all
+/// hold secrets.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<redacted>".to_owned();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if rest.len() > authority.len() && !matches!(&rest[authority.len()..], "/" | "") {
+        format!("{scheme}://{host}/<redacted>")
+    } else {
+        format!("{scheme}://{host}")
     }
 }
 
@@ -139,14 +142,25 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(
-            redact("https://u:p@ntfy.sh/topic?auth=x"),
-            "https://ntfy.sh/topic"
-        );
-        assert_eq!(
-            redact("http://gotify.local/message?token=abc"),
-            "http://gotify.local/message"
-        );
+        for (url, shown) in [
+            (
+                "https://u:p@ntfy.sh/topic?auth=x",
+                "https://ntfy.sh/<redacted>",
+            ),
+            (
+                "http://gotify.local/message?token=abc",
+                "http://gotify.local/<redacted>",
+            ),
+            (
+                "https://hooks.slack.com/services/T0/B0/XYZ",
+                "https://hooks.slack.com/<redacted>",
+            ),
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+            ("http://u@h.io?t=1", "http://h.io/<redacted>"),
+            ("not a url s3cret", "<redacted>"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+        }
     }
 
     #[test]

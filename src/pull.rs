@@ -13,7 +13,9 @@ use crate::runner::{Cmd, Runner};
 
 /// `<CONTAINER_TOOL> pull <pin>`: the same registries, credentials and storage compose uses.
 pub fn pull_cmd(config: &Config, pin: &str) -> Cmd {
-    crate::containers::tool(config).args(["pull", pin])
+    crate::containers::tool(config)
+        .args(["pull", pin])
+        .kind(crate::runner::ToolKind::Pull)
 }
 
 /// Pulls each distinct pin once; the result per pin is `Err(what went wrong)` for a failed

@@ -14,7 +14,11 @@ fn write_err(e: std::io::Error) -> Error {
 
 /// Prints the settings: `NAME=value` lines as the Python cipug did, or one JSON object.
 pub fn config(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
-    let value = config.to_json();
+    let mut value = config.to_json();
+    // Webhook URLs carry tokens: shown redacted, in JSON too.
+    if let Some(url) = value.get_mut("NOTIFY_URL").filter(|v| v.is_string()) {
+        *url = serde_json::Value::from(crate::notify::redact(url.as_str().unwrap_or("")));
+    }
     if json {
         writeln!(
             out,
@@ -128,7 +132,7 @@ impl Row {
 /// A pin shortened to its digest's first 12 hex digits.
 fn short(pin: Option<&str>) -> String {
     match pin.and_then(|p| p.rsplit_once("@sha256:")) {
-        Some((_, hex)) => format!("sha256:{}", &hex[..hex.len().min(12)]),
+        Some((_, hex)) => format!("sha256:{}", hex.chars().take(12).collect::<String>()),
         None => pin.unwrap_or("(unpinned)").to_owned(),
     }
 }
@@ -137,8 +141,12 @@ fn short(pin: Option<&str>) -> String {
 /// the last column is an outcome or status word, coloured by what it says. Colour reaches a
 /// terminal only: standard output strips it elsewhere.
 pub fn table<const N: usize>(rows: &[[String; N]], out: &mut dyn Write) -> Result<()> {
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|r| r.clone().map(|c| printable(&c)))
+        .collect();
     let widths: Vec<usize> = (0..N)
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for (index, row) in rows.iter().enumerate() {
         let cells: Vec<String> = row[..N.saturating_sub(1)]
@@ -156,6 +164,24 @@ pub fn table<const N: usize>(rows: &[[String; N]], out: &mut dyn Write) -> Resul
         writeln!(out, "{}", line.trim_end()).map_err(write_err)?;
     }
     Ok(())
+}
+
+/// A cell with control characters escaped (`\n`, `\u{1b}`): nothing read from a file or
+/// folder name can break a line or send terminal escapes.
+fn printable(cell: &str) -> String {
+    if cell.chars().any(char::is_control) {
+        cell.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        cell.to_owned()
+    }
 }
 
 /// The colour of an outcome word in tables (shown on terminals only).
@@ -275,4 +301,53 @@ pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> 
         ]);
     }
     table(&rows, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_ascii_and_control_characters_neither_panic_nor_break_lines() {
+        let pin = format!("a@sha256:a{}", "é".repeat(40));
+        assert_eq!(short(Some(&pin)), format!("sha256:a{}", "é".repeat(11)));
+        let rows = vec![
+            ["SERVICE".to_owned(), "OUTCOME".to_owned()],
+            ["bad\nname\u{1b}[31m".to_owned(), "updated".to_owned()],
+            ["ünï".to_owned(), "ok".to_owned()],
+        ];
+        let mut out = Vec::new();
+        table(&rows, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains("bad\\nname\\u{1b}[31m"), "{text}");
+        assert!(!text.contains("\u{1b}[31m"), "{text}");
+    }
+
+    #[test]
+    fn notify_url_is_redacted_in_both_forms() {
+        let dir = tempfile::tempdir().unwrap();
+        let sources = crate::config::Sources {
+            env: [
+                ("CIPUG_SERVICES_ROOT", dir.path().to_str().unwrap()),
+                (
+                    "CIPUG_NOTIFY_URL",
+                    "https://u:pw@hooks.example/T0/s3cret?k=v",
+                ),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+            cwd: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let config = Config::load(&sources).unwrap();
+        for json in [false, true] {
+            let mut out = Vec::new();
+            self::config(&config, json, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains("https://hooks.example/<redacted>"), "{text}");
+            assert!(!text.contains("s3cret") && !text.contains("pw"), "{text}");
+        }
+    }
 }

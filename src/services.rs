@@ -1,4 +1,8 @@
 //! Finding the service folders under SERVICES_ROOT and applying the filters.
+//!
+//! Only real folders count: a symlink is skipped with a warning (it could lead root to
+//! rewrite an `.env` outside SERVICES_ROOT), and so is a name holding control characters
+//! (it would break tables, logs and notifications).
 
 use std::path::{Path, PathBuf};
 
@@ -30,13 +34,32 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(root, e))?;
         let path = entry.path();
-        if !path.is_dir() {
+        let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        if file_type.is_symlink() {
+            if path.join(&config.compose_file_name).is_file() {
+                log::warn!(
+                    "{}: skipped, a service folder must not be a symlink (it points to {}); move the folder into {}",
+                    shown(&path),
+                    std::fs::read_link(&path).map_or_else(|_| "?".into(), |t| shown(&t)),
+                    root.display()
+                );
+            }
+            continue;
+        }
+        if !file_type.is_dir() {
             continue;
         }
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            log::warn!("{}: skipped, the folder name is not UTF-8", path.display());
+            log::warn!("{}: skipped, the folder name is not UTF-8", shown(&path));
             continue;
         };
+        if name.chars().any(char::is_control) {
+            log::warn!(
+                "{}: skipped, the folder name holds control characters; rename the folder",
+                shown(&path)
+            );
+            continue;
+        }
         if !keep(config, &name) {
             log::debug!("{name}: filtered out");
             continue;
@@ -72,6 +95,11 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
         }
     }
     Ok(services)
+}
+
+/// A path for messages, control characters escaped.
+fn shown(path: &Path) -> String {
+    path.to_string_lossy().escape_debug().to_string()
 }
 
 fn keep(config: &Config, name: &str) -> bool {

@@ -32,6 +32,9 @@ const RESTARTS: &[&str] = &[
     "SERVICE_SNAPSHOT",
     "HEALTH_TIMEOUT",
     "HEALTH_SETTLE",
+    "COMPOSE_TIMEOUT",
+    "SNAPPER_TIMEOUT",
+    "NOTIFY_TIMEOUT",
     "SNAPPER_CLEANUP",
     "NOTIFY_COMMAND",
     "NOTIFY_URL",
@@ -45,6 +48,7 @@ const UPDATE_ONLY: &[&str] = &[
     "PULL_JOBS",
     "RESTART_SCOPE",
     "SNAPSHOT_WHEN",
+    "PULL_TIMEOUT",
 ];
 /// Settings of the snapshot age check.
 const SNAPSHOT_AGES: &[&str] = &[

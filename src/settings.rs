@@ -103,9 +103,13 @@ pub const SETTINGS: &[Setting] = &[
     setting!("RESOLVER", Kind::Choice(RESOLVERS), Some("native"), "how tags are resolved: native registry client or skopeo"),
     setting!("RESOLVE_JOBS", Kind::Count, Some("32"), "references resolved at the same time (native resolver)"),
     setting!("RESOLVE_JOBS_PER_REGISTRY", Kind::Count, Some("32"), "requests in flight to one registry (native resolver)"),
-    setting!("REGISTRY_TIMEOUT", Kind::Count, Some("30"), "seconds one registry request may take, connection included"),
+    setting!("REGISTRY_TIMEOUT", Kind::Count, Some("30"), "seconds a registry (and its token server) may take in all, retries included; also the limit of credential helpers and skopeo"),
     setting!("REGISTRY_CERTS_DIR", Kind::List, Some("/etc/containers/certs.d,/etc/docker/certs.d"), "folders with <host[:port]>/*.crt CA files (and *.cert/*.key client certificates)"),
     setting!("INSECURE_REGISTRIES", Kind::List, None, "comma-separated host[:port] reached over plain HTTP or unverified TLS"),
+    setting!("PULL_TIMEOUT", Kind::Count, Some("1800"), "seconds a pull may take before it and everything it started are killed"),
+    setting!("COMPOSE_TIMEOUT", Kind::Count, Some("300"), "seconds any other compose, container tool or systemctl command may take"),
+    setting!("SNAPPER_TIMEOUT", Kind::Count, Some("600"), "seconds a snapper command may take (undochange copies data back)"),
+    setting!("NOTIFY_TIMEOUT", Kind::Count, Some("30"), "seconds NOTIFY_COMMAND and the NOTIFY_URL request may take"),
     setting!("CONFIG_FILE", Kind::Path, None, "JSON file with settings (keys without the CIPUG_ prefix)"),
 ];
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::runner::{Cmd, Runner};
+use crate::runner::{Cmd, Runner, ToolKind};
 
 /// One snapper config: its name and the subvolume it snapshots.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -24,7 +24,9 @@ struct ConfigList {
 
 /// The command listing snapper's configs as JSON.
 pub fn list_configs_cmd() -> Cmd {
-    Cmd::new("snapper").args(["--jsonout", "list-configs"])
+    Cmd::new("snapper")
+        .kind(ToolKind::Snapper)
+        .args(["--jsonout", "list-configs"])
 }
 
 /// Parses `snapper --jsonout list-configs`.
@@ -65,7 +67,13 @@ fn userdata_safe(text: &str) -> String {
 
 /// The command that takes a snapshot with `description`.
 pub fn create_cmd(config: &str, description: &str, meta: &SnapshotMeta) -> Cmd {
-    let mut cmd = Cmd::new("snapper").args(["-c", config, "create", "--description", description]);
+    let mut cmd = Cmd::new("snapper").kind(ToolKind::Snapper).args([
+        "-c",
+        config,
+        "create",
+        "--description",
+        description,
+    ]);
     if let Some(cleanup) = &meta.cleanup {
         cmd = cmd.args(["--cleanup-algorithm", cleanup]);
     }
@@ -82,12 +90,19 @@ pub fn create_cmd(config: &str, description: &str, meta: &SnapshotMeta) -> Cmd {
 
 /// The command that puts the live subvolume back to snapshot `number`.
 pub fn undochange_cmd(config: &str, number: u64) -> Cmd {
-    Cmd::new("snapper").args(["-c", config, "undochange", &format!("{number}..0")])
+    Cmd::new("snapper").kind(ToolKind::Snapper).args([
+        "-c",
+        config,
+        "undochange",
+        &format!("{number}..0"),
+    ])
 }
 
 /// The command listing a config's snapshots as JSON.
 pub fn list_cmd(config: &str) -> Cmd {
-    Cmd::new("snapper").args(["-c", config, "--jsonout", "list"])
+    Cmd::new("snapper")
+        .kind(ToolKind::Snapper)
+        .args(["-c", config, "--jsonout", "list"])
 }
 
 /// The snapshot numbers in `snapper -c <config> --jsonout list` output (0 left out).

@@ -93,7 +93,11 @@ pub const ENV_FILE_LIMIT: u64 = 1 << 20;
 /// Reads and parses a service's env file. Errors (exit 32) name the file and line.
 pub fn load(dir: &ServiceDir) -> Result<Service> {
     let env_error = |msg: String| Error::Env(format!("{}: {msg}", dir.env_file.display()));
-    match atomic::remove_stale_temps(&dir.path, &file_name(&dir.env_file)) {
+    // Temporary files are made beside the file written: the link's target for a symlinked
+    // env file.
+    let written = std::fs::canonicalize(&dir.env_file).unwrap_or_else(|_| dir.env_file.clone());
+    let folder = written.parent().unwrap_or(&dir.path);
+    match atomic::remove_stale_temps(folder, &file_name(&written)) {
         Ok(0) => {}
         Ok(n) => log::info!(
             "{}: removed {n} temporary file(s) left by an interrupted run",
@@ -101,7 +105,7 @@ pub fn load(dir: &ServiceDir) -> Result<Service> {
         ),
         Err(e) => log::warn!(
             "{}: could not look for stale temporary files: {e}",
-            dir.path.display()
+            folder.display()
         ),
     }
     let size = std::fs::metadata(&dir.env_file)

@@ -257,6 +257,45 @@ fn man_page_and_completions_build() {
 }
 
 #[test]
+fn a_closed_pipe_ends_quietly() {
+    // The reader is gone before cipug writes: every write gets EPIPE.
+    for args in ["completions bash", "man", "completions zsh"] {
+        let out = Command::new("bash")
+            .args([
+                "-c",
+                &format!(
+                    "set -o pipefail; (sleep 0.3; exec {} {args}) | true",
+                    env!("CARGO_BIN_EXE_cipug")
+                ),
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args}: {stderr}");
+    }
+}
+
+#[test]
+fn non_ascii_pins_in_history_do_not_abort() {
+    let state = tempfile::tempdir().unwrap();
+    // The 12th byte of the digest falls inside a character.
+    let pin = format!("a@sha256:a{}", "é".repeat(40));
+    let event = serde_json::json!({"time": "2026-01-01T00:00:00Z", "service": "svc",
+        "entry": "APP", "old": pin, "new": pin, "outcome": "updated"});
+    fs::write(state.path().join("history.jsonl"), format!("{event}\n")).unwrap();
+    let run = cipug(
+        &["history"],
+        &[
+            ("CIPUG_SERVICES_ROOT", "/"),
+            ("CIPUG_STATE_DIR", state.path().to_str().unwrap()),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(&"é".repeat(11)), "{}", run.stdout);
+}
+
+#[test]
 fn install_stages_binary_man_page_completions_and_units() {
     let dest = tempfile::tempdir().unwrap();
     let out =

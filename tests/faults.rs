@@ -746,3 +746,96 @@ fn unreachable_and_garbled_registries_pin_nothing() {
         );
     }
 }
+
+#[test]
+fn a_hung_tool_is_stopped_with_everything_it_started() {
+    let registry = FakeRegistry::start();
+    // The stand-in container tool hangs pulling a `hangs` repository.
+    let env = format!("SERVICE_APP_IMAGE_TAGGED={}/hangs:latest\n", registry.addr);
+    let fakes = Fakes::new(&[("hung", env.as_str())]);
+    let started = std::time::Instant::now();
+    let run = fakes.run(
+        &["update"],
+        &[
+            ("CIPUG_INSECURE_REGISTRIES", registry.addr.as_str()),
+            ("CIPUG_PULL_TIMEOUT", "1"),
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(run.code, 33, "{}", run.stderr);
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    assert!(
+        run.stderr
+            .contains("did not finish within 1 s (PULL_TIMEOUT); stopped it"),
+        "{}",
+        run.stderr
+    );
+    // The hung tool's own child was killed with it.
+    let pid = fs::read_to_string(fakes.state.path().join("hang-pull")).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    for _ in 0..100 {
+        let state = fs::read_to_string(&stat).unwrap_or_default();
+        if state.is_empty() || state.contains(") Z") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the hung tool's child {} still runs", pid.trim());
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_the_command_it_runs() {
+    use std::os::unix::process::ExitStatusExt;
+    let registry = FakeRegistry::start();
+    // The stand-in container tool hangs pulling a `hangs` repository.
+    let env = format!("SERVICE_APP_IMAGE_TAGGED={}/hangs:latest\n", registry.addr);
+    let fakes = Fakes::new(&[("hung", env.as_str())]);
+    let fake_tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cipug"))
+        .arg("update")
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                fake_tools.display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .env("HOME", "/nonexistent-home")
+        .env("CIPUG_SERVICES_ROOT", fakes.root.path())
+        .env("CIPUG_STATE_DIR", fakes.state.path().join("cipug"))
+        .env("CIPUG_CACHE_DURATION", "0")
+        .env("CIPUG_PRUNE_IMAGES", "no")
+        .env("CIPUG_INSECURE_REGISTRIES", &registry.addr)
+        .env("FAKE_ROOT", fakes.root.path())
+        .env("FAKE_STATE", fakes.state.path())
+        .env("FAKE_LOG", &fakes.log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = fakes.state.path().join("hang-pull");
+    support::wait_for("the pull to hang", 20, || {
+        fs::read_to_string(&pid_file).is_ok_and(|p| !p.trim().is_empty())
+    });
+    let started = std::time::Instant::now();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(status.signal(), Some(2), "ended by SIGINT: {status}");
+    let pid = fs::read_to_string(&pid_file).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    for _ in 0..100 {
+        let state = fs::read_to_string(&stat).unwrap_or_default();
+        if state.is_empty() || state.contains(") Z") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the pull's child {} still runs", pid.trim());
+}

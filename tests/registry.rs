@@ -336,7 +336,9 @@ fn registry_faults_are_reported_and_pin_nothing() {
         &[
             ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
             ("CIPUG_INSECURE_REGISTRIES", a),
-            ("CIPUG_REGISTRY_TIMEOUT", "1"),
+            // The registry's whole share: long enough for the 429 wait and the 5xx
+            // retries, shorter than the slow reply (4 s).
+            ("CIPUG_REGISTRY_TIMEOUT", "3"),
             ("CIPUG_CACHE_DURATION", "0"),
         ],
     );

@@ -2,19 +2,19 @@
 //! `{"<ref>": {"time": <unix seconds>, "result": "<Name@Digest>"}}`.
 //!
 //! Root pins whatever the cache says, so the file is trusted only when it is a regular file
-//! (not a symlink) owned by the user running cipug and writable by no one else; its folder
-//! is created 0700 and the file 0600. A corrupt file is reported and rebuilt.
+//! (not a symlink) owned by the user running cipug and writable by no one else, in a folder
+//! that no one else can change (see [`crate::private_dir`]), and it is written only through
+//! that folder's handle; the folder is created 0700 and the file 0600. A corrupt file is
+//! reported and rebuilt.
 
 use std::collections::BTreeMap;
-use std::fs::{DirBuilder, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic;
 use crate::image_ref::Pin;
+use crate::private_dir::{Create, PrivateDir, Untrusted};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CacheEntry {
@@ -125,13 +125,9 @@ impl Cache {
         if !(self.usable && self.dirty) || self.read_only {
             return;
         }
-        let result = (|| -> io::Result<()> {
-            if let Some(dir) = self.path.parent() {
-                DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-            }
-            let json = serde_json::to_string_pretty(&self.entries).map_err(io::Error::other)?;
-            atomic::write(&self.path, json.as_bytes(), 0o600)
-        })();
+        let result = serde_json::to_string_pretty(&self.entries)
+            .map_err(io::Error::other)
+            .and_then(|json| write_trusted(&self.path, json.as_bytes()));
         match result {
             Ok(()) => self.dirty = false,
             Err(e) => log::warn!("{}: could not write the cache: {e}", self.path.display()),
@@ -139,48 +135,46 @@ impl Cache {
     }
 }
 
-/// Reads the file if it exists and may be trusted.
+/// The cache's folder and file name.
+fn split(path: &Path) -> Option<(&Path, &str)> {
+    let name = path.file_name()?.to_str()?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
+    Some((dir, name))
+}
+
+/// Reads the file if it exists and may be trusted: its folder opened without following
+/// planted links, the file itself no link, owned by the user and writable by no one else.
 fn read_trusted(path: &Path) -> Result<Option<String>, String> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path);
-    let mut file = match file {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err("is a symlink, which is not trusted".into())
-        }
-        Err(e) => return Err(format!("cannot open: {e}")),
+    let (dir, name) = split(path).ok_or("is not a file path")?;
+    let dir = match PrivateDir::open(dir, Create::No) {
+        Ok(dir) => dir,
+        Err(Untrusted::Missing(_)) => return Ok(None),
+        Err(e) => return Err(format!("{e}")),
     };
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("is not a regular file".into());
+    match dir.read(name) {
+        Ok(None) => Ok(None),
+        Ok(Some(bytes)) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| "is not UTF-8".to_owned()),
+        Err(e) => Err(e.to_string()),
     }
-    let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(format!(
-            "is owned by user {}, not by the user running cipug ({me})",
-            meta.uid()
-        ));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "is writable by other users (mode {:o}); fix with `chmod 600`",
-            meta.mode() & 0o777
-        ));
-    }
-    let mut text = String::new();
-    file.read_to_string(&mut text)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    Ok(Some(text))
+}
+
+/// Writes the file through its folder's handle (the folder created 0700 if missing).
+fn write_trusted(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let (dir, name) = split(path).ok_or_else(|| io::Error::other("not a file path"))?;
+    let dir = PrivateDir::open(dir, Create::Yes).map_err(|e| match e {
+        Untrusted::Io { source, .. } => source,
+        e => io::Error::other(e.to_string()),
+    })?;
+    dir.write(name, bytes, 0o600)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     const PIN: &str = "docker.io/library/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::image_ref::{ImageRef, Pin};
 use crate::resolve::Resolve;
-use crate::runner::{Cmd, RunError, Runner};
+use crate::runner::{Cmd, RunError, Runner, ToolKind};
 
 /// The fields of `skopeo inspect` output that make a pin.
 #[derive(Debug, Deserialize)]
@@ -33,7 +33,9 @@ impl<'a> Skopeo<'a> {
 
     /// The command that inspects `written`.
     pub fn command(&self, image: &ImageRef, written: &str) -> Cmd {
-        let mut cmd = Cmd::new("skopeo").args(["inspect", "--no-tags"]);
+        let mut cmd = Cmd::new("skopeo")
+            .args(["inspect", "--no-tags"])
+            .kind(ToolKind::Registry);
         if self.insecure.iter().any(|r| r == &image.registry) {
             cmd = cmd.arg("--tls-verify=false");
         }

@@ -125,6 +125,27 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, challenge: Option<&str>) 
             BODY.into(),
         ),
         "nodigest" => ("200 OK", String::new(), BODY.into()),
+        // A login page where a manifest should be, with and without saying so.
+        "html" => (
+            "200 OK",
+            "Content-Type: text/html\r\n".into(),
+            "<!doctype html><title>Sign in</title>".into(),
+        ),
+        "typeless" => ("200 OK", String::new(), "<html>Sign in</html>".into()),
+        "hang" => {
+            std::thread::sleep(Duration::from_secs(600));
+            ("200 OK", ok_headers, BODY.into())
+        }
+        "throttled" => (
+            "429 Too Many Requests",
+            "Retry-After: 60\r\n".into(),
+            error_body("TOOMANYREQUESTS", "pull rate limit reached"),
+        ),
+        "redirect" => (
+            "307 Temporary Redirect",
+            "Location: http://127.0.0.2:1/v2/good/manifests/latest\r\n".into(),
+            String::new(),
+        ),
         "liar" => (
             "200 OK",
             if method == "GET" {
@@ -155,4 +176,120 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, challenge: Option<&str>) 
         response.push_str(&body);
     }
     let _ = stream.write_all(response.as_bytes());
+}
+
+/// A registry that accepts connections and never answers (its listener is never served).
+pub struct Silent {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    _listener: TcpListener,
+}
+
+impl Silent {
+    /// Starts listening.
+    pub fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Silent {
+            addr: listener.local_addr().unwrap().to_string(),
+            _listener: listener,
+        }
+    }
+}
+
+/// A token server on 127.0.0.2 that answers every request with `body`, or never when
+/// `body` is `None`. It records the requests' `Authorization` headers.
+pub struct TokenServer {
+    /// `127.0.0.2:PORT`.
+    pub addr: String,
+}
+
+impl TokenServer {
+    /// Starts the token server.
+    pub fn start(body: Option<&'static str>) -> TokenServer {
+        let listener = TcpListener::bind("127.0.0.2:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                        line.clear();
+                    }
+                    let Some(body) = body else {
+                        std::thread::sleep(Duration::from_secs(600));
+                        return;
+                    };
+                    let mut stream = stream;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        TokenServer { addr }
+    }
+}
+
+/// An HTTPS server (Python's, with `cert` and `key`) that answers `/v2/` with 200 and
+/// every other path with a redirect to `location`: a registry that tries to move a client
+/// to plain HTTP. Ends with the test process (and after 10 minutes at most).
+pub struct TlsRedirect {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    child: std::process::Child,
+}
+
+const TLS_REDIRECT: &str = r#"
+import http.server, ssl, sys, threading
+cert, key, location = sys.argv[1:4]
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        if self.path == "/v2/":
+            self.send_response(200)
+        else:
+            self.send_response(307)
+            self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    do_GET = do_HEAD = answer
+    def log_message(self, *a): pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+print("127.0.0.1:%d" % server.server_address[1], flush=True)
+threading.Timer(600, server.shutdown).start()
+server.serve_forever()
+"#;
+
+impl TlsRedirect {
+    /// Starts the server.
+    pub fn start(cert: &std::path::Path, key: &std::path::Path, location: &str) -> TlsRedirect {
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", TLS_REDIRECT])
+            .arg(cert)
+            .arg(key)
+            .arg(location)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut addr = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut addr)
+            .unwrap();
+        TlsRedirect {
+            addr: addr.trim().to_owned(),
+            child,
+        }
+    }
+}
+
+impl Drop for TlsRedirect {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

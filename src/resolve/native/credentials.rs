@@ -13,7 +13,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::image_ref::DOCKER_HUB;
-use crate::runner::{Cmd, Runner};
+use crate::runner::{Cmd, Runner, ToolKind};
 
 /// A user name and password (or token). `Debug` does not show them.
 #[derive(Clone, PartialEq, Eq)]
@@ -214,7 +214,9 @@ fn helper_get(
     };
     let cmd = Cmd::new(format!("docker-credential-{helper}"))
         .arg("get")
-        .stdin(server);
+        .stdin(server)
+        .kind(ToolKind::Registry)
+        .secret_output();
     match runner.run(&cmd) {
         Ok(out) => {
             let answer: HelperAnswer = serde_json::from_str(&out.stdout).map_err(|_| {
@@ -271,7 +273,7 @@ mod tests {
         let (_d, path) = file(&json);
         let files = vec![PathBuf::from("/nonexistent/auth.json"), path];
         let user = |registry: &str, repo: &str| {
-            lookup(&files, registry, repo, &SystemRunner)
+            lookup(&files, registry, repo, &SystemRunner::default())
                 .unwrap()
                 .map(|c| c.username)
         };
@@ -309,7 +311,13 @@ mod tests {
     #[test]
     fn broken_files_are_errors_naming_the_file() {
         let (_d, path) = file(r#"{"auths": {"a.io": {"auth": "!!"}}}"#);
-        let err = lookup(std::slice::from_ref(&path), "a.io", "x", &SystemRunner).unwrap_err();
+        let err = lookup(
+            std::slice::from_ref(&path),
+            "a.io",
+            "x",
+            &SystemRunner::default(),
+        )
+        .unwrap_err();
         assert!(err.contains("auth.json") && err.contains("base64"), "{err}");
         assert!(!err.contains("!!"));
     }
@@ -339,7 +347,7 @@ mod tests {
         fn run(&self, cmd: &Cmd) -> Result<crate::runner::Output, crate::runner::RunError> {
             let mut cmd = cmd.clone();
             cmd.program = self.0.join(&cmd.program).display().to_string();
-            SystemRunner.run(&cmd)
+            SystemRunner::default().run(&cmd)
         }
     }
 }

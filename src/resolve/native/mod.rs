@@ -44,6 +44,7 @@ const SMALL_BODY_LIMIT: u64 = 1 << 20;
 const ATTEMPTS: u32 = 4;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 const SCOPES_PER_TOKEN: usize = 50;
+const TOKEN_LIFETIME_CAP: u64 = 24 * 3600;
 
 /// The native resolver.
 pub struct Native<'a> {
@@ -66,6 +67,28 @@ struct Registry {
     tokens: Mutex<HashMap<String, (String, Instant)>>,
     credentials: Mutex<HashMap<String, Option<Credentials>>>,
     slots: Slots,
+    /// When the registry's share of the run ends (REGISTRY_TIMEOUT after first contact):
+    /// every request, retry and wait of it and its token server ends by then.
+    deadline: Instant,
+    /// The last request of the registry or its token server that timed out, if any: named
+    /// again by every request that finds the deadline passed.
+    timed_out: Mutex<Option<String>>,
+}
+
+/// Who answers a request, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Registry,
+    TokenServer,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Peer::Registry => "registry",
+            Peer::TokenServer => "token server",
+        })
+    }
 }
 
 /// How the registry answered the ping.
@@ -150,6 +173,8 @@ impl<'a> Native<'a> {
                     tokens: Mutex::new(HashMap::new()),
                     credentials: Mutex::new(HashMap::new()),
                     slots: Slots::new(self.per_registry),
+                    deadline: Instant::now() + self.transport.timeout,
+                    timed_out: Mutex::new(None),
                 })
             })
             .clone()
@@ -181,7 +206,15 @@ impl<'a> Native<'a> {
             let url = format!("{base}/v2/");
             // An insecure registry may speak plain HTTP: one HTTPS try, then fall back at once.
             let tries = if fallback && i == 0 { 1 } else { ATTEMPTS };
-            match self.send_attempts(&registry.host, tries, || agent.get(&url).call()) {
+            let request = |t| {
+                agent
+                    .get(&url)
+                    .config()
+                    .timeout_global(Some(t))
+                    .build()
+                    .call()
+            };
+            match self.send_attempts(registry, Peer::Registry, &registry.host, tries, request) {
                 Ok(response) => {
                     let challenge = match response.status().as_u16() {
                         401 => match header(&response, "www-authenticate") {
@@ -218,41 +251,73 @@ impl<'a> Native<'a> {
     /// Sends a request, retrying dropped connections, 5xx and 429 (after Retry-After).
     fn send(
         &self,
+        registry: &Registry,
+        peer: Peer,
         host: &str,
-        request: impl Fn() -> Result<Response<Body>, ureq::Error>,
+        request: impl Fn(Duration) -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>, Failure> {
-        self.send_attempts(host, ATTEMPTS, request)
+        self.send_attempts(registry, peer, host, ATTEMPTS, request)
     }
 
-    /// [`Self::send`] with at most `attempts` tries.
+    /// [`Self::send`] with at most `attempts` tries, all within the registry's deadline:
+    /// `request` gets the time it may take. A request that timed out is retried once at
+    /// most; a wait (backoff or `Retry-After`) that would pass the deadline is not waited.
     fn send_attempts(
         &self,
+        registry: &Registry,
+        peer: Peer,
         host: &str,
         attempts: u32,
-        request: impl Fn() -> Result<Response<Body>, ureq::Error>,
+        request: impl Fn(Duration) -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>, Failure> {
+        let limit = self.transport.timeout.as_secs();
         let mut attempt = 0;
+        let mut timeouts = 0;
         loop {
             attempt += 1;
-            let wait = match request() {
+            let left = registry.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let timed_out = registry.timed_out.lock().unwrap_or_else(|e| e.into_inner());
+                return Err(timed_out.clone().unwrap_or_else(|| {
+                    format!(
+                        "{peer} {host}: REGISTRY_TIMEOUT ({limit} s) for this registry passed; gave up"
+                    )
+                }));
+            }
+            let wait = match request(left.min(self.transport.timeout)) {
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    log::trace!("{peer} {host}: {}", status_text(status));
                     if attempt >= attempts || !(status == 429 || (500..600).contains(&status)) {
                         return Ok(response);
                     }
-                    if status == 429 {
+                    let wait = if status == 429 {
                         retry_after(&response).unwrap_or(self.backoff * 2u32.pow(attempt))
                     } else {
                         self.backoff * 2u32.pow(attempt - 1)
+                    };
+                    // Past the deadline: the caller reports this answer now.
+                    if Instant::now() + wait.min(MAX_RETRY_AFTER) >= registry.deadline {
+                        return Ok(response);
                     }
+                    wait
                 }
                 Err(e) => {
-                    let message = describe_transport_error(host, &e);
-                    if attempt >= attempts || !retryable(&e) {
+                    let message = describe_transport_error(peer, host, &e, limit);
+                    if matches!(e, ureq::Error::Timeout(_)) {
+                        timeouts += 1;
+                        *registry.timed_out.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(message.clone());
+                    }
+                    if attempt >= attempts || !retryable(&e) || timeouts > 1 {
+                        return Err(message);
+                    }
+                    let wait = self.backoff * 2u32.pow(attempt - 1);
+                    if Instant::now() + wait >= registry.deadline {
                         return Err(message);
                     }
                     log::debug!("{message}; retrying");
-                    self.backoff * 2u32.pow(attempt - 1)
+                    wait
                 }
             };
             std::thread::sleep(wait.min(MAX_RETRY_AFTER));
@@ -360,8 +425,12 @@ impl<'a> Native<'a> {
                 Security::Verified
             },
         )?;
-        let response = self.send(&realm_host, || {
-            let mut request = agent.get(realm.as_str());
+        let response = self.send(registry, Peer::TokenServer, &realm_host, |t| {
+            let mut request = agent
+                .get(realm.as_str())
+                .config()
+                .timeout_global(Some(t))
+                .build();
             for (k, v) in &query {
                 request = request.query(k, v);
             }
@@ -399,9 +468,14 @@ impl<'a> Native<'a> {
             .or(answer.access_token)
             .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
             .ok_or_else(|| format!("token service {realm_host} sent no usable token"))?;
-        // Renew a little before the server's expiry; 60 s is the protocol's default.
-        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).max(10) - 5);
-        let until = Instant::now() + lifetime;
+        // Renew a little before the server's expiry; 60 s is the protocol's default. No run
+        // lasts a day: longer lifetimes (up to u64::MAX) are cut to one.
+        let lifetime = answer
+            .expires_in
+            .unwrap_or(60)
+            .clamp(10, TOKEN_LIFETIME_CAP)
+            - 5;
+        let until = Instant::now() + Duration::from_secs(lifetime);
         let mut tokens = registry.tokens.lock().unwrap_or_else(|e| e.into_inner());
         for scope in scopes {
             tokens.insert(scope.clone(), (token.clone(), until));
@@ -414,17 +488,21 @@ impl<'a> Native<'a> {
         &self,
         method: Method,
         endpoint: &Endpoint,
-        host: &str,
+        registry: &Registry,
         url: &str,
         auth: Option<&str>,
     ) -> Result<Response<Body>, Failure> {
         let accept = MANIFEST_TYPES.join(", ");
-        self.send(host, || {
+        self.send(registry, Peer::Registry, &registry.host, |t| {
             let request = match method {
                 Method::Head => endpoint.agent.head(url),
                 Method::Get => endpoint.agent.get(url),
             };
-            let request = request.header("Accept", &accept);
+            let request = request
+                .config()
+                .timeout_global(Some(t))
+                .build()
+                .header("Accept", &accept);
             match auth {
                 Some(auth) => request.header("Authorization", auth).call(),
                 None => request.call(),
@@ -443,7 +521,7 @@ impl<'a> Native<'a> {
             image.reference()
         );
         let head =
-            |auth: Option<&str>| self.manifest(Method::Head, endpoint, &registry.host, &url, auth);
+            |auth: Option<&str>| self.manifest(Method::Head, endpoint, &registry, &url, auth);
         let mut auth = self.authorization(&registry, endpoint, &image.repository)?;
         let mut response = head(auth.as_deref())?;
         if response.status().as_u16() == 401
@@ -462,13 +540,25 @@ impl<'a> Native<'a> {
         }
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
+            if let Some(kind) = header(&response, "content-type") {
+                manifest_kind(&kind).map_err(|e| format!("registry {}: {e}", registry.host))?;
+            }
             if let Some(digest) = header(&response, "docker-content-digest") {
                 return checked_digest(image, &digest);
             }
             // No digest header: fetch the manifest and hash it.
             let response =
-                self.manifest(Method::Get, endpoint, &registry.host, &url, auth.as_deref())?;
+                self.manifest(Method::Get, endpoint, &registry, &url, auth.as_deref())?;
             return digest_of_body(image, &registry.host, response);
+        }
+        if (300..400).contains(&status) {
+            let to = header(&response, "location").unwrap_or_default();
+            return Err(format!(
+                "registry {} answered {} to {}; redirects of an insecure registry are not followed",
+                registry.host,
+                status_text(status),
+                to.split(['?', '#']).next().unwrap_or("")
+            ));
         }
         if status == 401 && endpoint.challenge.is_none() {
             return Err(format!(
@@ -476,14 +566,21 @@ impl<'a> Native<'a> {
                 registry.host
             ));
         }
+        let asks = match retry_after(&response) {
+            Some(wait) if status == 429 => format!(
+                "; it asks to wait {} s, past REGISTRY_TIMEOUT ({} s) for this registry: gave up",
+                wait.as_secs(),
+                self.transport.timeout.as_secs()
+            ),
+            _ => String::new(),
+        };
         // HEAD answers carry no body: GET once for the registry's own words.
-        let said = match self.manifest(Method::Get, endpoint, &registry.host, &url, auth.as_deref())
-        {
+        let said = match self.manifest(Method::Get, endpoint, &registry, &url, auth.as_deref()) {
             Ok(r) if !r.status().is_success() => registry_message(r),
             _ => String::new(),
         };
         Err(format!(
-            "registry {} answered {}{said}",
+            "registry {} answered {}{said}{asks}",
             registry.host,
             status_text(status)
         ))
@@ -590,12 +687,15 @@ fn digest_of_body(
         ));
     }
     let claimed = header(&response, "docker-content-digest");
+    let content_type = header(&response, "content-type");
     let body = response
         .into_body()
         .with_config()
         .limit(MANIFEST_LIMIT)
         .read_to_vec()
         .map_err(|e| format!("registry {host}: manifest not read: {e}"))?;
+    manifest_check(content_type.as_deref(), &body)
+        .map_err(|e| format!("registry {host}: {e}; not pinned"))?;
     let digest = format!("sha256:{:x}", Sha256::digest(&body));
     if let Some(claimed) = claimed {
         if claimed != digest {
@@ -603,6 +703,65 @@ fn digest_of_body(
         }
     }
     checked_digest(image, &digest)
+}
+
+/// The media type of a `Content-Type` value if it is one of the manifest types asked for.
+/// `application/json` (old registries serving schema 1) passes as unknown (`None`).
+fn manifest_kind(content_type: &str) -> Result<Option<&'static str>, String> {
+    let bare = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if let Some(kind) = MANIFEST_TYPES.iter().find(|t| **t == bare) {
+        return Ok(Some(kind));
+    }
+    if bare == "application/json" {
+        return Ok(None);
+    }
+    let shown: String = bare.chars().filter(|c| !c.is_control()).take(80).collect();
+    Err(format!(
+        "answered with `{shown}`, which is not a manifest type asked for"
+    ))
+}
+
+/// Checks that a manifest body is what it claims: JSON of one of the manifest types
+/// asked for (the type from the `Content-Type` header, else the body's `mediaType`),
+/// with the fields that kind of manifest has. An HTML page or any other body is refused.
+fn manifest_check(content_type: Option<&str>, body: &[u8]) -> Result<(), String> {
+    let declared = content_type.map(manifest_kind).transpose()?.flatten();
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| "sent a body that is not a manifest (not JSON)".to_owned())?;
+    let own = value.get("mediaType").and_then(|m| m.as_str());
+    let kind = match (declared, own) {
+        (Some(declared), Some(own)) if !own.eq_ignore_ascii_case(declared) => {
+            return Err(format!(
+                "sent a manifest of type `{own}` labelled `{declared}`"
+            ))
+        }
+        (Some(declared), _) => declared,
+        (None, Some(own)) => manifest_kind(own)?.unwrap_or(""),
+        (None, None) if value.get("schemaVersion").and_then(|v| v.as_u64()) == Some(1) => {
+            MANIFEST_TYPES[3]
+        }
+        (None, None) => return Err("sent a body that is not a manifest (no media type)".into()),
+    };
+    let has = |field: &str| {
+        value
+            .get(field)
+            .is_some_and(|v| v.is_array() || v.is_object())
+    };
+    let fits = match kind {
+        k if k.contains("manifest.list") || k.contains("image.index") => has("manifests"),
+        k if k.starts_with("application/vnd.docker.distribution.manifest.v1") => has("fsLayers"),
+        _ => has("config") && has("layers"),
+    };
+    if fits && value.get("schemaVersion").is_some() {
+        Ok(())
+    } else {
+        Err(format!("sent a body that is not a `{kind}` manifest"))
+    }
 }
 
 /// ` (CODE: message)` from a registry's JSON error body, or nothing.
@@ -667,11 +826,17 @@ fn retryable(error: &ureq::Error) -> bool {
     )
 }
 
-fn describe_transport_error(host: &str, error: &ureq::Error) -> String {
+fn describe_transport_error(peer: Peer, host: &str, error: &ureq::Error, limit: u64) -> String {
     match error {
-        ureq::Error::Timeout(t) => format!("registry {host} did not answer in time ({t})"),
-        ureq::Error::HostNotFound => format!("registry {host}: host not found"),
-        other => format!("registry {host} could not be reached: {other}"),
+        ureq::Error::Timeout(_) => format!(
+            "{peer} {host} did not answer in time (REGISTRY_TIMEOUT {limit} s for this registry)"
+        ),
+        ureq::Error::HostNotFound => format!("{peer} {host}: host not found"),
+        ureq::Error::RequireHttpsOnly(url) => format!(
+            "{peer} {host} redirected to plain HTTP ({}); refused",
+            url.split(['?', '#']).next().unwrap_or("")
+        ),
+        other => format!("{peer} {host} could not be reached: {other}"),
     }
 }
 
@@ -695,6 +860,45 @@ mod tests {
         }
         let pinned = ImageRef::parse(&format!("a@{good}")).unwrap();
         assert!(checked_digest(&pinned, &format!("sha256:{}", "b".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn only_manifests_of_the_types_asked_for_pass() {
+        let oci = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
+        let index = r#"{"schemaVersion":2,"manifests":[]}"#;
+        let v1 = r#"{"schemaVersion":1,"fsLayers":[],"history":[]}"#;
+        let oci_type = Some(MANIFEST_TYPES[0]);
+        let index_type = Some("application/vnd.oci.image.index.v1+json; charset=utf-8");
+        for (content_type, body) in [
+            (oci_type, oci),
+            (None, oci),
+            (Some("application/json"), oci),
+            (index_type, index),
+            (Some("application/json"), v1),
+        ] {
+            assert!(
+                manifest_check(content_type, body.as_bytes()).is_ok(),
+                "{content_type:?} {body}"
+            );
+        }
+        for (content_type, body) in [
+            (Some("text/html"), "<html>login</html>"),
+            (None, "<html>login</html>"),
+            (Some("application/octet-stream"), oci),
+            (index_type, oci),
+            (oci_type, index),
+            (oci_type, r#"{"config":{},"layers":[]}"#),
+            (None, r#"{"schemaVersion":2}"#),
+            (
+                Some("application/vnd.docker.distribution.manifest.v2+json"),
+                oci,
+            ),
+        ] {
+            assert!(
+                manifest_check(content_type, body.as_bytes()).is_err(),
+                "{content_type:?} {body}"
+            );
+        }
     }
 
     #[test]

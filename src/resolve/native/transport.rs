@@ -1,7 +1,8 @@
 //! How cipug reaches a registry: HTTPS trusting the system CA store plus the registry's own
 //! CAs from `certs.d/<host[:port]>/*.crt` (and a client certificate from `*.cert` + `*.key`),
 //! as skopeo does; plain HTTP or unverified TLS only for insecure registries; a proxy from
-//! `HTTPS_PROXY` unless `NO_PROXY` names the host; connect and overall timeouts.
+//! `HTTPS_PROXY` unless `NO_PROXY` names the host; connect and overall timeouts; redirects
+//! that never lower security.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -79,8 +80,17 @@ impl TransportSettings {
             }
             _ => None,
         };
+        // Redirects never lower security: a verified registry is followed over HTTPS only
+        // (a hop to plain HTTP fails), an insecure one is not followed at all (its redirect
+        // could send the request to a host that is insecure only by accident).
+        let (https_only, max_redirects) = match security {
+            Security::Verified => (true, 10),
+            Security::Unverified => (false, 0),
+        };
         let config = Agent::config_builder()
             .http_status_as_error(false)
+            .https_only(https_only)
+            .max_redirects(max_redirects)
             .tls_config(tls.build())
             .proxy(proxy)
             .timeout_connect(Some(self.timeout.min(Duration::from_secs(10))))
