@@ -425,7 +425,7 @@ impl<'a> Updater<'a> {
     fn gate(&self, service: &Service, changes: &[Change]) -> Result<()> {
         let name = &service.dir.name;
         health::wait(self.config, self.runner, name, &expected(changes))
-            .map_err(|e| Error::Restart(format!("{name}: {e}")))?;
+            .map_err(|e| Error::Restart(format!("health gate: {e}")))?;
         log::info!("{name}: restarted");
         Ok(())
     }
