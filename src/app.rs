@@ -45,7 +45,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     crate::logging::init(config.verbosity);
     let runner = SystemRunner::new(config.timeouts);
     match cli.action() {
-        Action::PrintConfig { json } => report::config(&config, json, out),
+        Action::PrintConfig { format } => report::config(&config, format, out),
         Action::CheckSnapshots { json } => snapcheck::run(&config, json, out),
         Action::Check {
             json,
@@ -57,6 +57,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             json,
         } => {
             check_tools(&config)?;
+            detect_compose(&mut config, &runner)?;
             let options = crate::update_run::Options {
                 dry_run,
                 retry_failed,
@@ -67,6 +68,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
         }
         Action::Rollback { service, to } => {
             check_tools(&config)?;
+            detect_compose(&mut config, &runner)?;
             crate::rollback::run(&config, &runner, &service, to, wait(cli), out)
         }
         Action::Doctor => crate::doctor::run(&config, &runner, out),
@@ -119,6 +121,14 @@ pub fn required_tools(config: &Config) -> Vec<String> {
         tools.push(config.container_tool[0].clone());
     }
     tools
+}
+
+/// Detects the compose tool once for this run, where the run drives it directly.
+fn detect_compose(config: &mut Config, runner: &dyn Runner) -> Result<()> {
+    if Compose::new(config).needed() || config.stop_start_method == StopStartMethod::Compose {
+        config.compose_flavour = crate::compose_flavour::detect(config, runner)?;
+    }
+    Ok(())
 }
 
 /// Fails with exit 10 naming the first tool of [`required_tools`] not on `PATH`.

@@ -309,9 +309,20 @@ pub enum Action {
     Man,
     /// `cipug config [--json]`, `cipug --print-config[-json]`.
     PrintConfig {
-        /// JSON instead of text.
-        json: bool,
+        /// How the settings are printed.
+        format: ConfigFormat,
     },
+}
+
+/// How `config` prints the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFormat {
+    /// `NAME=value` lines (`config`, `--print-config`).
+    Lines,
+    /// Typed JSON that reads back as a config file (`config --json`).
+    Json,
+    /// The Python cipug's JSON shape for its settings (`--print-config-json`).
+    PythonJson,
 }
 
 impl Cli {
@@ -357,10 +368,20 @@ impl Cli {
             Some(Command::Doctor) => Action::Doctor,
             Some(Command::Completions { shell }) => Action::Completions { shell: *shell },
             Some(Command::Man) => Action::Man,
-            Some(Command::Config { json }) => Action::PrintConfig { json: *json },
+            Some(Command::Config { json }) => Action::PrintConfig {
+                format: if *json {
+                    ConfigFormat::Json
+                } else {
+                    ConfigFormat::Lines
+                },
+            },
             None if self.check_snapshots => Action::CheckSnapshots { json: false },
-            None if self.print_config => Action::PrintConfig { json: false },
-            None if self.print_config_json => Action::PrintConfig { json: true },
+            None if self.print_config => Action::PrintConfig {
+                format: ConfigFormat::Lines,
+            },
+            None if self.print_config_json => Action::PrintConfig {
+                format: ConfigFormat::PythonJson,
+            },
             None => Action::Update {
                 dry_run: false,
                 retry_failed: false,
@@ -420,9 +441,24 @@ mod tests {
                 &["check-snapshots", "--format", "json"],
                 Action::CheckSnapshots { json: true },
             ),
-            (&["--print-config"], Action::PrintConfig { json: false }),
-            (&["--print-config-json"], Action::PrintConfig { json: true }),
-            (&["config", "--json"], Action::PrintConfig { json: true }),
+            (
+                &["--print-config"],
+                Action::PrintConfig {
+                    format: ConfigFormat::Lines,
+                },
+            ),
+            (
+                &["--print-config-json"],
+                Action::PrintConfig {
+                    format: ConfigFormat::PythonJson,
+                },
+            ),
+            (
+                &["config", "--json"],
+                Action::PrintConfig {
+                    format: ConfigFormat::Json,
+                },
+            ),
             (
                 &["check"],
                 Action::Check {

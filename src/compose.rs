@@ -30,6 +30,8 @@ impl<'c> Compose<'c> {
 
     /// `<COMPOSE_TOOL> [-f <file>] [--env-file <file>] <args>` in the service folder. The
     /// file options are given only when the names differ from what compose tools look for.
+    /// Tools that let the process environment win over the `.env` do not get cipug's own
+    /// image variables, so the pin in the `.env` is what runs.
     fn compose(&self, service: &ServiceDir, args: &[&str]) -> Cmd {
         let mut cmd = Cmd::from_words(&self.config.compose_tool);
         if let Some(file) = crate::compose_file_names::flag(self.config, &service.path) {

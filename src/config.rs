@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::compose_flavour::ComposeFlavour;
 use crate::error::{Error, Result};
 use crate::settings::{self, Kind, Setting, SETTINGS};
 
@@ -127,6 +128,8 @@ pub struct Config {
     pub registry_env: RegistryEnv,
     /// The JSON file the settings came from, if any.
     pub config_file: Option<PathBuf>,
+    /// The compose tool of this run, once detected (not a setting).
+    pub compose_flavour: ComposeFlavour,
 }
 
 /// What the process environment says about reaching registries, read here so that the
@@ -358,6 +361,7 @@ impl Config {
             insecure_registries: take("INSECURE_REGISTRIES").list(),
             registry_env: RegistryEnv::from_env(&sources.env, sources.uid),
             config_file,
+            compose_flavour: ComposeFlavour::default(),
         })
     }
 
@@ -490,20 +494,26 @@ pub fn parse_config_file(path: &Path, text: &str) -> Result<Map<String, Value>> 
         path: path.to_path_buf(),
         msg: format!("not valid JSON: {e}"),
     })?;
-    let Value::Object(map) = value else {
+    let Value::Object(mut map) = value else {
         return Err(Error::UnknownStructure(format!(
             "{}: must hold one JSON object of settings",
             path.display()
         )));
     };
+    // `config --json` prints CONFIG_FILE too: null, or this file's own path, reads back.
+    if let Some(named) = map.remove("CONFIG_FILE") {
+        let own = |p: &str| {
+            p.is_empty() || std::fs::canonicalize(p).ok() == std::fs::canonicalize(path).ok()
+        };
+        if !(named.is_null() || named.as_str().is_some_and(own)) {
+            return Err(Error::Value(format!(
+                "{}: CONFIG_FILE cannot name another file inside a config file",
+                path.display()
+            )));
+        }
+    }
     for key in map.keys() {
         match settings::find(key) {
-            Some(s) if s.name == "CONFIG_FILE" => {
-                return Err(Error::Value(format!(
-                    "{}: CONFIG_FILE cannot be set inside a config file",
-                    path.display()
-                )))
-            }
             Some(_) => {}
             None => {
                 let hint = key
@@ -838,7 +848,7 @@ mod tests {
                 r#"{"CONFIG_FILE": "x"}"#,
                 &[root],
                 25,
-                "CONFIG_FILE cannot be set",
+                "CONFIG_FILE cannot name another file",
             ),
             (
                 r#"{"VERBOSITY": "x"}"#,
@@ -987,9 +997,8 @@ mod tests {
         assert_eq!(map["SERVICE_PULL"], Value::Bool(true));
         assert_eq!(map["CACHE_DURATION"], Value::from(3600));
         assert_eq!(map["SERVICES_ROOT"], Value::from("/s"));
-        let mut map = map.clone();
-        map.remove("CONFIG_FILE");
-        let (_dir, file) = with_file(&Value::Object(map).to_string());
+        assert_eq!(map["CONFIG_FILE"], Value::Null);
+        let (_dir, file) = with_file(&json.to_string());
         let again = Config::load(&sources(&[("CONFIG_FILE", &file)], &[])).unwrap();
         assert_eq!(again.to_json().as_object().unwrap().len(), SETTINGS.len());
         assert_eq!(

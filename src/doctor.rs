@@ -129,6 +129,11 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
             Err(_) => fail(format!("tool {tool} is not installed (or not on PATH); install it or change the settings that need it")),
         });
     }
+    match crate::doctor_tools::combination(config, runner) {
+        Some(Ok(text)) => found.push(ok(text)),
+        Some(Err(text)) => found.push(fail(text)),
+        None => {}
+    }
     let dirs = match services::discover(config) {
         Ok(dirs) => {
             found.push(ok(format!(

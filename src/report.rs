@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use crate::check::{CheckReport, Status};
+use crate::cli::ConfigFormat;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::history::Event;
@@ -13,13 +14,18 @@ fn write_err(e: std::io::Error) -> Error {
 }
 
 /// Prints the settings: `NAME=value` lines as the Python cipug did, or one JSON object.
-pub fn config(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn config(config: &Config, format: ConfigFormat, out: &mut dyn Write) -> Result<()> {
     let mut value = config.to_json();
     // Webhook URLs carry tokens: shown redacted, in JSON too.
     if let Some(url) = value.get_mut("NOTIFY_URL").filter(|v| v.is_string()) {
         *url = serde_json::Value::from(crate::notify::redact(url.as_str().unwrap_or("")));
     }
-    if json {
+    let json = match format {
+        ConfigFormat::Lines => None,
+        ConfigFormat::Json => Some(value.clone()),
+        ConfigFormat::PythonJson => Some(crate::python_config::python_shape(&value)),
+    };
+    if let Some(value) = json {
         writeln!(
             out,
             "{}",
@@ -342,9 +348,13 @@ mod tests {
             ..Default::default()
         };
         let config = Config::load(&sources).unwrap();
-        for json in [false, true] {
+        for format in [
+            ConfigFormat::Lines,
+            ConfigFormat::Json,
+            ConfigFormat::PythonJson,
+        ] {
             let mut out = Vec::new();
-            self::config(&config, json, &mut out).unwrap();
+            self::config(&config, format, &mut out).unwrap();
             let text = String::from_utf8(out).unwrap();
             assert!(text.contains("https://hooks.example/<redacted>"), "{text}");
             assert!(!text.contains("s3cret") && !text.contains("pw"), "{text}");

@@ -113,6 +113,16 @@ impl Cmd {
         self
     }
 
+    /// Keeps the variables `names` of cipug's own environment away from the command.
+    pub fn env_remove<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.env_remove.extend(names.into_iter().map(Into::into));
+        self
+    }
+
     /// Feeds `text` to the command's standard input.
     pub fn stdin(mut self, text: impl Into<String>) -> Self {
         self.stdin = Some(text.into());
@@ -218,6 +228,9 @@ impl Runner for SystemRunner {
             source,
         };
         let mut command = Command::new(&cmd.program);
+        for name in &cmd.env_remove {
+            command.env_remove(name);
+        }
         command
             .args(&cmd.args)
             .stdin(if cmd.stdin.is_some() {

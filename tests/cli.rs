@@ -67,7 +67,59 @@ fn print_config_json_has_every_setting_typed() {
             ("CIPUG_CACHE_DURATION", "120"),
         ],
     );
-    assert_eq!(same.stdout, run.stdout);
+    // `config --json` is typed; `--print-config-json` keeps the Python tool's strings for
+    // its settings.
+    let typed: serde_json::Value = serde_json::from_str(&same.stdout).unwrap();
+    assert_eq!(typed["SERVICES_FILTER"], serde_json::json!([]));
+    assert_eq!(typed["SNAPSHOTS_DIR_SNAPPER"], serde_json::Value::Null);
+    assert_eq!(json["SERVICES_FILTER"], "");
+    assert_eq!(json["SERVICES_FILTER_EXCLUDE"], "");
+    assert_eq!(json["SNAPSHOTS_DIR_SNAPPER"], "");
+    assert_eq!(json["SNAPSHOTS_DIR_BTRBK"], "");
+    assert_eq!(
+        json["NOTIFY_URL"],
+        serde_json::Value::Null,
+        "not the Python tool's"
+    );
+    let mut rest = typed.as_object().unwrap().clone();
+    for key in [
+        "SERVICES_FILTER",
+        "SERVICES_FILTER_EXCLUDE",
+        "SNAPSHOTS_DIR_SNAPPER",
+        "SNAPSHOTS_DIR_BTRBK",
+    ] {
+        rest.remove(key);
+    }
+    for (key, value) in rest {
+        assert_eq!(json[&key], value, "{key}");
+    }
+    // The output of `config --json` reads back as a config file, to the same settings.
+    fs::write(&file, &same.stdout).unwrap();
+    let again = cipug(
+        &["config", "--json"],
+        &[("CIPUG_CONFIG_FILE", file.to_str().unwrap())],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.stdout, same.stdout);
+    let plain = cipug(&["config", "--json"], &[("CIPUG_SERVICES_ROOT", "/srv")]);
+    assert!(
+        plain.stdout.contains("\"CONFIG_FILE\": null"),
+        "{}",
+        plain.stdout
+    );
+    let other = dir.path().join("other.json");
+    fs::write(&other, &plain.stdout).unwrap();
+    let back = cipug(
+        &["config", "--json"],
+        &[("CIPUG_CONFIG_FILE", other.to_str().unwrap())],
+    );
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let mut back: serde_json::Value = serde_json::from_str(&back.stdout).unwrap();
+    let mut plain: serde_json::Value = serde_json::from_str(&plain.stdout).unwrap();
+    assert_eq!(back["CONFIG_FILE"], other.to_str().unwrap());
+    back["CONFIG_FILE"] = serde_json::Value::Null;
+    plain["CONFIG_FILE"] = serde_json::Value::Null;
+    assert_eq!(back, plain);
     let text = cipug(&["--print-config"], &[("CIPUG_SERVICES_ROOT", "/srv")]);
     assert!(
         text.stdout.lines().any(|l| l == "SERVICES_ROOT=/srv"),

@@ -268,7 +268,7 @@ server.serve_forever()
 impl TlsRedirect {
     /// Starts the server.
     pub fn start(cert: &std::path::Path, key: &std::path::Path, location: &str) -> TlsRedirect {
-        let mut child = std::process::Command::new("python3")
+        let mut child = std::process::Command::new("/usr/bin/python3")
             .args(["-c", TLS_REDIRECT])
             .arg(cert)
             .arg(key)

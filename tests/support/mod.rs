@@ -22,6 +22,9 @@ use sha2::{Digest, Sha256};
 
 pub mod auth;
 pub mod fake;
+pub mod flavour;
+
+pub use flavour::Flavour;
 
 /// The compose file of a one-container service that pins `SERVICE_APP_IMAGE_HASHED` and
 /// bind-mounts `./data`.
@@ -428,13 +431,22 @@ pub struct Stack {
     pub work: tempfile::TempDir,
     /// A short unique id, used in snapper config names.
     pub id: String,
+    /// The compose tool and container tool.
+    pub flavour: Flavour,
+    dockerd: Option<flavour::Dockerd>,
     snapper_configs: Vec<String>,
     services: Vec<PathBuf>,
 }
 
 impl Stack {
-    /// Sets up everything.
+    /// Sets up everything, for Debian's podman-compose.
     pub fn new() -> Stack {
+        Stack::with_flavour(Flavour::PodmanCompose10)
+    }
+
+    /// Sets up everything for the compose tool of `flavour` (and a private dockerd for
+    /// docker).
+    pub fn with_flavour(flavour: Flavour) -> Stack {
         assert!(
             rustix::process::geteuid().is_root(),
             "the end-to-end tests need root"
@@ -488,34 +500,45 @@ impl Stack {
             ),
         )
         .unwrap();
+        let dockerd = flavour
+            .docker()
+            .then(|| flavour::Dockerd::start(&w.join("docker"), &registry.addr));
         Stack {
             registry,
             images: Images::new(),
             root,
             work,
             id,
+            flavour,
+            dockerd,
             snapper_configs: Vec::new(),
             services: Vec::new(),
         }
     }
 
-    /// The environment that points podman at this stack's private configuration.
+    /// The environment that points podman (and docker) at this stack's private configuration.
     pub fn container_env(&self) -> Vec<(String, String)> {
         let w = self.work.path();
-        vec![
-            (
-                "CONTAINERS_CONF".into(),
-                w.join("containers.conf").display().to_string(),
-            ),
-            (
-                "CONTAINERS_REGISTRIES_CONF".into(),
-                w.join("registries.conf").display().to_string(),
-            ),
-            (
-                "CONTAINERS_STORAGE_CONF".into(),
-                w.join("storage.conf").display().to_string(),
-            ),
-        ]
+        let docker = self
+            .dockerd
+            .iter()
+            .map(|d| ("DOCKER_HOST".into(), d.host.clone()));
+        docker
+            .chain([
+                (
+                    "CONTAINERS_CONF".into(),
+                    w.join("containers.conf").display().to_string(),
+                ),
+                (
+                    "CONTAINERS_REGISTRIES_CONF".into(),
+                    w.join("registries.conf").display().to_string(),
+                ),
+                (
+                    "CONTAINERS_STORAGE_CONF".into(),
+                    w.join("storage.conf").display().to_string(),
+                ),
+            ])
+            .collect()
     }
 
     /// Creates service `name` as a btrfs subvolume with a compose file and env file, and
@@ -600,6 +623,8 @@ impl Stack {
             // Short, so the end-to-end tests stay fast; the test images start at once.
             .env("CIPUG_HEALTH_SETTLE", "1")
             .env("CIPUG_STATE_DIR", self.work.path().join("state"))
+            .env("CIPUG_COMPOSE_TOOL", self.flavour.compose_tool())
+            .env("CIPUG_CONTAINER_TOOL", self.flavour.container_tool())
             .envs(self.container_env())
             .envs(env.iter().copied());
         cmd
@@ -615,8 +640,12 @@ impl Stack {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
-    /// The containers of compose project `service`: name -> (state, image name).
+    /// The containers of compose project `service`: name -> (state, image name as the
+    /// compose file gave it).
     pub fn containers(&self, service: &str) -> BTreeMap<String, (String, String)> {
+        if self.flavour.docker() {
+            return self.docker_containers(service);
+        }
         let out = sh_in(
             &self.root,
             &self.container_env(),
@@ -661,11 +690,14 @@ fn path_with(first: PathBuf) -> String {
 impl Drop for Stack {
     fn drop(&mut self) {
         let env = self.container_env();
+        let compose = self.flavour.compose_tool();
         for service in &self.services {
             if service.join("compose.yml").exists() {
-                let _ = sh_in(service, &env, "podman-compose", &["down", "-t", "0"]);
+                let _ = sh_in(service, &env, &compose, &["down", "-t", "0"]);
             }
         }
+        // Stops the daemon and its containers.
+        self.dockerd = None;
         let _ = sh_in(&self.root, &env, "podman", &["rm", "-af", "-t", "0"]);
         let _ = sh_in(&self.root, &env, "podman", &["rmi", "-af"]);
         for config in &self.snapper_configs {
@@ -730,12 +762,41 @@ impl Run {
 }
 
 impl Stack {
+    /// docker's `ps` shows the repository, not the digest: read the container's
+    /// configuration instead.
+    fn docker_containers(&self, service: &str) -> BTreeMap<String, (String, String)> {
+        let ids = self.container_ids(service);
+        if ids.is_empty() {
+            return BTreeMap::new();
+        }
+        let mut args = vec![
+            "inspect",
+            "--format",
+            "{{.Name}}\t{{.State.Status}}\t{{.Config.Image}}",
+        ];
+        args.extend(ids.iter().map(String::as_str));
+        let out = sh_in(&self.root, &self.container_env(), "/usr/bin/docker", &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, '\t');
+                let name = parts.next()?.trim_start_matches('/').to_owned();
+                Some((name, (parts.next()?.to_owned(), parts.next()?.to_owned())))
+            })
+            .collect()
+    }
+
     /// The ids of the containers of project `service`.
     pub fn container_ids(&self, service: &str) -> Vec<String> {
         let out = sh_in(
             &self.root,
             &self.container_env(),
-            "podman",
+            self.flavour.container_tool(),
             &[
                 "ps",
                 "-aq",
