@@ -156,26 +156,38 @@ pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve 
             let env = &config.registry_env;
             let conf_paths = transport::registries_conf_paths(env.registries_conf.as_deref());
             let rules = crate::registries_conf::load(&conf_paths);
-            let mut insecure = config.insecure_registries.clone();
-            insecure.extend(transport::insecure_from_registries_conf(&conf_paths));
-            insecure.extend(crate::registries_conf::insecure_mirrors(&rules));
-            let settings = TransportSettings {
-                insecure,
-                certs_dirs: config.registry_certs_dir.clone(),
-                timeout: Duration::from_secs(config.registry_timeout),
-                proxy: env.https_proxy.clone(),
-                no_proxy: env.no_proxy.clone(),
-            };
-            let native = Box::new(Native::new(
-                settings,
-                env.auth_files.clone(),
-                runner,
-                config.resolve_jobs,
-                config.resolve_jobs_per_registry,
-            ));
-            Box::new(crate::resolve::mirrored::Mirrored::new(native, rules))
+            Box::new(crate::resolve::mirrored::Mirrored::new(
+                Box::new(native(config, runner)),
+                rules,
+            ))
         }
     }
+}
+
+/// The native registry client with the settings' transport, credentials and limits (also
+/// used for tag lists and image labels, whichever resolver resolves tags).
+pub fn native<'a>(config: &Config, runner: &'a dyn Runner) -> Native<'a> {
+    let env = &config.registry_env;
+    let conf_paths = transport::registries_conf_paths(env.registries_conf.as_deref());
+    let mut insecure = config.insecure_registries.clone();
+    insecure.extend(transport::insecure_from_registries_conf(&conf_paths));
+    insecure.extend(crate::registries_conf::insecure_mirrors(
+        &crate::registries_conf::load(&conf_paths),
+    ));
+    let settings = TransportSettings {
+        insecure,
+        certs_dirs: config.registry_certs_dir.clone(),
+        timeout: Duration::from_secs(config.registry_timeout),
+        proxy: env.https_proxy.clone(),
+        no_proxy: env.no_proxy.clone(),
+    };
+    Native::new(
+        settings,
+        env.auth_files.clone(),
+        runner,
+        config.resolve_jobs,
+        config.resolve_jobs_per_registry,
+    )
 }
 
 /// Resolves every image entry of `services` through the cache.
@@ -185,14 +197,24 @@ pub fn resolve_services(
     services: &[Service],
     save_cache: bool,
 ) -> resolve::Resolutions {
+    let images = services
+        .iter()
+        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
+    resolve_references(config, runner, images, save_cache)
+}
+
+/// Resolves `images` through the cache.
+pub fn resolve_references<'i>(
+    config: &Config,
+    runner: &dyn Runner,
+    images: impl IntoIterator<Item = &'i str>,
+    save_cache: bool,
+) -> resolve::Resolutions {
     let resolver = resolver(config, runner);
     let mut cache = Cache::load(&config.cache_location, config.cache_duration);
     if !save_cache {
         cache.set_read_only();
     }
-    let images = services
-        .iter()
-        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
     resolve::resolve_all(
         resolver.as_ref(),
         images,
@@ -237,8 +259,19 @@ fn run_check(
     let (loaded, failed) = load_services(&dirs, &mut codes);
     let resolutions = resolve_services(config, runner, &loaded, true);
     let mut report = CheckReport::default();
+    let now = now();
+    let mut seen = crate::first_seen::FirstSeen::load(&config.state_dir);
+    let newer = crate::newer::find(
+        &native(config, runner),
+        &loaded,
+        &resolutions,
+        config.resolve_jobs,
+    );
     for service in &loaded {
-        let checked = check_service(service, &resolutions);
+        crate::cooldown::record(service, &resolutions, &mut seen, now);
+        let mut checked = check_service(service, &resolutions);
+        crate::cooldown::mark_waiting(config, service, &mut checked, &mut seen, now);
+        crate::newer::mark(&mut checked, &newer);
         for image in checked.images.iter().filter(|i| i.status == Status::Error) {
             log::error!(
                 "{}: {}: {}",
@@ -258,7 +291,13 @@ fn run_check(
         });
     }
     report.services.sort_by(|a, b| a.name.cmp(&b.name));
+    seen.save();
     report::check(&report, json, out)?;
+    let code = match crate::error::combine(&codes) {
+        0 if fail_outdated && report.has_pending() => exit::OUTDATED,
+        code => code,
+    };
+    crate::metrics::record(config, crate::metrics::from_check(&report), code);
     if !codes.is_empty() {
         return Err(Error::Several(codes));
     }

@@ -15,6 +15,8 @@ pub enum Status {
     Outdated,
     /// There is no pin yet.
     Unpinned,
+    /// The tag points to another digest that is younger than its cool-down (`MIN_AGE`).
+    Waiting,
     /// The tag could not be resolved.
     Error,
 }
@@ -34,6 +36,12 @@ pub struct ImageCheck {
     pub status: Status,
     /// Why it could not be resolved.
     pub error: Option<String>,
+    /// The newest patch, minor and major version tags, for an entry whose tag is a version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newer: Option<crate::version_tag::Newer>,
+    /// When a waiting digest may be adopted (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopt_after: Option<String>,
 }
 
 /// One service of the check.
@@ -89,6 +97,8 @@ pub fn check_service(service: &Service, resolutions: &Resolutions) -> ServiceChe
                 latest,
                 status,
                 error,
+                newer: None,
+                adopt_after: None,
             }
         })
         .collect();

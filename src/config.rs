@@ -126,6 +126,12 @@ pub struct Config {
     pub insecure_registries: Vec<String>,
     /// What the environment says about reaching registries (not settings of cipug's own).
     pub registry_env: RegistryEnv,
+    /// Hours a new digest must have been seen before it is adopted.
+    pub min_age: f64,
+    /// How far version tags may move: `off`, `patch` or `minor`.
+    pub tag_update: String,
+    /// The Prometheus text file written after each run.
+    pub metrics_file: Option<PathBuf>,
     /// The JSON file the settings came from, if any.
     pub config_file: Option<PathBuf>,
     /// The compose tool of this run, once detected (not a setting).
@@ -360,6 +366,12 @@ impl Config {
                 .collect(),
             insecure_registries: take("INSECURE_REGISTRIES").list(),
             registry_env: RegistryEnv::from_env(&sources.env, sources.uid),
+            min_age: take("MIN_AGE").hours(),
+            tag_update: take("TAG_UPDATE").text().unwrap_or_else(|| "off".into()),
+            metrics_file: match take("METRICS_FILE") {
+                Typed::Path(p) => Some(p),
+                _ => None,
+            },
             config_file,
             compose_flavour: ComposeFlavour::default(),
         })
@@ -431,6 +443,9 @@ impl Config {
                         .collect::<Vec<_>>(),
                 ),
                 "INSECURE_REGISTRIES" => Value::from(self.insecure_registries.clone()),
+                "MIN_AGE" => Value::from(self.min_age),
+                "TAG_UPDATE" => Value::from(self.tag_update.as_str()),
+                "METRICS_FILE" => self.metrics_file.as_deref().map_or(Value::Null, path),
                 "CONFIG_FILE" => self.config_file.as_deref().map_or(Value::Null, path),
                 other => unreachable!("setting {other} missing from Config::to_json"),
             };

@@ -66,8 +66,11 @@ pub struct Row {
     pub old: Option<String>,
     /// The pin tried.
     pub new: Option<String>,
-    /// updated, current, held back, rolled back (34), failed (<exit code>).
+    /// updated, current, held back, waiting (N h left), rolled back (34), failed (<code>).
     pub outcome: String,
+    /// When a waiting change may be adopted (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopt_after: Option<String>,
 }
 
 impl Row {
@@ -80,6 +83,7 @@ impl Row {
             old: None,
             new: None,
             outcome: format!("failed ({})", error.exit_code()),
+            adopt_after: None,
         }
     }
 
@@ -96,6 +100,15 @@ impl Row {
             old: change.old.clone(),
             new: Some(change.new.as_str().to_owned()),
             outcome: outcome.to_owned(),
+            adopt_after: None,
+        }
+    }
+
+    /// A row for a change that waits for its cool-down.
+    pub fn waiting(service: &str, waiting: &crate::cooldown::Waiting, now: f64) -> Row {
+        Row {
+            adopt_after: Some(crate::cooldown::rfc3339(waiting.adopt_after)),
+            ..Row::change(service, &waiting.change, &waiting.label(now))
         }
     }
 
@@ -114,6 +127,7 @@ impl Row {
                         old: i.pinned.clone(),
                         new: i.pinned.clone(),
                         outcome: "current".into(),
+                        adopt_after: None,
                     })
                     .collect()
             }
@@ -198,7 +212,12 @@ fn outcome_style(outcome: &str) -> anstyle::Style {
         AnsiColor::Green.on_default()
     } else if word("current") {
         AnsiColor::BrightBlack.on_default()
-    } else if word("held") || word("rolled") || word("outdated") || word("unpinned") {
+    } else if word("held")
+        || word("rolled")
+        || word("outdated")
+        || word("unpinned")
+        || word("waiting")
+    {
         AnsiColor::Yellow.on_default().bold()
     } else {
         AnsiColor::Red.on_default().bold()
@@ -242,12 +261,13 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
         writeln!(out, "{text}").map_err(write_err)?;
         return Ok(());
     }
-    let mut rows: Vec<[String; 6]> = vec![[
+    let mut rows: Vec<[String; 7]> = vec![[
         "SERVICE".into(),
         "ENTRY".into(),
         "TAG".into(),
         "PINNED".into(),
         "LATEST".into(),
+        "NEWER".into(),
         "STATUS".into(),
     ]];
     for service in &report.services {
@@ -256,6 +276,9 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
                 Status::Current => "current".to_owned(),
                 Status::Outdated => "outdated".to_owned(),
                 Status::Unpinned => "unpinned".to_owned(),
+                Status::Waiting => {
+                    crate::cooldown::label_of(image.adopt_after.as_deref(), crate::app::now())
+                }
                 Status::Error => format!("error: {}", image.error.as_deref().unwrap_or("")),
             };
             rows.push([
@@ -267,6 +290,11 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
                     .latest
                     .as_deref()
                     .map_or("-".to_owned(), |l| short(Some(l))),
+                image
+                    .newer
+                    .as_ref()
+                    .filter(|n| n.any())
+                    .map_or("-".to_owned(), |n| n.describe()),
                 status,
             ]);
         }
@@ -301,7 +329,15 @@ pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> 
             e.time.clone(),
             e.service.clone(),
             e.entry.clone(),
-            format!("{} -> {}", short(e.old.as_deref()), short(e.new.as_deref())),
+            match (&e.outcome, &e.message) {
+                // An update's message says what changed (versions, source).
+                (crate::history::Outcome::Updated, Some(m)) => format!(
+                    "{} -> {}, {m}",
+                    short(e.old.as_deref()),
+                    short(e.new.as_deref())
+                ),
+                _ => format!("{} -> {}", short(e.old.as_deref()), short(e.new.as_deref())),
+            },
             snapshots,
             e.outcome.as_str().to_owned(),
         ]);

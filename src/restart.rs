@@ -233,6 +233,7 @@ mod tests {
             entry: "APP".into(),
             old: None,
             new: Pin::parse(&format!("r.io/app@sha256:{}", "a".repeat(64))).unwrap(),
+            retag: None,
         }];
         let plan = plan(&config, &Podman { new_id: "img1" }, &dir, &changes).unwrap();
         assert_eq!(plan, Plan::AlreadyRunning);

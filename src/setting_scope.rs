@@ -49,6 +49,9 @@ const UPDATE_ONLY: &[&str] = &[
     "RESTART_SCOPE",
     "SNAPSHOT_WHEN",
     "PULL_TIMEOUT",
+    "MIN_AGE",
+    "TAG_UPDATE",
+    "METRICS_FILE",
 ];
 /// Settings of the snapshot age check.
 const SNAPSHOT_AGES: &[&str] = &[

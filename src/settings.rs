@@ -55,6 +55,8 @@ pub const STOP_START_METHODS: &[&str] = &["compose", "systemd-system", "systemd-
 pub const RESTART_SCOPES: &[&str] = &["services", "project"];
 /// When the snapshot before an update is taken.
 pub const SNAPSHOT_WHENS: &[&str] = &["stopped", "running"];
+/// How far `TAG_UPDATE` may move a version tag.
+pub const TAG_UPDATES: &[&str] = &["off", "patch", "minor"];
 /// The ways an image tag can be resolved.
 pub const RESOLVERS: &[&str] = &["native", "skopeo"];
 
@@ -110,6 +112,9 @@ pub const SETTINGS: &[Setting] = &[
     setting!("COMPOSE_TIMEOUT", Kind::Count, Some("300"), "seconds any other compose, container tool or systemctl command may take"),
     setting!("SNAPPER_TIMEOUT", Kind::Count, Some("600"), "seconds a snapper command may take (undochange copies data back)"),
     setting!("NOTIFY_TIMEOUT", Kind::Count, Some("30"), "seconds NOTIFY_COMMAND and the NOTIFY_URL request may take"),
+    setting!("MIN_AGE", Kind::Hours, Some("0"), "hours a new digest must have been seen behind its tag before it is adopted; 0 adopts at once"),
+    setting!("TAG_UPDATE", Kind::Choice(TAG_UPDATES), Some("off"), "move a version tag to its newest patch or minor release (off, patch, minor)"),
+    setting!("METRICS_FILE", Kind::Path, None, "Prometheus text file written after every check and update (node_exporter textfile collector)"),
     setting!("CONFIG_FILE", Kind::Path, None, "JSON file with settings (keys without the CIPUG_ prefix)"),
 ];
 

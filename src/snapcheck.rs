@@ -69,7 +69,8 @@ pub fn parse_btrbk_name(name: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn newest_snapper(dir: &Path) -> Option<DateTime<Utc>> {
+/// The time of the newest snapper snapshot in `dir` (from each `<n>/info.xml`).
+pub fn newest_snapper(dir: &Path) -> Option<DateTime<Utc>> {
     std::fs::read_dir(dir)
         .ok()?
         .flatten()

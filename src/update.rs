@@ -53,6 +53,8 @@ pub struct Change {
     pub old: Option<String>,
     /// The new pin.
     pub new: Pin,
+    /// The version tag that moves with the pin (`TAG_UPDATE`), if any.
+    pub retag: Option<crate::tag_update::Retag>,
 }
 
 /// What happened to a service.
@@ -143,6 +145,7 @@ pub fn changes(service: &Service, resolutions: &Resolutions) -> Result<Vec<Chang
                 entry: image.entry.clone(),
                 old: image.pinned.clone(),
                 new: pin.clone(),
+                retag: None,
             }),
             Some(Err(msg)) => {
                 return Err(Error::Resolve {
@@ -188,6 +191,12 @@ pub fn apply(service: &Service, changes: &[Change]) -> EnvFile {
             ImageEntry::hashed_key,
         );
         env.set(&hashed_key, change.new.as_str(), tagged_key.as_deref());
+        if let (Some(retag), Some(key)) = (&change.retag, &tagged_key) {
+            match crate::tag_update::rewrite(&env, key, retag) {
+                Some(moved) => env = moved,
+                None => log::warn!("{key}: the tag could not be moved to {}", retag.to),
+            }
+        }
     }
     env
 }
@@ -234,6 +243,7 @@ impl<'a> Updater<'a> {
                     entry: c.entry.clone(),
                     old: c.old.clone(),
                     new: Pin::parse(&c.new).ok()?,
+                    retag: None,
                 })
             })
             .collect();

@@ -8,16 +8,22 @@ use std::io::Write;
 use crate::app::{load_services, resolve_services};
 use crate::compose::Compose;
 use crate::config::Config;
+use crate::cooldown;
 use crate::error::{exit, Error, Result};
+use crate::first_seen::FirstSeen;
 use crate::history::{self, Event, History};
 use crate::journal::{Journal, Pending};
 use crate::lock::{RunLock, Wait};
+use crate::metrics;
+use crate::newer;
 use crate::notify::{Notification, Notifier};
 use crate::pull;
 use crate::report::{self, Row};
 use crate::runner::Runner;
 use crate::services;
+use crate::tag_update;
 use crate::update::{self, Change, Outcome, Service, Updater};
+use crate::what_changed;
 
 /// How `update` was asked to run.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +57,12 @@ pub fn run(
         .iter()
         .map(|(name, e)| Row::failed(name, "", e))
         .collect();
-    let resolutions = resolve_services(config, runner, &loaded, !options.dry_run);
+    let mut resolutions = resolve_services(config, runner, &loaded, !options.dry_run);
+    let native = crate::app::native(config, runner);
+    let newer = newer::find(&native, &loaded, &resolutions, config.resolve_jobs);
+    let moves = tag_update::plan(config, &loaded, &newer);
+    let save = !options.dry_run;
+    tag_update::resolve(config, runner, &moves, &mut resolutions, save);
     let history = History::new(&config.state_dir);
     let past = history.events().unwrap_or_else(|e| {
         log::warn!("{e}; held-back digests are not known in this run");
@@ -62,10 +73,20 @@ pub fn run(
     let notifier = Notifier::new(config, runner);
     let mut events = Vec::new();
     let mut updated = 0;
+    let now = crate::app::now();
+    let mut seen = FirstSeen::load(&config.state_dir);
+    let features = Features {
+        config,
+        native: &native,
+        newer: &newer,
+        moves: &moves,
+        now,
+    };
     let prepared = prepare(
         &loaded,
         &resolutions,
         (&journal, &past, &notifier),
+        (&features, &mut seen),
         options,
         (&mut codes, &mut rows, &mut events),
     );
@@ -156,8 +177,14 @@ pub fn run(
                 codes.push(e.exit_code());
             }
         }
-        events.extend(record(name, &outcome, &notifier, &mut codes));
+        let (recorded, notes) = record(service, &outcome, &notifier, &features, &mut codes);
+        events.extend(recorded);
+        let first = rows.len();
         rows.extend(Row::from_outcome(service, &outcome));
+        what_changed::annotate(&mut rows[first..], name, &notes);
+    }
+    if !options.dry_run {
+        seen.save();
     }
     if let Err(e) = history.append(&events) {
         log::error!("could not record history: {e}");
@@ -171,6 +198,10 @@ pub fn run(
     }
     if !options.dry_run {
         report::summary(&rows, options.json, out)?;
+    }
+    if !options.dry_run {
+        let entries = metrics::from_update(&rows, &loaded, &newer);
+        metrics::record(config, entries, crate::error::combine(&codes));
     }
     if codes.is_empty() {
         if !options.dry_run {
@@ -193,13 +224,20 @@ fn prepare<'s>(
     loaded: &'s [Service],
     resolutions: &crate::resolve::Resolutions,
     (journal, past, notifier): (&Journal, &[Event], &Notifier<'_>),
+    (features, seen): (&Features<'_, '_>, &mut FirstSeen),
     options: &Options,
     (codes, rows, events): (&mut Vec<u8>, &mut Vec<Row>, &mut Vec<Event>),
 ) -> Vec<Prepared<'s>> {
+    let now = features.now;
     let mut prepared = Vec::new();
     for service in loaded {
         let name = &service.dir.name;
+        cooldown::record(service, resolutions, seen, now);
+        if !options.dry_run {
+            newer::announce(service, features.newer, seen, now, notifier);
+        }
         let split = update::changes(service, resolutions)
+            .map(|changes| tag_update::apply(service, changes, features.moves, resolutions))
             .and_then(|changes| crate::update_policy::split(service, changes));
         let changes = match split {
             Ok((changes, available)) => {
@@ -219,7 +257,17 @@ fn prepare<'s>(
             }
         };
         let resume = pending_update(service, journal, options.dry_run);
-        let (changes, held) = hold_back(service, changes, past, options.retry_failed);
+        let (changes, mut held) = hold_back(service, changes, past, options.retry_failed);
+        let (changes, waiting) = cooldown::split(features.config, service, changes, seen, now);
+        for w in &waiting {
+            log::info!(
+                "{name}: {} {} is {}",
+                w.change.entry,
+                w.change.new,
+                w.label(now)
+            );
+            rows.push(Row::waiting(name, w, now));
+        }
         for change in &held {
             log::warn!(
                 "{name}: {} {} failed before and is held back (--retry-failed tries it)",
@@ -245,9 +293,20 @@ fn prepare<'s>(
                 ));
             }
         }
+        // Waiting entries have their own row already, as held-back ones do.
+        held.extend(waiting.into_iter().map(|w| w.change));
         prepared.push((service, changes, resume, held));
     }
     prepared
+}
+
+/// What the run found out for cool-down, tag moves and what-changed notes.
+struct Features<'a, 'r> {
+    config: &'a Config,
+    native: &'a crate::resolve::native::Native<'r>,
+    newer: &'a newer::NewerTags,
+    moves: &'a [(String, String, tag_update::Retag)],
+    now: f64,
 }
 
 /// Why a service cannot be updated after the preparation (compose tool broken, a pull
@@ -276,16 +335,18 @@ fn prepared_failure(
     (!failed.is_empty()).then(|| Error::Pull(failed.join("; ")))
 }
 
-/// The history events of an update's outcome (one per change), its exit code, its log lines
-/// and notifications.
+/// The history events of an update's outcome (one per change) and the what-changed note of
+/// each entry; its exit code, its log lines and notifications.
 fn record(
-    name: &str,
+    service: &Service,
     outcome: &Outcome,
     notifier: &Notifier<'_>,
+    features: &Features<'_, '_>,
     codes: &mut Vec<u8>,
-) -> Vec<Event> {
+) -> (Vec<Event>, Vec<(String, String)>) {
+    let name = &service.dir.name;
     let (kind, snapshots, message) = match outcome {
-        Outcome::Current => return Vec::new(),
+        Outcome::Current => return (Vec::new(), Vec::new()),
         Outcome::Updated { snapshot, .. } => (history::Outcome::Updated, (*snapshot, None), None),
         Outcome::RolledBack {
             error,
@@ -319,7 +380,10 @@ fn record(
         }
     };
     let mut events = Vec::new();
+    let mut notes = Vec::new();
     for change in outcome_changes(outcome) {
+        let note = what_changed::of_change(features.native, service, change, features.newer);
+        let message = what_changed::message(message.as_deref(), &note);
         events.push(event(name, change, kind, snapshots, message.clone()));
         notifier.send(&Notification::new(
             name,
@@ -329,8 +393,9 @@ fn record(
             kind.as_str(),
             message.as_deref().unwrap_or(""),
         ));
+        notes.push((change.entry.clone(), note));
     }
-    events
+    (events, notes)
 }
 
 /// The update an interrupted run left for `service`, if its `.env` already holds the new
@@ -385,6 +450,7 @@ fn attempted(changes: Vec<Change>, resume: Option<&Pending>) -> Vec<Change> {
                     entry: c.entry.clone(),
                     old: c.old.clone(),
                     new: crate::image_ref::Pin::parse(&c.new).ok()?,
+                    retag: None,
                 })
             })
             .collect(),

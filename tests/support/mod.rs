@@ -25,6 +25,7 @@ pub mod fake;
 pub mod flavour;
 
 pub use flavour::Flavour;
+pub mod paging;
 
 /// The compose file of a one-container service that pins `SERVICE_APP_IMAGE_HASHED` and
 /// bind-mounts `./data`.
@@ -253,6 +254,20 @@ impl Images {
 
     /// Writes an OCI layout holding one image manifest; returns (layout, manifest digest).
     pub fn layout(&self, version: &str, behaviour: Behaviour) -> (PathBuf, String) {
+        self.layout_labelled(version, behaviour, &[])
+    }
+
+    /// [`Self::layout`] with more config labels.
+    pub fn layout_labelled(
+        &self,
+        version: &str,
+        behaviour: Behaviour,
+        labels: &[(&str, &str)],
+    ) -> (PathBuf, String) {
+        let mut all = serde_json::json!({"version": version});
+        for (k, v) in labels {
+            all[*k] = serde_json::json!(v);
+        }
         let layout = self
             .dir
             .path()
@@ -272,7 +287,7 @@ impl Images {
         };
         let config = serde_json::json!({
             "architecture": "amd64", "os": "linux",
-            "config": {"Env": ["PATH=/bin", format!("VERSION={version}")], "Cmd": ["/bin/sh", "-c", script], "Labels": {"version": version}},
+            "config": {"Env": ["PATH=/bin", format!("VERSION={version}")], "Cmd": ["/bin/sh", "-c", script], "Labels": all},
             "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_hex}")]},
         })
         .to_string();
@@ -323,8 +338,14 @@ impl Images {
 
     /// Writes an OCI layout whose `latest` is an image index of two platforms.
     pub fn index_layout(&self, version: &str) -> PathBuf {
-        let (amd, _) = self.layout(version, Behaviour::Serve);
-        let (arm, _) = self.layout(&format!("{version}-arm64"), Behaviour::Serve);
+        self.index_of(version, &format!("{version}-arm64"))
+    }
+
+    /// An OCI layout whose `latest` is an index of an amd64 and an arm64 image, each with its
+    /// own version.
+    pub fn index_of(&self, amd_version: &str, arm_version: &str) -> PathBuf {
+        let (amd, _) = self.layout(amd_version, Behaviour::Serve);
+        let (arm, _) = self.layout(arm_version, Behaviour::Serve);
         // Merge the second layout's blobs into the first and list both manifests.
         for entry in fs::read_dir(arm.join("blobs/sha256")).unwrap().flatten() {
             let _ = fs::copy(

@@ -8,8 +8,11 @@
 //! refuses that. Only when a registry omits the digest header does it GET the manifest and
 //! hash it. 429 is honoured (Retry-After), 5xx and dropped connections are retried.
 
+pub mod api_get;
 pub mod challenge;
 pub mod credentials;
+pub mod image_labels;
+pub mod tags;
 pub mod transport;
 
 use std::collections::HashMap;
