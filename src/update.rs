@@ -375,7 +375,7 @@ impl<'a> Updater<'a> {
                     .map_err(|e| Error::Restart(e.to_string()))?;
             }
             health::wait(self.config, self.runner, name, &expected(changes))
-                .map_err(|e| Error::Restart(format!("{name}: {e}")))?;
+                .map_err(|e| Error::Restart(format!("health gate: {e}")))?;
             log::info!("{name}: restarted");
         }
         Ok(())
