@@ -76,6 +76,9 @@ fn print_config_json_has_every_setting_typed() {
     assert_eq!(json["SERVICES_FILTER_EXCLUDE"], "");
     assert_eq!(json["SNAPSHOTS_DIR_SNAPPER"], "");
     assert_eq!(json["SNAPSHOTS_DIR_BTRBK"], "");
+    // Found per folder when unset: the Python tool's string setting is empty then.
+    assert_eq!(typed["COMPOSE_FILE_NAME"], serde_json::Value::Null);
+    assert_eq!(json["COMPOSE_FILE_NAME"], "");
     assert_eq!(
         json["NOTIFY_URL"],
         serde_json::Value::Null,
@@ -87,6 +90,7 @@ fn print_config_json_has_every_setting_typed() {
         "SERVICES_FILTER_EXCLUDE",
         "SNAPSHOTS_DIR_SNAPPER",
         "SNAPSHOTS_DIR_BTRBK",
+        "COMPOSE_FILE_NAME",
     ] {
         rest.remove(key);
     }
