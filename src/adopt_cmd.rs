@@ -86,6 +86,11 @@ pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -
         }
         Err(e) => return Err(Error::Value(format!("{}: {e}", compose_path.display()))),
     };
+    if let Ok(file) = crate::compose_services::ComposeServices::parse(&adoption.compose) {
+        for volume in file.outside_volumes(folder) {
+            log::warn!("{volume}: not in the snapshot, a rollback does not put it back");
+        }
+    }
     let old_env = String::from_utf8_lossy(&env);
     if dry_run {
         for (path, before, after) in [

@@ -33,6 +33,10 @@ pub struct Expected {
     pub run: Vec<String>,
     /// Pins that were replaced: no container may run them any more.
     pub replaced: Vec<String>,
+    /// The compose services whose image the update changed; only their containers are
+    /// checked for a replaced image (another service may run the same image by a variable
+    /// of its own). Empty: every container is.
+    pub services: Vec<String>,
 }
 
 /// Containers in "created" longer than this did not start.
@@ -108,6 +112,8 @@ pub struct ImageIds {
     run: Vec<(String, String)>,
     /// (pin, image ID) that must not run.
     replaced: Vec<(String, String)>,
+    /// The compose services checked for a replaced image; empty: all.
+    services: Vec<String>,
 }
 
 impl ImageIds {
@@ -133,17 +139,26 @@ impl ImageIds {
                 ids.replaced.push((pin.clone(), id));
             }
         }
+        ids.services = expected.services.clone();
         Ok(ids)
     }
 
     /// A gate over known IDs, for tests.
     pub fn new(run: Vec<(String, String)>, replaced: Vec<(String, String)>) -> ImageIds {
-        ImageIds { run, replaced }
+        ImageIds {
+            run,
+            replaced,
+            services: Vec::new(),
+        }
     }
 
-    /// The replaced pin whose image `id` is, unless a pin to run has the same image.
-    fn replaced_pin(&self, id: &str) -> Option<&str> {
-        if self.run.iter().any(|(_, run)| run == id) {
+    /// The replaced pin whose image container `c` runs, unless a pin to run has the same
+    /// image or `c` belongs to a compose service the update did not change.
+    fn replaced_pin(&self, c: &Container) -> Option<&str> {
+        let id = c.image_id();
+        let changed =
+            self.services.is_empty() || self.services.iter().any(|s| s == c.compose_service());
+        if !changed || self.run.iter().any(|(_, run)| run == id) {
             return None;
         }
         self.replaced
@@ -240,7 +255,7 @@ impl Watch {
         now: Instant,
     ) -> Result<Option<String>, String> {
         let name = c.name();
-        if let Some(pin) = images.replaced_pin(c.image_id()) {
+        if let Some(pin) = images.replaced_pin(c) {
             return Err(format!(
                 "{name} still runs {pin} (image {}), the image that was replaced",
                 short(c.image_id())
@@ -455,7 +470,27 @@ mod tests {
             vec![("reg/app@sha256:new".into(), "x".into())],
             vec![("reg/app@sha256:old".into(), "x".into())],
         );
-        assert_eq!(same.replaced_pin("x"), None);
-        assert_eq!(images().replaced_pin("old"), Some("reg/app@sha256:old"));
+        let on = |image: &str, service: &str| {
+            let json = serde_json::json!([{
+                "Id": "c", "Image": image, "State": {"Status": "running"},
+                "Config": {"Labels": {"com.docker.compose.service": service}},
+            }]);
+            containers::parse_inspect(&json.to_string())
+                .unwrap()
+                .remove(0)
+        };
+        assert_eq!(same.replaced_pin(&on("x", "app")), None);
+        assert_eq!(
+            images().replaced_pin(&on("old", "app")),
+            Some("reg/app@sha256:old")
+        );
+        // Another compose service may run the replaced image by a variable of its own.
+        let mut only_app = images();
+        only_app.services = vec!["app".into()];
+        assert_eq!(only_app.replaced_pin(&on("old", "db")), None);
+        assert_eq!(
+            only_app.replaced_pin(&on("old", "app")),
+            Some("reg/app@sha256:old")
+        );
     }
 }

@@ -40,6 +40,16 @@ pub enum Plan {
     Unit,
 }
 
+/// The compose services of `dir` whose image uses one of the variables of `entries`; empty
+/// when the compose file cannot be read (the health gate then checks every container).
+pub fn services_using(config: &Config, dir: &ServiceDir, entries: &[&str]) -> Vec<String> {
+    crate::compose_file_names::path(config, &dir.path)
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| ComposeServices::parse(&text).ok())
+        .map(|file| file.services_using(entries))
+        .unwrap_or_default()
+}
+
 /// Works out what an update of `dir` with `changes` restarts. Reads the compose file (an
 /// error if it does not parse, exit 30) and, for `RESTART_SCOPE=services`, asks the
 /// container tool once which containers the project has and which images they run.

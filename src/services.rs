@@ -36,7 +36,7 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
         let path = entry.path();
         let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
         if file_type.is_symlink() {
-            if path.join(&config.compose_file_name).is_file() {
+            if crate::compose_file_names::name(config, &path).is_some() {
                 log::warn!(
                     "{}: skipped, a service folder must not be a symlink (it points to {}); move the folder into {}",
                     shown(&path),

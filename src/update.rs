@@ -434,7 +434,10 @@ impl<'a> Updater<'a> {
     /// The health gate, expecting the new pins' images to run and the old ones no longer.
     fn gate(&self, service: &Service, changes: &[Change]) -> Result<()> {
         let name = &service.dir.name;
-        health::wait(self.config, self.runner, name, &expected(changes))
+        let mut expected = expected(changes);
+        let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
+        expected.services = restart::services_using(self.config, &service.dir, &entries);
+        health::wait(self.config, self.runner, name, &expected)
             .map_err(|e| Error::Restart(format!("health gate: {e}")))?;
         log::info!("{name}: restarted");
         Ok(())
@@ -474,7 +477,7 @@ impl<'a> Updater<'a> {
             ));
         }
         let env = apply(service, changes);
-        let pins: Vec<(String, String)> = changes
+        let mut pins: Vec<(String, String)> = changes
             .iter()
             .map(|c| {
                 (
@@ -483,6 +486,13 @@ impl<'a> Updater<'a> {
                 )
             })
             .collect();
+        // A moved tag is the other value the edit changes: every tool must read the new one.
+        for c in changes {
+            let image = service.images.iter().find(|i| i.entry == c.entry);
+            if let (Some(retag), Some(image)) = (&c.retag, image) {
+                pins.push((image.tagged_key(), retag.reference.clone()));
+            }
+        }
         crate::dialects::check_edit(service.env.render(), env.render(), &pins)
             .map_err(|(line, msg)| env_error(format!("line {line}: {msg}; not written")))?;
         atomic::write_with(path, env.render().as_bytes(), 0o600, || {
@@ -573,6 +583,7 @@ fn expected(changes: &[Change]) -> health::Expected {
     health::Expected {
         run: changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
         replaced: changes.iter().filter_map(|c| c.old.clone()).collect(),
+        services: Vec::new(),
     }
 }
 
@@ -635,7 +646,19 @@ pub fn undo(
     };
     let now = load(dir)?;
     let restored = format!("{restored}, pins: {}", undo_checks::pins(&now));
-    let expected = undo_checks::expected_between(failed_version.as_ref(), &now);
+    let mut expected = undo_checks::expected_between(failed_version.as_ref(), &now);
+    let entries: Vec<&str> = now
+        .images
+        .iter()
+        .filter(|i| {
+            let before = failed_version
+                .as_ref()
+                .and_then(|f| f.images.iter().find(|b| b.entry == i.entry));
+            before.map(|b| &b.pinned) != Some(&i.pinned)
+        })
+        .map(|i| i.entry.as_str())
+        .collect();
+    expected.services = restart::services_using(config, dir, &entries);
     undo_checks::start_and_verify(config, runner, dir, &restored, &expected)?;
     Ok(failed_snapshot)
 }

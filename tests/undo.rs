@@ -253,9 +253,18 @@ fi
 exec $REAL_COMPOSE "$@"
 "#;
 
-/// A stand-in container tool that cannot stop or remove containers; the rest goes to podman.
+/// A stand-in container tool that cannot stop or remove a project's containers once one of
+/// them crashed (the update's own removal of the healthy old container works); the rest goes
+/// to podman.
 const STUBBORN_PODMAN: &str = r#"#!/bin/sh
-case "$1" in stop|rm) echo "Error: cannot stop or remove $* (stand-in)" >&2; exit 125;; esac
+case "$1" in stop|rm)
+  for id in $(podman ps -a -q --filter "label=com.docker.compose.project=$LEAKY_PROJECT"); do
+    if [ "$(podman container inspect --format '{{.RestartCount}} {{.State.ExitCode}}' "$id")" != "0 0" ]; then
+      echo "Error: cannot stop or remove $* (stand-in)" >&2
+      exit 125
+    fi
+  done;;
+esac
 exec podman "$@"
 "#;
 

@@ -97,7 +97,7 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, challenge: Option<&str>) 
             error_body("UNAUTHORIZED", "authentication required"),
         ),
         "" => ("200 OK", String::new(), "{}".into()),
-        "good" | "unpullable" => ("200 OK", ok_headers, BODY.into()),
+        "good" | "unpullable" | "hangs" => ("200 OK", ok_headers, BODY.into()),
         "noauth" => (
             "401 Unauthorized",
             String::new(),
