@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use cipug::dialects;
-use cipug::envfile::EnvFile;
-use cipug::pins::image_entries;
+use cipug::formats::dialects;
+use cipug::formats::envfile::EnvFile;
+use cipug::formats::pins::image_entries;
 
 const MIB: usize = 1 << 20;
 

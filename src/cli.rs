@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::settings::{Kind, Setting, SETTINGS};
+use crate::formats::settings::{Kind, Setting, SETTINGS};
 
 /// Container images pinning and updating gadget: pins compose image tags to digests, and
 /// snapshots and restarts a service when its digest moved.

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::compose_flavour::ComposeFlavour;
+use crate::adapters::compose_flavour::ComposeFlavour;
 use crate::error::{Error, Result};
-use crate::settings::{self, Kind, Setting, SETTINGS};
+use crate::formats::settings::{self, Kind, Setting, SETTINGS};
 
 /// How a service is stopped and started again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,7 @@ pub struct Config {
     /// Seconds a registry's whole share of the run may take.
     pub registry_timeout: u64,
     /// Time limits of external commands.
-    pub timeouts: crate::timeouts::Timeouts,
+    pub timeouts: crate::adapters::timeouts::Timeouts,
     /// Folders with per-registry CA certificates.
     pub registry_certs_dir: Vec<PathBuf>,
     /// Registries reached over plain HTTP or unverified TLS.
@@ -295,7 +295,7 @@ impl Config {
         let seconds = |name: &str| -> Result<std::time::Duration> {
             in_range(name, 1, 86_400).map(std::time::Duration::from_secs)
         };
-        let timeouts = crate::timeouts::Timeouts {
+        let timeouts = crate::adapters::timeouts::Timeouts {
             compose: seconds("COMPOSE_TIMEOUT")?,
             pull: seconds("PULL_TIMEOUT")?,
             snapper: seconds("SNAPPER_TIMEOUT")?,

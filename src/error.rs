@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::runner::RunError;
+use crate::adapters::runner::RunError;
 
 /// Result with cipug's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

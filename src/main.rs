@@ -3,14 +3,14 @@
 
 use std::process::ExitCode;
 
-use cipug::{app, cli, error::Error, logging};
+use cipug::{cli, commands, error::Error, logging};
 
 fn main() -> ExitCode {
     let cli = cli::parse();
     logging::init(1);
     // Colour on a terminal only; NO_COLOR honoured.
     let mut stdout = anstream::AutoStream::auto(std::io::stdout().lock());
-    match app::run(&cli, &mut stdout) {
+    match commands::run(&cli, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that closed the pipe (`cipug completions bash | head`) wanted no more.
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {

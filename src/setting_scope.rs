@@ -81,7 +81,7 @@ pub fn uses(command: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::SETTINGS;
+    use crate::formats::settings::SETTINGS;
 
     #[test]
     fn every_setting_is_read_by_some_subcommand() {

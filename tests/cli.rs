@@ -238,7 +238,7 @@ fn help_and_version() {
 fn readme_documents_every_setting_and_exit_code() {
     let readme =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    for setting in cipug::settings::SETTINGS {
+    for setting in cipug::formats::settings::SETTINGS {
         assert!(
             readme.contains(&format!("`{}`", setting.name)),
             "README lacks setting {}",

@@ -22,9 +22,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use cipug::dialects::{self, Tool, Value};
-use cipug::envfile::EnvFile;
-use cipug::pins::{image_entries, is_pin_variable};
+use cipug::formats::dialects::{self, Tool, Value};
+use cipug::formats::envfile::EnvFile;
+use cipug::formats::pins::{image_entries, is_pin_variable};
 use serde_json::{json, Value as Json};
 
 const PIN: &str =

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cipug::config::{parse_config_file, Config, Sources};
-use cipug::settings::SETTINGS;
+use cipug::formats::settings::SETTINGS;
 use libfuzzer_sys::fuzz_target;
 
 /// Exit codes a bad config file may produce.

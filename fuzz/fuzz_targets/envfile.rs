@@ -15,7 +15,7 @@
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
-use cipug::envfile::{EnvFile, Quote};
+use cipug::formats::envfile::{EnvFile, Quote};
 use libfuzzer_sys::fuzz_target;
 
 /// What an entry means, without its position in the text.

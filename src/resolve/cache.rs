@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::image_ref::Pin;
+use crate::formats::image_ref::Pin;
 use crate::private_dir::{Create, PrivateDir, Untrusted};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,10 +1,10 @@
 //! Resolving through registries.conf mirrors and `location` rewrites, as podman pulls: each
-//! candidate of [`crate::registries_conf::candidates`] is asked in order and the first answer
+//! candidate of [`crate::formats::registries_conf::candidates`] is asked in order and the first answer
 //! wins. The pin keeps the name as written (`docker.io/library/nginx@...`), so podman pulls it
 //! through the same mirrors.
 
-use crate::image_ref::{ImageRef, Pin};
-use crate::registries_conf::{candidates, Rule};
+use crate::formats::image_ref::{ImageRef, Pin};
+use crate::formats::registries_conf::{candidates, Rule};
 
 use super::Resolve;
 

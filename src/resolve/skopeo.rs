@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 
-use crate::image_ref::{ImageRef, Pin};
+use crate::adapters::runner::{Cmd, RunError, Runner, ToolKind};
+use crate::formats::image_ref::{ImageRef, Pin};
 use crate::resolve::Resolve;
-use crate::runner::{Cmd, RunError, Runner, ToolKind};
 
 /// The fields of `skopeo inspect` output that make a pin.
 #[derive(Debug, Deserialize)]

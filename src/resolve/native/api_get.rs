@@ -3,7 +3,7 @@
 //! manifest `HEAD`s of [`Native`].
 
 use super::{header, pull_scope, registry_message, status_text, Challenge, Native, Peer};
-use crate::image_ref::ImageRef;
+use crate::formats::image_ref::ImageRef;
 
 /// What a `GET` brought back.
 #[derive(Debug)]

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::image_ref::DOCKER_HUB;
-use crate::runner::{Cmd, Runner, ToolKind};
+use crate::adapters::runner::{Cmd, Runner, ToolKind};
+use crate::formats::image_ref::DOCKER_HUB;
 
 /// A user name and password (or token). `Debug` does not show them.
 #[derive(Clone, PartialEq, Eq)]
@@ -234,7 +234,7 @@ fn helper_get(
             }))
         }
         // Helpers say "credentials not found" with a non-zero exit: that is no credentials.
-        Err(crate::runner::RunError::Failed { stderr, .. })
+        Err(crate::adapters::runner::RunError::Failed { stderr, .. })
             if stderr.to_lowercase().contains("not found") =>
         {
             Ok(None)
@@ -248,7 +248,7 @@ fn helper_get(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::SystemRunner;
+    use crate::adapters::runner::SystemRunner;
 
     fn file(json: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -344,7 +344,10 @@ mod tests {
     struct PathRunner(PathBuf);
 
     impl Runner for PathRunner {
-        fn run(&self, cmd: &Cmd) -> Result<crate::runner::Output, crate::runner::RunError> {
+        fn run(
+            &self,
+            cmd: &Cmd,
+        ) -> Result<crate::adapters::runner::Output, crate::adapters::runner::RunError> {
             let mut cmd = cmd.clone();
             cmd.program = self.0.join(&cmd.program).display().to_string();
             SystemRunner::default().run(&cmd)

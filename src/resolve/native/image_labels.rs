@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{Native, MANIFEST_LIMIT, MANIFEST_TYPES};
-use crate::image_ref::{ImageRef, Target};
+use crate::formats::image_ref::{ImageRef, Target};
 
 const CONFIG_LIMIT: u64 = 4 << 20;
 

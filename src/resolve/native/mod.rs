@@ -24,9 +24,9 @@ use sha2::{Digest, Sha256};
 use ureq::http::Response;
 use ureq::{Agent, Body};
 
-use crate::image_ref::{valid_digest, ImageRef, Pin, Target};
+use crate::adapters::runner::Runner;
+use crate::formats::image_ref::{valid_digest, ImageRef, Pin, Target};
 use crate::resolve::Resolve;
-use crate::runner::Runner;
 
 use challenge::Challenge;
 use credentials::Credentials;
@@ -407,7 +407,8 @@ impl<'a> Native<'a> {
             .and_then(|s| s.split(':').nth(1))
             .unwrap_or("");
         let same_site = realm_host == registry.host
-            || (registry.name == crate::image_ref::DOCKER_HUB && realm_host == "auth.docker.io");
+            || (registry.name == crate::formats::image_ref::DOCKER_HUB
+                && realm_host == "auth.docker.io");
         let creds = if same_site {
             self.credentials(registry, repository)?
         } else {

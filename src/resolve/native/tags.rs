@@ -3,7 +3,7 @@
 //! against the pull rate limit.
 
 use super::Native;
-use crate::image_ref::ImageRef;
+use crate::formats::image_ref::ImageRef;
 
 /// Tags asked for per page (Docker Hub's largest page).
 pub const PAGE_SIZE: usize = 100;

@@ -1,0 +1,72 @@
+//! A service's own commands around its update, set in its `.env`: `PRE_UPDATE_COMMAND` runs
+//! before the snapshot (so a database dump it writes into the folder is in the snapshot), and
+//! a failing one cancels that service's update; `POST_UPDATE_COMMAND` runs after the health
+//! gate passed. Each runs with `sh -c` in the service folder (redirections work, as in the
+//! compose file's own commands) under `timeout`, `UPDATE_COMMAND_TIMEOUT` seconds (default
+//! 300), with `CIPUG_SERVICE` and `CIPUG_HOOK` (`pre` / `post`) in its environment.
+
+use crate::adapters::runner::{Cmd, Runner};
+use crate::error::{Error, Result};
+use crate::pipeline::plan::Service;
+
+/// The `.env` key of the command run before an update.
+pub const PRE: &str = "PRE_UPDATE_COMMAND";
+/// The `.env` key of the command run after a successful update.
+pub const POST: &str = "POST_UPDATE_COMMAND";
+/// The `.env` key of the seconds each may take.
+pub const TIMEOUT: &str = "UPDATE_COMMAND_TIMEOUT";
+/// The seconds a hook may take when `UPDATE_COMMAND_TIMEOUT` is not set.
+pub const DEFAULT_TIMEOUT: u64 = 300;
+
+/// The command for hook `key` of `service`, if it sets one.
+pub fn command(service: &Service, key: &str) -> Result<Option<Cmd>> {
+    let Some(entry) = service.env.get(key).filter(|e| !e.value.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let timeout = match service.env.get(TIMEOUT) {
+        None => DEFAULT_TIMEOUT,
+        Some(t) => t
+            .value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Error::Env(format!(
+                    "{}:{}: {TIMEOUT}=`{}`: must be a whole number of seconds above 0",
+                    service.dir.env_file.display(),
+                    t.line,
+                    t.value
+                ))
+            })?,
+    };
+    let hook = if key == PRE { "pre" } else { "post" };
+    Ok(Some(
+        Cmd::new("timeout")
+            .args([
+                "--kill-after=10",
+                &timeout.to_string(),
+                "sh",
+                "-c",
+                &entry.value,
+            ])
+            .env("CIPUG_SERVICE", &service.dir.name)
+            .env("CIPUG_HOOK", hook)
+            .current_dir(&service.dir.path),
+    ))
+}
+
+/// Runs hook `key` of `service`, if set. Its failure (exit 30) names the hook; a timeout
+/// says so.
+pub fn run(runner: &dyn Runner, service: &Service, key: &str) -> Result<()> {
+    let Some(cmd) = command(service, key)? else {
+        return Ok(());
+    };
+    log::info!("{}: running {key}", service.dir.name);
+    runner.run(&cmd).map(|_| ()).map_err(|e| {
+        let timed_out =
+            matches!(&e, crate::adapters::runner::RunError::Failed { status, .. } if status.contains("124"));
+        let what = if timed_out { "timed out" } else { "failed" };
+        Error::Hook(format!("{key} {what}: {e}"))
+    })
+}

@@ -1,0 +1,126 @@
+//! `cipug adopt <folder> [--dry-run]`: applies [`crate::formats::adoption`] to a service folder, writing
+//! the `.env` first (a TAGGED line alone changes nothing) and then the compose file, each
+//! atomically.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::atomic;
+use crate::config::{Config, Sources};
+use crate::error::{Error, Result};
+use crate::formats::line_diff::line_diff;
+
+/// How [`crate::formats::adoption::adopt`] says that every image already follows the scheme.
+const ALREADY_ADOPTED: &str = "nothing to adopt: every service with an `image:` already uses";
+
+/// The settings' sources for adopting `folder` when no `SERVICES_ROOT` is set anywhere: a
+/// folder given by path needs none, so its parent stands in.
+pub fn sources_without_root(sources: &Sources, folder: &Path) -> Sources {
+    let mut sources = sources.clone();
+    let folder = sources.cwd.join(folder);
+    let parent = folder.parent().unwrap_or(&folder).display().to_string();
+    sources.flags.insert("SERVICES_ROOT", parent);
+    sources
+}
+
+/// `adopt --subvolume`: makes `folder` a btrfs subvolume with a snapper config
+/// ([`crate::pipeline::subvolume`]) before its files are adopted.
+pub fn subvolume(
+    config: &Config,
+    runner: &dyn crate::adapters::runner::Runner,
+    folder: &Path,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let path = folder
+        .canonicalize()
+        .map_err(|_| Error::DirNotFound(folder.to_path_buf()))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::Value(format!("{}: the folder name is not UTF-8", path.display())))?
+        .to_owned();
+    let dir = crate::services::ServiceDir {
+        env_file: path.join(&config.env_file_name),
+        name,
+        path,
+    };
+    crate::pipeline::subvolume::run(config, runner, &dir, dry_run, out)
+}
+
+/// Runs the adopt command.
+pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -> Result<()> {
+    if !folder.is_dir() {
+        return Err(Error::DirNotFound(folder.to_path_buf()));
+    }
+    let Some(compose_path) = crate::compose_file_names::path(config, folder) else {
+        log::warn!(
+            "{}: no compose file: looked for {}; COMPOSE_FILE_NAME names another",
+            folder.display(),
+            crate::compose_file_names::wanted(config)
+        );
+        let first = crate::compose_file_names::wanted(config);
+        let first = first.split(", ").next().unwrap_or_default();
+        return Err(Error::FileNotFound(folder.join(first)));
+    };
+    let env_path = folder.join(&config.env_file_name);
+    let compose =
+        std::fs::read_to_string(&compose_path).map_err(|e| Error::io(&compose_path, e))?;
+    let env = match std::fs::read(&env_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(&env_path, e)),
+    };
+    let io = |e| Error::io("standard output", e);
+    let adoption = match crate::formats::adoption::adopt(&compose, &env) {
+        Ok(adoption) => adoption,
+        // Running adopt again is fine: nothing to do is not an error.
+        Err(e) if e.starts_with(ALREADY_ADOPTED) => {
+            writeln!(
+                out,
+                "{}: already adopted; nothing to change",
+                folder.display()
+            )
+            .map_err(io)?;
+            return Ok(());
+        }
+        Err(e) => return Err(Error::Value(format!("{}: {e}", compose_path.display()))),
+    };
+    if let Ok(file) = crate::formats::compose_services::ComposeServices::parse(&adoption.compose) {
+        for volume in file.outside_volumes(folder) {
+            log::warn!("{volume}: not in the snapshot, a rollback does not put it back");
+        }
+    }
+    let old_env = String::from_utf8_lossy(&env);
+    if dry_run {
+        for (path, before, after) in [
+            (&env_path, old_env.as_ref(), adoption.env.as_str()),
+            (&compose_path, compose.as_str(), adoption.compose.as_str()),
+        ] {
+            writeln!(out, "--- {}\n+++ {}", path.display(), path.display()).map_err(io)?;
+            for line in line_diff(before, after) {
+                writeln!(out, "{line}").map_err(io)?;
+            }
+        }
+        return Ok(());
+    }
+    atomic::write(&env_path, adoption.env.as_bytes(), 0o600)
+        .map_err(|e| Error::Env(format!("{}: could not write: {e}", env_path.display())))?;
+    atomic::write(&compose_path, adoption.compose.as_bytes(), 0o644)
+        .map_err(|e| Error::io(&compose_path, e))?;
+    for entry in &adoption.entries {
+        writeln!(
+            out,
+            "{}: SERVICE_{}_IMAGE_TAGGED={} (compose line {})",
+            entry.service, entry.entry, entry.image, entry.line
+        )
+        .map_err(io)?;
+    }
+    writeln!(
+        out,
+        "adopted {} image(s); now run `cipug update` to pin them",
+        adoption.entries.len()
+    )
+    .map_err(io)?;
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `cipug check`: every entry's pinned and latest digest side by side. Changes nothing.
+
+use crate::adapters::runner::Runner;
+use crate::commands::report;
+use crate::config::{Config, ResolverKind};
+use crate::error::{exit, Error, Result};
+use crate::pipeline::prepare::{load_services, native, now, resolve_services};
+use crate::pipeline::status::{check_service, CheckReport, ServiceCheck, Status};
+use crate::services::{self};
+use std::io::Write;
+
+/// Runs `cipug check`: every entry's pinned and latest digest.
+pub fn run_check(
+    config: &Config,
+    runner: &dyn Runner,
+    json: bool,
+    fail_outdated: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if config.resolver == ResolverKind::Skopeo && which::which("skopeo").is_err() {
+        return Err(Error::ToolMissing("skopeo".into()));
+    }
+    let dirs = services::discover(config)?;
+    let mut codes = Vec::new();
+    let (loaded, failed) = load_services(&dirs, &mut codes);
+    let resolutions = resolve_services(config, runner, &loaded, true);
+    let mut report = CheckReport::default();
+    let now = now();
+    let mut seen = crate::pipeline::first_seen::FirstSeen::load(&config.state_dir);
+    let newer = crate::pipeline::newer::find(
+        &native(config, runner),
+        &loaded,
+        &resolutions,
+        config.resolve_jobs,
+    );
+    for service in &loaded {
+        crate::pipeline::cooldown::record(service, &resolutions, &mut seen, now);
+        let mut checked = check_service(service, &resolutions);
+        crate::pipeline::cooldown::mark_waiting(config, service, &mut checked, &mut seen, now);
+        crate::pipeline::newer::mark(&mut checked, &newer);
+        for image in checked.images.iter().filter(|i| i.status == Status::Error) {
+            log::error!(
+                "{}: {}: {}",
+                service.dir.name,
+                image.tagged,
+                image.error.as_deref().unwrap_or("")
+            );
+            codes.push(exit::TOOL_ERROR);
+        }
+        report.services.push(checked);
+    }
+    // Services whose env file failed to parse are listed without entries.
+    for (name, _) in failed {
+        report.services.push(ServiceCheck {
+            name,
+            images: Vec::new(),
+        });
+    }
+    report.services.sort_by(|a, b| a.name.cmp(&b.name));
+    seen.save();
+    report::check(&report, json, out)?;
+    let code = match crate::error::combine(&codes) {
+        0 if fail_outdated && report.has_pending() => exit::OUTDATED,
+        code => code,
+    };
+    crate::commands::metrics::record(config, crate::commands::metrics::from_check(&report), code);
+    if !codes.is_empty() {
+        return Err(Error::Several(codes));
+    }
+    if fail_outdated && report.has_pending() {
+        let n = report
+            .entries()
+            .filter(|i| matches!(i.status, Status::Outdated | Status::Unpinned))
+            .count();
+        return Err(Error::Outdated(format!(
+            "{n} entr{} to update",
+            if n == 1 { "y" } else { "ies" }
+        )));
+    }
+    Ok(())
+}

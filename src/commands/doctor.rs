@@ -1,0 +1,243 @@
+//! `cipug doctor`: checks the whole setup and says what to fix: the services root, the tools,
+//! each service folder (a btrfs subvolume with a snapper config, an env file that parses, a
+//! compose file that uses the HASHED variables), the registries, and the privacy of the
+//! cache and state folders.
+
+use crate::adapters::btrfs::is_subvolume;
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::adapters::runner::Runner;
+use crate::adapters::snapper::Snapper;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::formats::compose_services::ComposeServices;
+use crate::pipeline::plan;
+use crate::pipeline::prepare::{required_tools, resolver};
+use crate::resolve::{self, Cache};
+use crate::services;
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Whether it is fine.
+    pub ok: bool,
+    /// Fine, but worth knowing (printed as `note`).
+    pub note: bool,
+    /// What was checked, and if not fine, what to do.
+    pub text: String,
+}
+
+fn ok(text: impl Into<String>) -> Finding {
+    Finding {
+        ok: true,
+        note: false,
+        text: text.into(),
+    }
+}
+
+fn note(text: impl Into<String>) -> Finding {
+    Finding {
+        ok: true,
+        note: true,
+        text: text.into(),
+    }
+}
+
+fn fail(text: impl Into<String>) -> Finding {
+    Finding {
+        ok: false,
+        note: false,
+        text: text.into(),
+    }
+}
+
+/// A cache file or state folder that others can change: a planted cache or state is then
+/// possible. Checked as `update` opens it (see [`crate::private_dir`]).
+fn private(path: &Path, what: &str, kind: Private) -> Finding {
+    use crate::private_dir::{Create, PrivateDir, Untrusted};
+    let (folder, file) = match kind {
+        Private::Folder => (path, None),
+        Private::File => (
+            path.parent().unwrap_or(Path::new("/")),
+            path.file_name().and_then(|n| n.to_str()),
+        ),
+    };
+    let opened = PrivateDir::open(folder, Create::No).and_then(|dir| match file {
+        Some(name) => dir.read(name).map(|_| ()),
+        None => Ok(()),
+    });
+    match opened {
+        Ok(()) => ok(format!("{what} {} is private", path.display())),
+        Err(Untrusted::Missing(_)) => ok(format!(
+            "{what} {} will be created privately",
+            path.display()
+        )),
+        Err(e) => fail(format!("{what} {}: {e}", path.display())),
+    }
+}
+
+/// What [`private`] checks.
+#[derive(Debug, Clone, Copy)]
+enum Private {
+    Folder,
+    File,
+}
+
+/// The compose tool is fine only when it runs: `docker` is installed on many servers whose
+/// `docker compose` plugin is not, so `<COMPOSE_TOOL> version` must succeed.
+fn compose_tool_works(config: &Config, runner: &dyn Runner) -> Finding {
+    let cmd = crate::adapters::runner::Cmd::from_words(&config.compose_tool).arg("version");
+    let tool = config.compose_tool.join(" ");
+    match runner.run(&cmd) {
+        Ok(out) => {
+            // podman-compose 1.0 prints podman's command line first.
+            let lines = || out.stdout.lines().map(str::trim);
+            let version = lines()
+                .find(|l| l.to_ascii_lowercase().contains("compose"))
+                .or_else(|| lines().next())
+                .unwrap_or("");
+            ok(format!("tool {tool}: {version}"))
+        }
+        Err(e) => fail(format!(
+            "tool {tool} does not work: {e}; install it or set COMPOSE_TOOL"
+        )),
+    }
+}
+
+/// Runs every check; returns the findings in order.
+pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for tool in required_tools(config) {
+        found.push(match which::which(&tool) {
+            Ok(_) if tool == config.compose_tool[0] => compose_tool_works(config, runner),
+            Ok(path) => ok(format!("tool {tool}: {}", path.display())),
+            Err(_) => fail(format!("tool {tool} is not installed (or not on PATH); install it or change the settings that need it")),
+        });
+    }
+    match crate::commands::doctor_tools::combination(config, runner) {
+        Some(Ok(text)) => found.push(ok(text)),
+        Some(Err(text)) => found.push(fail(text)),
+        None => {}
+    }
+    let dirs = match services::discover(config) {
+        Ok(dirs) => {
+            found.push(ok(format!(
+                "services root {} has {} service(s)",
+                config.services_root.display(),
+                dirs.len()
+            )));
+            dirs
+        }
+        Err(e) => {
+            found.push(fail(format!("services root: {e}; set SERVICES_ROOT to the folder holding one folder per service")));
+            return found;
+        }
+    };
+    let mut snapper = Snapper::new(runner);
+    let mut loaded = Vec::new();
+    for dir in &dirs {
+        let name = &dir.name;
+        if config.service_snapshot {
+            found.push(if is_subvolume(&dir.path) {
+                ok(format!("{name}: a btrfs subvolume"))
+            } else {
+                fail(format!("{name}: {} is not a btrfs subvolume, so it cannot be snapshotted; move it into one (`btrfs subvolume create`)", dir.path.display()))
+            });
+            if which::which("snapper").is_ok() {
+                found.push(match snapper.config_for(&dir.path) {
+                    Ok(c) => ok(format!("{name}: snapper config {}", c.config)),
+                    Err(e) => fail(format!("{name}: {e}")),
+                });
+            }
+        }
+        match plan::load(dir).and_then(crate::pipeline::update_policy::without_off) {
+            Ok(service) => {
+                let compose_name =
+                    crate::compose_file_names::name(config, &dir.path).unwrap_or_default();
+                let compose =
+                    std::fs::read_to_string(dir.path.join(&compose_name)).unwrap_or_default();
+                if service.images.is_empty() {
+                    found.push(fail(format!(
+                        "{name}: {} has no SERVICE_<X>_IMAGE_TAGGED entry; run `cipug adopt {}`",
+                        dir.env_file.display(),
+                        dir.path.display()
+                    )));
+                }
+                for image in &service.images {
+                    let var = image.hashed_key();
+                    found.push(if compose.contains(&var) {
+                        ok(format!("{name}: {} uses ${{{var}}}", compose_name))
+                    } else {
+                        fail(format!(
+                            "{name}: {} does not use ${{{var}}}: write `image: ${{{var}}}` for it",
+                            compose_name
+                        ))
+                    });
+                }
+                match ComposeServices::parse(&compose) {
+                    Ok(file) => {
+                        found.extend(file.outside_volumes(&dir.path).into_iter().map(|v| {
+                            note(format!(
+                                "{name}: {v}: not in the snapshot, a rollback does not put it back"
+                            ))
+                        }))
+                    }
+                    Err(e) => {
+                        found.push(fail(format!("{name}: {}: {e}", config.compose_file_name)))
+                    }
+                }
+                loaded.push(service);
+            }
+            Err(e) => found.push(fail(format!("{name}: {e}"))),
+        }
+    }
+    let resolver = resolver(config, runner);
+    let mut cache = Cache::disabled();
+    let images = loaded
+        .iter()
+        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
+    for (image, result) in resolve::resolve_all(
+        resolver.as_ref(),
+        images,
+        &mut cache,
+        crate::pipeline::prepare::now(),
+        false,
+    ) {
+        found.push(match result {
+            Ok(pin) => ok(format!("registry answers for {image}: {pin}")),
+            Err(e) => fail(format!("{image}: {e}")),
+        });
+    }
+    if config.cache_duration > 0 {
+        found.push(private(&config.cache_location, "cache", Private::File));
+    }
+    found.push(private(&config.state_dir, "state folder", Private::Folder));
+    found
+}
+
+/// Prints the findings; fails with exit 12 when any check failed.
+pub fn run(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Result<()> {
+    let found = findings(config, runner);
+    let io = |e| Error::io("standard output", e);
+    let good = anstyle::AnsiColor::Green.on_default();
+    let bad = anstyle::AnsiColor::Red.on_default().bold();
+    let notice = anstyle::AnsiColor::Yellow.on_default();
+    for f in &found {
+        if f.note {
+            writeln!(out, "{notice}note{notice:#}  {}", f.text).map_err(io)?;
+        } else if f.ok {
+            writeln!(out, "{good}ok{good:#}    {}", f.text).map_err(io)?;
+        } else {
+            writeln!(out, "{bad}FIX{bad:#}   {}", f.text).map_err(io)?;
+        }
+    }
+    let problems = found.iter().filter(|f| !f.ok).count();
+    if problems == 0 {
+        writeln!(out, "everything looks right").map_err(io)?;
+        Ok(())
+    } else {
+        Err(Error::Doctor(format!("{problems} problem(s) to fix")))
+    }
+}

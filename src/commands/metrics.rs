@@ -1,0 +1,341 @@
+//! The metrics file (`METRICS_FILE`): after every `check` and `update`, the state of each
+//! entry, the age of each service's newest snapshot, the run's time and exit code and the
+//! number of updates by outcome, in the Prometheus text format that node_exporter's textfile
+//! collector reads. Written atomically, so the collector never sees half a file.
+
+use std::path::{Path, PathBuf};
+
+use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+use crate::pipeline::history::{Event, Outcome};
+use crate::pipeline::plan::Service;
+
+/// Every status an entry can be in, as `cipug_entry_status{status}` lists them.
+pub const STATUSES: &[&str] = &[
+    "current",
+    "outdated",
+    "unpinned",
+    "waiting",
+    "held_back",
+    "error",
+];
+
+/// One entry as the run left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryMetric {
+    /// The service folder name.
+    pub service: String,
+    /// The `<X>` of the entry.
+    pub entry: String,
+    /// One of [`STATUSES`].
+    pub status: &'static str,
+    /// Whether a newer version tag exists.
+    pub newer: bool,
+}
+
+/// What one run tells the metrics file.
+#[derive(Debug, Clone, Default)]
+pub struct RunMetrics {
+    /// Every entry of the run.
+    pub entries: Vec<EntryMetric>,
+    /// Every service folder of the run (name, path), for the snapshot ages.
+    pub services: Vec<(String, PathBuf)>,
+    /// The run's exit code.
+    pub exit_code: u8,
+    /// When the run ended (Unix seconds).
+    pub time: f64,
+}
+
+/// The status word of an update summary's outcome (`updated`, `held back`, `failed (33)`...).
+pub fn status_of_outcome(outcome: &str) -> &'static str {
+    let word = |w: &str| outcome.starts_with(w);
+    if word("updated") || word("current") {
+        "current"
+    } else if word("held back") || word("rolled back") {
+        // The next run holds a rolled-back digest back.
+        "held_back"
+    } else if word("waiting") {
+        "waiting"
+    } else {
+        "error"
+    }
+}
+
+/// The entries of an update run's summary, for the metrics file. A row for a whole service
+/// that failed (no entry) stands for each of its entries.
+pub fn from_update(
+    rows: &[crate::pipeline::summary::Row],
+    services: &[Service],
+    newer: &crate::pipeline::newer::NewerTags,
+) -> Vec<EntryMetric> {
+    let has_newer = |service: &str, entry: &str| {
+        services
+            .iter()
+            .filter(|s| s.dir.name == service)
+            .flat_map(|s| &s.images)
+            .filter(|i| i.entry == entry)
+            .any(|i| newer.get(&i.tagged).is_some_and(|n| n.any()))
+    };
+    let mut entries = Vec::new();
+    for row in rows {
+        let status = status_of_outcome(&row.outcome);
+        let names: Vec<String> = if row.entry.is_empty() {
+            services
+                .iter()
+                .filter(|s| s.dir.name == row.service)
+                .flat_map(|s| s.images.iter().map(|i| i.entry.clone()))
+                .collect()
+        } else {
+            vec![row.entry.clone()]
+        };
+        for entry in names {
+            entries.push(EntryMetric {
+                newer: has_newer(&row.service, &entry),
+                service: row.service.clone(),
+                entry,
+                status,
+            });
+        }
+    }
+    entries
+}
+
+/// The entries of a check, for the metrics file.
+pub fn from_check(report: &crate::pipeline::status::CheckReport) -> Vec<EntryMetric> {
+    use crate::pipeline::status::Status;
+    report
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.images.iter().map(|i| EntryMetric {
+                service: s.name.clone(),
+                entry: i.entry.clone(),
+                status: match i.status {
+                    Status::Current => "current",
+                    Status::Outdated => "outdated",
+                    Status::Unpinned => "unpinned",
+                    Status::Waiting => "waiting",
+                    Status::Error => "error",
+                },
+                newer: i.newer.as_ref().is_some_and(|n| n.any()),
+            })
+        })
+        .collect()
+}
+
+fn fail(e: prometheus::Error) -> String {
+    format!("metrics: {e}")
+}
+
+/// A gauge family registered in `registry`.
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec, String> {
+    let g = GaugeVec::new(Opts::new(name, help), labels).map_err(fail)?;
+    registry.register(Box::new(g.clone())).map_err(fail)?;
+    Ok(g)
+}
+
+/// `cipug_entry_status` (one series per status, 1 for the entry's) and
+/// `cipug_entry_newer_available`.
+fn entry_metrics(registry: &Registry, entries: &[EntryMetric]) -> Result<(), String> {
+    let status = gauge(
+        registry,
+        "cipug_entry_status",
+        "1 for the status the entry is in, 0 for the others",
+        &["service", "entry", "status"],
+    )?;
+    let newer = gauge(
+        registry,
+        "cipug_entry_newer_available",
+        "1 when a newer version tag of the entry's image exists",
+        &["service", "entry"],
+    )?;
+    for e in entries {
+        for s in STATUSES {
+            let value = if *s == e.status { 1.0 } else { 0.0 };
+            status
+                .with_label_values(&[e.service.as_str(), e.entry.as_str(), s])
+                .set(value);
+        }
+        newer
+            .with_label_values(&[e.service.as_str(), e.entry.as_str()])
+            .set(if e.newer { 1.0 } else { 0.0 });
+    }
+    Ok(())
+}
+
+/// `cipug_updates_total{outcome}`, counted from the history.
+fn update_counts(registry: &Registry, history: &[Event]) -> Result<(), String> {
+    let updates = IntCounterVec::new(
+        Opts::new(
+            "cipug_updates_total",
+            "entry updates by outcome, from the history",
+        ),
+        &["outcome"],
+    )
+    .map_err(fail)?;
+    registry.register(Box::new(updates.clone())).map_err(fail)?;
+    for outcome in [
+        Outcome::Updated,
+        Outcome::RolledBack,
+        Outcome::Failed,
+        Outcome::Rollback,
+    ] {
+        let n = history.iter().filter(|e| e.outcome == outcome).count();
+        updates
+            .with_label_values(&[outcome.as_str().replace(' ', "_").as_str()])
+            .inc_by(n as u64);
+    }
+    Ok(())
+}
+
+/// The metrics text for `run`, with the updates counted from `history` and the snapshot ages
+/// `snapshot_ages` (service, seconds).
+pub fn render(
+    run: &RunMetrics,
+    history: &[Event],
+    snapshot_ages: &[(String, f64)],
+) -> Result<String, String> {
+    let registry = Registry::new();
+    entry_metrics(&registry, &run.entries)?;
+    let snapshot_age = gauge(
+        &registry,
+        "cipug_snapshot_age_seconds",
+        "age of the newest snapper snapshot of the service",
+        &["service"],
+    )?;
+    for (service, age) in snapshot_ages {
+        snapshot_age
+            .with_label_values(&[service.as_str()])
+            .set(*age);
+    }
+    let no_labels: [&str; 0] = [];
+    gauge(
+        &registry,
+        "cipug_last_run_timestamp_seconds",
+        "when the last cipug run ended",
+        &[],
+    )?
+    .with_label_values(&no_labels)
+    .set(run.time);
+    gauge(
+        &registry,
+        "cipug_last_run_exit_code",
+        "exit code of the last cipug run",
+        &[],
+    )?
+    .with_label_values(&no_labels)
+    .set(f64::from(run.exit_code));
+    update_counts(&registry, history)?;
+    let mut text = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut text)
+        .map_err(fail)?;
+    String::from_utf8(text).map_err(|e| format!("metrics: {e}"))
+}
+
+/// The age in seconds of the newest snapper snapshot of each service that has one, under
+/// `snapshots_dir` (relative to the service folder).
+pub fn snapshot_ages(
+    services: &[(String, PathBuf)],
+    snapshots_dir: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<(String, f64)> {
+    services
+        .iter()
+        .filter_map(|(name, path)| {
+            let newest =
+                crate::commands::check_snapshots::newest_snapper(&path.join(snapshots_dir))?;
+            Some((
+                name.clone(),
+                (now - newest).num_milliseconds() as f64 / 1000.0,
+            ))
+        })
+        .collect()
+}
+
+/// Writes the metrics of `run` to `path` atomically (mode 0644: node_exporter reads it).
+/// A failure is returned for the caller to log; it never changes the run's outcome.
+pub fn write(
+    path: &Path,
+    run: &RunMetrics,
+    history: &[Event],
+    snapshots_dir: &str,
+) -> Result<(), String> {
+    let ages = snapshot_ages(&run.services, snapshots_dir, chrono::Utc::now());
+    let text = render(run, history, &ages)?;
+    crate::atomic::write(path, text.as_bytes(), 0o644)
+        .map_err(|e| format!("{}: could not write the metrics: {e}", path.display()))
+}
+
+/// Writes the metrics file of a run if `METRICS_FILE` is set; a failure is a warning.
+pub fn record(config: &crate::config::Config, entries: Vec<EntryMetric>, exit_code: u8) {
+    let Some(path) = &config.metrics_file else {
+        return;
+    };
+    let services = crate::services::discover(config)
+        .map(|dirs| dirs.into_iter().map(|d| (d.name, d.path)).collect())
+        .unwrap_or_default();
+    let history = crate::pipeline::history::History::new(&config.state_dir)
+        .events()
+        .unwrap_or_default();
+    let run = RunMetrics {
+        entries,
+        services,
+        exit_code,
+        time: crate::pipeline::prepare::now(),
+    };
+    let dir = config
+        .snapshots_dir_snapper
+        .as_deref()
+        .unwrap_or(".snapshots");
+    match write(path, &run, &history, dir) {
+        Ok(()) => log::debug!("{}: metrics written", path.display()),
+        Err(e) => log::warn!("{e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_map_to_statuses() {
+        let cases = [
+            ("updated", "current"),
+            ("current", "current"),
+            ("held back", "held_back"),
+            ("rolled back (34)", "held_back"),
+            ("waiting (5 h left)", "waiting"),
+            ("failed (33)", "error"),
+        ];
+        for (outcome, status) in cases {
+            assert_eq!(status_of_outcome(outcome), status, "{outcome}");
+        }
+    }
+
+    #[test]
+    fn renders_the_text_format() {
+        let run = RunMetrics {
+            entries: vec![EntryMetric {
+                service: "web \"a\"".into(),
+                entry: "APP".into(),
+                status: "waiting",
+                newer: true,
+            }],
+            services: Vec::new(),
+            exit_code: 34,
+            time: 1_700_000_000.5,
+        };
+        let text = render(&run, &[], &[("web".into(), 90.0)]).unwrap();
+        assert!(text.contains(
+            "cipug_entry_status{entry=\"APP\",service=\"web \\\"a\\\"\",status=\"waiting\"} 1\n"
+        ));
+        assert!(text.contains("cipug_last_run_exit_code 34\n"), "{text}");
+        assert!(
+            text.contains("# TYPE cipug_updates_total counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("cipug_updates_total{outcome=\"rolled_back\"} 0\n"));
+        assert!(text.contains("cipug_snapshot_age_seconds{service=\"web\"} 90\n"));
+    }
+}

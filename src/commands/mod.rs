@@ -1,0 +1,118 @@
+//! The commands: load the settings, check the tools, run the action, collect exit codes.
+
+pub mod adopt;
+pub mod check;
+pub mod check_snapshots;
+pub mod completion_services;
+pub mod docgen;
+pub mod doctor;
+pub mod doctor_tools;
+pub mod metrics;
+pub mod report;
+pub mod rollback;
+pub mod update;
+
+use crate::commands::check::run_check;
+use crate::pipeline::prepare::check_tools;
+
+use std::io::Write;
+
+use crate::adapters::compose::Compose;
+use crate::adapters::runner::{Runner, SystemRunner};
+use crate::cli::{Action, Cli};
+use crate::config::{Config, Sources, StopStartMethod};
+use crate::error::{Error, Result};
+
+/// Runs the command line `cli`, writing results to `out`.
+pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
+    crate::interrupt::install();
+    // These need no settings.
+    match cli.action() {
+        Action::Man => return crate::commands::docgen::man(out),
+        Action::Completions { shell } => return crate::commands::docgen::completions(shell, out),
+        _ => {}
+    }
+    let mut flags = cli.settings.0.clone();
+    if cli.no_cache {
+        flags.insert("CACHE_DURATION", "0".into());
+    }
+    let sources = Sources::from_process(flags)?;
+    let mut config = match (Config::load(&sources), cli.action()) {
+        (Err(Error::Value(msg)), Action::Adopt { folder, .. })
+            if msg.starts_with("SERVICES_ROOT is not set") =>
+        {
+            Config::load(&crate::commands::adopt::sources_without_root(
+                &sources, &folder,
+            ))?
+        }
+        (loaded, _) => loaded?,
+    };
+    config.verbosity = (i16::from(config.verbosity) + i16::from(cli.verbose) - i16::from(cli.quiet))
+        .clamp(0, 3) as u8;
+    crate::logging::init(config.verbosity);
+    let runner = SystemRunner::new(config.timeouts);
+    match cli.action() {
+        Action::PrintConfig { format } => report::config(&config, format, out),
+        Action::CheckSnapshots { json } => check_snapshots::run(&config, json, out),
+        Action::Check {
+            json,
+            fail_outdated,
+        } => run_check(&config, &runner, json, fail_outdated, out),
+        Action::Update {
+            dry_run,
+            retry_failed,
+            json,
+        } => {
+            check_tools(&config)?;
+            detect_compose(&mut config, &runner)?;
+            let options = crate::commands::update::Options {
+                dry_run,
+                retry_failed,
+                wait: wait(cli),
+                json,
+            };
+            crate::commands::update::run(&config, &runner, &options, out)
+        }
+        Action::Rollback { service, to } => {
+            check_tools(&config)?;
+            detect_compose(&mut config, &runner)?;
+            crate::commands::rollback::run(&config, &runner, &service, to, wait(cli), out)
+        }
+        Action::Doctor => crate::commands::doctor::run(&config, &runner, out),
+        Action::Man | Action::Completions { .. } => Ok(()),
+        Action::Adopt {
+            folder,
+            dry_run,
+            subvolume,
+        } => {
+            if subvolume {
+                crate::commands::adopt::subvolume(&config, &runner, &folder, dry_run, out)?;
+            }
+            crate::commands::adopt::run(&config, &folder, dry_run, out)
+        }
+        Action::History { service, json } => {
+            let events = crate::pipeline::history::History::new(&config.state_dir).events()?;
+            let events: Vec<_> = events
+                .into_iter()
+                .filter(|e| service.as_ref().is_none_or(|s| &e.service == s))
+                .collect();
+            report::history(&events, json, out)
+        }
+    }
+}
+
+fn wait(cli: &Cli) -> crate::pipeline::lock::Wait {
+    if cli.wait {
+        crate::pipeline::lock::Wait::Yes
+    } else {
+        crate::pipeline::lock::Wait::No
+    }
+}
+
+/// Detects the compose tool once for this run, where the run drives it directly.
+fn detect_compose(config: &mut Config, runner: &dyn Runner) -> Result<()> {
+    if Compose::new(config).needed() || config.stop_start_method == StopStartMethod::Compose {
+        config.compose_flavour = crate::adapters::compose_flavour::detect(config, runner)?;
+    }
+    Ok(())
+}

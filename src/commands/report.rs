@@ -1,0 +1,296 @@
+//! What cipug prints on standard output: the settings and the run summary.
+
+use crate::pipeline::summary::{short, Row};
+
+use std::io::Write;
+
+use crate::cli::ConfigFormat;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::pipeline::history::Event;
+use crate::pipeline::status::{CheckReport, Status};
+
+fn write_err(e: std::io::Error) -> Error {
+    Error::io("standard output", e)
+}
+
+/// Prints the settings: `NAME=value` lines as the Python cipug did, or one JSON object.
+pub fn config(config: &Config, format: ConfigFormat, out: &mut dyn Write) -> Result<()> {
+    let mut value = config.to_json();
+    // Webhook URLs carry tokens: shown redacted, in JSON too.
+    if let Some(url) = value.get_mut("NOTIFY_URL").filter(|v| v.is_string()) {
+        *url = serde_json::Value::from(crate::adapters::notify::redact(url.as_str().unwrap_or("")));
+    }
+    let json = match format {
+        ConfigFormat::Lines => None,
+        ConfigFormat::Json => Some(value.clone()),
+        ConfigFormat::PythonJson => Some(crate::formats::python_config::python_shape(&value)),
+    };
+    if let Some(value) = json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        )
+        .map_err(write_err)?;
+        return Ok(());
+    }
+    if let Some(map) = value.as_object() {
+        for (key, v) in map {
+            let shown = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            writeln!(out, "{key}={shown}").map_err(write_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints rows (the first is the header, in bold) as left-aligned columns two spaces apart;
+/// the last column is an outcome or status word, coloured by what it says. Colour reaches a
+/// terminal only: standard output strips it elsewhere.
+pub fn table<const N: usize>(rows: &[[String; N]], out: &mut dyn Write) -> Result<()> {
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|r| r.clone().map(|c| printable(&c)))
+        .collect();
+    let widths: Vec<usize> = (0..N)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for (index, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row[..N.saturating_sub(1)]
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}  "))
+            .collect();
+        let last = row.last().map(String::as_str).unwrap_or_default();
+        let style = if index == 0 {
+            anstyle::Style::new().bold()
+        } else {
+            outcome_style(last)
+        };
+        let line = format!("{}{style}{last}{style:#}", cells.concat());
+        writeln!(out, "{}", line.trim_end()).map_err(write_err)?;
+    }
+    Ok(())
+}
+
+/// A cell with control characters escaped (`\n`, `\u{1b}`): nothing read from a file or
+/// folder name can break a line or send terminal escapes.
+fn printable(cell: &str) -> String {
+    if cell.chars().any(char::is_control) {
+        cell.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        cell.to_owned()
+    }
+}
+
+/// The colour of an outcome word in tables (shown on terminals only).
+fn outcome_style(outcome: &str) -> anstyle::Style {
+    use anstyle::AnsiColor;
+    let word = |w: &str| outcome.starts_with(w);
+    if word("updated") || word("ok") || word("rollback") {
+        AnsiColor::Green.on_default()
+    } else if word("current") {
+        AnsiColor::BrightBlack.on_default()
+    } else if word("held")
+        || word("rolled")
+        || word("outdated")
+        || word("unpinned")
+        || word("waiting")
+    {
+        AnsiColor::Yellow.on_default().bold()
+    } else {
+        AnsiColor::Red.on_default().bold()
+    }
+}
+
+/// Prints the summary of an update run: an aligned table with coloured outcomes (nothing when
+/// there are no rows), or `{"results": [{"service","entry","old","new","outcome"}]}`.
+pub fn summary(rows: &[Row], json: bool, out: &mut dyn Write) -> Result<()> {
+    if json {
+        let text = serde_json::to_string(&serde_json::json!({ "results": rows }))
+            .map_err(|e| Error::io("standard output", e.into()))?;
+        writeln!(out, "{text}").map_err(write_err)?;
+        return Ok(());
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut table_rows = vec![[
+        "SERVICE".to_owned(),
+        "ENTRY".into(),
+        "CHANGE".into(),
+        "OUTCOME".into(),
+    ]];
+    table_rows.extend(rows.iter().map(|r| {
+        [
+            r.service.clone(),
+            r.entry.clone(),
+            r.change.clone(),
+            r.outcome.clone(),
+        ]
+    }));
+    table(&table_rows, out)
+}
+
+/// Prints the check: an aligned table, or the JSON shape documented in the README.
+pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()> {
+    if json {
+        let text =
+            serde_json::to_string(report).map_err(|e| Error::io("standard output", e.into()))?;
+        writeln!(out, "{text}").map_err(write_err)?;
+        return Ok(());
+    }
+    let mut rows: Vec<[String; 7]> = vec![[
+        "SERVICE".into(),
+        "ENTRY".into(),
+        "TAG".into(),
+        "PINNED".into(),
+        "LATEST".into(),
+        "NEWER".into(),
+        "STATUS".into(),
+    ]];
+    for service in &report.services {
+        for image in &service.images {
+            let status = match image.status {
+                Status::Current => "current".to_owned(),
+                Status::Outdated => "outdated".to_owned(),
+                Status::Unpinned => "unpinned".to_owned(),
+                Status::Waiting => crate::pipeline::cooldown::label_of(
+                    image.adopt_after.as_deref(),
+                    crate::pipeline::prepare::now(),
+                ),
+                Status::Error => format!("error: {}", image.error.as_deref().unwrap_or("")),
+            };
+            rows.push([
+                service.name.clone(),
+                image.entry.clone(),
+                image.tagged.clone(),
+                short(image.pinned.as_deref()),
+                image
+                    .latest
+                    .as_deref()
+                    .map_or("-".to_owned(), |l| short(Some(l))),
+                image
+                    .newer
+                    .as_ref()
+                    .filter(|n| n.any())
+                    .map_or("-".to_owned(), |n| n.describe()),
+                status,
+            ]);
+        }
+    }
+    table(&rows, out)
+}
+
+/// Prints history events: a table, or `{"events": [...]}`.
+pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> {
+    if json {
+        let text = serde_json::to_string(&serde_json::json!({ "events": events }))
+            .map_err(|e| Error::io("standard output", e.into()))?;
+        writeln!(out, "{text}").map_err(write_err)?;
+        return Ok(());
+    }
+    let mut rows: Vec<[String; 6]> = vec![[
+        "TIME".into(),
+        "SERVICE".into(),
+        "ENTRY".into(),
+        "CHANGE".into(),
+        "SNAPSHOTS".into(),
+        "OUTCOME".into(),
+    ]];
+    for e in events {
+        let snapshots = match (e.snapshot_before, e.snapshot_failed) {
+            (Some(b), Some(f)) => format!("{b}, failed state {f}"),
+            (Some(b), None) => b.to_string(),
+            (None, Some(f)) => format!("failed state {f}"),
+            (None, None) => "-".into(),
+        };
+        rows.push([
+            e.time.clone(),
+            e.service.clone(),
+            e.entry.clone(),
+            match (&e.outcome, &e.message) {
+                // An update's message says what changed (versions, source).
+                (crate::pipeline::history::Outcome::Updated, Some(m)) => format!(
+                    "{} -> {}, {m}",
+                    short(e.old.as_deref()),
+                    short(e.new.as_deref())
+                ),
+                _ => format!("{} -> {}", short(e.old.as_deref()), short(e.new.as_deref())),
+            },
+            snapshots,
+            e.outcome.as_str().to_owned(),
+        ]);
+    }
+    table(&rows, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_ascii_and_control_characters_neither_panic_nor_break_lines() {
+        let pin = format!("a@sha256:a{}", "é".repeat(40));
+        assert_eq!(short(Some(&pin)), format!("sha256:a{}", "é".repeat(11)));
+        let rows = vec![
+            ["SERVICE".to_owned(), "OUTCOME".to_owned()],
+            ["bad\nname\u{1b}[31m".to_owned(), "updated".to_owned()],
+            ["ünï".to_owned(), "ok".to_owned()],
+        ];
+        let mut out = Vec::new();
+        table(&rows, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains("bad\\nname\\u{1b}[31m"), "{text}");
+        assert!(!text.contains("\u{1b}[31m"), "{text}");
+    }
+
+    #[test]
+    fn notify_url_is_redacted_in_both_forms() {
+        let dir = tempfile::tempdir().unwrap();
+        let sources = crate::config::Sources {
+            env: [
+                ("CIPUG_SERVICES_ROOT", dir.path().to_str().unwrap()),
+                (
+                    "CIPUG_NOTIFY_URL",
+                    "https://u:pw@hooks.example/T0/s3cret?k=v",
+                ),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+            cwd: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let config = Config::load(&sources).unwrap();
+        for format in [
+            ConfigFormat::Lines,
+            ConfigFormat::Json,
+            ConfigFormat::PythonJson,
+        ] {
+            let mut out = Vec::new();
+            self::config(&config, format, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains("https://hooks.example/<redacted>"), "{text}");
+            assert!(!text.contains("s3cret") && !text.contains("pw"), "{text}");
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! `cipug rollback <service> [--to N]`: the undo on request. With snapshots on, the service
+//! goes back to the snapshot cipug took before its latest update (or snapshot N, which must
+//! belong to the service's snapper config): pins and data together. With snapshots off, the
+//! pins of the latest update are put back, and the data is not restored.
+
+use std::io::Write;
+
+use crate::adapters::notify::{Notification, Notifier};
+use crate::adapters::runner::Runner;
+use crate::adapters::snapper::Snapper;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::pipeline::history::{self, Event, History};
+use crate::pipeline::lock::{RunLock, Wait};
+use crate::pipeline::plan;
+use crate::pipeline::rollback::{undo, UndoTarget};
+use crate::services;
+
+/// Runs the rollback command.
+pub fn run(
+    config: &Config,
+    runner: &dyn Runner,
+    name: &str,
+    to: Option<u64>,
+    wait: Wait,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let _lock = RunLock::acquire(&config.state_dir, wait)?;
+    let dir = services::discover(config)?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| Error::DirNotFound(config.services_root.join(name)))?;
+    let before = plan::load(&dir)?;
+    let history = History::new(&config.state_dir);
+    let past = history.events()?;
+    let latest_update = |entry: Option<&str>| {
+        past.iter().rev().find(|e| {
+            e.service == name
+                && e.outcome == history::Outcome::Updated
+                && entry.is_none_or(|x| e.entry == x)
+        })
+    };
+    let mut snapper = Snapper::new(runner);
+    let (target, number, note) = if config.service_snapshot {
+        let snapper_config = snapper.config_for(&dir.path)?;
+        let number = match to {
+            Some(n) => n,
+            None => latest_update(None).and_then(|e| e.snapshot_before).ok_or_else(|| {
+                Error::Snapshot(format!("{name}: no update with a snapshot in the history; pass --to <snapshot number>"))
+            })?,
+        };
+        if !snapper.numbers(&snapper_config.config)?.contains(&number) {
+            return Err(Error::Snapshot(format!(
+                "snapshot {number} is not a snapshot of {name}'s snapper config {}; refusing",
+                snapper_config.config
+            )));
+        }
+        (
+            UndoTarget::Snapshot(number),
+            Some(number),
+            format!("to snapshot {number}"),
+        )
+    } else {
+        if to.is_some() {
+            return Err(Error::Value(
+                "--to needs snapshots (SERVICE_SNAPSHOT is off)".into(),
+            ));
+        }
+        let pins: Vec<(String, Option<String>)> = before
+            .images
+            .iter()
+            .filter_map(|i| latest_update(Some(&i.entry)).map(|e| (i.entry.clone(), e.old.clone())))
+            .collect();
+        if pins.is_empty() {
+            return Err(Error::Value(format!(
+                "{name}: no update in the history to roll back"
+            )));
+        }
+        (
+            UndoTarget::Pins(pins),
+            None,
+            "to the previous pins only: data was not restored (SERVICE_SNAPSHOT is off)".to_owned(),
+        )
+    };
+    let why = format!("cipug rollback of {name} {note}");
+    let failed = undo(config, runner, &mut snapper, &dir, target, &why)?;
+    let after = plan::load(&dir)?;
+    let notifier = Notifier::new(config, runner);
+    let mut events = Vec::new();
+    for image in &after.images {
+        let old = before
+            .images
+            .iter()
+            .find(|i| i.entry == image.entry)
+            .and_then(|i| i.pinned.clone());
+        if old == image.pinned {
+            continue;
+        }
+        let line = format!(
+            "rolled back {name} {} to {}",
+            image.entry,
+            image.pinned.as_deref().unwrap_or("(unpinned)")
+        );
+        writeln!(out, "{line}").map_err(|e| Error::io("standard output", e))?;
+        events.push(Event {
+            time: history::now(),
+            service: name.to_owned(),
+            entry: image.entry.clone(),
+            old: old.clone(),
+            new: image.pinned.clone(),
+            outcome: history::Outcome::Rollback,
+            snapshot_before: number,
+            snapshot_failed: failed,
+            message: Some(note.clone()),
+        });
+        notifier.send(&Notification::new(
+            name,
+            &image.entry,
+            old.as_deref(),
+            image.pinned.as_deref(),
+            "rollback",
+            &note,
+        ));
+    }
+    if events.is_empty() {
+        writeln!(out, "{name}: pins unchanged by the rollback {note}")
+            .map_err(|e| Error::io("standard output", e))?;
+    }
+    if number.is_none() {
+        log::warn!("{name}: {note}");
+    }
+    history.append(&events)
+}

@@ -1,0 +1,15 @@
+//! The file formats: pure parsers and renderers over `&str`/`impl Read`, no other I/O.
+
+pub mod adoption;
+pub mod compose_file;
+pub mod compose_services;
+pub mod dialects;
+pub mod envfile;
+pub mod image_ref;
+pub mod line_diff;
+pub mod pinned_ref;
+pub mod pins;
+pub mod python_config;
+pub mod registries_conf;
+pub mod settings;
+pub mod version_tag;

@@ -1,0 +1,397 @@
+//! Applying a service's planned changes: check the compose tool, snapshot, write the env
+//! file, pull, restart and gate on health; or finish an update that a crashed run left.
+//! A failed step ends that service's update; the caller goes on with the next service.
+
+use crate::adapters::compose::{project_name, Compose};
+use crate::adapters::runner::Runner;
+use crate::adapters::snapper::{create_cmd, Snapper, SnapshotMeta};
+use crate::atomic;
+use crate::config::{Config, SnapshotWhen};
+use crate::error::{Error, Result};
+use crate::failpoint;
+use crate::formats::image_ref::Pin;
+use crate::formats::line_diff::line_diff;
+use crate::pipeline::gate;
+use crate::pipeline::journal::{Journal, Pending, PendingChange};
+use crate::pipeline::plan::{apply, describe, pin_uses, Change, Outcome, Service};
+use crate::pipeline::pull::pull_cmd;
+use crate::pipeline::restart::{self, Plan};
+use crate::pipeline::rollback::{undo, UndoTarget};
+
+/// Runs the update steps of services, with the settings and tools of one run.
+pub struct Updater<'a> {
+    config: &'a Config,
+    runner: &'a dyn Runner,
+    snapper: Snapper<'a>,
+    journal: &'a Journal,
+}
+
+/// How far an update got, for the rollback and the journal.
+struct Applied {
+    snapshot: Option<u64>,
+    /// Finishing an interrupted update: snapshot and `.env` are done.
+    resumed: bool,
+    env_written: bool,
+}
+
+impl<'a> Updater<'a> {
+    /// An updater for one run.
+    pub fn new(config: &'a Config, runner: &'a dyn Runner, journal: &'a Journal) -> Self {
+        Updater {
+            config,
+            runner,
+            snapper: Snapper::new(runner),
+            journal,
+        }
+    }
+
+    /// Finishes an update that an interrupted run left in the journal (its `.env` already
+    /// holds the new pins): pull, restart, health gate, rollback if that fails.
+    pub fn resume(&mut self, service: &Service, pending: &Pending) -> Outcome {
+        log::warn!(
+            "{}: finishing an update an interrupted run left behind",
+            service.dir.name
+        );
+        let changes: Vec<Change> = pending
+            .changes
+            .iter()
+            .filter_map(|c| {
+                Some(Change {
+                    entry: c.entry.clone(),
+                    old: c.old.clone(),
+                    new: Pin::parse(&c.new).ok()?,
+                    retag: None,
+                })
+            })
+            .collect();
+        let applied = Applied {
+            snapshot: pending.snapshot_before,
+            resumed: true,
+            env_written: true,
+        };
+        self.run_steps(service, changes, applied)
+    }
+
+    /// Updates one service whose pins are `changes` (none: nothing to do).
+    pub fn update(&mut self, service: &Service, changes: Vec<Change>) -> Outcome {
+        if changes.is_empty() {
+            return Outcome::Current;
+        }
+        let applied = Applied {
+            snapshot: None,
+            resumed: false,
+            env_written: false,
+        };
+        self.run_steps(service, changes, applied)
+    }
+
+    fn run_steps(
+        &mut self,
+        service: &Service,
+        changes: Vec<Change>,
+        mut applied: Applied,
+    ) -> Outcome {
+        let error = match self.steps(service, &changes, &mut applied) {
+            Ok(()) => {
+                return Outcome::Updated {
+                    changes,
+                    snapshot: applied.snapshot,
+                }
+            }
+            Err(error) => error,
+        };
+        let restart_failed = matches!(error, Error::Restart(_));
+        if !(restart_failed && self.config.auto_rollback && applied.env_written) {
+            return Outcome::Failed {
+                changes,
+                error,
+                snapshot: applied.snapshot,
+            };
+        }
+        log::warn!("{}: {error}; rolling back", service.dir.name);
+        let target = match applied.snapshot {
+            Some(number) => UndoTarget::Snapshot(number),
+            None => UndoTarget::Pins(
+                changes
+                    .iter()
+                    .map(|c| (c.entry.clone(), c.old.clone()))
+                    .collect(),
+            ),
+        };
+        let why = format!("cipug rollback after failed update: {error}");
+        match undo(
+            self.config,
+            self.runner,
+            &mut self.snapper,
+            &service.dir,
+            target,
+            &why,
+        ) {
+            Ok(failed_snapshot) => Outcome::RolledBack {
+                changes,
+                error,
+                snapshots: (applied.snapshot, failed_snapshot),
+            },
+            Err(undo_error) => Outcome::Failed {
+                changes,
+                error: Error::Restart(format!("{error}; the rollback failed too: {undo_error}")),
+                snapshot: applied.snapshot,
+            },
+        }
+    }
+
+    fn steps(
+        &mut self,
+        service: &Service,
+        changes: &[Change],
+        applied: &mut Applied,
+    ) -> Result<()> {
+        let name = &service.dir.name;
+        for change in changes {
+            log::info!(
+                "{name}: {} {} -> {}",
+                change.entry,
+                change.old.as_deref().unwrap_or("(unpinned)"),
+                change.new
+            );
+        }
+        let plan = restart::plan(self.config, self.runner, &service.dir, changes)?;
+        if applied.resumed {
+            // An interrupted run already took the snapshot and wrote the `.env`.
+            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))?;
+            return self.start(service, &plan, changes);
+        }
+        let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
+        let stopped = if stopped_first {
+            log::debug!("{name}: stopping for a snapshot at rest");
+            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))
+        } else {
+            Ok(())
+        };
+        if let Err(error) = stopped.and_then(|()| self.record(service, changes, applied)) {
+            if stopped_first {
+                // Nothing was written: the old pins start again.
+                if let Err(e) = Plan::run(self.runner, &plan.start_cmds(self.config, &service.dir))
+                {
+                    log::error!("{name}: starting again on the old pins failed: {e}");
+                }
+            }
+            return Err(error);
+        }
+        if plan == Plan::AlreadyRunning {
+            log::info!(
+                "{name}: the containers already run the new image; pin written, not restarted"
+            );
+            return Ok(());
+        }
+        if !stopped_first {
+            if plan == Plan::Unit {
+                // One `systemctl restart` of the unit.
+                let compose = Compose::new(self.config).using(pin_uses(&service.dir));
+                Plan::run(self.runner, &compose.restart(&service.dir))?;
+                return self.gate(service, changes);
+            }
+            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))?;
+        }
+        self.start(service, &plan, changes)
+    }
+
+    /// Snapshot, journal entry and `.env` write.
+    fn record(
+        &mut self,
+        service: &Service,
+        changes: &[Change],
+        applied: &mut Applied,
+    ) -> Result<()> {
+        let name = &service.dir.name;
+        failpoint::hit("before-snapshot");
+        if self.config.service_snapshot {
+            let config = self.snapper.config_for(&service.dir.path)?;
+            let number = self.snapper.create(
+                &config.config,
+                &describe(changes),
+                &self.meta(service, changes),
+            )?;
+            log::info!(
+                "{name}: snapshot {number} of snapper config {}",
+                config.config
+            );
+            applied.snapshot = Some(number);
+        }
+        let pending = Pending {
+            snapshot_before: applied.snapshot,
+            changes: changes
+                .iter()
+                .map(|c| PendingChange {
+                    entry: c.entry.clone(),
+                    old: c.old.clone(),
+                    new: c.new.as_str().to_owned(),
+                })
+                .collect(),
+        };
+        self.journal.put(name, &pending)?;
+        failpoint::hit("after-snapshot");
+        self.write_env(service, changes)?;
+        applied.env_written = true;
+        failpoint::hit("after-env-write");
+        Ok(())
+    }
+
+    /// Starts what the plan stopped, on the new pins, and waits for the health gate.
+    fn start(&mut self, service: &Service, plan: &Plan, changes: &[Change]) -> Result<()> {
+        let cmds = plan.start_cmds(self.config, &service.dir);
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        failpoint::hit("during-restart");
+        Plan::run(self.runner, &cmds)?;
+        self.gate(service, changes)
+    }
+
+    /// The health gate, expecting the new pins' images to run and the old ones no longer.
+    fn gate(&self, service: &Service, changes: &[Change]) -> Result<()> {
+        let name = &service.dir.name;
+        let mut expected = expected(changes);
+        let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
+        expected.services = restart::services_using(self.config, &service.dir, &entries);
+        gate::wait(self.config, self.runner, name, &expected)
+            .map_err(|e| Error::Restart(format!("health gate: {e}")))?;
+        log::info!("{name}: restarted");
+        Ok(())
+    }
+
+    /// Userdata and cleanup for the snapshot before an update.
+    fn meta(&self, service: &Service, changes: &[Change]) -> SnapshotMeta {
+        let mut userdata = vec![
+            ("cipug".to_owned(), "update".to_owned()),
+            ("service".to_owned(), service.dir.name.clone()),
+        ];
+        for c in changes {
+            let old = c.old.as_deref().and_then(|o| Pin::parse(o).ok());
+            userdata.push((
+                c.entry.clone(),
+                format!(
+                    "{}>{}",
+                    old.as_ref().map_or("unpinned", |p| p.digest()),
+                    c.new.digest()
+                ),
+            ));
+        }
+        SnapshotMeta {
+            cleanup: self.config.snapper_cleanup.clone(),
+            userdata,
+        }
+    }
+
+    fn write_env(&self, service: &Service, changes: &[Change]) -> Result<()> {
+        let path = &service.dir.env_file;
+        let env_error = |msg: String| Error::Env(format!("{}: {msg}", path.display()));
+        // Refuse to overwrite edits made since the file was read.
+        let now = std::fs::read(path).map_err(|e| env_error(e.to_string()))?;
+        if now != service.env.render().as_bytes() {
+            return Err(env_error(
+                "changed while cipug ran; not written, run again".into(),
+            ));
+        }
+        let env = apply(service, changes);
+        let mut pins: Vec<(String, String)> = changes
+            .iter()
+            .map(|c| {
+                (
+                    format!("SERVICE_{}_IMAGE_HASHED", c.entry),
+                    c.new.as_str().to_owned(),
+                )
+            })
+            .collect();
+        // A moved tag is the other value the edit changes: every tool must read the new one.
+        for c in changes {
+            let image = service.images.iter().find(|i| i.entry == c.entry);
+            if let (Some(retag), Some(image)) = (&c.retag, image) {
+                pins.push((image.tagged_key(), retag.reference.clone()));
+            }
+        }
+        crate::formats::dialects::check_edit(service.env.render(), env.render(), &pins)
+            .map_err(|(line, msg)| env_error(format!("line {line}: {msg}; not written")))?;
+        atomic::write_with(path, env.render().as_bytes(), 0o600, || {
+            failpoint::hit("env-write")
+        })
+        .map_err(|e| env_error(format!("could not write: {e}")))
+    }
+
+    /// The `.env` change and every command an update of `service` would run, for
+    /// `--dry-run`.
+    pub fn plan(&mut self, service: &Service, changes: &[Change]) -> Vec<String> {
+        let mut lines = Vec::new();
+        let before = service.env.render();
+        let after = apply(service, changes);
+        lines.push(format!("{}:", service.dir.env_file.display()));
+        lines.extend(line_diff(before, after.render()));
+        if self.config.service_pull {
+            for c in changes {
+                lines.push(format!("run: {}", pull_cmd(self.config, c.new.as_str())));
+            }
+        }
+        let plan = match restart::plan(self.config, self.runner, &service.dir, changes) {
+            Ok(plan) => plan,
+            Err(e) => {
+                lines.push(format!("would fail: {e}"));
+                Plan::Nothing
+            }
+        };
+        let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
+        if stopped_first {
+            for cmd in plan.stop_cmds(self.config, &service.dir) {
+                lines.push(format!("run: {cmd}"));
+            }
+        }
+        if self.config.service_snapshot {
+            let config = match self.snapper.config_for(&service.dir.path) {
+                Ok(c) => c.config,
+                Err(e) => {
+                    lines.push(format!("would fail: {e}"));
+                    "<config>".to_owned()
+                }
+            };
+            lines.push(format!(
+                "run: {}",
+                create_cmd(&config, &describe(changes), &self.meta(service, changes))
+            ));
+        }
+        lines.push(format!(
+            "write: {} (atomically)",
+            service.dir.env_file.display()
+        ));
+        if !matches!(plan, Plan::Nothing | Plan::AlreadyRunning) {
+            let mut cmds = if stopped_first {
+                Vec::new()
+            } else {
+                plan.stop_cmds(self.config, &service.dir)
+            };
+            cmds.extend(plan.start_cmds(self.config, &service.dir));
+            for cmd in cmds {
+                lines.push(format!("run: {cmd}"));
+            }
+            lines.push(format!(
+                "wait: up to {}s for the containers of project {} to run the new images and be healthy, then {}s with none restarting{}",
+                self.config.health_timeout,
+                project_name(&service.dir.name),
+                self.config.health_settle,
+                if self.config.auto_rollback {
+                    " (else roll back)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        lines
+    }
+}
+
+/// What the health gate expects after `changes`: the new pins run, the old ones no longer.
+fn expected(changes: &[Change]) -> gate::Expected {
+    gate::Expected {
+        run: changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
+        replaced: changes.iter().filter_map(|c| c.old.clone()).collect(),
+        services: Vec::new(),
+    }
+}

@@ -1,0 +1,496 @@
+//! The health gate after a restart (and after a rollback). It watches the containers of the
+//! service's compose project, read from `container inspect`, until each one
+//!
+//! - runs (`created` is allowed for a few seconds),
+//! - runs an image the gate expects: every pin the update put in place must be run by some
+//!   container (by image ID, as `image inspect` gives it for the pin) and no container may
+//!   still run an image the update replaced; containers whose image did not change keep it,
+//! - is healthy where a healthcheck is defined,
+//! - and has stayed up for `HEALTH_SETTLE` seconds with the same restart count and start
+//!   time.
+//!
+//! `restarting`, `exited`, `unhealthy`, a restart count or a start time that moves, a
+//! container that goes away or an image that was replaced fail the gate at once: a
+//! crash-looping container is "running" for an instant between its restarts, which a single
+//! look cannot tell from a healthy one. Reaching that state may take `HEALTH_TIMEOUT`
+//! seconds, the settle period comes on top.
+//!
+//! podman runs healthchecks from systemd timers; where none run (no systemd as PID 1),
+//! cipug runs `podman healthcheck run` itself while it waits, so the gate still sees them.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::adapters::compose::project_name;
+use crate::adapters::container::{self, healthcheck_cmd, image_id_cmd, short, Container};
+use crate::adapters::runner::Runner;
+use crate::config::Config;
+
+/// The images the gate checks, as pins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected {
+    /// Pins that were put in place: some container must run each one.
+    pub run: Vec<String>,
+    /// Pins that were replaced: no container may run them any more.
+    pub replaced: Vec<String>,
+    /// The compose services whose image the update changed; only their containers are
+    /// checked for a replaced image (another service may run the same image by a variable
+    /// of its own). Empty: every container is.
+    pub services: Vec<String>,
+}
+
+/// Containers in "created" longer than this did not start.
+const START_GRACE: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(250);
+/// How often cipug runs podman's healthchecks itself while one has not passed yet.
+const HEALTHCHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Waits for the compose project of service `name` to pass the gate. The error says which
+/// container failed and how.
+pub fn wait(
+    config: &Config,
+    runner: &dyn Runner,
+    name: &str,
+    expected: &Expected,
+) -> Result<(), String> {
+    let project = project_name(name);
+    let images = ImageIds::resolve(config, runner, expected)?;
+    let settle = Duration::from_secs(config.health_settle);
+    let deadline = Duration::from_secs(config.health_timeout) + settle;
+    let started = Instant::now();
+    let mut watch = Watch::new(&project, settle, started);
+    let podman = config.container_tool[0].rsplit('/').next() == Some("podman");
+    let mut last_check: Option<Instant> = None;
+    loop {
+        let waiting = match container::list(config, runner, &project) {
+            Ok(list) => match watch.observe(&list, &images, Instant::now())? {
+                Verdict::Pass => {
+                    log::debug!(
+                        "{name}: {} container(s) up and unchanged for {}s, after {:.1}s",
+                        list.len(),
+                        settle.as_secs(),
+                        started.elapsed().as_secs_f64()
+                    );
+                    return Ok(());
+                }
+                Verdict::Wait(waiting) => {
+                    if podman && last_check.is_none_or(|t| t.elapsed() >= HEALTHCHECK_EVERY) {
+                        run_healthchecks(config, runner, &list);
+                        last_check = Some(Instant::now());
+                    }
+                    waiting
+                }
+            },
+            // A container removed between `ps` and `inspect`: the next look tells.
+            Err(e) => vec![e],
+        };
+        if started.elapsed() >= deadline {
+            return Err(format!(
+                "not ready after {}s: {}",
+                deadline.as_secs(),
+                waiting.join(", ")
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Runs the healthcheck of every container whose check has not passed yet.
+fn run_healthchecks(config: &Config, runner: &dyn Runner, list: &[Container]) {
+    for c in list {
+        if c.health().as_deref() == Some("starting") {
+            // Exit 1 just means "not healthy yet": the next inspect says the rest.
+            let _ = runner.run(&healthcheck_cmd(config, c.name()));
+        }
+    }
+}
+
+/// The image IDs of the expected pins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageIds {
+    /// (pin, image ID) that must run.
+    run: Vec<(String, String)>,
+    /// (pin, image ID) that must not run.
+    replaced: Vec<(String, String)>,
+    /// The compose services checked for a replaced image; empty: all.
+    services: Vec<String>,
+}
+
+impl ImageIds {
+    /// Asks the container tool for the image ID of each pin. A pin to run must be in local
+    /// storage; a replaced pin that is not (pruned) cannot run either and is left out.
+    pub fn resolve(
+        config: &Config,
+        runner: &dyn Runner,
+        expected: &Expected,
+    ) -> Result<ImageIds, String> {
+        let id_of = |pin: &str| {
+            runner
+                .run(&image_id_cmd(config, pin))
+                .map(|out| container::image_id(&out.stdout).to_owned())
+        };
+        let mut ids = ImageIds::default();
+        for pin in &expected.run {
+            let id = id_of(pin).map_err(|e| format!("{pin} is not in local storage: {e}"))?;
+            ids.run.push((pin.clone(), id));
+        }
+        for pin in &expected.replaced {
+            if let Ok(id) = id_of(pin) {
+                ids.replaced.push((pin.clone(), id));
+            }
+        }
+        ids.services = expected.services.clone();
+        Ok(ids)
+    }
+
+    /// A gate over known IDs, for tests.
+    pub fn new(run: Vec<(String, String)>, replaced: Vec<(String, String)>) -> ImageIds {
+        ImageIds {
+            run,
+            replaced,
+            services: Vec::new(),
+        }
+    }
+
+    /// The replaced pin whose image container `c` runs, unless a pin to run has the same
+    /// image or `c` belongs to a compose service the update did not change.
+    fn replaced_pin(&self, c: &Container) -> Option<&str> {
+        let id = c.image_id();
+        let changed =
+            self.services.is_empty() || self.services.iter().any(|s| s == c.compose_service());
+        if !changed || self.run.iter().any(|(_, run)| run == id) {
+            return None;
+        }
+        self.replaced
+            .iter()
+            .find(|(_, replaced)| replaced == id)
+            .map(|(pin, _)| pin.as_str())
+    }
+}
+
+/// What one look at the containers says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check holds and every container has been up for the settle period.
+    Pass,
+    /// Not there yet, for these reasons.
+    Wait(Vec<String>),
+}
+
+/// What the gate first saw of a running container.
+#[derive(Debug, Clone)]
+struct Seen {
+    name: String,
+    restart_count: u64,
+    started_at: String,
+    up_since: Instant,
+}
+
+/// The gate's memory between looks: when each container was first seen running, with
+/// which restart count and start time.
+#[derive(Debug)]
+pub struct Watch {
+    project: String,
+    settle: Duration,
+    started: Instant,
+    seen: BTreeMap<String, Seen>,
+}
+
+impl Watch {
+    /// A watch over `project` that began at `started`.
+    pub fn new(project: &str, settle: Duration, started: Instant) -> Watch {
+        Watch {
+            project: project.to_owned(),
+            settle,
+            started,
+            seen: BTreeMap::new(),
+        }
+    }
+
+    /// Takes one look at the containers, made at `now`. An error fails the gate at once.
+    pub fn observe(
+        &mut self,
+        containers: &[Container],
+        images: &ImageIds,
+        now: Instant,
+    ) -> Result<Verdict, String> {
+        if let Some(gone) = self
+            .seen
+            .iter()
+            .find(|(id, _)| !containers.iter().any(|c| &c.id == *id))
+        {
+            return Err(format!("{} is gone", gone.1.name));
+        }
+        let mut waiting = Vec::new();
+        for c in containers {
+            if let Some(reason) = self.observe_one(c, images, now)? {
+                waiting.push(reason);
+            }
+        }
+        if containers.is_empty() {
+            waiting.push(format!("no container of project {} yet", self.project));
+        }
+        for (pin, id) in &images.run {
+            if containers.iter().any(|c| c.image_id() == id) {
+                continue;
+            }
+            let reason = format!("no container runs {pin} (image {})", short(id));
+            if waiting.is_empty() {
+                return Err(reason);
+            }
+            waiting.push(reason);
+        }
+        Ok(if waiting.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Wait(waiting)
+        })
+    }
+
+    /// One container: an error fails the gate, `Some` is a reason to wait.
+    fn observe_one(
+        &mut self,
+        c: &Container,
+        images: &ImageIds,
+        now: Instant,
+    ) -> Result<Option<String>, String> {
+        let name = c.name();
+        if let Some(pin) = images.replaced_pin(c) {
+            return Err(format!(
+                "{name} still runs {pin} (image {}), the image that was replaced",
+                short(c.image_id())
+            ));
+        }
+        match c.status().as_str() {
+            "running" => {}
+            "created" | "configured" | "initialized"
+                if now.duration_since(self.started) < START_GRACE =>
+            {
+                return Ok(Some(format!("{name} is {}", c.status())));
+            }
+            _ => return Err(c.describe()),
+        }
+        let seen = match self.seen.get(&c.id) {
+            Some(seen) => seen,
+            None if c.restart_count > 0 => {
+                return Err(format!(
+                    "{name} restarted {} times since it was created",
+                    c.restart_count
+                ))
+            }
+            None => self.seen.entry(c.id.clone()).or_insert(Seen {
+                name: name.to_owned(),
+                restart_count: c.restart_count,
+                started_at: c.state.started_at.clone(),
+                up_since: now,
+            }),
+        };
+        if seen.restart_count != c.restart_count || seen.started_at != c.state.started_at {
+            return Err(format!(
+                "{name} restarted while the gate watched it (restart count {} -> {}, started at {} -> {})",
+                seen.restart_count, c.restart_count, seen.started_at, c.state.started_at
+            ));
+        }
+        match c.health().as_deref() {
+            None | Some("healthy") => {}
+            Some("unhealthy") => return Err(format!("{name} is unhealthy")),
+            Some(other) => return Ok(Some(format!("{name} is {other}"))),
+        }
+        let up = now.duration_since(seen.up_since);
+        if up < self.settle {
+            return Ok(Some(format!(
+                "{name} up for {:.1}s of {}s",
+                up.as_secs_f64(),
+                self.settle.as_secs()
+            )));
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(id: &str, image: &str, status: &str, restarts: u64, started: &str) -> Container {
+        let json = serde_json::json!([{
+            "Id": id, "Name": format!("p_{id}_1"), "Image": image, "RestartCount": restarts,
+            "State": {"Status": status, "StartedAt": started, "ExitCode": 1},
+        }]);
+        container::parse_inspect(&json.to_string())
+            .unwrap()
+            .remove(0)
+    }
+
+    fn with_health(mut c: Container, health: &str) -> Container {
+        c.state.health = Some(container::HealthState {
+            status: health.into(),
+        });
+        c
+    }
+
+    fn images() -> ImageIds {
+        ImageIds::new(
+            vec![("reg/app@sha256:new".into(), "new".into())],
+            vec![("reg/app@sha256:old".into(), "old".into())],
+        )
+    }
+
+    /// Looks at `looks` one after another, 1 s apart, with a settle period of 3 s; returns
+    /// the verdict of each look until the first error.
+    fn watch(looks: &[Vec<Container>]) -> Vec<Result<Verdict, String>> {
+        let start = Instant::now();
+        let mut watch = Watch::new("p", Duration::from_secs(3), start);
+        let mut verdicts = Vec::new();
+        for (i, look) in looks.iter().enumerate() {
+            let verdict = watch.observe(look, &images(), start + Duration::from_secs(i as u64));
+            let failed = verdict.is_err();
+            verdicts.push(verdict);
+            if failed {
+                break;
+            }
+        }
+        verdicts
+    }
+
+    fn last(looks: &[Vec<Container>]) -> Result<Verdict, String> {
+        watch(looks).pop().unwrap()
+    }
+
+    #[test]
+    fn passes_after_the_settle_period_only() {
+        let app = container("a", "new", "running", 0, "t1");
+        let other = container("b", "sha256:unchanged", "running", 0, "t1");
+        let look = vec![app, other];
+        let verdicts = watch(&vec![look; 4]);
+        assert!(matches!(&verdicts[2], Ok(Verdict::Wait(w)) if w[0].contains("up for 2.0s of 3s")));
+        assert_eq!(verdicts[3], Ok(Verdict::Pass));
+    }
+
+    #[test]
+    fn fails_at_once() {
+        let running = container("a", "new", "running", 0, "t1");
+        let cases: Vec<(&str, Vec<Vec<Container>>, &str)> = vec![
+            (
+                "restart count moves",
+                vec![
+                    vec![running.clone()],
+                    vec![container("a", "new", "running", 1, "t1")],
+                ],
+                "restart count 0 -> 1",
+            ),
+            (
+                "start time moves",
+                vec![
+                    vec![running.clone()],
+                    vec![container("a", "new", "running", 0, "t2")],
+                ],
+                "started at t1 -> t2",
+            ),
+            (
+                "restarted before the first look",
+                vec![vec![container("a", "new", "running", 4, "t1")]],
+                "restarted 4 times",
+            ),
+            (
+                "restarting",
+                vec![vec![container("a", "new", "restarting", 2, "t1")]],
+                "p_a_1 restarting",
+            ),
+            (
+                "exited",
+                vec![
+                    vec![running.clone()],
+                    vec![container("a", "new", "exited", 0, "t1")],
+                ],
+                "p_a_1 exited (exit code 1)",
+            ),
+            ("gone", vec![vec![running.clone()], vec![]], "p_a_1 is gone"),
+            (
+                "old image",
+                vec![vec![container("a", "sha256:old", "running", 0, "t1")]],
+                "still runs reg/app@sha256:old",
+            ),
+            (
+                "unhealthy",
+                vec![vec![with_health(running.clone(), "unhealthy")]],
+                "p_a_1 is unhealthy",
+            ),
+            (
+                "new image not run",
+                vec![vec![container("b", "other", "running", 0, "t1")]; 4],
+                "no container runs reg/app@sha256:new",
+            ),
+        ];
+        for (what, looks, want) in cases {
+            match last(&looks) {
+                Err(e) => assert!(e.contains(want), "{what}: {e}"),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn waits_for_created_starting_and_missing_containers() {
+        let cases: Vec<(Vec<Container>, &str)> = vec![
+            (
+                vec![container("a", "new", "created", 0, "")],
+                "p_a_1 is created",
+            ),
+            (
+                vec![with_health(
+                    container("a", "new", "running", 0, "t1"),
+                    "starting",
+                )],
+                "p_a_1 is starting",
+            ),
+            (vec![], "no container of project p yet"),
+        ];
+        for (look, want) in cases {
+            match last(&[look]) {
+                Ok(Verdict::Wait(w)) => assert!(w.iter().any(|r| r.contains(want)), "{w:?}"),
+                other => panic!("{want}: {other:?}"),
+            }
+        }
+        // Healthy after starting: the settle period counts from the first look at it running.
+        let starting = with_health(container("a", "new", "running", 0, "t1"), "starting");
+        let healthy = with_health(container("a", "new", "running", 0, "t1"), "healthy");
+        let verdicts = watch(&[
+            vec![starting],
+            vec![healthy.clone()],
+            vec![healthy.clone()],
+            vec![healthy],
+        ]);
+        assert_eq!(verdicts[3], Ok(Verdict::Pass));
+    }
+
+    #[test]
+    fn an_image_both_replaced_and_run_is_fine() {
+        let same = ImageIds::new(
+            vec![("reg/app@sha256:new".into(), "x".into())],
+            vec![("reg/app@sha256:old".into(), "x".into())],
+        );
+        let on = |image: &str, service: &str| {
+            let json = serde_json::json!([{
+                "Id": "c", "Image": image, "State": {"Status": "running"},
+                "Config": {"Labels": {"com.docker.compose.service": service}},
+            }]);
+            container::parse_inspect(&json.to_string())
+                .unwrap()
+                .remove(0)
+        };
+        assert_eq!(same.replaced_pin(&on("x", "app")), None);
+        assert_eq!(
+            images().replaced_pin(&on("old", "app")),
+            Some("reg/app@sha256:old")
+        );
+        // Another compose service may run the replaced image by a variable of its own.
+        let mut only_app = images();
+        only_app.services = vec!["app".into()];
+        assert_eq!(only_app.replaced_pin(&on("old", "db")), None);
+        assert_eq!(
+            only_app.replaced_pin(&on("old", "app")),
+            Some("reg/app@sha256:old")
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! The update pipeline, in order: find the services and resolve their tags
+//! ([`prepare`]), compare the pins ([`plan`], [`status`]), take the run lock ([`lock`]),
+//! snapshot, write, pull and restart ([`apply`], [`journal`]), gate on health ([`gate`]),
+//! roll back ([`rollback`]) and record the outcome ([`history`]).
+
+pub mod apply;
+pub mod cooldown;
+pub mod first_seen;
+pub mod gate;
+pub mod history;
+pub mod journal;
+pub mod lock;
+pub mod newer;
+pub mod plan;
+pub mod prepare;
+pub mod pull;
+pub mod restart;
+pub mod rollback;
+pub mod status;
+pub mod subvolume;
+pub mod summary;
+pub mod tag_update;
+pub mod undo_checks;
+pub mod update_policy;
+pub mod what_changed;

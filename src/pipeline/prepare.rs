@@ -1,0 +1,148 @@
+//! The steps every command shares before it acts: the tools a run needs, the resolver the
+//! settings choose, loading the services' env files and resolving their tags.
+
+use crate::adapters::compose::Compose;
+use crate::adapters::runner::Runner;
+use crate::config::{Config, ResolverKind, StopStartMethod};
+use crate::error::{Error, Result};
+use crate::pipeline::plan::{self, Service};
+use crate::resolve::native::transport::{self, TransportSettings};
+use crate::resolve::native::Native;
+use crate::resolve::{self, skopeo::Skopeo, Cache, Resolve};
+use crate::services::ServiceDir;
+use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The tools an update with `config` needs.
+pub fn required_tools(config: &Config) -> Vec<String> {
+    let mut tools = Vec::new();
+    if config.resolver == ResolverKind::Skopeo {
+        tools.push("skopeo".to_owned());
+    }
+    if Compose::new(config).needed() {
+        tools.push(config.compose_tool[0].clone());
+    }
+    if config.service_stop_start && config.stop_start_method != StopStartMethod::Compose {
+        tools.push("systemctl".to_owned());
+    }
+    if config.service_snapshot {
+        tools.push("snapper".to_owned());
+    }
+    if config.prune_images || config.service_stop_start || config.service_pull {
+        tools.push(config.container_tool[0].clone());
+    }
+    tools
+}
+
+/// Fails with exit 10 naming the first tool of [`required_tools`] not on `PATH`.
+pub fn check_tools(config: &Config) -> Result<()> {
+    for tool in required_tools(config) {
+        if which::which(&tool).is_err() {
+            return Err(Error::ToolMissing(tool));
+        }
+    }
+    Ok(())
+}
+
+/// The current Unix time in seconds.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The resolver the settings choose.
+pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve + 'a> {
+    match config.resolver {
+        ResolverKind::Skopeo => Box::new(Skopeo::new(runner, &config.insecure_registries)),
+        ResolverKind::Native => {
+            let env = &config.registry_env;
+            let conf_paths = transport::registries_conf_paths(env.registries_conf.as_deref());
+            let rules = crate::formats::registries_conf::load(&conf_paths);
+            Box::new(crate::resolve::mirrored::Mirrored::new(
+                Box::new(native(config, runner)),
+                rules,
+            ))
+        }
+    }
+}
+
+/// Resolves every image entry of `services` through the cache.
+pub fn resolve_services(
+    config: &Config,
+    runner: &dyn Runner,
+    services: &[Service],
+    save_cache: bool,
+) -> resolve::Resolutions {
+    let images = services
+        .iter()
+        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
+    resolve_references(config, runner, images, save_cache)
+}
+
+/// Loads every service's env file; failures are logged and their codes collected.
+pub fn load_services(
+    dirs: &[ServiceDir],
+    codes: &mut Vec<u8>,
+) -> (Vec<Service>, Vec<(String, Error)>) {
+    let mut loaded = Vec::new();
+    let mut failed = Vec::new();
+    for dir in dirs {
+        match plan::load(dir).and_then(crate::pipeline::update_policy::without_off) {
+            Ok(service) => loaded.push(service),
+            Err(e) => {
+                log::error!("{}: {e}", dir.name);
+                codes.push(e.exit_code());
+                failed.push((dir.name.clone(), e));
+            }
+        }
+    }
+    (loaded, failed)
+}
+
+/// The native registry client with the settings' transport, credentials and limits (also
+/// used for tag lists and image labels, whichever resolver resolves tags).
+pub fn native<'a>(config: &Config, runner: &'a dyn Runner) -> Native<'a> {
+    let env = &config.registry_env;
+    let conf_paths = transport::registries_conf_paths(env.registries_conf.as_deref());
+    let mut insecure = config.insecure_registries.clone();
+    insecure.extend(transport::insecure_from_registries_conf(&conf_paths));
+    insecure.extend(crate::formats::registries_conf::insecure_mirrors(
+        &crate::formats::registries_conf::load(&conf_paths),
+    ));
+    let settings = TransportSettings {
+        insecure,
+        certs_dirs: config.registry_certs_dir.clone(),
+        timeout: Duration::from_secs(config.registry_timeout),
+        proxy: env.https_proxy.clone(),
+        no_proxy: env.no_proxy.clone(),
+    };
+    Native::new(
+        settings,
+        env.auth_files.clone(),
+        runner,
+        config.resolve_jobs,
+        config.resolve_jobs_per_registry,
+    )
+}
+
+/// Resolves `images` through the cache.
+pub fn resolve_references<'i>(
+    config: &Config,
+    runner: &dyn Runner,
+    images: impl IntoIterator<Item = &'i str>,
+    save_cache: bool,
+) -> resolve::Resolutions {
+    let resolver = resolver(config, runner);
+    let mut cache = Cache::load(&config.cache_location, config.cache_duration);
+    if !save_cache {
+        cache.set_read_only();
+    }
+    resolve::resolve_all(
+        resolver.as_ref(),
+        images,
+        &mut cache,
+        now(),
+        config.verbosity > 0,
+    )
+}

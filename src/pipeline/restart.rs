@@ -1,0 +1,273 @@
+//! How a service moves from the old pins to the new ones: which containers stop and start.
+//!
+//! With the compose method and `RESTART_SCOPE=services` only the compose services whose
+//! image uses a changed `SERVICE_<X>_IMAGE_HASHED` are recreated (`stop`, remove, `up -d
+//! --no-deps <service>…`); the other containers of the project keep running. When those
+//! containers already run the new image (same image ID), nothing restarts. A project with no
+//! container yet is started with `up -d`; a compose file whose images use no changed
+//! variable, and `RESTART_SCOPE=project` get the whole project's `down` and `up -d`; the
+//! systemd methods stop and start (or restart) their unit.
+
+use crate::adapters::compose::Compose;
+use crate::adapters::container::{self, Container};
+use crate::adapters::runner::{Cmd, Runner};
+use crate::config::{Config, RestartScope, StopStartMethod};
+use crate::error::{Error, Result};
+use crate::formats::compose_services::ComposeServices;
+use crate::pipeline::plan::Change;
+use crate::services::ServiceDir;
+
+/// What a service's update restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// `SERVICE_STOP_START=false`: nothing.
+    Nothing,
+    /// The changed containers already run the new images: only the pins are written.
+    AlreadyRunning,
+    /// Recreate these compose services; `containers` are their current container IDs.
+    Services {
+        /// The compose service names.
+        services: Vec<String>,
+        /// Their containers now, removed before `up`.
+        containers: Vec<String>,
+    },
+    /// `down` and `up -d` the whole compose project.
+    Project,
+    /// No container of the project exists: `up -d` it, nothing to stop (and nothing to start
+    /// again when the update fails before the start).
+    Fresh,
+    /// Stop and start the systemd unit.
+    Unit,
+}
+
+/// The compose services of `dir` whose image uses one of the variables of `entries`; empty
+/// when the compose file cannot be read (the health gate then checks every container).
+pub fn services_using(config: &Config, dir: &ServiceDir, entries: &[&str]) -> Vec<String> {
+    crate::compose_file_names::path(config, &dir.path)
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| ComposeServices::parse(&text).ok())
+        .map(|file| file.services_using(entries))
+        .unwrap_or_default()
+}
+
+/// Works out what an update of `dir` with `changes` restarts. Reads the compose file (an
+/// error if it does not parse, exit 30) and, for `RESTART_SCOPE=services`, asks the
+/// container tool once which containers the project has and which images they run.
+pub fn plan(
+    config: &Config,
+    runner: &dyn Runner,
+    dir: &ServiceDir,
+    changes: &[Change],
+) -> Result<Plan> {
+    let path = crate::compose_file_names::path(config, &dir.path)
+        .unwrap_or_else(|| dir.path.join(crate::compose_file_names::wanted(config)));
+    let file = std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| ComposeServices::parse(&text))
+        .map_err(|e| Error::Compose(format!("{}: {e}", path.display())))?;
+    if !config.service_stop_start {
+        return Ok(Plan::Nothing);
+    }
+    if config.stop_start_method != StopStartMethod::Compose {
+        return Ok(Plan::Unit);
+    }
+    let all = container::list(
+        config,
+        runner,
+        &crate::adapters::compose::project_name(&dir.name),
+    )
+    .map_err(|e| Error::Compose(format!("{}: cannot read the container list: {e}", dir.name)))?;
+    if all.is_empty() {
+        return Ok(Plan::Fresh);
+    }
+    if config.restart_scope == RestartScope::Project {
+        return Ok(Plan::Project);
+    }
+    let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
+    let services = file.services_using(&entries);
+    if services.is_empty() {
+        log::debug!(
+            "{}: no compose service uses the changed variables; the whole project restarts",
+            dir.name
+        );
+        return Ok(Plan::Project);
+    }
+    let targets: Vec<&Container> = all
+        .iter()
+        .filter(|c| services.iter().any(|s| s == c.compose_service()))
+        .collect();
+    if config.service_pull && already_running(config, runner, &file, &targets, changes, &services) {
+        return Ok(Plan::AlreadyRunning);
+    }
+    Ok(Plan::Services {
+        services,
+        containers: targets.iter().map(|c| c.id.clone()).collect(),
+    })
+}
+
+/// Whether every target service has running containers, all on the image ID its new pin
+/// has in local storage (pulled before).
+fn already_running(
+    config: &Config,
+    runner: &dyn Runner,
+    file: &ComposeServices,
+    targets: &[&Container],
+    changes: &[Change],
+    services: &[String],
+) -> bool {
+    let mut wanted = Vec::new();
+    for change in changes {
+        match runner.run(&container::image_id_cmd(config, change.new.as_str())) {
+            Ok(out) => wanted.push((
+                change.entry.as_str(),
+                container::image_id(&out.stdout).to_owned(),
+            )),
+            Err(_) => return false,
+        }
+    }
+    services.iter().all(|service| {
+        let ids: Vec<&str> = wanted
+            .iter()
+            .filter(|(entry, _)| file.services_using(&[entry]).contains(service))
+            .map(|(_, id)| id.as_str())
+            .collect();
+        let running: Vec<&&Container> = targets
+            .iter()
+            .filter(|c| c.compose_service() == service)
+            .collect();
+        !running.is_empty()
+            && running.iter().all(|c| {
+                c.running() && !c.image_id().is_empty() && ids.iter().all(|id| *id == c.image_id())
+            })
+    })
+}
+
+impl Plan {
+    /// Whether the plan stops anything.
+    pub fn stops(&self) -> bool {
+        matches!(self, Plan::Services { .. } | Plan::Project | Plan::Unit)
+    }
+
+    /// The commands that stop what changes.
+    pub fn stop_cmds(&self, config: &Config, dir: &ServiceDir) -> Vec<Cmd> {
+        let compose = Compose::new(config).using(crate::pipeline::plan::pin_uses(dir));
+        match self {
+            Plan::Nothing | Plan::AlreadyRunning | Plan::Fresh => Vec::new(),
+            Plan::Services {
+                services,
+                containers,
+            } => {
+                let mut cmds = vec![compose.stop_services(dir, services)];
+                if !containers.is_empty() {
+                    // Removed here, not by compose: podman-compose 1.0 `up --force-recreate`
+                    // tears down the dependencies too.
+                    cmds.push(container::remove_containers_cmd(config, containers));
+                }
+                cmds
+            }
+            Plan::Project | Plan::Unit => vec![compose.stop(dir)],
+        }
+    }
+
+    /// The commands that start what changed, on the pins in the `.env`.
+    pub fn start_cmds(&self, config: &Config, dir: &ServiceDir) -> Vec<Cmd> {
+        // Read now: the `.env` written since may use other variables.
+        let compose = Compose::new(config).using(crate::pipeline::plan::pin_uses(dir));
+        match self {
+            Plan::Nothing | Plan::AlreadyRunning => Vec::new(),
+            Plan::Services { services, .. } => vec![compose.up_services(dir, services)],
+            Plan::Project | Plan::Unit | Plan::Fresh => vec![compose.start(dir)],
+        }
+    }
+
+    /// Runs `cmds` in order; a failure is a restart error.
+    pub fn run(runner: &dyn Runner, cmds: &[Cmd]) -> Result<()> {
+        for cmd in cmds {
+            runner.run(cmd).map_err(|e| Error::Restart(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::runner::{Output, RunError};
+    use crate::config::Sources;
+    use crate::formats::image_ref::Pin;
+
+    /// Answers `ps` with an app and a db container, `container inspect` with app on image
+    /// `img1` and db on `dbimg`, and `image inspect` with `new_id`.
+    struct Podman {
+        new_id: &'static str,
+    }
+
+    impl Runner for Podman {
+        fn run(&self, cmd: &Cmd) -> Result<Output, RunError> {
+            let stdout = match cmd.args.first().map(String::as_str) {
+                Some("ps") => "c-app\nc-db\n".to_owned(),
+                Some("container") => r#"[{"Id": "c-app", "Image": "img1", "State": {"Status": "running"}, "Config": {"Labels": {"com.docker.compose.service": "app"}}},
+                    {"Id": "c-db", "Image": "sha256:dbimg", "State": {"Status": "running"}, "Config": {"Labels": {"com.docker.compose.service": "db"}}}]"#
+                    .to_owned(),
+                _ => format!("{}\n", self.new_id),
+            };
+            Ok(Output {
+                stdout,
+                stderr: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn only_the_changed_service_is_recreated_unless_it_runs_the_image_already() {
+        let root = tempfile::tempdir().unwrap();
+        let folder = root.path().join("svc");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(
+            folder.join("compose.yml"),
+            "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n  db:\n    image: ${SERVICE_DB_IMAGE_HASHED}\n",
+        )
+        .unwrap();
+        let root_text = root.path().display().to_string();
+        let config = Config::load(&Sources {
+            flags: Default::default(),
+            env: [("CIPUG_SERVICES_ROOT".to_owned(), root_text)].into(),
+            cwd: root.path().to_path_buf(),
+            is_root: true,
+            uid: 0,
+        })
+        .unwrap();
+        let dir = ServiceDir {
+            name: "svc".into(),
+            env_file: folder.join(".env"),
+            path: folder,
+        };
+        let changes = [Change {
+            entry: "APP".into(),
+            old: None,
+            new: Pin::parse(&format!("r.io/app@sha256:{}", "a".repeat(64))).unwrap(),
+            retag: None,
+        }];
+        let plan = plan(&config, &Podman { new_id: "img1" }, &dir, &changes).unwrap();
+        assert_eq!(plan, Plan::AlreadyRunning);
+        assert!(plan.stop_cmds(&config, &dir).is_empty());
+        let plan = plan_for(&config, &dir, &changes);
+        let words = |cmds: Vec<Cmd>| -> Vec<String> {
+            cmds.iter()
+                .map(|c| format!("{} {}", c.program, c.args.join(" ")))
+                .collect()
+        };
+        assert_eq!(
+            words(plan.stop_cmds(&config, &dir)),
+            ["podman-compose stop app", "podman rm -f c-app"]
+        );
+        assert_eq!(
+            words(plan.start_cmds(&config, &dir)),
+            ["podman-compose up -d --no-deps app"]
+        );
+    }
+
+    fn plan_for(config: &Config, dir: &ServiceDir, changes: &[Change]) -> Plan {
+        plan(config, &Podman { new_id: "img2" }, dir, changes).unwrap()
+    }
+}

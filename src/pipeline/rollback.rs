@@ -1,0 +1,97 @@
+//! Undoing a service's update: back to the snapshot (pins and data together) or to the
+//! previous pins, then pull, restart and gate on health again.
+
+use crate::adapters::compose::Compose;
+use crate::adapters::runner::Runner;
+use crate::adapters::snapper::{Snapper, SnapshotMeta};
+use crate::atomic;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::pipeline::plan::{load, pin_uses};
+use crate::pipeline::restart::{self};
+use crate::pipeline::undo_checks;
+use crate::services::ServiceDir;
+
+/// What to put a service back to.
+pub enum UndoTarget {
+    /// Snapper snapshot: the `.env` pin and the data together.
+    Snapshot(u64),
+    /// Only these pins (`<X>`, old pin; none: remove nothing, keep as is) when snapshots are off.
+    Pins(Vec<(String, Option<String>)>),
+}
+
+/// Stops the service and makes sure none of its containers is left, puts it back (after a
+/// snapshot of the failed state), starts it and checks with the health gate that the
+/// restored pins run. Returns the number of the failed-state snapshot, if taken. Nothing is
+/// restored while a container of the service still exists.
+pub fn undo(
+    config: &Config,
+    runner: &dyn Runner,
+    snapper: &mut Snapper<'_>,
+    dir: &ServiceDir,
+    target: UndoTarget,
+    why: &str,
+) -> Result<Option<u64>> {
+    let name = &dir.name;
+    let compose = Compose::new(config).using(pin_uses(dir));
+    let failed_version = load(dir).ok();
+    if let Err(e) = runner.run(&compose.stop(dir)) {
+        log::warn!("{name}: stopping before the rollback failed: {e}");
+    }
+    undo_checks::ensure_no_container(config, runner, dir, failed_version.as_ref())?;
+    let (failed_snapshot, restored) = match target {
+        UndoTarget::Snapshot(number) => {
+            let snapper_config = snapper.config_for(&dir.path)?;
+            let meta = SnapshotMeta {
+                cleanup: config.snapper_cleanup.clone(),
+                userdata: vec![
+                    ("cipug".into(), "failed".into()),
+                    ("service".into(), name.clone()),
+                ],
+            };
+            let failed = snapper.create(&snapper_config.config, why, &meta)?;
+            log::info!("{name}: snapshot {failed} keeps the state before the rollback");
+            snapper.undochange(&snapper_config.config, number)?;
+            log::info!("{name}: files put back to snapshot {number}");
+            let restored = format!(
+                "files put back to snapshot {number} (the failed state is in snapshot {failed})"
+            );
+            (Some(failed), restored)
+        }
+        UndoTarget::Pins(pins) => {
+            let service = load(dir)?;
+            let mut env = service.env.clone();
+            for (entry, old) in &pins {
+                let image = service.images.iter().find(|i| &i.entry == entry);
+                if let (Some(image), Some(old)) = (image, old) {
+                    env.set(&image.hashed_key(), old, Some(&image.tagged_key()));
+                }
+            }
+            atomic::write(&dir.env_file, env.render().as_bytes(), 0o600).map_err(|e| {
+                Error::Env(format!("{}: could not write: {e}", dir.env_file.display()))
+            })?;
+            log::info!("{name}: previous pins written back (no snapshot: data not restored)");
+            (
+                None,
+                "previous pins written back (data not restored)".to_owned(),
+            )
+        }
+    };
+    let now = load(dir)?;
+    let restored = format!("{restored}, pins: {}", undo_checks::pins(&now));
+    let mut expected = undo_checks::expected_between(failed_version.as_ref(), &now);
+    let entries: Vec<&str> = now
+        .images
+        .iter()
+        .filter(|i| {
+            let before = failed_version
+                .as_ref()
+                .and_then(|f| f.images.iter().find(|b| b.entry == i.entry));
+            before.map(|b| &b.pinned) != Some(&i.pinned)
+        })
+        .map(|i| i.entry.as_str())
+        .collect();
+    expected.services = restart::services_using(config, dir, &entries);
+    undo_checks::start_and_verify(config, runner, dir, &restored, &expected)?;
+    Ok(failed_snapshot)
+}

@@ -1,0 +1,190 @@
+//! `cipug adopt --subvolume <folder>`: turns an ordinary service folder on btrfs into a btrfs
+//! subvolume with a snapper config of its own, which cipug needs to snapshot it. The steps:
+//! stop the service (when it runs), create a new subvolume beside the folder, reflink-copy
+//! the folder into it (`cp -a --reflink=always`: no data is duplicated on disk), swap the two
+//! (the old folder is kept under `.cipug-adopt-backup/` of the parent), create the snapper
+//! config, and start the service again. `--dry-run` prints the steps and changes nothing.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::adapters::compose::{project_name, Compose};
+use crate::adapters::runner::{Cmd, Runner};
+use crate::adapters::{btrfs, snapper};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::services::ServiceDir;
+
+/// One step of the conversion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Stop the running service.
+    Stop(Cmd),
+    /// A command that makes the subvolume, the copy or the snapper config.
+    Run(Cmd),
+    /// Rename a folder.
+    Rename(PathBuf, PathBuf),
+    /// Start the service again.
+    Start(Cmd),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Stop(cmd) | Step::Run(cmd) | Step::Start(cmd) => write!(f, "{cmd}"),
+            Step::Rename(from, to) => write!(f, "mv {} {}", from.display(), to.display()),
+        }
+    }
+}
+
+/// The snapper config name for a folder name: snapper takes letters, digits, `_`, `-`, `.`.
+pub fn config_name(folder_name: &str) -> String {
+    folder_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The steps that turn `folder` into a subvolume; `running` adds the stop and start.
+pub fn plan(config: &Config, dir: &ServiceDir, running: bool) -> Result<Vec<Step>> {
+    let folder = &dir.path;
+    let parent = folder
+        .parent()
+        .ok_or_else(|| Error::Snapshot(format!("{}: has no parent folder", folder.display())))?;
+    let fresh = parent.join(format!(".{}.cipug-new", dir.name));
+    let backup = parent.join(".cipug-adopt-backup").join(&dir.name);
+    if backup.exists() || fresh.exists() {
+        return Err(Error::Snapshot(format!(
+            "{}: {} or {} exists from an earlier try; remove it first",
+            folder.display(),
+            fresh.display(),
+            backup.display()
+        )));
+    }
+    let compose = Compose::new(config);
+    let mut steps = Vec::new();
+    if running {
+        steps.push(Step::Stop(compose.stop(dir)));
+    }
+    steps.push(Step::Run(btrfs::subvolume_create_cmd(&fresh)));
+    steps.push(Step::Run(btrfs::reflink_copy_cmd(folder, &fresh)));
+    steps.push(Step::Rename(folder.clone(), backup));
+    steps.push(Step::Rename(fresh, folder.clone()));
+    steps.push(Step::Run(snapper::create_config_cmd(
+        &config_name(&dir.name),
+        folder,
+    )));
+    if running {
+        steps.push(Step::Start(compose.start(dir)));
+    }
+    Ok(steps)
+}
+
+/// Whether the service's compose project has a running container.
+fn running(config: &Config, runner: &dyn Runner, dir: &ServiceDir) -> bool {
+    crate::adapters::container::list(config, runner, &project_name(&dir.name))
+        .is_ok_and(|list| list.iter().any(|c| c.state.status == "running"))
+}
+
+/// Converts `folder` (or, with `dry_run`, prints how). A folder that already is a subvolume
+/// with a snapper config is left alone.
+pub fn run(
+    config: &Config,
+    runner: &dyn Runner,
+    dir: &ServiceDir,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let io = |e| Error::io("standard output", e);
+    let folder = &dir.path;
+    if !crate::adapters::btrfs::on_btrfs(folder) {
+        return Err(Error::Snapshot(format!(
+            "{}: not on a btrfs file system; move the services to btrfs first",
+            folder.display()
+        )));
+    }
+    if crate::adapters::btrfs::is_subvolume(folder) {
+        writeln!(out, "{}: already a btrfs subvolume", folder.display()).map_err(io)?;
+        return Ok(());
+    }
+    let steps = plan(config, dir, running(config, runner, dir))?;
+    if dry_run {
+        writeln!(out, "{}: would run:", folder.display()).map_err(io)?;
+        for step in &steps {
+            writeln!(out, "  {step}").map_err(io)?;
+        }
+        return Ok(());
+    }
+    for (i, step) in steps.iter().enumerate() {
+        log::info!("{}: {step}", dir.name);
+        if let Err(e) = execute(runner, step) {
+            // Before the swap nothing changed but a new, partial subvolume: undo that.
+            let swapped = steps[..i].iter().any(|s| matches!(s, Step::Rename(..)));
+            if !swapped {
+                undo_before_swap(runner, &steps[..i], &steps);
+            }
+            return Err(e);
+        }
+    }
+    writeln!(
+        out,
+        "{}: now a btrfs subvolume with snapper config {}; the old folder is in {}",
+        folder.display(),
+        config_name(&dir.name),
+        folder
+            .parent()
+            .unwrap_or(folder)
+            .join(".cipug-adopt-backup")
+            .join(&dir.name)
+            .display()
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+fn execute(runner: &dyn Runner, step: &Step) -> Result<()> {
+    match step {
+        Step::Stop(cmd) | Step::Start(cmd) => runner
+            .run(cmd)
+            .map(|_| ())
+            .map_err(|e| Error::Restart(e.to_string())),
+        Step::Run(cmd) => runner
+            .run(cmd)
+            .map(|_| ())
+            .map_err(|e| Error::Snapshot(e.to_string())),
+        Step::Rename(from, to) => {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            std::fs::rename(from, to).map_err(|e| Error::io(from, e))
+        }
+    }
+}
+
+/// Removes the new subvolume and starts the service again after a failed copy: `done` are
+/// the steps that ran, `all` the whole plan (its start step).
+fn undo_before_swap(runner: &dyn Runner, done: &[Step], all: &[Step]) {
+    for step in done.iter().rev() {
+        let undo = match step {
+            Step::Run(cmd) if cmd.program == "btrfs" => {
+                let mut cmd = cmd.clone();
+                cmd.args[1] = "delete".into();
+                cmd
+            }
+            Step::Stop(_) => match all.iter().find(|s| matches!(s, Step::Start(_))) {
+                Some(Step::Start(cmd)) => cmd.clone(),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        if let Err(e) = runner.run(&undo) {
+            log::error!("{e}");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! One row of a run's summary per entry: what happened to it, built from the outcomes.
+
+use crate::error::Error;
+use crate::pipeline::plan::{Change, Outcome, Service};
+
+/// One line of the run summary.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Row {
+    /// The service.
+    pub service: String,
+    /// The entry (`<X>`), or empty for the whole service.
+    pub entry: String,
+    /// `old -> new` with short digests, or empty.
+    #[serde(skip)]
+    pub change: String,
+    /// The pin before.
+    pub old: Option<String>,
+    /// The pin tried.
+    pub new: Option<String>,
+    /// updated, current, held back, waiting (N h left), rolled back (34), failed (<code>).
+    pub outcome: String,
+    /// When a waiting change may be adopted (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopt_after: Option<String>,
+}
+
+impl Row {
+    /// A row for a service that failed before any entry was looked at.
+    pub fn failed(service: &str, entry: &str, error: &Error) -> Row {
+        Row {
+            service: service.to_owned(),
+            entry: entry.to_owned(),
+            change: String::new(),
+            old: None,
+            new: None,
+            outcome: format!("failed ({})", error.exit_code()),
+            adopt_after: None,
+        }
+    }
+
+    /// A row for one change with an outcome word.
+    pub fn change(service: &str, change: &Change, outcome: &str) -> Row {
+        Row {
+            service: service.to_owned(),
+            entry: change.entry.clone(),
+            change: format!(
+                "{} -> {}",
+                short(change.old.as_deref()),
+                short(Some(change.new.as_str()))
+            ),
+            old: change.old.clone(),
+            new: Some(change.new.as_str().to_owned()),
+            outcome: outcome.to_owned(),
+            adopt_after: None,
+        }
+    }
+
+    /// A row for a change that waits for its cool-down.
+    pub fn waiting(service: &str, waiting: &crate::pipeline::cooldown::Waiting, now: f64) -> Row {
+        Row {
+            adopt_after: Some(crate::pipeline::cooldown::rfc3339(waiting.adopt_after)),
+            ..Row::change(service, &waiting.change, &waiting.label(now))
+        }
+    }
+
+    /// The rows for one service's outcome.
+    pub fn from_outcome(service: &Service, outcome: &Outcome) -> Vec<Row> {
+        let name = &service.dir.name;
+        let (changes, result) = match outcome {
+            Outcome::Current => {
+                return service
+                    .images
+                    .iter()
+                    .map(|i| Row {
+                        service: name.clone(),
+                        entry: i.entry.clone(),
+                        change: String::new(),
+                        old: i.pinned.clone(),
+                        new: i.pinned.clone(),
+                        outcome: "current".into(),
+                        adopt_after: None,
+                    })
+                    .collect()
+            }
+            Outcome::Updated { changes, .. } => (changes, "updated".to_owned()),
+            Outcome::RolledBack { changes, .. } => (changes, "rolled back (34)".to_owned()),
+            Outcome::Failed { changes, error, .. } => {
+                (changes, format!("failed ({})", error.exit_code()))
+            }
+        };
+        if changes.is_empty() {
+            if let Outcome::Failed { error, .. } = outcome {
+                return vec![Row::failed(name, "", error)];
+            }
+        }
+        changes
+            .iter()
+            .map(|c| Row::change(name, c, &result))
+            .collect()
+    }
+}
+
+/// A pin shortened to its digest's first 12 hex digits.
+pub fn short(pin: Option<&str>) -> String {
+    match pin.and_then(|p| p.rsplit_once("@sha256:")) {
+        Some((_, hex)) => format!("sha256:{}", hex.chars().take(12).collect::<String>()),
+        None => pin.unwrap_or("(unpinned)").to_owned(),
+    }
+}

@@ -1,0 +1,202 @@
+//! Opt-in tag updates (`TAG_UPDATE=patch|minor`, per entry `SERVICE_<X>_IMAGE_TAG_UPDATE`):
+//! an entry whose tag is a version moves to the newest patch (or minor) release with the same
+//! shape. The TAGGED value is rewritten in place (only the tag changes, quoting and the rest of
+//! the line stay) together with the new pin, so the update goes through the same snapshot,
+//! health gate and rollback, and a rollback puts the old tag back with the old pin.
+
+use crate::config::Config;
+use crate::formats::envfile::EnvFile;
+use crate::pipeline::newer::NewerTags;
+use crate::pipeline::plan::{Change, Service};
+use crate::resolve::Resolutions;
+
+/// A version tag that moves with a pin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retag {
+    /// The tag before (`1.2.3`).
+    pub from: String,
+    /// The tag after (`1.2.5`).
+    pub to: String,
+    /// The new reference after interpolation, to resolve.
+    pub reference: String,
+}
+
+/// How far `entry` of `service` may move: `SERVICE_<X>_IMAGE_TAG_UPDATE`, else `TAG_UPDATE`.
+pub fn mode(config: &Config, service: &Service, entry: &str) -> String {
+    let key = format!("SERVICE_{entry}_IMAGE_TAG_UPDATE");
+    match service
+        .env
+        .variables()
+        .get(&key)
+        .map(|v| v.trim().to_owned())
+    {
+        None => config.tag_update.clone(),
+        Some(v) if crate::formats::settings::TAG_UPDATES.contains(&v.as_str()) => v,
+        Some(v) => {
+            log::warn!(
+                "{}: {key}=`{v}` is not off, patch or minor; TAG_UPDATE ({}) applies",
+                service.dir.env_file.display(),
+                config.tag_update
+            );
+            config.tag_update.clone()
+        }
+    }
+}
+
+/// The tag moves of every entry of `services` that may move and has a newer version:
+/// (service, entry, move). An entry whose tag comes from a variable is left alone (warning).
+pub fn plan(
+    config: &Config,
+    services: &[Service],
+    newer: &NewerTags,
+) -> Vec<(String, String, Retag)> {
+    let mut moves = Vec::new();
+    for service in services {
+        for image in &service.images {
+            let mode = mode(config, service, &image.entry);
+            let Some(to) = newer.get(&image.tagged).and_then(|n| n.target(&mode)) else {
+                continue;
+            };
+            let Some((_, version)) = crate::pipeline::newer::version_of(&image.tagged) else {
+                continue;
+            };
+            let from = version.tag;
+            let raw = service
+                .env
+                .get(&image.tagged_key())
+                .map(|e| e.value.clone())
+                .unwrap_or_default();
+            let suffix = format!(":{from}");
+            if !raw.ends_with(&suffix) || !image.tagged.ends_with(&suffix) {
+                log::warn!(
+                    "{}: {}: the tag comes from a variable; not moved to {to}",
+                    service.dir.name,
+                    image.tagged_key()
+                );
+                continue;
+            }
+            let cut = |s: &str| format!("{}:{to}", &s[..s.len() - suffix.len()]);
+            let retag = Retag {
+                from: from.clone(),
+                to: to.to_owned(),
+                reference: cut(&image.tagged),
+            };
+            if rewrite(&service.env, &image.tagged_key(), &retag).is_none() {
+                log::warn!(
+                    "{}: {}: the tag cannot be rewritten in place; not moved to {to}",
+                    service.dir.env_file.display(),
+                    image.tagged_key()
+                );
+                continue;
+            }
+            moves.push((service.dir.name.clone(), image.entry.clone(), retag));
+        }
+    }
+    moves
+}
+
+/// `env` with the tag of `key`'s value moved as `retag` says: only the tag's characters
+/// change, in the file's text, so quoting, variables, comments and line endings stay. `None`
+/// (a warning) if the tag cannot be found at the end of the value or the result does not
+/// read back as the new reference.
+pub fn rewrite(env: &EnvFile, key: &str, retag: &Retag) -> Option<EnvFile> {
+    let text = env.render();
+    let entry = env.get(key)?;
+    let old = format!(":{}", retag.from);
+    // The entry's line: its start is the end of the line before it.
+    let start = match entry.line.checked_sub(2) {
+        None => 0,
+        Some(n) => text.match_indices('\n').nth(n)?.0 + 1,
+    };
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let at = text[start..line_end]
+        .match_indices(&old)
+        .map(|(i, _)| start + i)
+        .filter(|&i| {
+            let next = text[i + old.len()..].chars().next();
+            next.is_none_or(|c| matches!(c, '"' | '\'' | '#' | '\r' | '\n') || c.is_whitespace())
+        })
+        .last()?;
+    let mut new_text = text.to_owned();
+    new_text.replace_range(at..at + old.len(), &format!(":{}", retag.to));
+    let new = EnvFile::parse(new_text.as_bytes()).ok()?;
+    let vars = new.variables();
+    let same_keys = new.entries().len() == env.entries().len();
+    (same_keys && vars.get(key) == Some(&retag.reference)).then_some(new)
+}
+
+/// Resolves the references the tags move to, into `resolutions`.
+pub fn resolve(
+    config: &Config,
+    runner: &dyn crate::adapters::runner::Runner,
+    moves: &[(String, String, Retag)],
+    resolutions: &mut Resolutions,
+    save_cache: bool,
+) {
+    if moves.is_empty() {
+        return;
+    }
+    let targets = moves.iter().map(|(_, _, m)| m.reference.as_str());
+    resolutions.extend(crate::pipeline::prepare::resolve_references(
+        config, runner, targets, save_cache,
+    ));
+}
+
+/// `changes` with the tag moves of `service` in place of its entries' pin changes.
+pub fn apply(
+    service: &Service,
+    mut changes: Vec<Change>,
+    moves: &[(String, String, Retag)],
+    resolutions: &Resolutions,
+) -> Vec<Change> {
+    for (_, entry, retag) in moves.iter().filter(|(s, _, _)| *s == service.dir.name) {
+        let Some(image) = service.images.iter().find(|i| &i.entry == entry) else {
+            continue;
+        };
+        match resolutions.get(&retag.reference) {
+            Some(Ok(pin)) => {
+                changes.retain(|c| &c.entry != entry);
+                changes.push(Change {
+                    entry: entry.clone(),
+                    old: image.pinned.clone(),
+                    new: pin.clone(),
+                    retag: Some(retag.clone()),
+                });
+            }
+            Some(Err(e)) => log::warn!("{}: {e}; tag not moved", retag.reference),
+            None => {}
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_only_the_tag() {
+        let retag = Retag {
+            from: "1.2.3".into(),
+            to: "1.2.5".into(),
+            reference: "r:5000/a:1.2.5".into(),
+        };
+        let cases = [
+            (
+                "R=r:5000\r\nSERVICE_A_IMAGE_TAGGED=\"${R}/a:1.2.3\" # c\r\nX=1\r\n",
+                Some("R=r:5000\r\nSERVICE_A_IMAGE_TAGGED=\"${R}/a:1.2.5\" # c\r\nX=1\r\n"),
+            ),
+            (
+                "export SERVICE_A_IMAGE_TAGGED='r:5000/a:1.2.3'",
+                Some("export SERVICE_A_IMAGE_TAGGED='r:5000/a:1.2.5'"),
+            ),
+            ("SERVICE_A_IMAGE_TAGGED=r:5000/a:1.2.3#x\n", None),
+            ("T=1.2.3\nSERVICE_A_IMAGE_TAGGED=r:5000/a:${T}\n", None),
+        ];
+        for (text, want) in cases {
+            let env = EnvFile::parse(text.as_bytes()).unwrap();
+            let got = rewrite(&env, "SERVICE_A_IMAGE_TAGGED", &retag);
+            assert_eq!(got.as_ref().map(|e| e.render()), want, "{text:?}");
+        }
+    }
+}
