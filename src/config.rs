@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::adapters::compose_flavour::ComposeFlavour;
 use crate::error::{Error, Result};
+use crate::formats::compose_version::ComposeFlavour;
 use crate::formats::settings::{self, Kind, Setting, SETTINGS};
 
 /// How a service is stopped and started again.
@@ -119,7 +119,7 @@ pub struct Config {
     /// Seconds a registry's whole share of the run may take.
     pub registry_timeout: u64,
     /// Time limits of external commands.
-    pub timeouts: crate::adapters::timeouts::Timeouts,
+    pub timeouts: crate::timeouts::Timeouts,
     /// Folders with per-registry CA certificates.
     pub registry_certs_dir: Vec<PathBuf>,
     /// Registries reached over plain HTTP or unverified TLS.
@@ -157,7 +157,7 @@ impl RegistryEnv {
         let get = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
         let first = |names: &[&str]| names.iter().find_map(|n| get(n));
         RegistryEnv {
-            auth_files: crate::resolve::native::credentials::auth_file_paths(&get, uid),
+            auth_files: auth_file_paths(&get, uid),
             registries_conf: get("CONTAINERS_REGISTRIES_CONF"),
             https_proxy: first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
             no_proxy: first(&["NO_PROXY", "no_proxy"])
@@ -295,7 +295,7 @@ impl Config {
         let seconds = |name: &str| -> Result<std::time::Duration> {
             in_range(name, 1, 86_400).map(std::time::Duration::from_secs)
         };
-        let timeouts = crate::adapters::timeouts::Timeouts {
+        let timeouts = crate::timeouts::Timeouts {
             compose: seconds("COMPOSE_TIMEOUT")?,
             pull: seconds("PULL_TIMEOUT")?,
             snapper: seconds("SNAPPER_TIMEOUT")?,
@@ -697,6 +697,30 @@ fn convert(setting: &Setting, raw: Raw, cwd: &Path) -> Result<Typed> {
             }
         }
     }
+}
+
+/// The auth files to read, in order, from the environment values that name them.
+pub fn auth_file_paths(env: &dyn Fn(&str) -> Option<String>, uid: u32) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Some(file) = env("REGISTRY_AUTH_FILE").filter(|f| !f.is_empty()) {
+        files.push(PathBuf::from(file));
+    }
+    match env("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => files.push(Path::new(&dir).join("containers/auth.json")),
+        None => files.push(PathBuf::from(format!("/run/containers/{uid}/auth.json"))),
+    }
+    let home = env("HOME").filter(|h| !h.is_empty());
+    match (env("XDG_CONFIG_HOME").filter(|d| !d.is_empty()), &home) {
+        (Some(dir), _) => files.push(Path::new(&dir).join("containers/auth.json")),
+        (None, Some(home)) => files.push(Path::new(home).join(".config/containers/auth.json")),
+        (None, None) => {}
+    }
+    match (env("DOCKER_CONFIG").filter(|d| !d.is_empty()), &home) {
+        (Some(dir), _) => files.push(Path::new(&dir).join("config.json")),
+        (None, Some(home)) => files.push(Path::new(home).join(".docker/config.json")),
+        (None, None) => {}
+    }
+    files
 }
 
 #[cfg(test)]

@@ -23,3 +23,4 @@ pub mod private_dir;
 pub mod resolve;
 pub mod services;
 pub mod setting_scope;
+pub mod timeouts;

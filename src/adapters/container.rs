@@ -51,6 +51,13 @@ pub fn image_id_cmd(config: &Config, pin: &str) -> Cmd {
     tool(config).args(["image", "inspect", "--format", "{{.Id}}", pin])
 }
 
+/// `<CONTAINER_TOOL> pull <pin>`: the same registries, credentials and storage compose uses.
+pub fn pull_cmd(config: &Config, pin: &str) -> Cmd {
+    tool(config)
+        .args(["pull", pin])
+        .kind(crate::adapters::runner::ToolKind::Pull)
+}
+
 /// `<CONTAINER_TOOL> healthcheck run <container>` (podman): runs a healthcheck now.
 pub fn healthcheck_cmd(config: &Config, container: &str) -> Cmd {
     tool(config).args(["healthcheck", "run", container])

@@ -7,7 +7,8 @@
 
 use crate::adapters::runner::{Cmd, Runner};
 use crate::error::{Error, Result};
-use crate::pipeline::plan::Service;
+use crate::formats::envfile::EnvFile;
+use crate::services::ServiceDir;
 
 /// The `.env` key of the command run before an update.
 pub const PRE: &str = "PRE_UPDATE_COMMAND";
@@ -18,12 +19,12 @@ pub const TIMEOUT: &str = "UPDATE_COMMAND_TIMEOUT";
 /// The seconds a hook may take when `UPDATE_COMMAND_TIMEOUT` is not set.
 pub const DEFAULT_TIMEOUT: u64 = 300;
 
-/// The command for hook `key` of `service`, if it sets one.
-pub fn command(service: &Service, key: &str) -> Result<Option<Cmd>> {
-    let Some(entry) = service.env.get(key).filter(|e| !e.value.trim().is_empty()) else {
+/// The command for hook `key` of the service in `dir` whose `.env` is `env`, if it sets one.
+pub fn command(env: &EnvFile, dir: &ServiceDir, key: &str) -> Result<Option<Cmd>> {
+    let Some(entry) = env.get(key).filter(|e| !e.value.trim().is_empty()) else {
         return Ok(None);
     };
-    let timeout = match service.env.get(TIMEOUT) {
+    let timeout = match env.get(TIMEOUT) {
         None => DEFAULT_TIMEOUT,
         Some(t) => t
             .value
@@ -34,7 +35,7 @@ pub fn command(service: &Service, key: &str) -> Result<Option<Cmd>> {
             .ok_or_else(|| {
                 Error::Env(format!(
                     "{}:{}: {TIMEOUT}=`{}`: must be a whole number of seconds above 0",
-                    service.dir.env_file.display(),
+                    dir.env_file.display(),
                     t.line,
                     t.value
                 ))
@@ -50,19 +51,19 @@ pub fn command(service: &Service, key: &str) -> Result<Option<Cmd>> {
                 "-c",
                 &entry.value,
             ])
-            .env("CIPUG_SERVICE", &service.dir.name)
+            .env("CIPUG_SERVICE", &dir.name)
             .env("CIPUG_HOOK", hook)
-            .current_dir(&service.dir.path),
+            .current_dir(&dir.path),
     ))
 }
 
-/// Runs hook `key` of `service`, if set. Its failure (exit 30) names the hook; a timeout
-/// says so.
-pub fn run(runner: &dyn Runner, service: &Service, key: &str) -> Result<()> {
-    let Some(cmd) = command(service, key)? else {
+/// Runs hook `key` of the service in `dir`, if its `.env` (`env`) sets one. Its failure
+/// (exit 30) names the hook; a timeout says so.
+pub fn run(runner: &dyn Runner, env: &EnvFile, dir: &ServiceDir, key: &str) -> Result<()> {
+    let Some(cmd) = command(env, dir, key)? else {
         return Ok(());
     };
-    log::info!("{}: running {key}", service.dir.name);
+    log::info!("{}: running {key}", dir.name);
     runner.run(&cmd).map(|_| ()).map_err(|e| {
         let timed_out =
             matches!(&e, crate::adapters::runner::RunError::Failed { status, .. } if status.contains("124"));

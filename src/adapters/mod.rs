@@ -9,4 +9,3 @@ pub mod hooks;
 pub mod notify;
 pub mod runner;
 pub mod snapper;
-pub mod timeouts;

@@ -17,7 +17,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub use crate::adapters::timeouts::{Timeouts, ToolKind};
+pub use crate::timeouts::{Timeouts, ToolKind};
 
 /// A command line to run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -88,7 +88,7 @@ enum Private {
 /// The compose tool is fine only when it runs: `docker` is installed on many servers whose
 /// `docker compose` plugin is not, so `<COMPOSE_TOOL> version` must succeed.
 fn compose_tool_works(config: &Config, runner: &dyn Runner) -> Finding {
-    let cmd = crate::adapters::runner::Cmd::from_words(&config.compose_tool).arg("version");
+    let cmd = crate::adapters::compose::Compose::new(config).version();
     let tool = config.compose_tool.join(" ");
     match runner.run(&cmd) {
         Ok(out) => {

@@ -115,7 +115,11 @@ pub fn run(
             if !changes.is_empty() {
                 writeln!(out, "{name}: would update")
                     .map_err(|e| Error::io("standard output", e))?;
-                let hook = |key| crate::adapters::hooks::command(service, key).ok().flatten();
+                let hook = |key| {
+                    crate::adapters::hooks::command(&service.env, &service.dir, key)
+                        .ok()
+                        .flatten()
+                };
                 let pre = hook(crate::adapters::hooks::PRE)
                     .map(|c| format!("{}: {c}", crate::adapters::hooks::PRE));
                 let post = hook(crate::adapters::hooks::POST)
@@ -141,7 +145,8 @@ pub fn run(
                     // anything is touched); its failure cancels the update.
                     None => match crate::adapters::hooks::run(
                         runner,
-                        service,
+                        &service.env,
+                        &service.dir,
                         crate::adapters::hooks::PRE,
                     ) {
                         Ok(()) => updater.update(service, changes),
@@ -180,9 +185,12 @@ pub fn run(
         }
         if let Outcome::Updated { .. } = outcome {
             updated += 1;
-            if let Err(e) =
-                crate::adapters::hooks::run(runner, service, crate::adapters::hooks::POST)
-            {
+            if let Err(e) = crate::adapters::hooks::run(
+                runner,
+                &service.env,
+                &service.dir,
+                crate::adapters::hooks::POST,
+            ) {
                 log::error!("{name}: {e}");
                 codes.push(e.exit_code());
             }
@@ -317,7 +325,7 @@ struct Features<'a, 'r> {
     config: &'a Config,
     native: &'a crate::resolve::native::Native<'r>,
     newer: &'a newer::NewerTags,
-    moves: &'a [(String, String, tag_update::Retag)],
+    moves: &'a [(String, String, crate::formats::retag::Retag)],
     now: f64,
 }
 

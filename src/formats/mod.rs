@@ -3,6 +3,7 @@
 pub mod adoption;
 pub mod compose_file;
 pub mod compose_services;
+pub mod compose_version;
 pub mod dialects;
 pub mod envfile;
 pub mod image_ref;
@@ -11,5 +12,6 @@ pub mod pinned_ref;
 pub mod pins;
 pub mod python_config;
 pub mod registries_conf;
+pub mod retag;
 pub mod settings;
 pub mod version_tag;

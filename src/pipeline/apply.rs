@@ -3,6 +3,7 @@
 //! A failed step ends that service's update; the caller goes on with the next service.
 
 use crate::adapters::compose::{project_name, Compose};
+use crate::adapters::container::pull_cmd;
 use crate::adapters::runner::Runner;
 use crate::adapters::snapper::{create_cmd, Snapper, SnapshotMeta};
 use crate::atomic;
@@ -14,7 +15,6 @@ use crate::formats::line_diff::line_diff;
 use crate::pipeline::gate;
 use crate::pipeline::journal::{Journal, Pending, PendingChange};
 use crate::pipeline::plan::{apply, describe, pin_uses, Change, Outcome, Service};
-use crate::pipeline::pull::pull_cmd;
 use crate::pipeline::restart::{self, Plan};
 use crate::pipeline::rollback::{undo, UndoTarget};
 

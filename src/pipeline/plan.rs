@@ -42,7 +42,7 @@ pub struct Change {
     /// The new pin.
     pub new: Pin,
     /// The version tag that moves with the pin (`TAG_UPDATE`), if any.
-    pub retag: Option<crate::pipeline::tag_update::Retag>,
+    pub retag: Option<crate::formats::retag::Retag>,
 }
 
 /// What happened to a service.
@@ -180,7 +180,7 @@ pub fn apply(service: &Service, changes: &[Change]) -> EnvFile {
         );
         env.set(&hashed_key, change.new.as_str(), tagged_key.as_deref());
         if let (Some(retag), Some(key)) = (&change.retag, &tagged_key) {
-            match crate::pipeline::tag_update::rewrite(&env, key, retag) {
+            match crate::formats::retag::rewrite(&env, key, retag) {
                 Some(moved) => env = moved,
                 None => log::warn!("{key}: the tag could not be moved to {}", retag.to),
             }

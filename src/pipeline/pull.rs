@@ -8,15 +8,9 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::adapters::runner::{Cmd, Runner};
+use crate::adapters::container::pull_cmd;
+use crate::adapters::runner::Runner;
 use crate::config::Config;
-
-/// `<CONTAINER_TOOL> pull <pin>`: the same registries, credentials and storage compose uses.
-pub fn pull_cmd(config: &Config, pin: &str) -> Cmd {
-    crate::adapters::container::tool(config)
-        .args(["pull", pin])
-        .kind(crate::adapters::runner::ToolKind::Pull)
-}
 
 /// Pulls each distinct pin once; the result per pin is `Err(what went wrong)` for a failed
 /// pull.

@@ -61,30 +61,6 @@ struct AuthEntry {
     password: Option<String>,
 }
 
-/// The auth files to read, in order, from the environment values that name them.
-pub fn auth_file_paths(env: &dyn Fn(&str) -> Option<String>, uid: u32) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    if let Some(file) = env("REGISTRY_AUTH_FILE").filter(|f| !f.is_empty()) {
-        files.push(PathBuf::from(file));
-    }
-    match env("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => files.push(Path::new(&dir).join("containers/auth.json")),
-        None => files.push(PathBuf::from(format!("/run/containers/{uid}/auth.json"))),
-    }
-    let home = env("HOME").filter(|h| !h.is_empty());
-    match (env("XDG_CONFIG_HOME").filter(|d| !d.is_empty()), &home) {
-        (Some(dir), _) => files.push(Path::new(&dir).join("containers/auth.json")),
-        (None, Some(home)) => files.push(Path::new(home).join(".config/containers/auth.json")),
-        (None, None) => {}
-    }
-    match (env("DOCKER_CONFIG").filter(|d| !d.is_empty()), &home) {
-        (Some(dir), _) => files.push(Path::new(&dir).join("config.json")),
-        (None, Some(home)) => files.push(Path::new(home).join(".docker/config.json")),
-        (None, None) => {}
-    }
-    files
-}
-
 /// Normalises an `auths` key: drops a scheme and a trailing path on host-only keys, and maps
 /// Docker Hub's spellings to `docker.io`.
 fn normalise_key(key: &str) -> String {
@@ -330,7 +306,7 @@ mod tests {
             _ => None,
         };
         assert_eq!(
-            auth_file_paths(&env, 0),
+            crate::config::auth_file_paths(&env, 0),
             vec![
                 PathBuf::from("/a.json"),
                 PathBuf::from("/run/containers/0/auth.json"),

@@ -1,0 +1,165 @@
+//! What a compose tool's `--version` says: which tool (podman-compose, docker-compose,
+//! `docker compose`) and version, and what differs between them: podman-compose 1.0 exits 0
+//! when `up` failed and has no `--env-file`; podman-compose 1.1 and later, docker-compose
+//! 1.x and `docker compose` (v2) propagate exit codes and take `--env-file`.
+
+use std::fmt;
+
+/// The family of a compose tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComposeKind {
+    /// podman-compose (Python).
+    PodmanCompose,
+    /// docker-compose 1.x (Python).
+    DockerComposeV1,
+    /// `docker compose` / docker-compose 2.x (Go).
+    DockerComposeV2,
+    /// A tool whose `--version` cipug does not recognise.
+    Unknown,
+}
+
+/// A compose tool and its version, as detected for this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeFlavour {
+    /// The family.
+    pub kind: ComposeKind,
+    /// `(major, minor, patch)`, when the tool printed one.
+    pub version: Option<(u32, u32, u32)>,
+}
+
+impl Default for ComposeFlavour {
+    /// Not detected (yet): every check is kept.
+    fn default() -> Self {
+        ComposeFlavour {
+            kind: ComposeKind::Unknown,
+            version: None,
+        }
+    }
+}
+
+impl ComposeFlavour {
+    /// podman-compose before 1.1.
+    fn old_podman_compose(&self) -> bool {
+        self.kind == ComposeKind::PodmanCompose && self.version.is_none_or(|v| v < (1, 1, 0))
+    }
+
+    /// Whether a failed `up` shows in the exit code. Where it does not (podman-compose 1.0,
+    /// or a tool cipug does not know), only the health gate catches it.
+    pub fn exit_codes_reliable(&self) -> bool {
+        !self.old_podman_compose() && self.kind != ComposeKind::Unknown
+    }
+
+    /// Whether the tool takes `--env-file`.
+    pub fn has_env_file_option(&self) -> bool {
+        !self.old_podman_compose()
+    }
+
+    /// Reads the output of `<COMPOSE_TOOL> --version`.
+    pub fn parse(output: &str) -> ComposeFlavour {
+        for line in output.lines() {
+            let lower = line.to_ascii_lowercase();
+            let kind =
+                if lower.starts_with("podman-compose") || lower.starts_with("podman-composer") {
+                    ComposeKind::PodmanCompose
+                } else if lower.starts_with("docker-compose version")
+                    || lower.starts_with("docker compose version")
+                {
+                    ComposeKind::DockerComposeV1
+                } else {
+                    continue;
+                };
+            let version = version_in(line);
+            let kind = match (kind, version) {
+                (ComposeKind::DockerComposeV1, Some((major, _, _))) if major >= 2 => {
+                    ComposeKind::DockerComposeV2
+                }
+                (kind, _) => kind,
+            };
+            return ComposeFlavour { kind, version };
+        }
+        ComposeFlavour::default()
+    }
+}
+
+impl fmt::Display for ComposeFlavour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.kind {
+            ComposeKind::PodmanCompose => "podman-compose",
+            ComposeKind::DockerComposeV1 | ComposeKind::DockerComposeV2 => "docker compose",
+            ComposeKind::Unknown => "an unknown compose tool",
+        };
+        match self.version {
+            Some((a, b, c)) => write!(f, "{name} {a}.{b}.{c}"),
+            None => f.write_str(name),
+        }
+    }
+}
+
+/// The first `N.N[.N]` after the word "version" (a leading `v` allowed).
+fn version_in(line: &str) -> Option<(u32, u32, u32)> {
+    let lower = line.to_ascii_lowercase();
+    let rest = &lower[lower.find("version")? + "version".len()..];
+    rest.split(|c: char| c.is_whitespace() || c == ',')
+        .map(|w| w.trim_start_matches('v'))
+        .find_map(|w| {
+            let mut parts = w.split('.').map(|p| p.parse::<u32>().ok());
+            let major = parts.next()??;
+            let minor = parts.next()??;
+            let patch = parts.next().flatten().unwrap_or(0);
+            Some((major, minor, patch))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_of_the_tools_people_run() {
+        let cases: &[(&str, ComposeKind, Option<(u32, u32, u32)>)] = &[
+            (
+                "['podman', '--version', '']\nusing podman version: 4.3.1\npodman-composer version  1.0.3\npodman --version \npodman version 4.3.1\nexit code: 0\n",
+                ComposeKind::PodmanCompose,
+                Some((1, 0, 3)),
+            ),
+            (
+                "podman-compose version 1.6.0\npodman version 4.3.1\n",
+                ComposeKind::PodmanCompose,
+                Some((1, 6, 0)),
+            ),
+            (
+                "docker-compose version 1.29.2, build unknown\n",
+                ComposeKind::DockerComposeV1,
+                Some((1, 29, 2)),
+            ),
+            (
+                "Docker Compose version v2.20.2\n",
+                ComposeKind::DockerComposeV2,
+                Some((2, 20, 2)),
+            ),
+            ("something else 3.1\n", ComposeKind::Unknown, None),
+        ];
+        for (output, kind, version) in cases {
+            let flavour = ComposeFlavour::parse(output);
+            assert_eq!(
+                (flavour.kind, flavour.version),
+                (*kind, *version),
+                "{output}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_each_version_does() {
+        let old = ComposeFlavour::parse("podman-composer version  1.0.3");
+        let new = ComposeFlavour::parse("podman-compose version 1.1.0");
+        let docker = ComposeFlavour::parse("docker-compose version 1.29.2, build unknown");
+        let unknown = ComposeFlavour::default();
+        let row = |f: &ComposeFlavour| (f.exit_codes_reliable(), f.has_env_file_option());
+        assert_eq!(row(&old), (false, false));
+        assert_eq!(row(&new), (true, true));
+        assert_eq!(row(&docker), (true, true));
+        assert_eq!(row(&unknown), (false, true));
+        assert_eq!(old.to_string(), "podman-compose 1.0.3");
+    }
+}
