@@ -267,3 +267,32 @@ fn no_file_holds_more_than_about_500_lines_of_code() {
     }
     assert!(big.is_empty(), "{}", big.join("\n"));
 }
+
+#[test]
+fn no_function_is_longer_than_about_80_lines() {
+    let mut long = Vec::new();
+    for (module, path) in modules() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("\n#[cfg(test)]\n").next().unwrap();
+        let lines: Vec<&str> = code.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let trimmed = line.trim_start();
+            let indent = &line[..line.len() - trimmed.len()];
+            let is_fn = ["fn ", "pub fn ", "pub(crate) fn ", "pub(super) fn "]
+                .iter()
+                .any(|p| trimmed.starts_with(p));
+            if !is_fn || trimmed.ends_with(';') {
+                continue;
+            }
+            // The body ends at the first `}` line at the same indentation.
+            let close = format!("{indent}}}");
+            if let Some(end) = lines[i..].iter().position(|l| *l == close) {
+                if end > 85 {
+                    let name = trimmed.split(['(', '<']).next().unwrap_or(trimmed);
+                    long.push(format!("{module}: `{name}` has {end} lines"));
+                }
+            }
+        }
+    }
+    assert!(long.is_empty(), "{}", long.join("\n"));
+}

@@ -13,10 +13,10 @@ use crate::adapters::snapper::Snapper;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::formats::compose_services::ComposeServices;
-use crate::pipeline::plan;
+use crate::pipeline::plan::{self, Service};
 use crate::pipeline::prepare::{required_tools, resolver};
 use crate::resolve::{self, Cache};
-use crate::services;
+use crate::services::{self, ServiceDir};
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,19 +108,7 @@ fn compose_tool_works(config: &Config, runner: &dyn Runner) -> Finding {
 
 /// Runs every check; returns the findings in order.
 pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
-    let mut found = Vec::new();
-    for tool in required_tools(config) {
-        found.push(match which::which(&tool) {
-            Ok(_) if tool == config.compose_tool[0] => compose_tool_works(config, runner),
-            Ok(path) => ok(format!("tool {tool}: {}", path.display())),
-            Err(_) => fail(format!("tool {tool} is not installed (or not on PATH); install it or change the settings that need it")),
-        });
-    }
-    match crate::commands::doctor_tools::combination(config, runner) {
-        Some(Ok(text)) => found.push(ok(text)),
-        Some(Err(text)) => found.push(fail(text)),
-        None => {}
-    }
+    let mut found = tool_findings(config, runner);
     let dirs = match services::discover(config) {
         Ok(dirs) => {
             found.push(ok(format!(
@@ -138,83 +126,115 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
     let mut snapper = Snapper::new(runner);
     let mut loaded = Vec::new();
     for dir in &dirs {
-        let name = &dir.name;
         if config.service_snapshot {
-            found.push(if is_subvolume(&dir.path) {
-                ok(format!("{name}: a btrfs subvolume"))
-            } else {
-                fail(format!("{name}: {} is not a btrfs subvolume, so it cannot be snapshotted; move it into one (`btrfs subvolume create`)", dir.path.display()))
-            });
-            if which::which("snapper").is_ok() {
-                found.push(match snapper.config_for(&dir.path) {
-                    Ok(c) => ok(format!("{name}: snapper config {}", c.config)),
-                    Err(e) => fail(format!("{name}: {e}")),
-                });
-            }
+            found.extend(snapshot_findings(&mut snapper, dir));
         }
         match plan::load(dir).and_then(crate::pipeline::update_policy::without_off) {
             Ok(service) => {
-                let compose_name =
-                    crate::compose_file_names::name(config, &dir.path).unwrap_or_default();
-                let compose =
-                    std::fs::read_to_string(dir.path.join(&compose_name)).unwrap_or_default();
-                if service.images.is_empty() {
-                    found.push(fail(format!(
-                        "{name}: {} has no SERVICE_<X>_IMAGE_TAGGED entry; run `cipug adopt {}`",
-                        dir.env_file.display(),
-                        dir.path.display()
-                    )));
-                }
-                for image in &service.images {
-                    let var = image.hashed_key();
-                    found.push(if compose.contains(&var) {
-                        ok(format!("{name}: {} uses ${{{var}}}", compose_name))
-                    } else {
-                        fail(format!(
-                            "{name}: {} does not use ${{{var}}}: write `image: ${{{var}}}` for it",
-                            compose_name
-                        ))
-                    });
-                }
-                match ComposeServices::parse(&compose) {
-                    Ok(file) => {
-                        found.extend(file.outside_volumes(&dir.path).into_iter().map(|v| {
-                            note(format!(
-                                "{name}: {v}: not in the snapshot, a rollback does not put it back"
-                            ))
-                        }))
-                    }
-                    Err(e) => {
-                        found.push(fail(format!("{name}: {}: {e}", config.compose_file_name)))
-                    }
-                }
+                found.extend(compose_findings(config, &service));
                 loaded.push(service);
             }
-            Err(e) => found.push(fail(format!("{name}: {e}"))),
+            Err(e) => found.push(fail(format!("{}: {e}", dir.name))),
         }
     }
-    let resolver = resolver(config, runner);
-    let mut cache = Cache::disabled();
-    let images = loaded
-        .iter()
-        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
-    for (image, result) in resolve::resolve_all(
-        resolver.as_ref(),
-        images,
-        &mut cache,
-        crate::pipeline::prepare::now(),
-        false,
-    ) {
-        found.push(match result {
-            Ok(pin) => ok(format!("registry answers for {image}: {pin}")),
-            Err(e) => fail(format!("{image}: {e}")),
-        });
-    }
+    found.extend(registry_findings(config, runner, &loaded));
     if config.cache_duration > 0 {
         found.push(private(&config.cache_location, "cache", Private::File));
     }
     found.push(private(&config.state_dir, "state folder", Private::Folder));
     found
+}
+
+/// The tools a run needs, and whether the compose and container tools go together.
+fn tool_findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for tool in required_tools(config) {
+        found.push(match which::which(&tool) {
+            Ok(_) if tool == config.compose_tool[0] => compose_tool_works(config, runner),
+            Ok(path) => ok(format!("tool {tool}: {}", path.display())),
+            Err(_) => fail(format!("tool {tool} is not installed (or not on PATH); install it or change the settings that need it")),
+        });
+    }
+    match crate::commands::doctor_tools::combination(config, runner) {
+        Some(Ok(text)) => found.push(ok(text)),
+        Some(Err(text)) => found.push(fail(text)),
+        None => {}
+    }
+    found
+}
+
+/// Whether the service folder is a subvolume with a snapper config.
+fn snapshot_findings(snapper: &mut Snapper<'_>, dir: &ServiceDir) -> Vec<Finding> {
+    let name = &dir.name;
+    let mut found = vec![if is_subvolume(&dir.path) {
+        ok(format!("{name}: a btrfs subvolume"))
+    } else {
+        fail(format!("{name}: {} is not a btrfs subvolume, so it cannot be snapshotted; move it into one (`btrfs subvolume create`)", dir.path.display()))
+    }];
+    if which::which("snapper").is_ok() {
+        found.push(match snapper.config_for(&dir.path) {
+            Ok(c) => ok(format!("{name}: snapper config {}", c.config)),
+            Err(e) => fail(format!("{name}: {e}")),
+        });
+    }
+    found
+}
+
+/// Whether the service has entries, its compose file uses them, and which bind mounts are
+/// outside its folder (and so outside its snapshots).
+fn compose_findings(config: &Config, service: &Service) -> Vec<Finding> {
+    let (name, dir) = (&service.dir.name, &service.dir);
+    let compose_name = crate::compose_file_names::name(config, &dir.path).unwrap_or_default();
+    let compose = std::fs::read_to_string(dir.path.join(&compose_name)).unwrap_or_default();
+    let mut found = Vec::new();
+    if service.images.is_empty() {
+        found.push(fail(format!(
+            "{name}: {} has no SERVICE_<X>_IMAGE_TAGGED entry; run `cipug adopt {}`",
+            dir.env_file.display(),
+            dir.path.display()
+        )));
+    }
+    for image in &service.images {
+        let var = image.hashed_key();
+        found.push(if compose.contains(&var) {
+            ok(format!("{name}: {compose_name} uses ${{{var}}}"))
+        } else {
+            fail(format!(
+                "{name}: {compose_name} does not use ${{{var}}}: write `image: ${{{var}}}` for it"
+            ))
+        });
+    }
+    match ComposeServices::parse(&compose) {
+        Ok(file) => found.extend(file.outside_volumes(&dir.path).into_iter().map(|v| {
+            note(format!(
+                "{name}: {v}: not in the snapshot, a rollback does not put it back"
+            ))
+        })),
+        Err(e) => found.push(fail(format!("{name}: {compose_name}: {e}"))),
+    }
+    found
+}
+
+/// Whether the registries answer for every tag of the services that loaded.
+fn registry_findings(config: &Config, runner: &dyn Runner, loaded: &[Service]) -> Vec<Finding> {
+    let resolver = resolver(config, runner);
+    let mut cache = Cache::disabled();
+    let images = loaded
+        .iter()
+        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
+    resolve::resolve_all(
+        resolver.as_ref(),
+        images,
+        &mut cache,
+        crate::pipeline::prepare::now(),
+        false,
+    )
+    .into_iter()
+    .map(|(image, result)| match result {
+        Ok(pin) => ok(format!("registry answers for {image}: {pin}")),
+        Err(e) => fail(format!("{image}: {e}")),
+    })
+    .collect()
 }
 
 /// Prints the findings; fails with exit 12 when any check failed.

@@ -12,11 +12,11 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pipeline::history::{self, Event, History};
 use crate::pipeline::lock::{RunLock, Wait};
-use crate::pipeline::plan;
+use crate::pipeline::plan::{self, Service};
 use crate::pipeline::rollback::{undo, UndoTarget};
-use crate::services;
+use crate::services::{self, ServiceDir};
 
-/// Runs the rollback command.
+/// Runs `cipug rollback <name> [--to N]`.
 pub fn run(
     config: &Config,
     runner: &dyn Runner,
@@ -33,54 +33,11 @@ pub fn run(
     let before = plan::load(&dir)?;
     let history = History::new(&config.state_dir);
     let past = history.events()?;
-    let latest_update = |entry: Option<&str>| {
-        past.iter().rev().find(|e| {
-            e.service == name
-                && e.outcome == history::Outcome::Updated
-                && entry.is_none_or(|x| e.entry == x)
-        })
-    };
     let mut snapper = Snapper::new(runner);
     let (target, number, note) = if config.service_snapshot {
-        let snapper_config = snapper.config_for(&dir.path)?;
-        let number = match to {
-            Some(n) => n,
-            None => latest_update(None).and_then(|e| e.snapshot_before).ok_or_else(|| {
-                Error::Snapshot(format!("{name}: no update with a snapshot in the history; pass --to <snapshot number>"))
-            })?,
-        };
-        if !snapper.numbers(&snapper_config.config)?.contains(&number) {
-            return Err(Error::Snapshot(format!(
-                "snapshot {number} is not a snapshot of {name}'s snapper config {}; refusing",
-                snapper_config.config
-            )));
-        }
-        (
-            UndoTarget::Snapshot(number),
-            Some(number),
-            format!("to snapshot {number}"),
-        )
+        to_snapshot(&mut snapper, &dir, to, &past)?
     } else {
-        if to.is_some() {
-            return Err(Error::Value(
-                "--to needs snapshots (SERVICE_SNAPSHOT is off)".into(),
-            ));
-        }
-        let pins: Vec<(String, Option<String>)> = before
-            .images
-            .iter()
-            .filter_map(|i| latest_update(Some(&i.entry)).map(|e| (i.entry.clone(), e.old.clone())))
-            .collect();
-        if pins.is_empty() {
-            return Err(Error::Value(format!(
-                "{name}: no update in the history to roll back"
-            )));
-        }
-        (
-            UndoTarget::Pins(pins),
-            None,
-            "to the previous pins only: data was not restored (SERVICE_SNAPSHOT is off)".to_owned(),
-        )
+        to_pins(&before, to, &past)?
     };
     let why = format!("cipug rollback of {name} {note}");
     let failed = undo(config, runner, &mut snapper, &dir, target, &why)?;
@@ -130,4 +87,76 @@ pub fn run(
         log::warn!("{name}: {note}");
     }
     history.append(&events)
+}
+
+/// Where a rollback goes, the snapshot number if any, and how to say it.
+type Target = (UndoTarget, Option<u64>, String);
+
+/// The newest `updated` event of `name` (of `entry`, when given).
+fn latest_update<'e>(past: &'e [Event], name: &str, entry: Option<&str>) -> Option<&'e Event> {
+    past.iter().rev().find(|e| {
+        e.service == name
+            && e.outcome == history::Outcome::Updated
+            && entry.is_none_or(|x| e.entry == x)
+    })
+}
+
+/// With snapshots: snapshot `to`, else the one before the newest update; it must belong to
+/// the service's snapper config.
+fn to_snapshot(
+    snapper: &mut Snapper<'_>,
+    dir: &ServiceDir,
+    to: Option<u64>,
+    past: &[Event],
+) -> Result<Target> {
+    let name = &dir.name;
+    let snapper_config = snapper.config_for(&dir.path)?;
+    let number = match to {
+        Some(n) => n,
+        None => latest_update(past, name, None)
+            .and_then(|e| e.snapshot_before)
+            .ok_or_else(|| {
+                Error::Snapshot(format!(
+                    "{name}: no update with a snapshot in the history; pass --to <snapshot number>"
+                ))
+            })?,
+    };
+    if !snapper.numbers(&snapper_config.config)?.contains(&number) {
+        return Err(Error::Snapshot(format!(
+            "snapshot {number} is not a snapshot of {name}'s snapper config {}; refusing",
+            snapper_config.config
+        )));
+    }
+    Ok((
+        UndoTarget::Snapshot(number),
+        Some(number),
+        format!("to snapshot {number}"),
+    ))
+}
+
+/// Without snapshots: each entry's pin before its newest update (data is not restored).
+fn to_pins(before: &Service, to: Option<u64>, past: &[Event]) -> Result<Target> {
+    let name = &before.dir.name;
+    if to.is_some() {
+        return Err(Error::Value(
+            "--to needs snapshots (SERVICE_SNAPSHOT is off)".into(),
+        ));
+    }
+    let pins: Vec<(String, Option<String>)> = before
+        .images
+        .iter()
+        .filter_map(|i| {
+            latest_update(past, name, Some(&i.entry)).map(|e| (i.entry.clone(), e.old.clone()))
+        })
+        .collect();
+    if pins.is_empty() {
+        return Err(Error::Value(format!(
+            "{name}: no update in the history to roll back"
+        )));
+    }
+    Ok((
+        UndoTarget::Pins(pins),
+        None,
+        "to the previous pins only: data was not restored (SERVICE_SNAPSHOT is off)".to_owned(),
+    ))
 }

@@ -11,7 +11,7 @@
 //! values spanning lines) with the compose line named; the compose text is then edited by
 //! byte range. This module does no I/O; [`crate::commands::adopt`] reads and writes files.
 
-use crate::formats::compose_file::service_images;
+use crate::formats::compose_file::{service_images, ServiceImage};
 use crate::formats::envfile::{render_value, EnvFile, Quote};
 
 /// The result of [`adopt`]: both files rewritten, and what was adopted.
@@ -58,62 +58,11 @@ pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
     let mut copied = 0;
     let mut already = 0;
     for image in &images {
-        let at = |msg: String| {
-            format!(
-                "compose line {}: service `{}`: {msg}",
-                image.line, image.service
-            )
-        };
-        let x = entry_name(&image.service).ok_or_else(|| {
-            at(
-                "the name does not make an env variable name (letters, digits, `_`, `-`, `.`)"
-                    .into(),
-            )
-        })?;
-        if let Some((other, _)) = names.iter().find(|(_, e)| *e == x) {
-            return Err(at(format!(
-                "services `{other}` and `{}` both map to SERVICE_{x}_IMAGE_*; rename one",
-                image.service
-            )));
-        }
-        names.push((&image.service, x.clone()));
-
-        let hashed = format!("SERVICE_{x}_IMAGE_HASHED");
-        let used = scheme_names(&image.value);
-        if let Some(other) = used.iter().find(|name| **name != hashed) {
-            return Err(at(format!(
-                "the image `{}` already uses the variable differently (`{other}`, expected \
-                 `${{{hashed}}}`); fix it by hand",
-                image.value
-            )));
-        }
-        if !used.is_empty() {
+        let Some((x, value)) = plan_image(image, &env_file, &mut names, &mut new_lines)? else {
             already += 1;
             continue;
-        }
-
-        let tagged = format!("SERVICE_{x}_IMAGE_TAGGED");
-        // `name:tag@sha256:...`: the tag to follow, the digest as the current pin.
-        let (value, pin) = match crate::formats::pinned_ref::split(&image.value) {
-            Some((value, pin)) => (value, Some(pin)),
-            None => (image.value.clone(), None),
         };
-        match env_file.get(&tagged) {
-            Some(existing) if existing.value != value => {
-                return Err(at(format!(
-                    "the env file already has {tagged}=`{}` (line {}), not `{}`",
-                    existing.value, existing.line, value
-                )));
-            }
-            Some(_) => {}
-            None => {
-                new_lines.push((tagged, value.clone()));
-                if let Some(pin) = pin.filter(|_| env_file.get(&hashed).is_none()) {
-                    new_lines.push((hashed.clone(), pin));
-                }
-            }
-        }
-
+        let hashed = format!("SERVICE_{x}_IMAGE_HASHED");
         let q = image.quote.map(String::from).unwrap_or_default();
         compose_out.push_str(&compose[copied..image.span.start]);
         compose_out.push_str(&format!("{q}${{{hashed}}}{q}"));
@@ -141,6 +90,70 @@ pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
         env: append_env(&env_file, &new_lines)?,
         entries,
     })
+}
+
+/// What adopting one service's `image:` takes: its entry name `X` and the TAGGED value,
+/// with the `.env` lines to append added to `new_lines`; `None` when the image already uses
+/// `${SERVICE_<X>_IMAGE_HASHED}`. `names` holds the entry names taken so far, to refuse two
+/// services that map to one name.
+fn plan_image<'i>(
+    image: &'i ServiceImage,
+    env_file: &EnvFile,
+    names: &mut Vec<(&'i str, String)>,
+    new_lines: &mut Vec<(String, String)>,
+) -> Result<Option<(String, String)>, String> {
+    let at = |msg: String| {
+        format!(
+            "compose line {}: service `{}`: {msg}",
+            image.line, image.service
+        )
+    };
+    let x = entry_name(&image.service).ok_or_else(|| {
+        at("the name does not make an env variable name (letters, digits, `_`, `-`, `.`)".into())
+    })?;
+    if let Some((other, _)) = names.iter().find(|(_, e)| *e == x) {
+        return Err(at(format!(
+            "services `{other}` and `{}` both map to SERVICE_{x}_IMAGE_*; rename one",
+            image.service
+        )));
+    }
+    names.push((&image.service, x.clone()));
+
+    let hashed = format!("SERVICE_{x}_IMAGE_HASHED");
+    let used = scheme_names(&image.value);
+    if let Some(other) = used.iter().find(|name| **name != hashed) {
+        return Err(at(format!(
+            "the image `{}` already uses the variable differently (`{other}`, expected \
+             `${{{hashed}}}`); fix it by hand",
+            image.value
+        )));
+    }
+    if !used.is_empty() {
+        return Ok(None);
+    }
+
+    let tagged = format!("SERVICE_{x}_IMAGE_TAGGED");
+    // `name:tag@sha256:...`: the tag to follow, the digest as the current pin.
+    let (value, pin) = match crate::formats::pinned_ref::split(&image.value) {
+        Some((value, pin)) => (value, Some(pin)),
+        None => (image.value.clone(), None),
+    };
+    match env_file.get(&tagged) {
+        Some(existing) if existing.value != value => {
+            return Err(at(format!(
+                "the env file already has {tagged}=`{}` (line {}), not `{}`",
+                existing.value, existing.line, value
+            )));
+        }
+        Some(_) => {}
+        None => {
+            new_lines.push((tagged, value.clone()));
+            if let Some(pin) = pin.filter(|_| env_file.get(&hashed).is_none()) {
+                new_lines.push((hashed, pin));
+            }
+        }
+    }
+    Ok(Some((x, value)))
 }
 
 /// `<X>` for a compose service name: upper case, `-` and `.` as `_`. `None` if the result

@@ -188,6 +188,27 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// One history event of `change`.
+pub fn event(
+    service: &str,
+    change: &crate::pipeline::plan::Change,
+    outcome: Outcome,
+    snapshots: (Option<u64>, Option<u64>),
+    message: Option<String>,
+) -> Event {
+    Event {
+        time: now(),
+        service: service.to_owned(),
+        entry: change.entry.clone(),
+        old: change.old.clone(),
+        new: Some(change.new.as_str().to_owned()),
+        outcome,
+        snapshot_before: snapshots.0,
+        snapshot_failed: snapshots.1,
+        message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

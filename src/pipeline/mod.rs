@@ -4,6 +4,7 @@
 //! roll back ([`rollback`]) and record the outcome ([`history`]).
 
 pub mod apply;
+pub mod checks;
 pub mod cooldown;
 pub mod first_seen;
 pub mod gate;
@@ -14,8 +15,10 @@ pub mod newer;
 pub mod plan;
 pub mod prepare;
 pub mod pull;
+pub mod record;
 pub mod restart;
 pub mod rollback;
+pub mod select;
 pub mod status;
 pub mod subvolume;
 pub mod summary;

@@ -1,0 +1,116 @@
+//! What is checked once for the whole run before any service is touched: the compose tool
+//! works, and every new pin pulled; a service either fails here untouched or goes on.
+
+use std::collections::BTreeMap;
+
+use crate::adapters::compose::Compose;
+use crate::adapters::runner::Runner;
+use crate::config::Config;
+use crate::error::Error;
+use crate::pipeline::journal::Pending;
+use crate::pipeline::plan::Change;
+use crate::pipeline::pull;
+use crate::pipeline::select::Prepared;
+
+/// What was checked once for the whole run before any service is touched: the compose
+/// tool, and the pull of every new pin.
+pub struct Checks {
+    /// Why the compose tool does not work, if it does not.
+    pub compose_broken: Option<String>,
+    /// The result of each pin's pull.
+    pub pulls: BTreeMap<String, Result<(), String>>,
+}
+
+impl Checks {
+    /// Checks the compose tool and pulls every new pin, when any service has work.
+    pub fn run(config: &Config, runner: &dyn Runner, prepared: &[Prepared<'_>]) -> Checks {
+        let has_work = prepared
+            .iter()
+            .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
+        if !has_work {
+            return Checks {
+                compose_broken: None,
+                pulls: BTreeMap::new(),
+            };
+        }
+        let compose_broken = check_compose_tool(config, runner);
+        let pulls = if config.service_pull {
+            let pins: Vec<String> = prepared
+                .iter()
+                .flat_map(|(_, changes, resume, _)| new_pins(changes, resume.as_ref()))
+                .collect();
+            pull::pull_all(config, runner, &pins)
+        } else {
+            BTreeMap::new()
+        };
+        Checks {
+            compose_broken,
+            pulls,
+        }
+    }
+}
+
+/// Why a service cannot be updated after the preparation (compose tool broken, a pull
+/// failed), before anything of it was touched.
+pub fn prepared_failure(
+    name: &str,
+    changes: &[Change],
+    resume: Option<&Pending>,
+    compose_broken: &Option<String>,
+    pulls: &BTreeMap<String, Result<(), String>>,
+) -> Option<Error> {
+    if changes.is_empty() && resume.is_none() {
+        return None;
+    }
+    if let Some(error) = compose_broken {
+        return Some(Error::Compose(format!("{name}: {error}")));
+    }
+    let failed: Vec<&str> = new_pins(changes, resume)
+        .iter()
+        .filter_map(|pin| match pulls.get(pin) {
+            Some(Err(e)) => Some(e.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Pulled before anything was touched: the service and its `.env` are as they were.
+    (!failed.is_empty()).then(|| Error::Pull(failed.join("; ")))
+}
+
+/// Checks once per run that the compose tool starts; the error, if it does not.
+pub fn check_compose_tool(config: &Config, runner: &dyn Runner) -> Option<String> {
+    let compose = Compose::new(config);
+    if !compose.needed() {
+        return None;
+    }
+    runner
+        .run(&compose.version())
+        .err()
+        .map(|e| format!("the compose tool does not work: {e}"))
+}
+
+/// The pins a service's update switches to.
+pub fn new_pins(changes: &[Change], resume: Option<&Pending>) -> Vec<String> {
+    match resume {
+        Some(pending) => pending.changes.iter().map(|c| c.new.clone()).collect(),
+        None => changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
+    }
+}
+
+/// The changes an update would have made, for the report of one that could not start.
+pub fn attempted(changes: Vec<Change>, resume: Option<&Pending>) -> Vec<Change> {
+    match resume {
+        Some(pending) => pending
+            .changes
+            .iter()
+            .filter_map(|c| {
+                Some(Change {
+                    entry: c.entry.clone(),
+                    old: c.old.clone(),
+                    new: crate::formats::image_ref::Pin::parse(&c.new).ok()?,
+                    retag: None,
+                })
+            })
+            .collect(),
+        None => changes,
+    }
+}

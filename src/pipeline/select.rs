@@ -1,0 +1,171 @@
+//! What a run tries for each service: its changes after tag moves, update policies,
+//! held-back digests and the cool-down, and an update an interrupted run left to finish.
+
+use crate::adapters::notify::{Notification, Notifier};
+use crate::config::Config;
+use crate::pipeline::cooldown;
+use crate::pipeline::first_seen::FirstSeen;
+use crate::pipeline::history::event;
+use crate::pipeline::history::{self, Event};
+use crate::pipeline::journal::{Journal, Pending};
+use crate::pipeline::newer;
+use crate::pipeline::plan::{self, Change, Service};
+use crate::pipeline::summary::Row;
+use crate::pipeline::tag_update;
+
+/// One service's work after resolution: its changes to try, an interrupted update to
+/// finish, and the changes held back.
+pub type Prepared<'s> = (&'s Service, Vec<Change>, Option<Pending>, Vec<Change>);
+
+/// Works out each service's changes, finishes or drops journal entries, and holds back
+/// digests that failed before (reported in `rows`, recorded in `events`).
+pub fn prepare<'s>(
+    loaded: &'s [Service],
+    resolutions: &crate::resolve::Resolutions,
+    (journal, past, notifier): (&Journal, &[Event], &Notifier<'_>),
+    (features, seen): (&Features<'_, '_>, &mut FirstSeen),
+    options: Selection,
+    (codes, rows, events): (&mut Vec<u8>, &mut Vec<Row>, &mut Vec<Event>),
+) -> Vec<Prepared<'s>> {
+    let now = features.now;
+    let mut prepared = Vec::new();
+    for service in loaded {
+        let name = &service.dir.name;
+        cooldown::record(service, resolutions, seen, now);
+        if !options.dry_run {
+            newer::announce(service, features.newer, seen, now, notifier);
+        }
+        let split = plan::changes(service, resolutions)
+            .map(|changes| tag_update::apply(service, changes, features.moves, resolutions))
+            .and_then(|changes| crate::pipeline::update_policy::split(service, changes));
+        let changes = match split {
+            Ok((changes, available)) => {
+                let notify = (!options.dry_run).then_some(notifier);
+                rows.extend(crate::pipeline::update_policy::report(
+                    name, &available, notify,
+                ));
+                changes
+            }
+            Err(error) => {
+                log::error!("{name}: {error}");
+                codes.push(error.exit_code());
+                rows.push(Row::failed(name, "", &error));
+                if !options.dry_run {
+                    let message = error.to_string();
+                    notifier.send(&Notification::new(name, "", None, None, "failed", &message));
+                }
+                continue;
+            }
+        };
+        let resume = pending_update(service, journal, options.dry_run);
+        let (changes, mut held) = hold_back(service, changes, past, options.retry_failed);
+        let (changes, waiting) = cooldown::split(features.config, service, changes, seen, now);
+        for w in &waiting {
+            log::info!(
+                "{name}: {} {} is {}",
+                w.change.entry,
+                w.change.new,
+                w.label(now)
+            );
+            rows.push(Row::waiting(name, w, now));
+        }
+        for change in &held {
+            log::warn!(
+                "{name}: {} {} failed before and is held back (--retry-failed tries it)",
+                change.entry,
+                change.new
+            );
+            rows.push(Row::change(name, change, "held back"));
+            if !already_recorded_held(past, name, change) && !options.dry_run {
+                notifier.send(&Notification::new(
+                    name,
+                    &change.entry,
+                    change.old.as_deref(),
+                    Some(change.new.as_str()),
+                    "held back",
+                    "failed before; `cipug update --retry-failed` tries it again",
+                ));
+                events.push(event(
+                    name,
+                    change,
+                    history::Outcome::HeldBack,
+                    (None, None),
+                    None,
+                ));
+            }
+        }
+        // Waiting entries have their own row already, as held-back ones do.
+        held.extend(waiting.into_iter().map(|w| w.change));
+        prepared.push((service, changes, resume, held));
+    }
+    prepared
+}
+
+/// How the run was asked to select.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection {
+    /// Nothing is changed, recorded or notified.
+    pub dry_run: bool,
+    /// Held-back digests are tried again.
+    pub retry_failed: bool,
+}
+
+/// What the run found out for cool-down, tag moves and what-changed notes.
+pub struct Features<'a, 'r> {
+    /// The settings.
+    pub config: &'a Config,
+    /// The registry client for tag lists and labels.
+    pub native: &'a crate::resolve::native::Native<'r>,
+    /// The newer version tags found per entry.
+    pub newer: &'a newer::NewerTags,
+    /// The tag moves planned: (service, entry, move).
+    pub moves: &'a [(String, String, crate::formats::retag::Retag)],
+    /// The time of the run (seconds since the epoch).
+    pub now: f64,
+}
+
+/// The update an interrupted run left for `service`, if its `.env` already holds the new
+/// pins; an entry whose pins were never written is dropped.
+pub fn pending_update(service: &Service, journal: &Journal, dry_run: bool) -> Option<Pending> {
+    if dry_run {
+        return None;
+    }
+    journal.get(&service.dir.name).filter(|p| {
+        let written = p.changes.iter().all(|c| {
+            service
+                .images
+                .iter()
+                .any(|i| i.entry == c.entry && i.pinned.as_deref() == Some(c.new.as_str()))
+        });
+        if !written {
+            // The run died before the `.env` was written: nothing to finish.
+            journal.remove(&service.dir.name);
+        }
+        written
+    })
+}
+
+/// Splits `changes` into those to try and those held back after an earlier failure.
+pub fn hold_back(
+    service: &Service,
+    changes: Vec<Change>,
+    past: &[Event],
+    retry: bool,
+) -> (Vec<Change>, Vec<Change>) {
+    if retry {
+        return (changes, Vec::new());
+    }
+    changes
+        .into_iter()
+        .partition(|c| !history::is_held(past, &service.dir.name, &c.entry, c.new.as_str()))
+}
+
+/// Whether the newest event of this entry already says this digest is held back.
+pub fn already_recorded_held(past: &[Event], service: &str, change: &Change) -> bool {
+    past.iter()
+        .rev()
+        .find(|e| e.service == service && e.entry == change.entry)
+        .is_some_and(|e| {
+            e.outcome == history::Outcome::HeldBack && e.new.as_deref() == Some(change.new.as_str())
+        })
+}
