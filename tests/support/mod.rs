@@ -478,11 +478,12 @@ impl Stack {
             .prefix("cipug-e2e-")
             .tempdir()
             .unwrap();
-        let id = format!(
-            "cipugtest{}x{}",
-            std::process::id(),
-            STACKS.fetch_add(1, Ordering::SeqCst)
-        );
+        let stack_number = STACKS.fetch_add(1, Ordering::SeqCst);
+        let id = format!("cipugtest{}x{stack_number}", std::process::id());
+        // Stacks share the host's iptables but not their network folders: each gets its own
+        // range of subnets, or two stacks' project networks get the same subnet and one's
+        // teardown removes the other's firewall rules (netavark: "No chain/target/match").
+        let subnets = 100 + (std::process::id() as usize * 7 + stack_number) % 150;
         let image = work.path().join("btrfs.img");
         let root = work.path().join("services");
         fs::create_dir_all(&root).unwrap();
@@ -502,7 +503,7 @@ impl Stack {
         fs::write(
             w.join("containers.conf"),
             format!(
-                "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n[network]\nnetwork_backend = \"netavark\"\nnetwork_config_dir = \"{}\"\n",
+                "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n[network]\nnetwork_backend = \"netavark\"\nnetwork_config_dir = \"{}\"\ndefault_subnet_pools = [{{\"base\" = \"10.{subnets}.0.0/16\", \"size\" = 24}}]\n",
                 w.join("netcfg").display()
             ),
         )
