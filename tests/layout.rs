@@ -72,7 +72,7 @@ impl Refs {
     fn push(&mut self, prefix: &[String], last: Option<String>) {
         let mut path = prefix.to_vec();
         path.extend(last.filter(|l| l != "self"));
-        if matches!(path.first().map(String::as_str), Some("crate" | "super")) {
+        if !path.is_empty() {
             self.0.push(path);
         }
     }
@@ -100,15 +100,24 @@ impl<'ast> Visit<'ast> for Refs {
 fn module_of(path: &[String], here: &str, modules: &BTreeMap<String, PathBuf>) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
     let mut rest = path;
-    if rest.first().is_some_and(|p| p == "crate") {
-        rest = &rest[1..];
-    } else {
-        parts = here.split("::").map(str::to_owned).collect();
-        // A folder's mod.rs is the folder itself: `super` from it leaves the folder.
-        while rest.first().is_some_and(|p| p == "super") {
-            parts.pop();
+    let here_parts = || here.split("::").map(str::to_owned).collect::<Vec<_>>();
+    match rest.first().map(String::as_str) {
+        Some("crate") => rest = &rest[1..],
+        Some("super") => {
+            parts = here_parts();
+            // A folder's mod.rs is the folder itself: `super` from it leaves the folder.
+            while rest.first().is_some_and(|p| p == "super") {
+                parts.pop();
+                rest = &rest[1..];
+            }
+        }
+        Some("self") => {
+            parts = here_parts();
             rest = &rest[1..];
         }
+        // A path that starts with a child module of this one (`mod x;` then `x::f`).
+        Some(first) if modules.contains_key(&format!("{here}::{first}")) => parts = here_parts(),
+        _ => return None,
     }
     parts.extend(rest.iter().cloned());
     (1..=parts.len())
@@ -131,6 +140,9 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             .iter()
             .filter_map(|p| module_of(p, module, &modules))
             .filter(|m| m != module)
+            // A folder's mod.rs declares and re-exports its children: not a dependency the
+            // other way round.
+            .filter(|m| !m.starts_with(&format!("{module}::")))
             .collect();
         edges.insert(module.clone(), targets);
     }
