@@ -160,6 +160,19 @@ fn each_failing_step_has_its_code_and_spares_the_others() {
         "{}",
         run.stderr
     );
+    // The history records both snapshots of the update whose rollback failed.
+    let history = fakes.run(&["history", "e-up", "--format", "json"], &[]);
+    let events: serde_json::Value = serde_json::from_str(&history.stdout).unwrap();
+    let failed = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["outcome"] == "failed")
+        .unwrap_or_else(|| panic!("{}", history.stdout));
+    assert!(
+        failed["snapshot_before"].is_u64() && failed["snapshot_failed"].is_u64(),
+        "{failed}"
+    );
     let summary: Vec<&str> = run.stdout.lines().collect();
     for (name, outcome) in [
         ("a-ok", "updated"),

@@ -40,7 +40,7 @@ pub fn run(
         to_pins(&before, to, &past)?
     };
     let why = format!("cipug rollback of {name} {note}");
-    let failed = undo(config, runner, &mut snapper, &dir, target, &why)?;
+    let failed = undo(config, runner, &mut snapper, &dir, target, &why).map_err(|e| e.error)?;
     let after = plan::load(&dir)?;
     let notifier = Notifier::new(config, runner);
     let mut events = Vec::new();

@@ -240,6 +240,7 @@ fn apply(
             changes: attempted(changes, resume.as_ref()),
             error,
             snapshot: None,
+            failed_snapshot: None,
         };
     }
     if let Some(pending) = &resume {
@@ -255,6 +256,7 @@ fn apply(
             changes,
             error,
             snapshot: None,
+            failed_snapshot: None,
         },
     }
 }

@@ -106,6 +106,7 @@ impl<'a> Updater<'a> {
                 changes,
                 error,
                 snapshot: applied.snapshot,
+                failed_snapshot: None,
             };
         }
         log::warn!("{}: {error}; rolling back", service.dir.name);
@@ -136,6 +137,7 @@ impl<'a> Updater<'a> {
                 changes,
                 error: Error::Restart(format!("{error}; the rollback failed too: {undo_error}")),
                 snapshot: applied.snapshot,
+                failed_snapshot: undo_error.failed_snapshot,
             },
         }
     }

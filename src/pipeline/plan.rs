@@ -74,6 +74,8 @@ pub enum Outcome {
         error: Error,
         /// The snapshot taken before the failed step, if one was.
         snapshot: Option<u64>,
+        /// The snapshot of the failed state a rollback took before it failed too, if any.
+        failed_snapshot: Option<u64>,
     },
 }
 

@@ -41,7 +41,10 @@ pub fn record(
             )
         }
         Outcome::Failed {
-            error, snapshot, ..
+            error,
+            snapshot,
+            failed_snapshot,
+            ..
         } => {
             log::error!("{name}: {error}");
             codes.push(error.exit_code());
@@ -50,7 +53,7 @@ pub fn record(
             } else {
                 history::Outcome::Failed
             };
-            (kind, (*snapshot, None), Some(error.to_string()))
+            (kind, (*snapshot, *failed_snapshot), Some(error.to_string()))
         }
     };
     let mut events = Vec::new();

@@ -31,67 +31,114 @@ pub fn undo(
     dir: &ServiceDir,
     target: UndoTarget,
     why: &str,
-) -> Result<Option<u64>> {
-    let name = &dir.name;
-    let compose = Compose::new(config).using(pin_uses(dir));
-    let failed_version = load(dir).ok();
-    if let Err(e) = runner.run(&compose.stop(dir)) {
-        log::warn!("{name}: stopping before the rollback failed: {e}");
+) -> std::result::Result<Option<u64>, UndoError> {
+    let mut failed_snapshot = None;
+    let steps = Steps {
+        config,
+        runner,
+        dir,
+        why,
+    };
+    match steps.run(snapper, target, &mut failed_snapshot) {
+        Ok(()) => Ok(failed_snapshot),
+        Err(error) => Err(UndoError {
+            error,
+            failed_snapshot,
+        }),
     }
-    undo_checks::ensure_no_container(config, runner, dir, failed_version.as_ref())?;
-    let (failed_snapshot, restored) = match target {
-        UndoTarget::Snapshot(number) => {
-            let snapper_config = snapper.config_for(&dir.path)?;
-            let meta = SnapshotMeta {
-                cleanup: config.snapper_cleanup.clone(),
-                userdata: vec![
-                    ("cipug".into(), "failed".into()),
-                    ("service".into(), name.clone()),
-                ],
-            };
-            let failed = snapper.create(&snapper_config.config, why, &meta)?;
-            log::info!("{name}: snapshot {failed} keeps the state before the rollback");
-            snapper.undochange(&snapper_config.config, number)?;
-            log::info!("{name}: files put back to snapshot {number}");
-            let restored = format!(
+}
+
+/// A rollback that failed, and the snapshot of the failed state it took before, if any (so
+/// that the history records it).
+#[derive(Debug)]
+pub struct UndoError {
+    /// What went wrong.
+    pub error: Error,
+    /// The snapshot of the failed state, if it was taken.
+    pub failed_snapshot: Option<u64>,
+}
+
+impl std::fmt::Display for UndoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// What one rollback works with.
+struct Steps<'a> {
+    config: &'a Config,
+    runner: &'a dyn Runner,
+    dir: &'a ServiceDir,
+    why: &'a str,
+}
+
+impl Steps<'_> {
+    /// The rollback; `failed_snapshot` gets the failed state's snapshot as soon as it exists.
+    fn run(
+        &self,
+        snapper: &mut Snapper<'_>,
+        target: UndoTarget,
+        failed_snapshot: &mut Option<u64>,
+    ) -> Result<()> {
+        let (config, runner, dir, why) = (self.config, self.runner, self.dir, self.why);
+        let name = &dir.name;
+        let compose = Compose::new(config).using(pin_uses(dir));
+        let failed_version = load(dir).ok();
+        if let Err(e) = runner.run(&compose.stop(dir)) {
+            log::warn!("{name}: stopping before the rollback failed: {e}");
+        }
+        undo_checks::ensure_no_container(config, runner, dir, failed_version.as_ref())?;
+        let restored = match target {
+            UndoTarget::Snapshot(number) => {
+                let snapper_config = snapper.config_for(&dir.path)?;
+                let meta = SnapshotMeta {
+                    cleanup: config.snapper_cleanup.clone(),
+                    userdata: vec![
+                        ("cipug".into(), "failed".into()),
+                        ("service".into(), name.clone()),
+                    ],
+                };
+                let failed = snapper.create(&snapper_config.config, why, &meta)?;
+                *failed_snapshot = Some(failed);
+                log::info!("{name}: snapshot {failed} keeps the state before the rollback");
+                snapper.undochange(&snapper_config.config, number)?;
+                log::info!("{name}: files put back to snapshot {number}");
+                let restored = format!(
                 "files put back to snapshot {number} (the failed state is in snapshot {failed})"
             );
-            (Some(failed), restored)
-        }
-        UndoTarget::Pins(pins) => {
-            let service = load(dir)?;
-            let mut env = service.env.clone();
-            for (entry, old) in &pins {
-                let image = service.images.iter().find(|i| &i.entry == entry);
-                if let (Some(image), Some(old)) = (image, old) {
-                    env.set(&image.hashed_key(), old, Some(&image.tagged_key()));
-                }
+                restored
             }
-            atomic::write(&dir.env_file, env.render().as_bytes(), 0o600).map_err(|e| {
-                Error::Env(format!("{}: could not write: {e}", dir.env_file.display()))
-            })?;
-            log::info!("{name}: previous pins written back (no snapshot: data not restored)");
-            (
-                None,
-                "previous pins written back (data not restored)".to_owned(),
-            )
-        }
-    };
-    let now = load(dir)?;
-    let restored = format!("{restored}, pins: {}", undo_checks::pins(&now));
-    let mut expected = undo_checks::expected_between(failed_version.as_ref(), &now);
-    let entries: Vec<&str> = now
-        .images
-        .iter()
-        .filter(|i| {
-            let before = failed_version
-                .as_ref()
-                .and_then(|f| f.images.iter().find(|b| b.entry == i.entry));
-            before.map(|b| &b.pinned) != Some(&i.pinned)
-        })
-        .map(|i| i.entry.as_str())
-        .collect();
-    expected.services = restart::services_using(config, dir, &entries);
-    undo_checks::start_and_verify(config, runner, dir, &restored, &expected)?;
-    Ok(failed_snapshot)
+            UndoTarget::Pins(pins) => {
+                let service = load(dir)?;
+                let mut env = service.env.clone();
+                for (entry, old) in &pins {
+                    let image = service.images.iter().find(|i| &i.entry == entry);
+                    if let (Some(image), Some(old)) = (image, old) {
+                        env.set(&image.hashed_key(), old, Some(&image.tagged_key()));
+                    }
+                }
+                atomic::write(&dir.env_file, env.render().as_bytes(), 0o600).map_err(|e| {
+                    Error::Env(format!("{}: could not write: {e}", dir.env_file.display()))
+                })?;
+                log::info!("{name}: previous pins written back (no snapshot: data not restored)");
+                "previous pins written back (data not restored)".to_owned()
+            }
+        };
+        let now = load(dir)?;
+        let restored = format!("{restored}, pins: {}", undo_checks::pins(&now));
+        let mut expected = undo_checks::expected_between(failed_version.as_ref(), &now);
+        let entries: Vec<&str> = now
+            .images
+            .iter()
+            .filter(|i| {
+                let before = failed_version
+                    .as_ref()
+                    .and_then(|f| f.images.iter().find(|b| b.entry == i.entry));
+                before.map(|b| &b.pinned) != Some(&i.pinned)
+            })
+            .map(|i| i.entry.as_str())
+            .collect();
+        expected.services = restart::services_using(config, dir, &entries);
+        undo_checks::start_and_verify(config, runner, dir, &restored, &expected)
+    }
 }
