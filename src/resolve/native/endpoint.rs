@@ -1,0 +1,275 @@
+//! One registry as the client sees it: its endpoint (scheme and authentication challenge,
+//! learned by one ping), the cap on requests in flight, and sending a request within the
+//! registry's deadline, with retries and `Retry-After`.
+
+use super::*;
+
+/// What is known about one registry during a run.
+pub(super) struct Registry {
+    /// The name in references (`docker.io`, `host:port`), for credentials.
+    pub(super) name: String,
+    /// The host API requests go to.
+    pub(super) host: String,
+    pub(super) endpoint: OnceLock<Result<Endpoint, String>>,
+    pub(super) tokens: Mutex<HashMap<String, (String, Instant)>>,
+    pub(super) credentials: Mutex<HashMap<String, Option<Credentials>>>,
+    pub(super) slots: Slots,
+    /// When the registry's share of the run ends (REGISTRY_TIMEOUT after first contact):
+    /// every request, retry and wait of it and its token server ends by then.
+    pub(super) deadline: Instant,
+    /// The last request of the registry or its token server that timed out, if any: named
+    /// again by every request that finds the deadline passed.
+    pub(super) timed_out: Mutex<Option<String>>,
+}
+
+/// Who answers a request, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Peer {
+    Registry,
+    TokenServer,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Peer::Registry => "registry",
+            Peer::TokenServer => "token server",
+        })
+    }
+}
+
+/// How the registry answered the ping.
+pub(super) struct Endpoint {
+    pub(super) base: String,
+    pub(super) agent: Agent,
+    pub(super) challenge: Option<Challenge>,
+    pub(super) insecure: bool,
+}
+
+/// A counting semaphore capping requests in flight to one registry.
+pub(super) struct Slots {
+    pub(super) free: Mutex<usize>,
+    pub(super) freed: Condvar,
+}
+
+pub(super) struct SlotGuard<'s>(&'s Slots);
+
+impl Slots {
+    pub(super) fn new(n: usize) -> Slots {
+        Slots {
+            free: Mutex::new(n.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    pub(super) fn acquire(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// The two ways of asking for a manifest.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Method {
+    Head,
+    Get,
+}
+
+impl Native<'_> {
+    pub(super) fn registry(&self, image: &ImageRef) -> Arc<Registry> {
+        let mut map = self.registries.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(image.registry.clone())
+            .or_insert_with(|| {
+                Arc::new(Registry {
+                    name: image.registry.clone(),
+                    host: image.api_host().to_owned(),
+                    endpoint: OnceLock::new(),
+                    tokens: Mutex::new(HashMap::new()),
+                    credentials: Mutex::new(HashMap::new()),
+                    slots: Slots::new(self.per_registry),
+                    deadline: Instant::now() + self.transport.timeout,
+                    timed_out: Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    /// Pings `/v2/` once per registry: HTTPS first; plain HTTP only for insecure ones.
+    pub(super) fn endpoint<'r>(&self, registry: &'r Registry) -> Result<&'r Endpoint, Failure> {
+        registry
+            .endpoint
+            .get_or_init(|| self.ping(registry))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    pub(super) fn ping(&self, registry: &Registry) -> Result<Endpoint, Failure> {
+        let insecure = self.transport.is_insecure(&registry.name)
+            || self.transport.is_insecure(&registry.host);
+        let mut attempts: Vec<(String, Security)> = Vec::new();
+        if insecure {
+            attempts.push((format!("https://{}", registry.host), Security::Unverified));
+            attempts.push((format!("http://{}", registry.host), Security::Unverified));
+        } else {
+            attempts.push((format!("https://{}", registry.host), Security::Verified));
+        }
+        let mut last_error = String::new();
+        let fallback = attempts.len() > 1;
+        for (i, (base, security)) in attempts.into_iter().enumerate() {
+            let agent = self.transport.agent(&registry.host, security)?;
+            let url = format!("{base}/v2/");
+            // An insecure registry may speak plain HTTP: one HTTPS try, then fall back at once.
+            let tries = if fallback && i == 0 { 1 } else { ATTEMPTS };
+            let request = |t| {
+                agent
+                    .get(&url)
+                    .config()
+                    .timeout_global(Some(t))
+                    .build()
+                    .call()
+            };
+            match self.send_attempts(registry, Peer::Registry, &registry.host, tries, request) {
+                Ok(response) => {
+                    let challenge = match response.status().as_u16() {
+                        401 => match header(&response, "www-authenticate") {
+                            Some(value) => Some(
+                                challenge::parse(&value)
+                                    .map_err(|e| format!("registry {}: {e}", registry.host))?,
+                            ),
+                            None => None,
+                        },
+                        _ => None,
+                    };
+                    log::debug!(
+                        "registry {}: {base}, {}",
+                        registry.host,
+                        match &challenge {
+                            None => "no authentication".to_owned(),
+                            Some(Challenge::Basic) => "basic authentication".to_owned(),
+                            Some(Challenge::Bearer { realm, .. }) => format!("tokens from {realm}"),
+                        }
+                    );
+                    return Ok(Endpoint {
+                        base,
+                        agent,
+                        challenge,
+                        insecure,
+                    });
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    /// Sends a request, retrying dropped connections, 5xx and 429 (after Retry-After).
+    pub(super) fn send(
+        &self,
+        registry: &Registry,
+        peer: Peer,
+        host: &str,
+        request: impl Fn(Duration) -> Result<Response<Body>, ureq::Error>,
+    ) -> Result<Response<Body>, Failure> {
+        self.send_attempts(registry, peer, host, ATTEMPTS, request)
+    }
+
+    /// [`Self::send`] with at most `attempts` tries, all within the registry's deadline:
+    /// `request` gets the time it may take. A request that timed out is retried once at
+    /// most; a wait (backoff or `Retry-After`) that would pass the deadline is not waited.
+    pub(super) fn send_attempts(
+        &self,
+        registry: &Registry,
+        peer: Peer,
+        host: &str,
+        attempts: u32,
+        request: impl Fn(Duration) -> Result<Response<Body>, ureq::Error>,
+    ) -> Result<Response<Body>, Failure> {
+        let limit = self.transport.timeout.as_secs();
+        let mut attempt = 0;
+        let mut timeouts = 0;
+        loop {
+            attempt += 1;
+            let left = registry.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let timed_out = registry.timed_out.lock().unwrap_or_else(|e| e.into_inner());
+                return Err(timed_out.clone().unwrap_or_else(|| {
+                    format!(
+                        "{peer} {host}: REGISTRY_TIMEOUT ({limit} s) for this registry passed; gave up"
+                    )
+                }));
+            }
+            let wait = match request(left.min(self.transport.timeout)) {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    log::trace!("{peer} {host}: {}", status_text(status));
+                    if attempt >= attempts || !(status == 429 || (500..600).contains(&status)) {
+                        return Ok(response);
+                    }
+                    let wait = if status == 429 {
+                        retry_after(&response).unwrap_or(self.backoff * 2u32.pow(attempt))
+                    } else {
+                        self.backoff * 2u32.pow(attempt - 1)
+                    };
+                    // Past the deadline: the caller reports this answer now.
+                    if Instant::now() + wait.min(MAX_RETRY_AFTER) >= registry.deadline {
+                        return Ok(response);
+                    }
+                    wait
+                }
+                Err(e) => {
+                    let message = describe_transport_error(peer, host, &e, limit);
+                    if matches!(e, ureq::Error::Timeout(_)) {
+                        timeouts += 1;
+                        *registry.timed_out.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(message.clone());
+                    }
+                    if attempt >= attempts || !retryable(&e) || timeouts > 1 {
+                        return Err(message);
+                    }
+                    let wait = self.backoff * 2u32.pow(attempt - 1);
+                    if Instant::now() + wait >= registry.deadline {
+                        return Err(message);
+                    }
+                    log::debug!("{message}; retrying");
+                    wait
+                }
+            };
+            std::thread::sleep(wait.min(MAX_RETRY_AFTER));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_cap_concurrency() {
+        let slots = Slots::new(2);
+        let busy = std::sync::atomic::AtomicUsize::new(0);
+        let peak = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let _g = slots.acquire();
+                    let now = busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(10));
+                    busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+        });
+        assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+}
