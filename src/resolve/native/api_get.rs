@@ -2,7 +2,10 @@
 //! config blobs), with the same endpoint, credentials, tokens, retries and limits as the
 //! manifest `HEAD`s of [`Native`].
 
-use super::{header, pull_scope, registry_message, status_text, Challenge, Native, Peer};
+use super::auth::{cached_token, pull_scope};
+use super::challenge::Challenge;
+use super::response::{header, registry_message, status_text, Peer};
+use super::Native;
 use crate::formats::image_ref::ImageRef;
 
 /// What a `GET` brought back.
@@ -58,7 +61,7 @@ impl Native<'_> {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&scope);
             self.fetch_tokens(&registry, endpoint, std::slice::from_ref(&scope))?;
-            auth = super::cached_token(&registry, &scope).map(|t| format!("Bearer {t}"));
+            auth = cached_token(&registry, &scope).map(|t| format!("Bearer {t}"));
             response = get(auth.as_deref())?;
         }
         let status = response.status().as_u16();

@@ -1,10 +1,25 @@
-//! Authorization for a registry: credentials from the auth files and helpers, Basic
-//! headers, and Bearer tokens from the token service, cached per scope.
+//! Authorization for pulls: the registry's own credentials for Basic, tokens from the
+//! Bearer realm otherwise, fetched for one or many repositories at once and cached per scope
+//! until they expire.
 
-use super::*;
+use std::time::{Duration, Instant};
+
+use ureq::http::Response;
+use ureq::Body;
+
+use super::challenge::Challenge;
+use super::credentials::{self, Credentials};
+use super::endpoint::{Endpoint, Registry};
+use super::response::{registry_message, status_text, Peer};
+use super::transport::Security;
+use super::{Failure, Native};
+
+const SMALL_BODY_LIMIT: u64 = 1 << 20;
+const TOKEN_LIFETIME_CAP: u64 = 24 * 3600;
 
 impl Native<'_> {
-    pub(super) fn credentials(
+    /// The registry's credentials for `repository`, looked up once per run.
+    fn credentials(
         &self,
         registry: &Registry,
         repository: &str,
@@ -54,54 +69,33 @@ impl Native<'_> {
         let Some(Challenge::Bearer { realm, service, .. }) = &endpoint.challenge else {
             return Ok(());
         };
-        let realm_host = realm_host(registry, endpoint, realm)?;
-        let creds = self.token_credentials(registry, &realm_host, scopes)?;
-        let mut query: Vec<(String, String)> = Vec::new();
-        if let Some(service) = service {
-            query.push(("service".into(), service.clone()));
-        }
-        for scope in scopes {
-            query.push(("scope".into(), scope.clone()));
-        }
-        let agent = self.transport.agent(
+        let realm_host = realm_host_of(registry, endpoint, realm)?;
+        let response = self.request_token(
+            registry,
+            endpoint,
+            realm,
             &realm_host,
-            if endpoint.insecure {
-                Security::Unverified
-            } else {
-                Security::Verified
-            },
+            service.as_deref(),
+            scopes,
         )?;
-        let response = self.send(registry, Peer::TokenServer, &realm_host, |t| {
-            let mut request = agent
-                .get(realm.as_str())
-                .config()
-                .timeout_global(Some(t))
-                .build();
-            for (k, v) in &query {
-                request = request.query(k, v);
-            }
-            if let Some(c) = &creds {
-                request = request.header("Authorization", c.basic_header());
-            }
-            request.call()
-        })?;
-        let (token, until) = read_token(response, &realm_host)?;
-        let mut tokens = registry.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        for scope in scopes {
-            tokens.insert(scope.clone(), (token.clone(), until));
-        }
+        let (token, lifetime) = read_token(&realm_host, response)?;
+        store_token(registry, scopes, &token, lifetime);
         Ok(())
     }
 
-    /// The credentials the token service gets. Credentials go only to the registry they
-    /// belong to: the realm gets them if it is the registry's own host, Docker Hub's token
-    /// service, or has credentials of its own.
-    fn token_credentials(
+    /// Asks the Bearer realm (at `realm_host`) for one token covering `scopes`, sending
+    /// credentials only where they belong.
+    fn request_token(
         &self,
         registry: &Registry,
+        endpoint: &Endpoint,
+        realm: &str,
         realm_host: &str,
+        service: Option<&str>,
         scopes: &[String],
-    ) -> Result<Option<Credentials>, Failure> {
+    ) -> Result<Response<Body>, Failure> {
+        // Credentials go only to the registry they belong to: the realm gets them if it is the
+        // registry's own host, Docker Hub's token service, or has credentials of its own.
         let repository = scopes
             .first()
             .and_then(|s| s.split(':').nth(1))
@@ -109,16 +103,42 @@ impl Native<'_> {
         let same_site = realm_host == registry.host
             || (registry.name == crate::formats::image_ref::DOCKER_HUB
                 && realm_host == "auth.docker.io");
-        if same_site {
-            self.credentials(registry, repository)
+        let creds = if same_site {
+            self.credentials(registry, repository)?
         } else {
-            credentials::lookup(&self.auth_files, realm_host, "", self.runner)
+            credentials::lookup(&self.auth_files, realm_host, "", self.runner)?
+        };
+        let mut query: Vec<(String, String)> = Vec::new();
+        if let Some(service) = service {
+            query.push(("service".into(), service.to_owned()));
         }
+        for scope in scopes {
+            query.push(("scope".into(), scope.clone()));
+        }
+        let agent = self.transport.agent(
+            realm_host,
+            if endpoint.insecure {
+                Security::Unverified
+            } else {
+                Security::Verified
+            },
+        )?;
+        self.send(registry, Peer::TokenServer, realm_host, |t| {
+            let mut request = agent.get(realm).config().timeout_global(Some(t)).build();
+            for (k, v) in &query {
+                request = request.query(k, v);
+            }
+            if let Some(c) = &creds {
+                request = request.header("Authorization", c.basic_header());
+            }
+            request.call()
+        })
     }
 }
 
-/// The `host[:port]` of a Bearer realm; only HTTPS, or plain HTTP for an insecure registry.
-fn realm_host(registry: &Registry, endpoint: &Endpoint, realm: &str) -> Result<String, Failure> {
+/// The `host[:port]` of a Bearer realm, which must be HTTPS (or HTTP for an insecure
+/// registry).
+fn realm_host_of(registry: &Registry, endpoint: &Endpoint, realm: &str) -> Result<String, Failure> {
     let realm_url = realm
         .parse::<ureq::http::Uri>()
         .map_err(|_| format!("registry {}: bad token realm `{realm}`", registry.host))?;
@@ -133,17 +153,20 @@ fn realm_host(registry: &Registry, endpoint: &Endpoint, realm: &str) -> Result<S
         }
     };
     match realm_url.scheme_str() {
-        Some("https") => Ok(realm_host),
-        Some("http") if endpoint.insecure => Ok(realm_host),
-        _ => Err(format!(
-            "registry {}: refusing token realm `{realm}` (not HTTPS)",
-            registry.host
-        )),
+        Some("https") => {}
+        Some("http") if endpoint.insecure => {}
+        _ => {
+            return Err(format!(
+                "registry {}: refusing token realm `{realm}` (not HTTPS)",
+                registry.host
+            ))
+        }
     }
+    Ok(realm_host)
 }
 
-/// The token of a token service's answer, and until when to use it.
-fn read_token(response: Response<Body>, realm_host: &str) -> Result<(String, Instant), Failure> {
+/// The token in the token server's answer and the seconds to keep it.
+fn read_token(realm_host: &str, response: Response<Body>) -> Result<(String, u64), Failure> {
     let status = response.status();
     if !status.is_success() {
         return Err(format!(
@@ -180,13 +203,24 @@ fn read_token(response: Response<Body>, realm_host: &str) -> Result<(String, Ins
         .unwrap_or(60)
         .clamp(10, TOKEN_LIFETIME_CAP)
         - 5;
-    Ok((token, Instant::now() + Duration::from_secs(lifetime)))
+    Ok((token, lifetime))
 }
 
+/// Caches `token` for each of `scopes` for `lifetime` seconds from now.
+fn store_token(registry: &Registry, scopes: &[String], token: &str, lifetime: u64) {
+    let until = Instant::now() + Duration::from_secs(lifetime);
+    let mut tokens = registry.tokens.lock().unwrap_or_else(|e| e.into_inner());
+    for scope in scopes {
+        tokens.insert(scope.clone(), (token.to_owned(), until));
+    }
+}
+
+/// The scope of a pull of `repository`.
 pub(super) fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
 }
 
+/// The cached token for `scope`, unless it has expired.
 pub(super) fn cached_token(registry: &Registry, scope: &str) -> Option<String> {
     let tokens = registry.tokens.lock().unwrap_or_else(|e| e.into_inner());
     tokens

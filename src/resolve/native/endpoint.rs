@@ -1,8 +1,24 @@
-//! One registry as the client sees it: its endpoint (scheme and authentication challenge,
-//! learned by one ping), the cap on requests in flight, and sending a request within the
-//! registry's deadline, with retries and `Retry-After`.
+//! The connection to one registry during a run: what is known of it (endpoint, tokens,
+//! credentials, request slots, deadline), the `/v2/` ping that learns the scheme and the
+//! authentication challenge, and sending requests with retries within the registry's deadline.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use ureq::http::Response;
+use ureq::{Agent, Body};
+
+use super::challenge::{self, Challenge};
+use super::credentials::Credentials;
+use super::response::{
+    describe_transport_error, header, retry_after, retryable, status_text, Peer,
+};
+use super::transport::Security;
+use super::{Failure, Native};
+
+const ATTEMPTS: u32 = 4;
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// What is known about one registry during a run.
 pub(super) struct Registry {
@@ -22,22 +38,6 @@ pub(super) struct Registry {
     pub(super) timed_out: Mutex<Option<String>>,
 }
 
-/// Who answers a request, for messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Peer {
-    Registry,
-    TokenServer,
-}
-
-impl std::fmt::Display for Peer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Peer::Registry => "registry",
-            Peer::TokenServer => "token server",
-        })
-    }
-}
-
 /// How the registry answered the ping.
 pub(super) struct Endpoint {
     pub(super) base: String,
@@ -48,8 +48,8 @@ pub(super) struct Endpoint {
 
 /// A counting semaphore capping requests in flight to one registry.
 pub(super) struct Slots {
-    pub(super) free: Mutex<usize>,
-    pub(super) freed: Condvar,
+    free: Mutex<usize>,
+    freed: Condvar,
 }
 
 pub(super) struct SlotGuard<'s>(&'s Slots);
@@ -79,32 +79,7 @@ impl Drop for SlotGuard<'_> {
     }
 }
 
-/// The two ways of asking for a manifest.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Method {
-    Head,
-    Get,
-}
-
 impl Native<'_> {
-    pub(super) fn registry(&self, image: &ImageRef) -> Arc<Registry> {
-        let mut map = self.registries.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(image.registry.clone())
-            .or_insert_with(|| {
-                Arc::new(Registry {
-                    name: image.registry.clone(),
-                    host: image.api_host().to_owned(),
-                    endpoint: OnceLock::new(),
-                    tokens: Mutex::new(HashMap::new()),
-                    credentials: Mutex::new(HashMap::new()),
-                    slots: Slots::new(self.per_registry),
-                    deadline: Instant::now() + self.transport.timeout,
-                    timed_out: Mutex::new(None),
-                })
-            })
-            .clone()
-    }
-
     /// Pings `/v2/` once per registry: HTTPS first; plain HTTP only for insecure ones.
     pub(super) fn endpoint<'r>(&self, registry: &'r Registry) -> Result<&'r Endpoint, Failure> {
         registry
@@ -114,7 +89,7 @@ impl Native<'_> {
             .map_err(Clone::clone)
     }
 
-    pub(super) fn ping(&self, registry: &Registry) -> Result<Endpoint, Failure> {
+    fn ping(&self, registry: &Registry) -> Result<Endpoint, Failure> {
         let insecure = self.transport.is_insecure(&registry.name)
             || self.transport.is_insecure(&registry.host);
         let mut attempts: Vec<(String, Security)> = Vec::new();
@@ -187,7 +162,7 @@ impl Native<'_> {
     /// [`Self::send`] with at most `attempts` tries, all within the registry's deadline:
     /// `request` gets the time it may take. A request that timed out is retried once at
     /// most; a wait (backoff or `Retry-After`) that would pass the deadline is not waited.
-    pub(super) fn send_attempts(
+    fn send_attempts(
         &self,
         registry: &Registry,
         peer: Peer,

@@ -20,24 +20,24 @@ pub mod transport;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use ureq::http::Response;
-use ureq::{Agent, Body};
+use ureq::Body;
 
 use crate::adapters::runner::Runner;
-use crate::formats::image_ref::{valid_digest, ImageRef, Pin, Target};
+use crate::formats::image_ref::{ImageRef, Pin};
 use crate::resolve::Resolve;
 
+use auth::{cached_token, pull_scope};
 use challenge::Challenge;
-use credentials::Credentials;
-use transport::{Security, TransportSettings};
-
-use auth::*;
-use endpoint::*;
-use response::*;
+use endpoint::{Endpoint, Registry, Slots};
+use response::{
+    checked_digest, digest_of_body, header, manifest_kind, registry_message, retry_after,
+    status_text, Peer,
+};
+use transport::TransportSettings;
 
 /// The manifest types containers/image asks for, in its order.
 pub const MANIFEST_TYPES: &[&str] = &[
@@ -50,11 +50,7 @@ pub const MANIFEST_TYPES: &[&str] = &[
 ];
 
 const MANIFEST_LIMIT: u64 = 4 << 20;
-const SMALL_BODY_LIMIT: u64 = 1 << 20;
-const ATTEMPTS: u32 = 4;
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 const SCOPES_PER_TOKEN: usize = 50;
-const TOKEN_LIFETIME_CAP: u64 = 24 * 3600;
 
 /// The native resolver.
 pub struct Native<'a> {
@@ -65,6 +61,13 @@ pub struct Native<'a> {
     per_registry: usize,
     backoff: Duration,
     registries: Mutex<HashMap<String, Arc<Registry>>>,
+}
+
+/// The two ways of asking for a manifest.
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Head,
+    Get,
 }
 
 /// A request failure as shown to the user: what the registry said, or why it said nothing.
@@ -88,6 +91,24 @@ impl<'a> Native<'a> {
             backoff: Duration::from_millis(250),
             registries: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn registry(&self, image: &ImageRef) -> Arc<Registry> {
+        let mut map = self.registries.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(image.registry.clone())
+            .or_insert_with(|| {
+                Arc::new(Registry {
+                    name: image.registry.clone(),
+                    host: image.api_host().to_owned(),
+                    endpoint: OnceLock::new(),
+                    tokens: Mutex::new(HashMap::new()),
+                    credentials: Mutex::new(HashMap::new()),
+                    slots: Slots::new(self.per_registry),
+                    deadline: Instant::now() + self.transport.timeout,
+                    timed_out: Mutex::new(None),
+                })
+            })
+            .clone()
     }
 
     /// A manifest request (`HEAD` or `GET`) with the Accept list and the authorization.

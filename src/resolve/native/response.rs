@@ -1,7 +1,31 @@
-//! What a registry's answers mean: headers, the digest and media type of a manifest, its
-//! error messages, retry hints and transport errors, put into words.
+//! Helpers on what a registry or its token server answered, sending nothing themselves:
+//! header values, status words, `Retry-After`, the registry's own error words, digests and
+//! manifest checks, and how a request that got no answer is told.
 
-use super::*;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use ureq::http::Response;
+use ureq::Body;
+
+use super::{Failure, MANIFEST_LIMIT, MANIFEST_TYPES};
+use crate::formats::image_ref::{valid_digest, ImageRef, Target};
+
+/// Who answers a request, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Peer {
+    Registry,
+    TokenServer,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Peer::Registry => "registry",
+            Peer::TokenServer => "token server",
+        })
+    }
+}
 
 /// A header value, if present and printable.
 pub(super) fn header(response: &Response<Body>, name: &str) -> Option<String> {
@@ -84,7 +108,7 @@ pub(super) fn manifest_kind(content_type: &str) -> Result<Option<&'static str>, 
 /// Checks that a manifest body is what it claims: JSON of one of the manifest types
 /// asked for (the type from the `Content-Type` header, else the body's `mediaType`),
 /// with the fields that kind of manifest has. An HTML page or any other body is refused.
-pub(super) fn manifest_check(content_type: Option<&str>, body: &[u8]) -> Result<(), String> {
+fn manifest_check(content_type: Option<&str>, body: &[u8]) -> Result<(), String> {
     let declared = content_type.map(manifest_kind).transpose()?.flatten();
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| "sent a body that is not a manifest (not JSON)".to_owned())?;
