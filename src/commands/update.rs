@@ -11,7 +11,7 @@ use crate::commands::metrics;
 use crate::commands::report;
 use crate::config::Config;
 use crate::error::{exit, Error, Result};
-use crate::pipeline::apply::Updater;
+use crate::pipeline::apply::{gate_all, Started, Step, Updater};
 use crate::pipeline::checks::{attempted, prepared_failure, Checks};
 use crate::pipeline::first_seen::FirstSeen;
 use crate::pipeline::history::{Event, History};
@@ -21,7 +21,7 @@ use crate::pipeline::newer;
 use crate::pipeline::plan::{Change, Outcome, Service};
 use crate::pipeline::prepare::{load_services, resolve_services};
 use crate::pipeline::record::record;
-use crate::pipeline::select::{prepare, Features, Selection};
+use crate::pipeline::select::{prepare, Features, Prepared, Selection};
 use crate::pipeline::summary::Row;
 use crate::pipeline::tag_update;
 use crate::pipeline::what_changed;
@@ -99,15 +99,13 @@ pub fn run(
     }
     let checks = Checks::run(config, runner, &prepared);
     let context = Context {
+        config,
         runner,
         journal: &journal,
         notifier: &notifier,
         features: &features,
     };
-    for (service, changes, resume, held) in prepared {
-        let outcome = apply(&mut updater, &context, &checks, service, changes, resume);
-        tally.add(&context, service, &outcome, &held);
-    }
+    update_all(&mut updater, &context, &checks, prepared, &mut tally);
     seen.save();
     if let Err(e) = history.append(&tally.events) {
         log::error!("could not record history: {e}");
@@ -123,6 +121,43 @@ pub fn run(
     let entries = metrics::from_update(&tally.rows, &loaded, &newer);
     metrics::record(config, entries, crate::error::combine(&tally.codes));
     tally.result(options)
+}
+
+/// Updates each service in turn, all but the health gates, then waits for the gates together
+/// and records each outcome in `tally`, in the order of `prepared`.
+fn update_all(
+    updater: &mut Updater<'_>,
+    context: &Context<'_>,
+    checks: &Checks,
+    prepared: Vec<Prepared<'_>>,
+    tally: &mut Tally,
+) {
+    // Each service is updated in turn; their health gates are waited for together.
+    let mut steps = Vec::new();
+    for (service, changes, resume, held) in prepared {
+        let step = apply(updater, context, checks, service, changes, resume);
+        steps.push((service, held, step));
+    }
+    let started: Vec<(&Service, &Started)> = steps
+        .iter()
+        .filter_map(|(service, _, step)| match step {
+            Step::Started(started) => Some((*service, started)),
+            Step::Done(_) => None,
+        })
+        .collect();
+    let mut verdicts = gate_all(context.config, context.runner, &started).into_iter();
+    for (service, held, step) in steps {
+        let outcome = match step {
+            Step::Done(outcome) => outcome,
+            Step::Started(started) => {
+                let verdict = verdicts
+                    .next()
+                    .unwrap_or_else(|| Err(Error::Restart("health gate: not run".into())));
+                updater.finish(service, started, verdict)
+            }
+        };
+        tally.add(context, service, &outcome, &held);
+    }
 }
 
 /// What a run gathers as it goes: exit codes, summary rows, history events, updates.
@@ -210,15 +245,16 @@ impl Tally {
 
 /// What every service's update shares.
 struct Context<'a> {
+    config: &'a Config,
     runner: &'a dyn Runner,
     journal: &'a Journal,
     notifier: &'a Notifier<'a>,
     features: &'a Features<'a, 'a>,
 }
 
-/// Updates one service (or finishes its interrupted update) unless the run's checks failed
-/// for it; its own pre-update command runs first, after the pulls and before anything is
-/// touched, and its failure cancels the update.
+/// Updates one service (or finishes its interrupted update), all but its health gate,
+/// unless the run's checks failed for it; its own pre-update command runs first, after the
+/// pulls and before anything is touched, and its failure cancels the update.
 fn apply(
     updater: &mut Updater<'_>,
     context: &Context<'_>,
@@ -226,7 +262,7 @@ fn apply(
     service: &Service,
     changes: Vec<Change>,
     resume: Option<Pending>,
-) -> Outcome {
+) -> Step {
     let name = &service.dir.name;
     let failure = prepared_failure(
         name,
@@ -236,28 +272,25 @@ fn apply(
         &checks.pulls,
     );
     if let Some(error) = failure {
-        return Outcome::Failed {
+        return Step::Done(Outcome::Failed {
             changes: attempted(changes, resume.as_ref()),
             error,
             snapshot: None,
             failed_snapshot: None,
-        };
+        });
     }
-    if let Some(pending) = &resume {
-        return updater.resume(service, pending);
-    }
-    if changes.is_empty() {
-        return updater.update(service, changes);
+    if resume.is_some() || changes.is_empty() {
+        return updater.start_update(service, changes, resume.as_ref());
     }
     let pre = crate::adapters::hooks::PRE;
     match crate::adapters::hooks::run(context.runner, &service.env, &service.dir, pre) {
-        Ok(()) => updater.update(service, changes),
-        Err(error) => Outcome::Failed {
+        Ok(()) => updater.start_update(service, changes, None),
+        Err(error) => Step::Done(Outcome::Failed {
             changes,
             error,
             snapshot: None,
             failed_snapshot: None,
-        },
+        }),
     }
 }
 

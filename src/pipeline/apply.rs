@@ -24,6 +24,33 @@ pub struct Updater<'a> {
     runner: &'a dyn Runner,
     snapper: Snapper<'a>,
     journal: &'a Journal,
+    /// Leave the health gate to the caller ([`Updater::start_update`]).
+    defer_gate: bool,
+    /// Set when a gate was left to the caller in the current update.
+    gate_left: bool,
+}
+
+/// A service whose update is done but for the health gate: the caller waits for the gate
+/// ([`Started::gate`], which only looks, so several may wait at once) and hands the verdict
+/// to [`Updater::finish`].
+pub struct Started {
+    changes: Vec<Change>,
+    applied: Applied,
+}
+
+/// What [`Updater::start_update`] got to.
+pub enum Step {
+    /// The update ended (done, failed or rolled back) without a gate left to wait for.
+    Done(Outcome),
+    /// The service was started on the new pins; its gate is still to pass.
+    Started(Started),
+}
+
+impl Started {
+    /// Waits for the health gate of `service` after its update.
+    pub fn gate(&self, config: &Config, runner: &dyn Runner, service: &Service) -> Result<()> {
+        gate_after(config, runner, service, &self.changes)
+    }
 }
 
 /// How far an update got, for the rollback and the journal.
@@ -42,6 +69,52 @@ impl<'a> Updater<'a> {
             runner,
             snapper: Snapper::new(runner),
             journal,
+            defer_gate: false,
+            gate_left: false,
+        }
+    }
+
+    /// Updates one service like [`Updater::update`] (or finishes an interrupted update like
+    /// [`Updater::resume`]) but leaves the health gate to the caller.
+    pub fn start_update(
+        &mut self,
+        service: &Service,
+        changes: Vec<Change>,
+        resume: Option<&Pending>,
+    ) -> Step {
+        self.defer_gate = true;
+        self.gate_left = false;
+        let outcome = match resume {
+            Some(pending) => self.resume(service, pending),
+            None => self.update(service, changes),
+        };
+        self.defer_gate = false;
+        match outcome {
+            Outcome::Updated { changes, snapshot } if self.gate_left => Step::Started(Started {
+                changes,
+                applied: Applied {
+                    snapshot,
+                    resumed: false,
+                    env_written: true,
+                },
+            }),
+            outcome => Step::Done(outcome),
+        }
+    }
+
+    /// The outcome of a started update once its gate said `gate`: updated, or (when the gate
+    /// failed and AUTO_ROLLBACK is on) rolled back.
+    pub fn finish(&mut self, service: &Service, started: Started, gate: Result<()>) -> Outcome {
+        let Started { changes, applied } = started;
+        match gate {
+            Ok(()) => {
+                log::info!("{}: restarted", service.dir.name);
+                Outcome::Updated {
+                    changes,
+                    snapshot: applied.snapshot,
+                }
+            }
+            Err(error) => self.fail(service, changes, applied, error),
         }
     }
 
@@ -100,6 +173,18 @@ impl<'a> Updater<'a> {
             }
             Err(error) => error,
         };
+        self.fail(service, changes, applied, error)
+    }
+
+    /// A failed update: rolled back when the restart or its gate failed after the `.env` was
+    /// written and AUTO_ROLLBACK is on, else reported as it is.
+    fn fail(
+        &mut self,
+        service: &Service,
+        changes: Vec<Change>,
+        applied: Applied,
+        error: Error,
+    ) -> Outcome {
         let restart_failed = matches!(error, Error::Restart(_));
         if !(restart_failed && self.config.auto_rollback && applied.env_written) {
             return Outcome::Failed {
@@ -191,7 +276,7 @@ impl<'a> Updater<'a> {
                 // One `systemctl restart` of the unit.
                 let compose = Compose::new(self.config).using(pin_uses(&service.dir));
                 Plan::run(self.runner, &compose.restart(&service.dir))?;
-                return self.gate(service, changes);
+                return self.gate_or_leave(service, changes);
             }
             Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))?;
         }
@@ -247,18 +332,18 @@ impl<'a> Updater<'a> {
         }
         failpoint::hit("during-restart");
         Plan::run(self.runner, &cmds)?;
-        self.gate(service, changes)
+        self.gate_or_leave(service, changes)
     }
 
     /// The health gate, expecting the new pins' images to run and the old ones no longer.
-    fn gate(&self, service: &Service, changes: &[Change]) -> Result<()> {
-        let name = &service.dir.name;
-        let mut expected = expected(changes);
-        let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
-        expected.services = restart::services_using(self.config, &service.dir, &entries);
-        gate::wait(self.config, self.runner, name, &expected)
-            .map_err(|e| Error::Restart(format!("health gate: {e}")))?;
-        log::info!("{name}: restarted");
+    /// The health gate now, or left to the caller of [`Updater::start_update`].
+    fn gate_or_leave(&mut self, service: &Service, changes: &[Change]) -> Result<()> {
+        if self.defer_gate {
+            self.gate_left = true;
+            return Ok(());
+        }
+        gate_after(self.config, self.runner, service, changes)?;
+        log::info!("{}: restarted", service.dir.name);
         Ok(())
     }
 
@@ -387,6 +472,56 @@ impl<'a> Updater<'a> {
         }
         lines
     }
+}
+
+/// How many services wait for their health gate at once (each looks at its containers four
+/// times a second).
+const GATES_AT_ONCE: usize = 4;
+
+/// Waits for the health gates of all `started` services, [`GATES_AT_ONCE`] at a time: the
+/// settle period of one service no longer holds up the next. The verdicts come in the order
+/// of `started`.
+pub fn gate_all(
+    config: &Config,
+    runner: &dyn Runner,
+    started: &[(&Service, &Started)],
+) -> Vec<Result<()>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let verdicts: std::sync::Mutex<Vec<Option<Result<()>>>> =
+        std::sync::Mutex::new(started.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..GATES_AT_ONCE.min(started.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((service, started)) = started.get(i) else {
+                    break;
+                };
+                let verdict = started.gate(config, runner, service);
+                verdicts.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(verdict);
+            });
+        }
+    });
+    verdicts
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|v| v.unwrap_or_else(|| Err(Error::Restart("health gate: not run".into()))))
+        .collect()
+}
+
+/// The health gate after `changes` to `service`: the new pins' images run, the replaced
+/// ones no longer in the compose services that changed.
+fn gate_after(
+    config: &Config,
+    runner: &dyn Runner,
+    service: &Service,
+    changes: &[Change],
+) -> Result<()> {
+    let mut expected = expected(changes);
+    let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
+    expected.services = restart::services_using(config, &service.dir, &entries);
+    gate::wait(config, runner, &service.dir.name, &expected)
+        .map_err(|e| Error::Restart(format!("health gate: {e}")))
 }
 
 /// What the health gate expects after `changes`: the new pins run, the old ones no longer.
