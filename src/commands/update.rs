@@ -11,7 +11,7 @@ use crate::commands::metrics;
 use crate::commands::report;
 use crate::config::Config;
 use crate::error::{exit, Error, Result};
-use crate::pipeline::apply::{gate_all, Started, Step, Updater};
+use crate::pipeline::apply::{GateSlots, Started, Step, Updater};
 use crate::pipeline::checks::{attempted, prepared_failure, Checks};
 use crate::pipeline::first_seen::FirstSeen;
 use crate::pipeline::history::{Event, History};
@@ -123,8 +123,10 @@ pub fn run(
     tally.result(options)
 }
 
-/// Updates each service in turn, all but the health gates, then waits for the gates together
-/// and records each outcome in `tally`, in the order of `prepared`.
+/// Updates each service in turn, all but the health gates; each started service's gate is
+/// waited for in a thread of its own meanwhile ([`GateSlots`] lets a few look at a time).
+/// Then each outcome is finished (rolled back if its gate failed) and recorded in `tally`,
+/// in the order of `prepared`.
 fn update_all(
     updater: &mut Updater<'_>,
     context: &Context<'_>,
@@ -132,32 +134,39 @@ fn update_all(
     prepared: Vec<Prepared<'_>>,
     tally: &mut Tally,
 ) {
-    // Each service is updated in turn; their health gates are waited for together.
-    let mut steps = Vec::new();
-    for (service, changes, resume, held) in prepared {
-        let step = apply(updater, context, checks, service, changes, resume);
-        steps.push((service, held, step));
-    }
-    let started: Vec<(&Service, &Started)> = steps
-        .iter()
-        .filter_map(|(service, _, step)| match step {
-            Step::Started(started) => Some((*service, started)),
-            Step::Done(_) => None,
-        })
-        .collect();
-    let mut verdicts = gate_all(context.config, context.runner, &started).into_iter();
-    for (service, held, step) in steps {
-        let outcome = match step {
-            Step::Done(outcome) => outcome,
-            Step::Started(started) => {
-                let verdict = verdicts
-                    .next()
-                    .unwrap_or_else(|| Err(Error::Restart("health gate: not run".into())));
-                updater.finish(service, started, verdict)
-            }
-        };
-        tally.add(context, service, &outcome, &held);
-    }
+    let slots = GateSlots::default();
+    std::thread::scope(|scope| {
+        let mut steps = Vec::new();
+        for (service, changes, resume, held) in prepared {
+            let step = match apply(updater, context, checks, service, changes, resume) {
+                Step::Done(outcome) => Waiting::Done(outcome),
+                Step::Started(started) => {
+                    let slots = &slots;
+                    Waiting::Gate(scope.spawn(move || {
+                        let verdict = slots.gate(context.config, context.runner, service, &started);
+                        (started, verdict)
+                    }))
+                }
+            };
+            steps.push((service, held, step));
+        }
+        for (service, held, step) in steps {
+            let outcome = match step {
+                Waiting::Done(outcome) => outcome,
+                Waiting::Gate(handle) => match handle.join() {
+                    Ok((started, verdict)) => updater.finish(service, started, verdict),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+            };
+            tally.add(context, service, &outcome, &held);
+        }
+    });
+}
+
+/// A service's update as the run goes: ended, or waiting for its gate in a thread.
+enum Waiting<'s> {
+    Done(Outcome),
+    Gate(std::thread::ScopedJoinHandle<'s, (Started, Result<()>)>),
 }
 
 /// What a run gathers as it goes: exit codes, summary rows, history events, updates.

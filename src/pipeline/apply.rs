@@ -478,35 +478,43 @@ impl<'a> Updater<'a> {
 /// times a second).
 const GATES_AT_ONCE: usize = 4;
 
-/// Waits for the health gates of all `started` services, [`GATES_AT_ONCE`] at a time: the
-/// settle period of one service no longer holds up the next. The verdicts come in the order
-/// of `started`.
-pub fn gate_all(
-    config: &Config,
-    runner: &dyn Runner,
-    started: &[(&Service, &Started)],
-) -> Vec<Result<()>> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let verdicts: std::sync::Mutex<Vec<Option<Result<()>>>> =
-        std::sync::Mutex::new(started.iter().map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..GATES_AT_ONCE.min(started.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some((service, started)) = started.get(i) else {
-                    break;
-                };
-                let verdict = started.gate(config, runner, service);
-                verdicts.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(verdict);
-            });
+/// Lets at most [`GATES_AT_ONCE`] health gates look at their containers at a time, whichever
+/// threads wait for them: the settle period of one service does not hold up the next.
+pub struct GateSlots {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Default for GateSlots {
+    fn default() -> Self {
+        GateSlots {
+            free: std::sync::Mutex::new(GATES_AT_ONCE),
+            freed: std::sync::Condvar::new(),
         }
-    });
-    verdicts
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|v| v.unwrap_or_else(|| Err(Error::Restart("health gate: not run".into()))))
-        .collect()
+    }
+}
+
+impl GateSlots {
+    /// Waits for the gate of `started` in a free slot.
+    pub fn gate(
+        &self,
+        config: &Config,
+        runner: &dyn Runner,
+        service: &Service,
+        started: &Started,
+    ) -> Result<()> {
+        {
+            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+            while *free == 0 {
+                free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+            }
+            *free -= 1;
+        }
+        let verdict = started.gate(config, runner, service);
+        *self.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.freed.notify_one();
+        verdict
+    }
 }
 
 /// The health gate after `changes` to `service`: the new pins' images run, the replaced
