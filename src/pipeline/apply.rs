@@ -503,6 +503,11 @@ impl GateSlots {
         service: &Service,
         started: &Started,
     ) -> Result<()> {
+        self.run(|| started.gate(config, runner, service))
+    }
+
+    /// Runs `f` once a slot is free, and frees it again.
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
         {
             let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
             while *free == 0 {
@@ -510,10 +515,10 @@ impl GateSlots {
             }
             *free -= 1;
         }
-        let verdict = started.gate(config, runner, service);
+        let out = f();
         *self.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.freed.notify_one();
-        verdict
+        out
     }
 }
 
@@ -538,5 +543,37 @@ fn expected(changes: &[Change]) -> gate::Expected {
         run: changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
         replaced: changes.iter().filter_map(|c| c.old.clone()).collect(),
         services: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn at_most_four_gates_look_at_a_time() {
+        let slots = GateSlots::default();
+        let (active, most, done) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        std::thread::scope(|scope| {
+            for _ in 0..10 {
+                scope.spawn(|| {
+                    slots.run(|| {
+                        let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(30));
+                        active.fetch_sub(1, Ordering::SeqCst);
+                        done.fetch_add(1, Ordering::SeqCst);
+                    })
+                });
+            }
+        });
+        assert_eq!(done.load(Ordering::SeqCst), 10);
+        let most = most.load(Ordering::SeqCst);
+        assert!((2..=GATES_AT_ONCE).contains(&most), "{most} at once");
     }
 }
