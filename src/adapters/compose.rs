@@ -3,29 +3,18 @@
 use crate::adapters::runner::{Cmd, ToolKind};
 use crate::config::{Config, StopStartMethod};
 use crate::formats::envfile::EnvFile;
-use crate::formats::pins::tag_fallbacks;
+use crate::formats::pins::{image_entries, tag_fallbacks};
 use crate::services::ServiceDir;
 
 /// Builds the compose tool's commands for one service folder.
 pub struct Compose<'c> {
     config: &'c Config,
-    uses: Vec<String>,
 }
 
 impl<'c> Compose<'c> {
     /// Commands as the settings say.
     pub fn new(config: &'c Config) -> Self {
-        Compose {
-            config,
-            uses: Vec::new(),
-        }
-    }
-
-    /// Also keeps `names` (the variables the service's TAGGED values interpolate) out of
-    /// the compose tool's environment.
-    pub fn using(mut self, names: impl IntoIterator<Item = String>) -> Self {
-        self.uses.extend(names);
-        self
+        Compose { config }
     }
 
     /// `<COMPOSE_TOOL> [-f <file>] [--env-file <file>] <args>` in the service folder. The
@@ -40,18 +29,20 @@ impl<'c> Compose<'c> {
         if self.config.env_file_name != ".env" {
             cmd = cmd.args(["--env-file", &self.config.env_file_name]);
         }
+        // The `.env` is read when the command is built, as the compose tool will read it:
+        // the variables its pins use are kept out of the tool's environment, and after a
+        // rollback to before the first pin (no HASHED value) the service starts on its tag.
+        let entries = std::fs::read(&service.env_file)
+            .ok()
+            .and_then(|bytes| EnvFile::parse(&bytes).ok())
+            .and_then(|env| image_entries(&env).ok())
+            .unwrap_or_default();
+        let uses = entries.iter().flat_map(|i| i.uses.iter().cloned());
         let cmd = cmd
             .args(args.iter().copied())
             .current_dir(&service.path)
-            .pin_env(self.uses.iter().cloned());
-        // Read when the command is built: after a rollback to before the first pin, the
-        // `.env` has no HASHED value and the service starts on its tag.
-        let fallbacks = std::fs::read(&service.env_file)
-            .ok()
-            .and_then(|bytes| EnvFile::parse(&bytes).ok())
-            .map(|env| tag_fallbacks(&env))
-            .unwrap_or_default();
-        fallbacks
+            .pin_env(uses);
+        tag_fallbacks(&entries)
             .into_iter()
             .fold(cmd, |cmd, (key, value)| cmd.env(key, value))
     }

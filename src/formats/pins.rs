@@ -243,15 +243,11 @@ fn names(value: &str) -> Vec<(String, bool)> {
 /// For each entry with no HASHED value yet (a service just adopted, or put back to before its
 /// first pin): `SERVICE_<X>_IMAGE_HASHED=<tagged reference>`, so that compose starts it on its
 /// tag as before adoption instead of with an empty image.
-pub fn tag_fallbacks(env: &EnvFile) -> Vec<(String, String)> {
-    image_entries(env)
-        .unwrap_or_default()
-        .into_iter()
+pub fn tag_fallbacks(entries: &[ImageEntry]) -> Vec<(String, String)> {
+    entries
+        .iter()
         .filter(|i| i.pinned.is_none())
-        .map(|i| {
-            let key = i.hashed_key();
-            (key, i.tagged)
-        })
+        .map(|i| (i.hashed_key(), i.tagged.clone()))
         .collect()
 }
 

@@ -80,20 +80,13 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, String> {
     Ok(file.registry)
 }
 
-/// The rules of `paths` in order (a later file's rule for the same prefix replaces an
-/// earlier one, as in registries.conf.d); unreadable files are warned about.
-pub fn load(paths: &[PathBuf]) -> Vec<Rule> {
+/// The rules of registries.conf `files` (path, text) in order (a later file's rule for the
+/// same prefix replaces an earlier one, as in registries.conf.d); files that do not parse are
+/// warned about.
+pub fn rules(files: &[(PathBuf, String)]) -> Vec<Rule> {
     let mut rules: Vec<Rule> = Vec::new();
-    for path in paths {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                log::warn!("{}: {e}", path.display());
-                continue;
-            }
-        };
-        match parse(&text) {
+    for (path, text) in files {
+        match parse(text) {
             Ok(found) => {
                 for rule in found {
                     rules.retain(|r| r.prefix() != rule.prefix());

@@ -14,7 +14,7 @@ use crate::formats::image_ref::Pin;
 use crate::formats::line_diff::line_diff;
 use crate::pipeline::gate;
 use crate::pipeline::journal::{Journal, Pending, PendingChange};
-use crate::pipeline::plan::{apply, describe, pin_uses, Change, Outcome, Service};
+use crate::pipeline::plan::{apply, describe, Change, Outcome, Service};
 use crate::pipeline::restart::{self, Plan};
 use crate::pipeline::rollback::{undo, UndoTarget};
 
@@ -125,18 +125,7 @@ impl<'a> Updater<'a> {
             "{}: finishing an update an interrupted run left behind",
             service.dir.name
         );
-        let changes: Vec<Change> = pending
-            .changes
-            .iter()
-            .filter_map(|c| {
-                Some(Change {
-                    entry: c.entry.clone(),
-                    old: c.old.clone(),
-                    new: Pin::parse(&c.new).ok()?,
-                    retag: None,
-                })
-            })
-            .collect();
+        let changes = pending.to_changes();
         let applied = Applied {
             snapshot: pending.snapshot_before,
             resumed: true,
@@ -274,7 +263,7 @@ impl<'a> Updater<'a> {
         if !stopped_first {
             if plan == Plan::Unit {
                 // One `systemctl restart` of the unit.
-                let compose = Compose::new(self.config).using(pin_uses(&service.dir));
+                let compose = Compose::new(self.config);
                 Plan::run(self.runner, &compose.restart(&service.dir))?;
                 return self.gate_or_leave(service, changes);
             }

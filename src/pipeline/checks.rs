@@ -99,18 +99,7 @@ pub fn new_pins(changes: &[Change], resume: Option<&Pending>) -> Vec<String> {
 /// The changes an update would have made, for the report of one that could not start.
 pub fn attempted(changes: Vec<Change>, resume: Option<&Pending>) -> Vec<Change> {
     match resume {
-        Some(pending) => pending
-            .changes
-            .iter()
-            .filter_map(|c| {
-                Some(Change {
-                    entry: c.entry.clone(),
-                    old: c.old.clone(),
-                    new: crate::formats::image_ref::Pin::parse(&c.new).ok()?,
-                    retag: None,
-                })
-            })
-            .collect(),
+        Some(pending) => pending.to_changes(),
         None => changes,
     }
 }

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::formats::image_ref::Pin;
+use crate::pipeline::plan::Change;
 use crate::private_dir::{self, Create, PrivateDir, Untrusted};
 
 /// One pin change of an update in progress.
@@ -31,6 +33,23 @@ pub struct Pending {
     pub snapshot_before: Option<u64>,
     /// Its changes.
     pub changes: Vec<PendingChange>,
+}
+
+impl Pending {
+    /// Its changes as the update pipeline takes them (a pin that does not parse is left out).
+    pub fn to_changes(&self) -> Vec<Change> {
+        self.changes
+            .iter()
+            .filter_map(|c| {
+                Some(Change {
+                    entry: c.entry.clone(),
+                    old: c.old.clone(),
+                    new: Pin::parse(&c.new).ok()?,
+                    retag: None,
+                })
+            })
+            .collect()
+    }
 }
 
 /// The journal folder.

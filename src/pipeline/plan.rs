@@ -22,16 +22,6 @@ pub struct Service {
     pub images: Vec<ImageEntry>,
 }
 
-impl Service {
-    /// The variables its TAGGED values interpolate, each once.
-    pub fn uses(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.images.iter().flat_map(|i| i.uses.clone()).collect();
-        names.sort();
-        names.dedup();
-        names
-    }
-}
-
 /// One pin that changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -189,13 +179,6 @@ pub fn apply(service: &Service, changes: &[Change]) -> EnvFile {
         }
     }
     env
-}
-
-/// `<CONTAINER_TOOL> image inspect --format {{.Id}} <pin>`.
-/// The variables the pins in `dir`'s `.env` use, to keep out of the compose tool's
-/// environment; none when the file cannot be read (the pin variables are removed anyway).
-pub fn pin_uses(dir: &ServiceDir) -> Vec<String> {
-    load(dir).map(|s| s.uses()).unwrap_or_default()
 }
 
 #[cfg(test)]

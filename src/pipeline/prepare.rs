@@ -56,12 +56,10 @@ pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve 
     match config.resolver {
         ResolverKind::Skopeo => Box::new(Skopeo::new(runner, &config.insecure_registries)),
         ResolverKind::Native => {
-            let env = &config.registry_env;
-            let conf_paths = transport::registries_conf_paths(env.registries_conf.as_deref());
-            let rules = crate::formats::registries_conf::load(&conf_paths);
+            let files = registries_conf(config);
             Box::new(crate::resolve::mirrored::Mirrored::new(
-                Box::new(native(config, runner)),
-                rules,
+                Box::new(native_with(config, runner, &files)),
+                crate::formats::registries_conf::rules(&files),
             ))
         }
     }
@@ -103,12 +101,30 @@ pub fn load_services(
 /// The native registry client with the settings' transport, credentials and limits (also
 /// used for tag lists and image labels, whichever resolver resolves tags).
 pub fn native<'a>(config: &Config, runner: &'a dyn Runner) -> Native<'a> {
+    native_with(config, runner, &registries_conf(config))
+}
+
+/// The registries.conf files the settings name (`CONTAINERS_REGISTRIES_CONF`, else the
+/// system's file and its drop-ins), read once for both their insecure marks and their
+/// mirror rules.
+fn registries_conf(config: &Config) -> Vec<(std::path::PathBuf, String)> {
     let env = &config.registry_env;
-    let conf_paths = transport::registries_conf_paths(env.registries_conf.as_deref());
+    transport::read_registries_conf(&transport::registries_conf_paths(
+        env.registries_conf.as_deref(),
+    ))
+}
+
+/// [`native`] with the registries.conf `files` already read.
+fn native_with<'a>(
+    config: &Config,
+    runner: &'a dyn Runner,
+    files: &[(std::path::PathBuf, String)],
+) -> Native<'a> {
+    let env = &config.registry_env;
     let mut insecure = config.insecure_registries.clone();
-    insecure.extend(transport::insecure_from_registries_conf(&conf_paths));
+    insecure.extend(transport::insecure_from_registries_conf(files));
     insecure.extend(crate::formats::registries_conf::insecure_mirrors(
-        &crate::formats::registries_conf::load(&conf_paths),
+        &crate::formats::registries_conf::rules(files),
     ));
     let settings = TransportSettings {
         insecure,

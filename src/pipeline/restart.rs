@@ -150,7 +150,7 @@ impl Plan {
 
     /// The commands that stop what changes.
     pub fn stop_cmds(&self, config: &Config, dir: &ServiceDir) -> Vec<Cmd> {
-        let compose = Compose::new(config).using(crate::pipeline::plan::pin_uses(dir));
+        let compose = Compose::new(config);
         match self {
             Plan::Nothing | Plan::AlreadyRunning | Plan::Fresh => Vec::new(),
             Plan::Services {
@@ -171,8 +171,7 @@ impl Plan {
 
     /// The commands that start what changed, on the pins in the `.env`.
     pub fn start_cmds(&self, config: &Config, dir: &ServiceDir) -> Vec<Cmd> {
-        // Read now: the `.env` written since may use other variables.
-        let compose = Compose::new(config).using(crate::pipeline::plan::pin_uses(dir));
+        let compose = Compose::new(config);
         match self {
             Plan::Nothing | Plan::AlreadyRunning => Vec::new(),
             Plan::Services { services, .. } => vec![compose.up_services(dir, services)],

@@ -7,7 +7,7 @@ use crate::adapters::snapper::{Snapper, SnapshotMeta};
 use crate::atomic;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::pipeline::plan::{load, pin_uses};
+use crate::pipeline::plan::load;
 use crate::pipeline::restart::{self};
 use crate::pipeline::undo_checks;
 use crate::services::ServiceDir;
@@ -82,7 +82,7 @@ impl Steps<'_> {
     ) -> Result<()> {
         let (config, runner, dir, why) = (self.config, self.runner, self.dir, self.why);
         let name = &dir.name;
-        let compose = Compose::new(config).using(pin_uses(dir));
+        let compose = Compose::new(config);
         let failed_version = load(dir).ok();
         if let Err(e) = runner.run(&compose.stop(dir)) {
             log::warn!("{name}: stopping before the rollback failed: {e}");

@@ -78,18 +78,13 @@ pub fn start_and_verify(
 ) -> Result<()> {
     let name = &dir.name;
     let state = || container::current_state(config, runner, &project_name(name));
-    // The restored `.env` may use other variables than the one that failed.
-    let uses = crate::pipeline::plan::load(dir)
-        .map(|s| s.uses())
-        .unwrap_or_default();
-    runner
-        .run(&Compose::new(config).using(uses).start(dir))
-        .map_err(|e| {
-            Error::Restart(format!(
-                "{name}: {restored}, but starting failed: {e}; {}",
-                state()
-            ))
-        })?;
+    // The command reads the restored `.env`: it may use other variables than the failed one.
+    runner.run(&Compose::new(config).start(dir)).map_err(|e| {
+        Error::Restart(format!(
+            "{name}: {restored}, but starting failed: {e}; {}",
+            state()
+        ))
+    })?;
     gate::wait(config, runner, name, expected).map_err(|e| {
         Error::Restart(format!(
             "{name}: {restored}, but the health gate failed after the rollback: {e}; {}",

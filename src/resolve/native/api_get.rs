@@ -2,8 +2,6 @@
 //! config blobs), with the same endpoint, credentials, tokens, retries and limits as the
 //! manifest `HEAD`s of [`Native`].
 
-use super::auth::{cached_token, pull_scope};
-use super::challenge::Challenge;
 use super::response::{header, registry_message, status_text, Peer};
 use super::Native;
 use crate::formats::image_ref::ImageRef;
@@ -49,21 +47,7 @@ impl Native<'_> {
                 }
             })
         };
-        let mut auth = self.authorization(&registry, endpoint, &image.repository)?;
-        let mut response = get(auth.as_deref())?;
-        if response.status().as_u16() == 401
-            && matches!(endpoint.challenge, Some(Challenge::Bearer { .. }))
-        {
-            let scope = pull_scope(&image.repository);
-            registry
-                .tokens
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&scope);
-            self.fetch_tokens(&registry, endpoint, std::slice::from_ref(&scope))?;
-            auth = cached_token(&registry, &scope).map(|t| format!("Bearer {t}"));
-            response = get(auth.as_deref())?;
-        }
+        let (response, _) = self.authorized(&registry, endpoint, &image.repository, get)?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             return Err(format!(

@@ -36,6 +36,35 @@ impl Native<'_> {
         Ok(found)
     }
 
+    /// Sends `request` with the authorization for a pull of `repository`. When a Bearer
+    /// registry answers 401 (a token shared by many repositories may not cover this one), it
+    /// fetches a token of the repository's own once and sends again. Returns the answer and
+    /// the authorization it was sent with, for more requests of the same repository.
+    pub(super) fn authorized(
+        &self,
+        registry: &Registry,
+        endpoint: &Endpoint,
+        repository: &str,
+        request: impl Fn(Option<&str>) -> Result<Response<Body>, Failure>,
+    ) -> Result<(Response<Body>, Option<String>), Failure> {
+        let auth = self.authorization(registry, endpoint, repository)?;
+        let response = request(auth.as_deref())?;
+        if response.status().as_u16() != 401
+            || !matches!(endpoint.challenge, Some(Challenge::Bearer { .. }))
+        {
+            return Ok((response, auth));
+        }
+        let scope = pull_scope(repository);
+        registry
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&scope);
+        self.fetch_tokens(registry, endpoint, std::slice::from_ref(&scope))?;
+        let auth = cached_token(registry, &scope).map(|t| format!("Bearer {t}"));
+        Ok((request(auth.as_deref())?, auth))
+    }
+
     /// The `Authorization` header for a pull of `repository`, if the registry wants one.
     pub(super) fn authorization(
         &self,

@@ -30,7 +30,7 @@ use crate::adapters::runner::Runner;
 use crate::formats::image_ref::{ImageRef, Pin};
 use crate::resolve::Resolve;
 
-use auth::{cached_token, pull_scope};
+use auth::pull_scope;
 use challenge::Challenge;
 use endpoint::{Endpoint, Registry, Slots};
 use response::{
@@ -150,22 +150,7 @@ impl<'a> Native<'a> {
         );
         let head =
             |auth: Option<&str>| self.manifest(Method::Head, endpoint, &registry, &url, auth);
-        let mut auth = self.authorization(&registry, endpoint, &image.repository)?;
-        let mut response = head(auth.as_deref())?;
-        if response.status().as_u16() == 401
-            && matches!(endpoint.challenge, Some(Challenge::Bearer { .. }))
-        {
-            // The shared token may not cover this repository: ask for its own once.
-            let scope = pull_scope(&image.repository);
-            registry
-                .tokens
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&scope);
-            self.fetch_tokens(&registry, endpoint, std::slice::from_ref(&scope))?;
-            auth = cached_token(&registry, &scope).map(|t| format!("Bearer {t}"));
-            response = head(auth.as_deref())?;
-        }
+        let (response, auth) = self.authorized(&registry, endpoint, &image.repository, head)?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             if let Some(kind) = header(&response, "content-type") {

@@ -167,20 +167,28 @@ fn system_roots() -> Arc<Vec<Certificate<'static>>> {
         .clone()
 }
 
-/// The registries marked `insecure = true` in registries.conf files (v2 `[[registry]]`
-/// tables and v1 `[registries.insecure]`). Unreadable files are warned about.
-pub fn insecure_from_registries_conf(paths: &[PathBuf]) -> Vec<String> {
-    let mut insecure = Vec::new();
-    for path in paths {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+/// The registries.conf files of `paths` that exist, with their text, in order; files that
+/// cannot be read are warned about.
+pub fn read_registries_conf(paths: &[PathBuf]) -> Vec<(PathBuf, String)> {
+    paths
+        .iter()
+        .filter_map(|path| match std::fs::read_to_string(path) {
+            Ok(text) => Some((path.clone(), text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
                 log::warn!("{}: {e}", path.display());
-                continue;
+                None
             }
-        };
-        match parse_registries_conf(&text) {
+        })
+        .collect()
+}
+
+/// The registries marked `insecure = true` in registries.conf `files` (v2 `[[registry]]`
+/// tables and v1 `[registries.insecure]`). Files that do not parse are warned about.
+pub fn insecure_from_registries_conf(files: &[(PathBuf, String)]) -> Vec<String> {
+    let mut insecure = Vec::new();
+    for (path, text) in files {
+        match parse_registries_conf(text) {
             Ok(found) => insecure.extend(found),
             Err(e) => log::warn!("{}: not read: {e}", path.display()),
         }
