@@ -4,7 +4,7 @@ use crate::adapters::runner::Runner;
 use crate::commands::report;
 use crate::config::{Config, ResolverKind};
 use crate::error::{exit, Error, Result};
-use crate::pipeline::prepare::{load_services, native, now, resolve_services};
+use crate::pipeline::prepare::{load_services, now, resolve_services, Registries};
 use crate::pipeline::status::{check_service, CheckReport, ServiceCheck, Status};
 use crate::services::{self};
 use std::io::Write;
@@ -23,12 +23,13 @@ pub fn run_check(
     let dirs = services::discover(config)?;
     let mut codes = Vec::new();
     let (loaded, failed) = load_services(&dirs, &mut codes);
-    let resolutions = resolve_services(config, runner, &loaded, true);
+    let registries = Registries::new(config, runner);
+    let resolutions = resolve_services(config, &*registries.resolver(config), &loaded, true);
     let mut report = CheckReport::default();
     let now = now();
     let mut seen = crate::pipeline::first_seen::FirstSeen::load(&config.state_dir);
     let newer = crate::pipeline::newer::find(
-        &native(config, runner),
+        registries.native(),
         &loaded,
         &resolutions,
         config.resolve_jobs,

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::formats::compose_services::ComposeServices;
 use crate::pipeline::plan::{self, Service};
-use crate::pipeline::prepare::{required_tools, resolver};
+use crate::pipeline::prepare::{required_tools, Registries};
 use crate::resolve::{self, Cache};
 use crate::services::{self, ServiceDir};
 
@@ -217,7 +217,8 @@ fn compose_findings(config: &Config, service: &Service) -> Vec<Finding> {
 
 /// Whether the registries answer for every tag of the services that loaded.
 fn registry_findings(config: &Config, runner: &dyn Runner, loaded: &[Service]) -> Vec<Finding> {
-    let resolver = resolver(config, runner);
+    let registries = Registries::new(config, runner);
+    let resolver = registries.resolver(config);
     let mut cache = Cache::disabled();
     let images = loaded
         .iter()

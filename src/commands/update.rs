@@ -19,7 +19,7 @@ use crate::pipeline::journal::{Journal, Pending};
 use crate::pipeline::lock::{RunLock, Wait};
 use crate::pipeline::newer;
 use crate::pipeline::plan::{Change, Outcome, Service};
-use crate::pipeline::prepare::{load_services, resolve_services};
+use crate::pipeline::prepare::{load_services, resolve_services, Registries};
 use crate::pipeline::record::record;
 use crate::pipeline::select::{prepare, Features, Prepared, Selection};
 use crate::pipeline::summary::Row;
@@ -59,11 +59,19 @@ pub fn run(
         .iter()
         .map(|(name, e)| Row::failed(name, "", e))
         .collect();
-    let mut resolutions = resolve_services(config, runner, &loaded, !options.dry_run);
-    let native = crate::pipeline::prepare::native(config, runner);
-    let newer = newer::find(&native, &loaded, &resolutions, config.resolve_jobs);
+    let registries = Registries::new(config, runner);
+    let resolver = registries.resolver(config);
+    let mut resolutions = resolve_services(config, &*resolver, &loaded, !options.dry_run);
+    let native = registries.native();
+    let newer = newer::find(native, &loaded, &resolutions, config.resolve_jobs);
     let moves = tag_update::plan(config, &loaded, &newer);
-    tag_update::resolve(config, runner, &moves, &mut resolutions, !options.dry_run);
+    tag_update::resolve(
+        config,
+        &*resolver,
+        &moves,
+        &mut resolutions,
+        !options.dry_run,
+    );
     let history = History::new(&config.state_dir);
     let past = history.events().unwrap_or_else(|e| {
         log::warn!("{e}; held-back digests are not known in this run");
@@ -74,7 +82,7 @@ pub fn run(
     let mut seen = FirstSeen::load(&config.state_dir);
     let features = Features {
         config,
-        native: &native,
+        native,
         newer: &newer,
         moves: &moves,
         now: crate::pipeline::prepare::now(),

@@ -52,6 +52,18 @@ impl ComposeServices {
             .collect()
     }
 
+    /// The seconds compose gives the containers of `service` to stop on TERM before it kills
+    /// them: its `stop_grace_period` (a duration such as `2s` or `1m30s`, rounded up), 10
+    /// when unset. `None` when the value is not a plain duration (a variable, a number), so
+    /// that the compose tool, which knows, stops them.
+    pub fn stop_grace_secs(&self, service: &str) -> Option<u64> {
+        match self.services.get(service)?.get("stop_grace_period") {
+            None | Some(Value::Null) => Some(DEFAULT_STOP_GRACE_SECS),
+            Some(Value::String(text)) => duration_secs(text),
+            Some(_) => None,
+        }
+    }
+
     /// Named volumes and bind mounts outside `folder`, as `<service>: <source>` lines: they
     /// are not in the folder's snapshot and a rollback does not put them back.
     pub fn outside_volumes(&self, folder: &Path) -> Vec<String> {
@@ -102,6 +114,41 @@ impl ComposeServices {
         }
         found
     }
+}
+
+/// What both compose tools give a container to stop when the file says nothing.
+pub const DEFAULT_STOP_GRACE_SECS: u64 = 10;
+
+/// A compose duration (Go's form: `1h30m`, `2s`, `1.5s`, `500ms`) in whole seconds, rounded
+/// up; `None` for anything else.
+fn duration_secs(text: &str) -> Option<u64> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0.0_f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * scale;
+    }
+    (total.is_finite() && total < 1e9).then(|| total.ceil() as u64)
 }
 
 /// Whether a short-syntax volume source is a path (a bind mount) rather than a volume name.
@@ -166,6 +213,26 @@ fn variables(value: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stop_grace_is_the_compose_duration_rounded_up() {
+        let file = ComposeServices::parse(
+            "services:\n  a:\n    stop_grace_period: 1m30s\n  b:\n    stop_grace_period: 1.5s\n  c: {}\n  d:\n    stop_grace_period: ${GRACE}\n  e:\n    stop_grace_period: 500ms\n  f:\n    stop_grace_period: 5\n  g:\n    stop_grace_period: 2 weeks\n",
+        )
+        .unwrap();
+        let grace = |s: &str| file.stop_grace_secs(s);
+        assert_eq!(grace("a"), Some(90));
+        assert_eq!(grace("b"), Some(2));
+        assert_eq!(grace("c"), Some(DEFAULT_STOP_GRACE_SECS));
+        assert_eq!(grace("e"), Some(1));
+        // Left to the compose tool: a variable, a bare number, no duration, no service.
+        for unknown in ["d", "f", "g", "nope"] {
+            assert_eq!(grace(unknown), None, "{unknown}");
+        }
+        assert_eq!(duration_secs("1h2m3s"), Some(3723));
+        assert_eq!(duration_secs(""), None);
+        assert_eq!(duration_secs("-1s"), None);
+    }
 
     const FILE: &str = "x-common: &common\n  restart: unless-stopped\nservices:\n  app:\n    <<: *common\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    volumes:\n      - ./data:/data\n      - ../shared:/shared\n      - dbdata:/var/lib/db\n  db:\n    image: \"$SERVICE_DB_IMAGE_HASHED\"\n    volumes:\n      - type: bind\n        source: /srv/elsewhere\n        target: /x\n      - type: tmpfs\n        target: /tmp\n  web:\n    image: ${SERVICE_WEB_IMAGE_HASHED:-nginx}\n  other:\n    image: nginx:1\nvolumes:\n  dbdata:\n";
 

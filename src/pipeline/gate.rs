@@ -42,6 +42,10 @@ pub struct Expected {
 /// Containers in "created" longer than this did not start.
 const START_GRACE: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(250);
+/// How often the gate looks once only the settle period remains: a crash loop moves the
+/// restart count or start time and an exit stays visible, so fewer looks miss nothing, and
+/// leave the CPU to the services still being restarted.
+const SETTLED_POLL: Duration = Duration::from_secs(1);
 /// How often cipug runs podman's healthchecks itself while one has not passed yet.
 const HEALTHCHECK_EVERY: Duration = Duration::from_secs(1);
 
@@ -62,6 +66,7 @@ pub fn wait(
     let podman = config.container_tool[0].rsplit('/').next() == Some("podman");
     let mut last_check: Option<Instant> = None;
     loop {
+        let mut pause = POLL;
         let waiting = match container::list(config, runner, &project) {
             Ok(list) => match watch.observe(&list, &images, Instant::now())? {
                 Verdict::Pass => {
@@ -80,6 +85,11 @@ pub fn wait(
                     }
                     waiting
                 }
+                Verdict::Settling { reasons, left } => {
+                    // Look again when the settle period ends, or a second from now.
+                    pause = left.min(SETTLED_POLL) + Duration::from_millis(5);
+                    reasons
+                }
             },
             // A container removed between `ps` and `inspect`: the next look tells.
             Err(e) => vec![e],
@@ -91,7 +101,7 @@ pub fn wait(
                 waiting.join(", ")
             ));
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(pause);
     }
 }
 
@@ -175,6 +185,21 @@ pub enum Verdict {
     Pass,
     /// Not there yet, for these reasons.
     Wait(Vec<String>),
+    /// Every check holds; only the settle period remains, `left` of it at the most.
+    Settling {
+        /// What each container still waits for.
+        reasons: Vec<String>,
+        /// The longest settle time any container still has to wait.
+        left: Duration,
+    },
+}
+
+/// Why one container does not pass yet.
+enum Pending {
+    /// Not running, healthy or right yet.
+    Wait(String),
+    /// Only the settle period remains, with this much of it left.
+    Settle(String, Duration),
 }
 
 /// What the gate first saw of a running container.
@@ -222,9 +247,16 @@ impl Watch {
             return Err(format!("{} is gone", gone.1.name));
         }
         let mut waiting = Vec::new();
+        let mut settling = Vec::new();
+        let mut left = Duration::ZERO;
         for c in containers {
-            if let Some(reason) = self.observe_one(c, images, now)? {
-                waiting.push(reason);
+            match self.observe_one(c, images, now)? {
+                None => {}
+                Some(Pending::Wait(reason)) => waiting.push(reason),
+                Some(Pending::Settle(reason, rest)) => {
+                    settling.push(reason);
+                    left = left.max(rest);
+                }
             }
         }
         if containers.is_empty() {
@@ -235,15 +267,21 @@ impl Watch {
                 continue;
             }
             let reason = format!("no container runs {pin} (image {})", short(id));
-            if waiting.is_empty() {
+            if waiting.is_empty() && settling.is_empty() {
                 return Err(reason);
             }
             waiting.push(reason);
         }
-        Ok(if waiting.is_empty() {
-            Verdict::Pass
-        } else {
+        Ok(if !waiting.is_empty() {
+            waiting.extend(settling);
             Verdict::Wait(waiting)
+        } else if !settling.is_empty() {
+            Verdict::Settling {
+                reasons: settling,
+                left,
+            }
+        } else {
+            Verdict::Pass
         })
     }
 
@@ -253,7 +291,7 @@ impl Watch {
         c: &Container,
         images: &ImageIds,
         now: Instant,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<Pending>, String> {
         let name = c.name();
         if let Some(pin) = images.replaced_pin(c) {
             return Err(format!(
@@ -266,7 +304,7 @@ impl Watch {
             "created" | "configured" | "initialized"
                 if now.duration_since(self.started) < START_GRACE =>
             {
-                return Ok(Some(format!("{name} is {}", c.status())));
+                return Ok(Some(Pending::Wait(format!("{name} is {}", c.status()))));
             }
             _ => return Err(c.describe()),
         }
@@ -294,15 +332,16 @@ impl Watch {
         match c.health().as_deref() {
             None | Some("healthy") => {}
             Some("unhealthy") => return Err(format!("{name} is unhealthy")),
-            Some(other) => return Ok(Some(format!("{name} is {other}"))),
+            Some(other) => return Ok(Some(Pending::Wait(format!("{name} is {other}")))),
         }
         let up = now.duration_since(seen.up_since);
         if up < self.settle {
-            return Ok(Some(format!(
+            let reason = format!(
                 "{name} up for {:.1}s of {}s",
                 up.as_secs_f64(),
                 self.settle.as_secs()
-            )));
+            );
+            return Ok(Some(Pending::Settle(reason, self.settle - up)));
         }
         Ok(None)
     }
@@ -363,8 +402,34 @@ mod tests {
         let other = container("b", "sha256:unchanged", "running", 0, "t1");
         let look = vec![app, other];
         let verdicts = watch(&vec![look; 4]);
-        assert!(matches!(&verdicts[2], Ok(Verdict::Wait(w)) if w[0].contains("up for 2.0s of 3s")));
+        assert!(matches!(
+            &verdicts[2],
+            Ok(Verdict::Settling { reasons, left })
+                if reasons[0].contains("up for 2.0s of 3s") && *left == Duration::from_secs(1)
+        ));
         assert_eq!(verdicts[3], Ok(Verdict::Pass));
+    }
+
+    #[test]
+    fn settles_only_when_nothing_else_is_awaited() {
+        let app = container("a", "new", "running", 0, "t1");
+        let starting = with_health(
+            container("b", "sha256:other", "running", 0, "t1"),
+            "starting",
+        );
+        // One container still starting: the gate keeps looking often.
+        match last(&[vec![app.clone(), starting]]) {
+            Ok(Verdict::Wait(w)) => {
+                assert!(w.iter().any(|r| r.contains("p_b_1 is starting")), "{w:?}");
+                assert!(w.iter().any(|r| r.contains("p_a_1 up for")), "{w:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Only the settle period left, of which all remains at the first look.
+        match last(&[vec![app]]) {
+            Ok(Verdict::Settling { left, .. }) => assert_eq!(left, Duration::from_secs(3)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -51,16 +51,39 @@ pub fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The resolver the settings choose.
-pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve + 'a> {
-    match config.resolver {
-        ResolverKind::Skopeo => Box::new(Skopeo::new(runner, &config.insecure_registries)),
-        ResolverKind::Native => {
-            let files = registries_conf(config);
-            Box::new(crate::resolve::mirrored::Mirrored::new(
-                Box::new(native_with(config, runner, &files)),
-                crate::formats::registries_conf::rules(&files),
-            ))
+/// The registry clients of one run: one native client (for tag lists and image labels, and
+/// for resolving with the native resolver) and the mirror rules of registries.conf, read
+/// once. Each registry is pinged and authorized once a run.
+pub struct Registries<'a> {
+    native: Native<'a>,
+    rules: Vec<crate::formats::registries_conf::Rule>,
+    runner: &'a dyn Runner,
+}
+
+impl<'a> Registries<'a> {
+    /// The clients the settings describe.
+    pub fn new(config: &Config, runner: &'a dyn Runner) -> Self {
+        let files = registries_conf(config);
+        Registries {
+            native: native_with(config, runner, &files),
+            rules: crate::formats::registries_conf::rules(&files),
+            runner,
+        }
+    }
+
+    /// The native client.
+    pub fn native(&self) -> &Native<'a> {
+        &self.native
+    }
+
+    /// The resolver the settings choose.
+    pub fn resolver(&self, config: &Config) -> Box<dyn Resolve + '_> {
+        match config.resolver {
+            ResolverKind::Skopeo => Box::new(Skopeo::new(self.runner, &config.insecure_registries)),
+            ResolverKind::Native => Box::new(crate::resolve::mirrored::Mirrored::new(
+                Box::new(&self.native),
+                self.rules.clone(),
+            )),
         }
     }
 }
@@ -68,14 +91,14 @@ pub fn resolver<'a>(config: &Config, runner: &'a dyn Runner) -> Box<dyn Resolve 
 /// Resolves every image entry of `services` through the cache.
 pub fn resolve_services(
     config: &Config,
-    runner: &dyn Runner,
+    resolver: &dyn Resolve,
     services: &[Service],
     save_cache: bool,
 ) -> resolve::Resolutions {
     let images = services
         .iter()
         .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
-    resolve_references(config, runner, images, save_cache)
+    resolve_references(config, resolver, images, save_cache)
 }
 
 /// Loads every service's env file; failures are logged and their codes collected.
@@ -98,12 +121,6 @@ pub fn load_services(
     (loaded, failed)
 }
 
-/// The native registry client with the settings' transport, credentials and limits (also
-/// used for tag lists and image labels, whichever resolver resolves tags).
-pub fn native<'a>(config: &Config, runner: &'a dyn Runner) -> Native<'a> {
-    native_with(config, runner, &registries_conf(config))
-}
-
 /// The registries.conf files the settings name (`CONTAINERS_REGISTRIES_CONF`, else the
 /// system's file and its drop-ins), read once for both their insecure marks and their
 /// mirror rules.
@@ -114,7 +131,8 @@ fn registries_conf(config: &Config) -> Vec<(std::path::PathBuf, String)> {
     ))
 }
 
-/// [`native`] with the registries.conf `files` already read.
+/// The native registry client with the settings' transport, credentials and limits, with
+/// the registries.conf `files` already read.
 fn native_with<'a>(
     config: &Config,
     runner: &'a dyn Runner,
@@ -145,20 +163,13 @@ fn native_with<'a>(
 /// Resolves `images` through the cache.
 pub fn resolve_references<'i>(
     config: &Config,
-    runner: &dyn Runner,
+    resolver: &dyn Resolve,
     images: impl IntoIterator<Item = &'i str>,
     save_cache: bool,
 ) -> resolve::Resolutions {
-    let resolver = resolver(config, runner);
     let mut cache = Cache::load(&config.cache_location, config.cache_duration);
     if !save_cache {
         cache.set_read_only();
     }
-    resolve::resolve_all(
-        resolver.as_ref(),
-        images,
-        &mut cache,
-        now(),
-        config.verbosity > 0,
-    )
+    resolve::resolve_all(resolver, images, &mut cache, now(), config.verbosity > 0)
 }

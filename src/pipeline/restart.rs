@@ -30,6 +30,10 @@ pub enum Plan {
         services: Vec<String>,
         /// Their containers now, removed before `up`.
         containers: Vec<String>,
+        /// Seconds they get to stop (the longest `stop_grace_period` among them): the
+        /// container tool stops them directly, saving a start of the compose tool. `None`:
+        /// a grace period cipug cannot read, so the compose tool stops them.
+        stop_secs: Option<u64>,
     },
     /// `down` and `up -d` the whole compose project.
     Project,
@@ -99,9 +103,14 @@ pub fn plan(
     if config.service_pull && already_running(config, runner, &file, &targets, changes, &services) {
         return Ok(Plan::AlreadyRunning);
     }
+    let stop_secs = services
+        .iter()
+        .map(|s| file.stop_grace_secs(s))
+        .try_fold(0, |most, secs| secs.map(|s| s.max(most)));
     Ok(Plan::Services {
         services,
         containers: targets.iter().map(|c| c.id.clone()).collect(),
+        stop_secs,
     })
 }
 
@@ -153,18 +162,20 @@ impl Plan {
         let compose = Compose::new(config);
         match self {
             Plan::Nothing | Plan::AlreadyRunning | Plan::Fresh => Vec::new(),
+            Plan::Services { containers, .. } if containers.is_empty() => Vec::new(),
             Plan::Services {
                 services,
                 containers,
-            } => {
-                let mut cmds = vec![compose.stop_services(dir, services)];
-                if !containers.is_empty() {
-                    // Removed here, not by compose: podman-compose 1.0 `up --force-recreate`
-                    // tears down the dependencies too.
-                    cmds.push(container::remove_containers_cmd(config, containers));
-                }
-                cmds
-            }
+                stop_secs,
+            } => vec![
+                match stop_secs {
+                    Some(secs) => container::stop_containers_cmd(config, *secs, containers),
+                    None => compose.stop_services(dir, services),
+                },
+                // Removed here, not by compose: podman-compose 1.0 `up --force-recreate`
+                // tears down the dependencies too.
+                container::remove_containers_cmd(config, containers),
+            ],
             Plan::Project | Plan::Unit => vec![compose.stop(dir)],
         }
     }
@@ -256,6 +267,20 @@ mod tests {
                 .map(|c| format!("{} {}", c.program, c.args.join(" ")))
                 .collect()
         };
+        assert_eq!(
+            words(plan.stop_cmds(&config, &dir)),
+            ["podman stop -t 10 c-app", "podman rm -f c-app"]
+        );
+        // A grace period only the compose tool can read: it stops the service itself.
+        let file = dir.path.join("compose.yml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let with_grace = text.replacen(
+            "${SERVICE_APP_IMAGE_HASHED}\n",
+            "${SERVICE_APP_IMAGE_HASHED}\n    stop_grace_period: ${GRACE}\n",
+            1,
+        );
+        std::fs::write(&file, with_grace).unwrap();
+        let plan = plan_for(&config, &dir, &changes);
         assert_eq!(
             words(plan.stop_cmds(&config, &dir)),
             ["podman-compose stop app", "podman rm -f c-app"]

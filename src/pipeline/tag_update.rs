@@ -87,7 +87,7 @@ pub fn plan(
 /// Resolves the references the tags move to, into `resolutions`.
 pub fn resolve(
     config: &Config,
-    runner: &dyn crate::adapters::runner::Runner,
+    resolver: &dyn crate::resolve::Resolve,
     moves: &[(String, String, Retag)],
     resolutions: &mut Resolutions,
     save_cache: bool,
@@ -97,7 +97,7 @@ pub fn resolve(
     }
     let targets = moves.iter().map(|(_, _, m)| m.reference.as_str());
     resolutions.extend(crate::pipeline::prepare::resolve_references(
-        config, runner, targets, save_cache,
+        config, resolver, targets, save_cache,
     ));
 }
 

@@ -30,6 +30,21 @@ pub trait Resolve: Sync {
     fn prepare(&self, _images: &[&ImageRef]) {}
 }
 
+/// A borrowed resolver resolves as the resolver it borrows (one client serves a whole run).
+impl<T: Resolve + ?Sized> Resolve for &T {
+    fn resolve(&self, image: &ImageRef, written: &str) -> Result<Pin, String> {
+        (**self).resolve(image, written)
+    }
+
+    fn jobs(&self) -> usize {
+        (**self).jobs()
+    }
+
+    fn prepare(&self, images: &[&ImageRef]) {
+        (**self).prepare(images)
+    }
+}
+
 /// The outcome for each distinct reference.
 pub type Resolutions = BTreeMap<String, Result<Pin, String>>;
 
