@@ -200,8 +200,17 @@ pub fn list(config: &Config, runner: &dyn Runner, project: &str) -> Result<Vec<C
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    inspect(config, runner, &ids)
+}
+
+/// The containers `ids`, from `container inspect`; an error when one of them is gone.
+pub fn inspect(
+    config: &Config,
+    runner: &dyn Runner,
+    ids: &[String],
+) -> Result<Vec<Container>, String> {
     let out = runner
-        .run(&inspect_containers_cmd(config, &ids))
+        .run(&inspect_containers_cmd(config, ids))
         .map_err(|e| e.to_string())?;
     parse_inspect(&out.stdout)
 }

@@ -149,11 +149,21 @@ fn update_all(
             let step = match apply(updater, context, checks, service, changes, resume) {
                 Step::Done(outcome) => Waiting::Done(outcome),
                 Step::Started(started) => {
+                    // The start runs in the gate's thread; the next service goes on once
+                    // the containers run (or the start ended).
+                    let watch = started.watch(service);
+                    let (ended, end) = std::sync::mpsc::channel();
                     let slots = &slots;
-                    Waiting::Gate(scope.spawn(move || {
-                        let verdict = slots.gate(context.config, context.runner, service, &started);
+                    let gate = scope.spawn(move || {
+                        let start = started.start(context.runner);
+                        let _ = ended.send(());
+                        let verdict = start.and_then(|()| {
+                            slots.gate(context.config, context.runner, service, &started)
+                        });
                         (started, verdict)
-                    }))
+                    });
+                    watch.wait(context.config, context.runner, &end);
+                    Waiting::Gate(gate)
                 }
             };
             steps.push((service, held, step));

@@ -4,7 +4,7 @@
 
 use crate::adapters::compose::{project_name, Compose};
 use crate::adapters::container::pull_cmd;
-use crate::adapters::runner::Runner;
+use crate::adapters::runner::{Cmd, Runner};
 use crate::adapters::snapper::{create_cmd, Snapper, SnapshotMeta};
 use crate::atomic;
 use crate::config::{Config, SnapshotWhen};
@@ -28,14 +28,20 @@ pub struct Updater<'a> {
     defer_gate: bool,
     /// Set when a gate was left to the caller in the current update.
     gate_left: bool,
+    /// The start commands left to the caller with the gate, and the compose services they
+    /// start.
+    start_left: (Vec<Cmd>, Vec<String>),
 }
 
-/// A service whose update is done but for the health gate: the caller waits for the gate
-/// ([`Started::gate`], which only looks, so several may wait at once) and hands the verdict
-/// to [`Updater::finish`].
+/// A service whose update is done but for its start and health gate: the caller runs the
+/// start ([`Started::start`], watching with [`Started::watch`] for when the next service may
+/// go on), waits for the gate ([`Started::gate`], which only looks, so several may wait at
+/// once) and hands the verdict to [`Updater::finish`].
 pub struct Started {
     changes: Vec<Change>,
     applied: Applied,
+    /// The start commands (`up -d ...`), and the compose services they start.
+    start: (Vec<Cmd>, Vec<String>),
 }
 
 /// What [`Updater::start_update`] got to.
@@ -47,6 +53,18 @@ pub enum Step {
 }
 
 impl Started {
+    /// Runs the start commands, on the new pins. A failure is a restart error, as a failed
+    /// gate.
+    pub fn start(&self, runner: &dyn Runner) -> Result<()> {
+        Plan::run(runner, &self.start.0)
+    }
+
+    /// What tells that the start of `service` has gone far enough for the next service to
+    /// go on.
+    pub fn watch(&self, service: &Service) -> restart::StartWatch {
+        restart::StartWatch::new(&service.dir.name, &self.start.1)
+    }
+
     /// Waits for the health gate of `service` after its update.
     pub fn gate(&self, config: &Config, runner: &dyn Runner, service: &Service) -> Result<()> {
         gate_after(config, runner, service, &self.changes)
@@ -71,6 +89,7 @@ impl<'a> Updater<'a> {
             journal,
             defer_gate: false,
             gate_left: false,
+            start_left: Default::default(),
         }
     }
 
@@ -84,6 +103,7 @@ impl<'a> Updater<'a> {
     ) -> Step {
         self.defer_gate = true;
         self.gate_left = false;
+        self.start_left = Default::default();
         let outcome = match resume {
             Some(pending) => self.resume(service, pending),
             None => self.update(service, changes),
@@ -97,6 +117,7 @@ impl<'a> Updater<'a> {
                     resumed: false,
                     env_written: true,
                 },
+                start: std::mem::take(&mut self.start_left),
             }),
             outcome => Step::Done(outcome),
         }
@@ -105,7 +126,9 @@ impl<'a> Updater<'a> {
     /// The outcome of a started update once its gate said `gate`: updated, or (when the gate
     /// failed and AUTO_ROLLBACK is on) rolled back.
     pub fn finish(&mut self, service: &Service, started: Started, gate: Result<()>) -> Outcome {
-        let Started { changes, applied } = started;
+        let Started {
+            changes, applied, ..
+        } = started;
         match gate {
             Ok(()) => {
                 log::info!("{}: restarted", service.dir.name);
@@ -320,6 +343,17 @@ impl<'a> Updater<'a> {
             return Ok(());
         }
         failpoint::hit("during-restart");
+        if self.defer_gate {
+            // The caller starts it, and goes on with the next service once the containers
+            // run: podman-compose 1.0 waits a second after starting each container.
+            let services = match plan {
+                Plan::Services { services, .. } => services.clone(),
+                _ => Vec::new(),
+            };
+            self.start_left = (cmds, services);
+            self.gate_left = true;
+            return Ok(());
+        }
         Plan::run(self.runner, &cmds)?;
         self.gate_or_leave(service, changes)
     }
@@ -464,8 +498,8 @@ impl<'a> Updater<'a> {
 }
 
 /// How many services wait for their health gate at once (each looks at its containers four
-/// times a second).
-const GATES_AT_ONCE: usize = 4;
+/// times a second until they run, then once a second with one `container inspect`).
+const GATES_AT_ONCE: usize = 8;
 
 /// Lets at most [`GATES_AT_ONCE`] health gates look at their containers at a time, whichever
 /// threads wait for them: the settle period of one service does not hold up the next.
@@ -541,7 +575,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
-    fn at_most_four_gates_look_at_a_time() {
+    fn at_most_gates_at_once_look_at_a_time() {
         let slots = GateSlots::default();
         let (active, most, done) = (
             AtomicUsize::new(0),

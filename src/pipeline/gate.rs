@@ -65,9 +65,16 @@ pub fn wait(
     let mut watch = Watch::new(&project, settle, started);
     let podman = config.container_tool[0].rsplit('/').next() == Some("podman");
     let mut last_check: Option<Instant> = None;
+    // While only the settle period remains, the containers seen last, looked at alone; the
+    // project's list again for the look that may pass.
+    let mut known: Option<Vec<String>> = None;
     loop {
         let mut pause = POLL;
-        let waiting = match container::list(config, runner, &project) {
+        let looked = match known.take() {
+            Some(ids) => container::inspect(config, runner, &ids),
+            None => container::list(config, runner, &project),
+        };
+        let waiting = match looked {
             Ok(list) => match watch.observe(&list, &images, Instant::now())? {
                 Verdict::Pass => {
                     log::debug!(
@@ -88,10 +95,14 @@ pub fn wait(
                 Verdict::Settling { reasons, left } => {
                     // Look again when the settle period ends, or a second from now.
                     pause = left.min(SETTLED_POLL) + Duration::from_millis(5);
+                    if left > SETTLED_POLL {
+                        known = Some(list.iter().map(|c| c.id.clone()).collect());
+                    }
                     reasons
                 }
             },
-            // A container removed between `ps` and `inspect`: the next look tells.
+            // A container removed between `ps` and `inspect` (or since the last look): the
+            // next look, at the whole list, tells.
             Err(e) => vec![e],
         };
         if started.elapsed() >= deadline {

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 use crate::formats::compose_services::ComposeServices;
 use crate::pipeline::plan::Change;
 use crate::services::ServiceDir;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
 
 /// What a service's update restarts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +153,58 @@ fn already_running(
     })
 }
 
+/// Watches the start of a service's containers, run in another thread, for the moment the
+/// next service may go on: when the start command ended, or (for recreated compose
+/// services) as soon as each of them has a running container. podman-compose 1.0 waits a
+/// second after starting each container before it exits; nothing of that second is needed.
+/// Whether the start worked is the start command's exit and the health gate's verdict,
+/// which the caller still waits for.
+pub struct StartWatch {
+    project: String,
+    services: Vec<String>,
+}
+
+/// When the watch first looks: before, the containers cannot run yet.
+const FIRST_LOOK: Duration = Duration::from_millis(300);
+const LOOK_EVERY: Duration = Duration::from_millis(150);
+
+impl StartWatch {
+    /// A watch over the compose `services` of service `name` (none: only the command's end
+    /// counts).
+    pub fn new(name: &str, services: &[String]) -> Self {
+        StartWatch {
+            project: crate::adapters::compose::project_name(name),
+            services: services.to_vec(),
+        }
+    }
+
+    /// Returns when `ended` says the start command ended (or its thread is gone), or when
+    /// every watched compose service has a running container.
+    pub fn wait(&self, config: &Config, runner: &dyn Runner, ended: &Receiver<()>) {
+        if self.services.is_empty() {
+            let _ = ended.recv();
+            return;
+        }
+        let mut pause = FIRST_LOOK;
+        loop {
+            match ended.recv_timeout(pause) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let list = container::list(config, runner, &self.project).unwrap_or_default();
+            let runs = |s: &String| {
+                list.iter()
+                    .any(|c| c.compose_service() == s.as_str() && c.running())
+            };
+            if self.services.iter().all(runs) {
+                log::debug!("{}: running; going on while it starts", self.project);
+                return;
+            }
+            pause = LOOK_EVERY;
+        }
+    }
+}
+
 impl Plan {
     /// Whether the plan stops anything.
     pub fn stops(&self) -> bool {
@@ -238,15 +292,7 @@ mod tests {
             "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n  db:\n    image: ${SERVICE_DB_IMAGE_HASHED}\n",
         )
         .unwrap();
-        let root_text = root.path().display().to_string();
-        let config = Config::load(&Sources {
-            flags: Default::default(),
-            env: [("CIPUG_SERVICES_ROOT".to_owned(), root_text)].into(),
-            cwd: root.path().to_path_buf(),
-            is_root: true,
-            uid: 0,
-        })
-        .unwrap();
+        let config = config_for(root.path());
         let dir = ServiceDir {
             name: "svc".into(),
             env_file: folder.join(".env"),
@@ -289,6 +335,85 @@ mod tests {
             words(plan.start_cmds(&config, &dir)),
             ["podman-compose up -d --no-deps app"]
         );
+    }
+
+    fn config_for(root: &std::path::Path) -> Config {
+        Config::load(&Sources {
+            flags: Default::default(),
+            env: [("CIPUG_SERVICES_ROOT".to_owned(), root.display().to_string())].into(),
+            cwd: root.to_path_buf(),
+            is_root: true,
+            uid: 0,
+        })
+        .unwrap()
+    }
+
+    /// Answers `ps` with a running db container and, from look `empty` on, a running app
+    /// container (`container inspect` says which is which).
+    struct Starting {
+        empty: usize,
+        looks: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Runner for Starting {
+        fn run(&self, cmd: &Cmd) -> Result<Output, RunError> {
+            let container = |id: &str, service: &str| {
+                format!(
+                    r#"{{"Id": "{id}", "State": {{"Status": "running"}}, "Config": {{"Labels": {{"com.docker.compose.service": "{service}"}}}}}}"#
+                )
+            };
+            let stdout = match cmd.args.first().map(String::as_str) {
+                Some("ps") => {
+                    let n = self.looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if n < self.empty {
+                        "c-db\n"
+                    } else {
+                        "c-db\nc-app\n"
+                    }
+                    .to_owned()
+                }
+                _ if cmd.args.iter().any(|a| a == "c-app") => {
+                    format!(
+                        "[{}, {}]",
+                        container("c-db", "db"),
+                        container("c-app", "app")
+                    )
+                }
+                _ => format!("[{}]", container("c-db", "db")),
+            };
+            Ok(Output {
+                stdout,
+                stderr: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn the_next_service_goes_on_once_the_containers_run_or_the_start_ended() {
+        let config = config_for(std::path::Path::new("/"));
+        let looks = |r: &Starting| r.looks.load(std::sync::atomic::Ordering::SeqCst);
+        // Running after three looks, the start command still going: on after the third.
+        let (_ended, end) = std::sync::mpsc::channel::<()>();
+        let runner = Starting {
+            empty: 2,
+            looks: Default::default(),
+        };
+        StartWatch::new("svc", &["app".into()]).wait(&config, &runner, &end);
+        assert_eq!(looks(&runner), 3);
+        // The start ended before the first look: on at once, nothing asked.
+        let (ended, end) = std::sync::mpsc::channel();
+        ended.send(()).unwrap();
+        let runner = Starting {
+            empty: usize::MAX,
+            looks: Default::default(),
+        };
+        StartWatch::new("svc", &["app".into()]).wait(&config, &runner, &end);
+        assert_eq!(looks(&runner), 0);
+        // The start's thread gone (a panic, say) without a word: on as well.
+        let (ended, end) = std::sync::mpsc::channel::<()>();
+        drop(ended);
+        StartWatch::new("svc", &[]).wait(&config, &runner, &end);
+        assert_eq!(looks(&runner), 0);
     }
 
     fn plan_for(config: &Config, dir: &ServiceDir, changes: &[Change]) -> Plan {
