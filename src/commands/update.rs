@@ -11,13 +11,15 @@ use crate::commands::metrics;
 use crate::commands::report;
 use crate::config::Config;
 use crate::error::{exit, Error, Result};
-use crate::pipeline::apply::{GateSlots, Started, Step, Updater};
+use crate::formats::retag::Retag;
+use crate::pipeline::apply::{Started, Step, Updater};
 use crate::pipeline::checks::{attempted, prepared_failure, Checks};
 use crate::pipeline::first_seen::FirstSeen;
+use crate::pipeline::gate_slots::GateSlots;
 use crate::pipeline::history::{Event, History};
 use crate::pipeline::journal::{Journal, Pending};
 use crate::pipeline::lock::{RunLock, Wait};
-use crate::pipeline::newer;
+use crate::pipeline::newer::{self, NewerTags};
 use crate::pipeline::plan::{Change, Outcome, Service};
 use crate::pipeline::prepare::{load_services, resolve_services, Registries};
 use crate::pipeline::record::record;
@@ -25,6 +27,7 @@ use crate::pipeline::select::{prepare, Features, Prepared, Selection};
 use crate::pipeline::summary::Row;
 use crate::pipeline::tag_update;
 use crate::pipeline::what_changed;
+use crate::resolve::Resolutions;
 use crate::services;
 
 /// How `update` was asked to run.
@@ -60,18 +63,8 @@ pub fn run(
         .map(|(name, e)| Row::failed(name, "", e))
         .collect();
     let registries = Registries::new(config, runner);
-    let resolver = registries.resolver(config);
-    let mut resolutions = resolve_services(config, &*resolver, &loaded, !options.dry_run);
     let native = registries.native();
-    let newer = newer::find(native, &loaded, &resolutions, config.resolve_jobs);
-    let moves = tag_update::plan(config, &loaded, &newer);
-    tag_update::resolve(
-        config,
-        &*resolver,
-        &moves,
-        &mut resolutions,
-        !options.dry_run,
-    );
+    let (resolutions, newer, moves) = resolve_all(config, &registries, &loaded, !options.dry_run);
     let history = History::new(&config.state_dir);
     let past = history.events().unwrap_or_else(|e| {
         log::warn!("{e}; held-back digests are not known in this run");
@@ -131,6 +124,27 @@ pub fn run(
     tally.result(options)
 }
 
+/// Resolves every tag of `loaded` once, finds newer version tags and resolves the tag moves
+/// they allow, all through the run's registry clients.
+fn resolve_all(
+    config: &Config,
+    registries: &Registries<'_>,
+    loaded: &[Service],
+    save_cache: bool,
+) -> (Resolutions, NewerTags, Vec<(String, String, Retag)>) {
+    let resolver = registries.resolver(config);
+    let mut resolutions = resolve_services(config, &*resolver, loaded, save_cache);
+    let newer = newer::find(
+        registries.native(),
+        loaded,
+        &resolutions,
+        config.resolve_jobs,
+    );
+    let moves = tag_update::plan(config, loaded, &newer);
+    tag_update::resolve(config, &*resolver, &moves, &mut resolutions, save_cache);
+    (resolutions, newer, moves)
+}
+
 /// Updates each service in turn, all but the health gates; each started service's gate is
 /// waited for in a thread of its own meanwhile ([`GateSlots`] lets a few look at a time).
 /// Then each outcome is finished (rolled back if its gate failed) and recorded in `tally`,
@@ -158,7 +172,7 @@ fn update_all(
                         let start = started.start(context.runner);
                         let _ = ended.send(());
                         let verdict = start.and_then(|()| {
-                            slots.gate(context.config, context.runner, service, &started)
+                            slots.run(|| started.gate(context.config, context.runner, service))
                         });
                         (started, verdict)
                     });

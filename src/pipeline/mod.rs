@@ -8,6 +8,7 @@ pub mod checks;
 pub mod cooldown;
 pub mod first_seen;
 pub mod gate;
+pub mod gate_slots;
 pub mod history;
 pub mod journal;
 pub mod lock;

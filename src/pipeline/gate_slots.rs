@@ -1,0 +1,72 @@
+//! A bound on how many health gates look at their containers at once, whichever threads
+//! wait for them: the settle period of one service does not hold up the next, and the
+//! looks of many do not crowd out the services being restarted.
+
+/// How many services wait for their health gate at once (each looks at its containers four
+/// times a second until they run, then once a second with one `container inspect`).
+const GATES_AT_ONCE: usize = 8;
+
+/// Lets at most [`GATES_AT_ONCE`] health gates look at their containers at a time, whichever
+/// threads wait for them: the settle period of one service does not hold up the next.
+pub struct GateSlots {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Default for GateSlots {
+    fn default() -> Self {
+        GateSlots {
+            free: std::sync::Mutex::new(GATES_AT_ONCE),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+}
+
+impl GateSlots {
+    /// Runs `f` (a health gate) once a slot is free, and frees it again.
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        {
+            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+            while *free == 0 {
+                free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+            }
+            *free -= 1;
+        }
+        let out = f();
+        *self.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.freed.notify_one();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn at_most_gates_at_once_look_at_a_time() {
+        let slots = GateSlots::default();
+        let (active, most, done) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        std::thread::scope(|scope| {
+            for _ in 0..20 {
+                scope.spawn(|| {
+                    slots.run(|| {
+                        let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(30));
+                        active.fetch_sub(1, Ordering::SeqCst);
+                        done.fetch_add(1, Ordering::SeqCst);
+                    })
+                });
+            }
+        });
+        assert_eq!(done.load(Ordering::SeqCst), 20);
+        let most = most.load(Ordering::SeqCst);
+        assert!((2..=GATES_AT_ONCE).contains(&most), "{most} at once");
+    }
+}
