@@ -45,7 +45,7 @@ const POLL: Duration = Duration::from_millis(250);
 /// How often the gate looks once only the settle period remains: a crash loop moves the
 /// restart count or start time and an exit stays visible, so fewer looks miss nothing, and
 /// leave the CPU to the services still being restarted.
-const SETTLED_POLL: Duration = Duration::from_secs(1);
+const SETTLED_POLL: Duration = Duration::from_secs(2);
 /// How often cipug runs podman's healthchecks itself while one has not passed yet.
 const HEALTHCHECK_EVERY: Duration = Duration::from_secs(1);
 
@@ -93,7 +93,7 @@ pub fn wait(
                     waiting
                 }
                 Verdict::Settling { reasons, left } => {
-                    // Look again when the settle period ends, or a second from now.
+                    // Look again when the settle period ends, or two seconds from now.
                     pause = left.min(SETTLED_POLL) + Duration::from_millis(5);
                     if left > SETTLED_POLL {
                         known = Some(list.iter().map(|c| c.id.clone()).collect());

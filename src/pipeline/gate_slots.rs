@@ -3,7 +3,7 @@
 //! looks of many do not crowd out the services being restarted.
 
 /// How many services wait for their health gate at once (each looks at its containers four
-/// times a second until they run, then once a second with one `container inspect`).
+/// times a second until they run, then every two seconds with one `container inspect`).
 const GATES_AT_ONCE: usize = 8;
 
 /// Lets at most [`GATES_AT_ONCE`] health gates look at their containers at a time, whichever

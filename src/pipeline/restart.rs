@@ -164,9 +164,10 @@ pub struct StartWatch {
     services: Vec<String>,
 }
 
-/// When the watch first looks: before, the containers cannot run yet.
-const FIRST_LOOK: Duration = Duration::from_millis(300);
-const LOOK_EVERY: Duration = Duration::from_millis(150);
+/// When the watch first looks: podman-compose 1.0 takes about that long to start a container,
+/// and a look before takes CPU from the start it waits for.
+const FIRST_LOOK: Duration = Duration::from_millis(800);
+const LOOK_EVERY: Duration = Duration::from_millis(200);
 
 impl StartWatch {
     /// A watch over the compose `services` of service `name` (none: only the command's end
