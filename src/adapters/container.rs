@@ -41,6 +41,26 @@ pub fn stop_containers_cmd(config: &Config, seconds: u64, ids: &[String]) -> Cmd
         .args(ids.iter().cloned())
 }
 
+/// Stops the containers `ids` (TERM, then KILL after `seconds`) and removes them: podman
+/// does both in one `rm -f -t <seconds>`, which keeps a process start out of the downtime;
+/// docker's `rm -f` kills at once, so it gets `stop -t <seconds>`, then `rm -f`.
+pub fn stop_and_remove_cmds(config: &Config, seconds: u64, ids: &[String]) -> Vec<Cmd> {
+    if is_podman(config) {
+        return vec![tool(config)
+            .args(["rm", "-f", "-t", &seconds.to_string()])
+            .args(ids.iter().cloned())];
+    }
+    vec![
+        stop_containers_cmd(config, seconds, ids),
+        remove_containers_cmd(config, ids),
+    ]
+}
+
+/// Whether the container tool is podman.
+pub fn is_podman(config: &Config) -> bool {
+    config.container_tool[0].rsplit('/').next() == Some("podman")
+}
+
 /// `<CONTAINER_TOOL> rm -f <ids>`: removes the containers, killing what still runs.
 pub fn remove_containers_cmd(config: &Config, ids: &[String]) -> Cmd {
     tool(config).args(["rm", "-f"]).args(ids.iter().cloned())

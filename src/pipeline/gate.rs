@@ -63,7 +63,7 @@ pub fn wait(
     let deadline = Duration::from_secs(config.health_timeout) + settle;
     let started = Instant::now();
     let mut watch = Watch::new(&project, settle, started);
-    let podman = config.container_tool[0].rsplit('/').next() == Some("podman");
+    let podman = container::is_podman(config);
     let mut last_check: Option<Instant> = None;
     // While only the settle period remains, the containers seen last, looked at alone; the
     // project's list again for the look that may pass.

@@ -222,15 +222,15 @@ impl Plan {
                 services,
                 containers,
                 stop_secs,
-            } => vec![
-                match stop_secs {
-                    Some(secs) => container::stop_containers_cmd(config, *secs, containers),
-                    None => compose.stop_services(dir, services),
-                },
+            } => match stop_secs {
                 // Removed here, not by compose: podman-compose 1.0 `up --force-recreate`
                 // tears down the dependencies too.
-                container::remove_containers_cmd(config, containers),
-            ],
+                Some(secs) => container::stop_and_remove_cmds(config, *secs, containers),
+                None => vec![
+                    compose.stop_services(dir, services),
+                    container::remove_containers_cmd(config, containers),
+                ],
+            },
             Plan::Project | Plan::Unit => vec![compose.stop(dir)],
         }
     }
@@ -316,7 +316,14 @@ mod tests {
         };
         assert_eq!(
             words(plan.stop_cmds(&config, &dir)),
-            ["podman stop -t 10 c-app", "podman rm -f c-app"]
+            ["podman rm -f -t 10 c-app"]
+        );
+        // docker's `rm -f` kills at once: it stops with the grace period first.
+        let mut docker = config.clone();
+        docker.container_tool = vec!["docker".into()];
+        assert_eq!(
+            words(plan.stop_cmds(&docker, &dir)),
+            ["docker stop -t 10 c-app", "docker rm -f c-app"]
         );
         // A grace period only the compose tool can read: it stops the service itself.
         let file = dir.path.join("compose.yml");
