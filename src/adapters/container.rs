@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 
+use crate::adapters::compose_flavour::ContainerKind;
 use crate::adapters::runner::{Cmd, Runner};
 use crate::config::Config;
 
@@ -45,7 +46,7 @@ pub fn stop_containers_cmd(config: &Config, seconds: u64, ids: &[String]) -> Cmd
 /// does both in one `rm -f -t <seconds>`, which keeps a process start out of the downtime;
 /// docker's `rm -f` kills at once, so it gets `stop -t <seconds>`, then `rm -f`.
 pub fn stop_and_remove_cmds(config: &Config, seconds: u64, ids: &[String]) -> Vec<Cmd> {
-    if is_podman(config) {
+    if ContainerKind::of(config) == ContainerKind::Podman {
         return vec![tool(config)
             .args(["rm", "-f", "-t", &seconds.to_string()])
             .args(ids.iter().cloned())];
@@ -54,11 +55,6 @@ pub fn stop_and_remove_cmds(config: &Config, seconds: u64, ids: &[String]) -> Ve
         stop_containers_cmd(config, seconds, ids),
         remove_containers_cmd(config, ids),
     ]
-}
-
-/// Whether the container tool is podman.
-pub fn is_podman(config: &Config) -> bool {
-    config.container_tool[0].rsplit('/').next() == Some("podman")
 }
 
 /// `<CONTAINER_TOOL> rm -f <ids>`: removes the containers, killing what still runs.

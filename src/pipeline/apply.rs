@@ -28,9 +28,16 @@ pub struct Updater<'a> {
     defer_gate: bool,
     /// Set when a gate was left to the caller in the current update.
     gate_left: bool,
-    /// The start commands left to the caller with the gate, and the compose services they
-    /// start.
-    start_left: (Vec<Cmd>, Vec<String>),
+    /// The start left to the caller with the gate.
+    start_left: Start,
+}
+
+/// A compose start left to the caller: its commands (`up -d ...`) and the compose services
+/// they start (none: the whole project).
+#[derive(Default)]
+struct Start {
+    cmds: Vec<Cmd>,
+    services: Vec<String>,
 }
 
 /// A service whose update is done but for its start and health gate: the caller runs the
@@ -40,8 +47,7 @@ pub struct Updater<'a> {
 pub struct Started {
     changes: Vec<Change>,
     applied: Applied,
-    /// The start commands (`up -d ...`), and the compose services they start.
-    start: (Vec<Cmd>, Vec<String>),
+    start: Start,
 }
 
 /// What [`Updater::start_update`] got to.
@@ -56,13 +62,13 @@ impl Started {
     /// Runs the start commands, on the new pins. A failure is a restart error, as a failed
     /// gate.
     pub fn start(&self, runner: &dyn Runner) -> Result<()> {
-        Plan::run(runner, &self.start.0)
+        Plan::run(runner, &self.start.cmds)
     }
 
     /// What tells that the start of `service` has gone far enough for the next service to
     /// go on.
     pub fn watch(&self, service: &Service) -> restart::StartWatch {
-        restart::StartWatch::new(&service.dir.name, &self.start.1)
+        restart::StartWatch::new(&service.dir.name, &self.start.services)
     }
 
     /// Waits for the health gate of `service` after its update.
@@ -350,7 +356,7 @@ impl<'a> Updater<'a> {
                 Plan::Services { services, .. } => services.clone(),
                 _ => Vec::new(),
             };
-            self.start_left = (cmds, services);
+            self.start_left = Start { cmds, services };
             self.gate_left = true;
             return Ok(());
         }

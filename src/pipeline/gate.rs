@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::adapters::compose::project_name;
+use crate::adapters::compose_flavour::ContainerKind;
 use crate::adapters::container::{self, healthcheck_cmd, image_id_cmd, short, Container};
 use crate::adapters::runner::Runner;
 use crate::config::Config;
@@ -63,7 +64,7 @@ pub fn wait(
     let deadline = Duration::from_secs(config.health_timeout) + settle;
     let started = Instant::now();
     let mut watch = Watch::new(&project, settle, started);
-    let podman = container::is_podman(config);
+    let podman = ContainerKind::of(config) == ContainerKind::Podman;
     let mut last_check: Option<Instant> = None;
     // While only the settle period remains, the containers seen last, looked at alone; the
     // project's list again for the look that may pass.
