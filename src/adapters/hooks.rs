@@ -53,6 +53,8 @@ pub fn command(env: &EnvFile, dir: &ServiceDir, key: &str) -> Result<Option<Cmd>
             ])
             .env("CIPUG_SERVICE", &dir.name)
             .env("CIPUG_HOOK", hook)
+            // timeout's own limit, its kill after 10 s, and the runner's bound on top.
+            .limit(std::time::Duration::from_secs(timeout + 15))
             .current_dir(&dir.path),
     ))
 }

@@ -1,6 +1,10 @@
 //! Notifications after an entry was updated, rolled back or failed: NOTIFY_COMMAND with the
-//! details in `CIPUG_NOTIFY_*` environment variables, and a JSON POST to NOTIFY_URL. A
+//! details in `CIPUG_NOTIFY_*` environment variables, and a JSON POST to NOTIFY_URL. They
+//! are sent together when the run ends, within one `NOTIFY_TIMEOUT` for the whole run. A
 //! failing notification is logged and never fails the update.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -68,21 +72,83 @@ impl Notification {
     }
 }
 
-/// Sends notifications as the settings say.
+/// Notifications sent at the same time at most, when a run ends.
+pub const SENDERS: usize = 16;
+
+/// Collects a run's notifications and sends them when the run ends ([`Notifier::flush`],
+/// or when it is dropped): all of them together, [`SENDERS`] at a time, within one
+/// `NOTIFY_TIMEOUT` for the whole run. However many services failed and however slow the
+/// receiver, the notifications add at most `NOTIFY_TIMEOUT` (plus the runner's two seconds
+/// for the pipes of a killed command) to a run; what could not be sent by then is dropped
+/// with a warning naming how many.
 pub struct Notifier<'a> {
     config: &'a Config,
     runner: &'a dyn Runner,
+    queue: std::sync::Mutex<Vec<Notification>>,
 }
 
 impl<'a> Notifier<'a> {
     /// A notifier over `runner`.
     pub fn new(config: &'a Config, runner: &'a dyn Runner) -> Self {
-        Notifier { config, runner }
+        Notifier {
+            config,
+            runner,
+            queue: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
-    /// Sends `note` by every configured way; failures are warnings.
+    /// Queues `note`, to be sent by every configured way when the run ends.
     pub fn send(&self, note: &Notification) {
+        if self.config.notify_command.is_none() && self.config.notify_url.is_none() {
+            return;
+        }
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.push(note.clone());
+        }
+    }
+
+    /// Sends what was queued, concurrently, within one `NOTIFY_TIMEOUT`; failures are
+    /// warnings.
+    pub fn flush(&self) {
+        let notes = self
+            .queue
+            .lock()
+            .map(|mut queue| std::mem::take(&mut *queue))
+            .unwrap_or_default();
+        if notes.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + self.config.timeouts.notify;
+        let next = AtomicUsize::new(0);
+        let late = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..notes.len().min(SENDERS) {
+                scope.spawn(|| {
+                    while let Some(note) = notes.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if !self.deliver(note, deadline) {
+                            late.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let late = late.into_inner();
+        if late > 0 {
+            log::warn!(
+                "{late} of {} notification(s) not sent: NOTIFY_TIMEOUT ({} s for all notifications of the run) passed",
+                notes.len(),
+                self.config.timeouts.notify.as_secs()
+            );
+        }
+    }
+
+    /// Sends `note` by every configured way before `deadline`; false if time ran out
+    /// before it was tried.
+    fn deliver(&self, note: &Notification, deadline: Instant) -> bool {
+        let left =
+            || Some(deadline.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero());
         if let Some(words) = &self.config.notify_command {
+            let Some(limit) = left() else { return false };
             let cmd = Cmd::from_words(words)
                 .env("CIPUG_NOTIFY_SERVICE", &note.service)
                 .env("CIPUG_NOTIFY_ENTRY", &note.entry)
@@ -96,14 +162,16 @@ impl<'a> Notifier<'a> {
                 )
                 .env("CIPUG_NOTIFY_OUTCOME", &note.outcome)
                 .env("CIPUG_NOTIFY_MESSAGE", &note.message)
-                .kind(ToolKind::Notify);
+                .kind(ToolKind::Notify)
+                .limit(limit);
             if let Err(e) = self.runner.run(&cmd) {
                 log::warn!("notification command failed: {e}");
             }
         }
         if let Some(url) = &self.config.notify_url {
+            let Some(limit) = left() else { return false };
             let agent = ureq::Agent::config_builder()
-                .timeout_global(Some(self.config.timeouts.notify))
+                .timeout_global(Some(limit))
                 .build()
                 .new_agent();
             let body = serde_json::to_string(note).unwrap_or_default();
@@ -117,6 +185,14 @@ impl<'a> Notifier<'a> {
                 Err(e) => log::warn!("notification to {} failed: {e}", redact(url)),
             }
         }
+        true
+    }
+}
+
+impl Drop for Notifier<'_> {
+    /// A run that ends early (an error, a panic) still sends what it queued.
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -139,6 +215,79 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(env: &[(&str, &str)]) -> Config {
+        let mut vars: std::collections::BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (format!("CIPUG_{k}"), v.to_string()))
+            .collect();
+        vars.insert("CIPUG_SERVICES_ROOT".into(), "/srv".into());
+        Config::load(&crate::config::Sources {
+            flags: Default::default(),
+            env: vars.into_iter().collect(),
+            cwd: "/".into(),
+            is_root: true,
+            uid: 0,
+        })
+        .unwrap()
+    }
+
+    fn failed(i: usize) -> Notification {
+        Notification::new(&format!("svc{i}"), "APP", None, None, "failed", "boom")
+    }
+
+    #[test]
+    fn a_webhook_that_never_answers_costs_one_timeout_for_the_whole_run() {
+        // Accepts every connection and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        let config = config(&[("NOTIFY_URL", &url), ("NOTIFY_TIMEOUT", "2")]);
+        let runner = crate::adapters::runner::SystemRunner::new(config.timeouts);
+        let notifier = Notifier::new(&config, &runner);
+        for i in 0..20 {
+            notifier.send(&failed(i));
+        }
+        let started = Instant::now();
+        notifier.flush();
+        let took = started.elapsed();
+        // One after another, this took 20 x 2 s.
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+        assert!(accepted.load(Ordering::SeqCst) >= SENDERS, "sent together");
+    }
+
+    #[test]
+    fn lingering_notify_commands_are_bounded_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("sent");
+        let command = format!(
+            "sh -c 'sleep 40 & echo $CIPUG_NOTIFY_SERVICE >> {}; echo notified'",
+            log.display()
+        );
+        let config = config(&[("NOTIFY_COMMAND", &command), ("NOTIFY_TIMEOUT", "2")]);
+        let runner = crate::adapters::runner::SystemRunner::new(config.timeouts);
+        let started = Instant::now();
+        {
+            let notifier = Notifier::new(&config, &runner);
+            for i in 0..20 {
+                notifier.send(&failed(i));
+            }
+            // Dropped: sent on the way out.
+        }
+        let took = started.elapsed();
+        // 2 s for all, plus the runner's 2 s for the pipes of what it killed.
+        assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+        let sent = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(sent.lines().count(), 16, "{sent}");
+    }
 
     #[test]
     fn urls_are_redacted() {

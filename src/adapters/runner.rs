@@ -41,6 +41,9 @@ pub struct Cmd {
     pub kind: ToolKind,
     /// Its standard output holds secrets: never logged.
     pub secret_output: bool,
+    /// A time limit of its own, in place of its kind's (a hook's `UPDATE_COMMAND_TIMEOUT`,
+    /// what is left of a run's notification deadline).
+    pub limit: Option<Duration>,
 }
 
 impl Cmd {
@@ -56,6 +59,7 @@ impl Cmd {
             env_remove: Vec::new(),
             kind: ToolKind::default(),
             secret_output: false,
+            limit: None,
         }
     }
 
@@ -75,6 +79,12 @@ impl Cmd {
     /// Sets the kind of command, which chooses its time limit.
     pub fn kind(mut self, kind: ToolKind) -> Self {
         self.kind = kind;
+        self
+    }
+
+    /// Gives the command a time limit of its own instead of its kind's.
+    pub fn limit(mut self, limit: Duration) -> Self {
+        self.limit = Some(limit);
         self
     }
 
@@ -260,12 +270,33 @@ impl Runner for SystemRunner {
                 let _ = input.write_all(text.as_bytes());
             });
         }
-        let limit = self.timeouts.of(cmd.kind);
-        let (status, out) = wait_within(&mut child, limit).map_err(not_started)?;
+        let limit = cmd.limit.unwrap_or_else(|| self.timeouts.of(cmd.kind));
+        let waited = wait_within(&mut child, limit).map_err(not_started)?;
         drop(running);
+        if waited.lingered {
+            log::warn!(
+                "`{}` left processes behind that kept its output open past {} s ({}); stopped them",
+                cmd.program,
+                limit.as_secs_f64(),
+                limit_setting(cmd)
+            );
+        }
+        for (stream, cut) in [
+            ("output", waited.stdout.cut),
+            ("error output", waited.stderr.cut),
+        ] {
+            if cut > 0 {
+                log::warn!(
+                    "`{}` printed {cut} bytes of {stream} beyond the {} MiB cipug keeps; the rest was dropped",
+                    cmd.program,
+                    OUTPUT_LIMIT >> 20
+                );
+            }
+        }
+        let status = waited.status;
         let output = Output {
-            stdout: String::from_utf8_lossy(&out.0).into_owned(),
-            stderr: String::from_utf8_lossy(&out.1).into_owned(),
+            stdout: String::from_utf8_lossy(&waited.stdout.bytes).into_owned(),
+            stderr: String::from_utf8_lossy(&waited.stderr.bytes).into_owned(),
         };
         if !output.stdout.trim().is_empty() {
             if cmd.secret_output {
@@ -281,7 +312,7 @@ impl Runner for SystemRunner {
             return Err(RunError::TimedOut {
                 cmd: Box::new(cmd.clone()),
                 limit,
-                setting: cmd.kind.setting(),
+                setting: limit_setting(cmd),
                 stderr: output.stderr,
             });
         };
@@ -321,16 +352,50 @@ fn removed_from_env(cmd: &Cmd, inherited: impl Iterator<Item = std::ffi::OsStrin
     removed
 }
 
+/// The setting a command's time limit comes from, for messages.
+fn limit_setting(cmd: &Cmd) -> &'static str {
+    match (cmd.limit, cmd.kind) {
+        (Some(_), ToolKind::Notify) => "NOTIFY_TIMEOUT, for all notifications of the run",
+        (Some(_), ToolKind::Compose) => "UPDATE_COMMAND_TIMEOUT",
+        (_, kind) => kind.setting(),
+    }
+}
+
 /// How long to wait for the output pipes to close after the process group was killed (a
-/// process that left the group may still hold them).
+/// process that left the group may still hold them); then they are given up.
 const DRAIN_AFTER_KILL: Duration = Duration::from_secs(2);
 
-/// Waits for `child` at most `limit`, reading its output meanwhile. On timeout kills its
-/// whole process group and returns no status.
-fn wait_within(
-    child: &mut Child,
-    limit: Duration,
-) -> std::io::Result<(Option<ExitStatus>, (Vec<u8>, Vec<u8>))> {
+/// The bytes of each output stream kept; the rest is read and dropped, so the command is
+/// never blocked on a full pipe.
+pub const OUTPUT_LIMIT: usize = 8 << 20;
+
+/// What one output stream gave.
+#[derive(Debug, Default)]
+struct Stream {
+    /// The bytes kept, at most [`OUTPUT_LIMIT`].
+    bytes: Vec<u8>,
+    /// How many bytes beyond the limit were dropped.
+    cut: usize,
+}
+
+/// How a command ended.
+struct Waited {
+    /// Its exit status; none when it ran past its limit.
+    status: Option<ExitStatus>,
+    /// Its standard output.
+    stdout: Stream,
+    /// Its standard error.
+    stderr: Stream,
+    /// It exited, but processes it left kept its output open until the limit: they were
+    /// killed with its process group.
+    lingered: bool,
+}
+
+/// Waits for `child` and its output pipes at most `limit` in all, reading the output
+/// meanwhile. When the limit passes (the child still runs, or something it started still
+/// holds a pipe) its whole process group is killed and the pipes are given up after
+/// [`DRAIN_AFTER_KILL`].
+fn wait_within(child: &mut Child, limit: Duration) -> std::io::Result<Waited> {
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + limit;
@@ -350,20 +415,37 @@ fn wait_within(
         }
         std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
     };
-    let collect = |rx: mpsc::Receiver<Vec<u8>>, wait: Option<Duration>| match wait {
-        Some(wait) => rx.recv_timeout(wait).unwrap_or_default(),
-        None => rx.recv().unwrap_or_default(),
-    };
-    match status {
-        Some(status) => Ok((Some(status), (collect(stdout, None), collect(stderr, None)))),
-        None => {
-            kill_group(child, Some(rustix::process::Signal::KILL));
-            let _ = child.wait();
-            let out = collect(stdout, Some(DRAIN_AFTER_KILL));
-            let err = collect(stderr, Some(DRAIN_AFTER_KILL));
-            Ok((None, (out, err)))
-        }
+    if status.is_none() {
+        kill_group(child, Some(rustix::process::Signal::KILL));
+        let _ = child.wait();
     }
+    let mut lingered = false;
+    // Once the limit passed, both pipes together get DRAIN_AFTER_KILL more.
+    let mut give_up_at: Option<Instant> = None;
+    let mut collect = |pipe: &Drain| {
+        let until = give_up_at.unwrap_or(deadline);
+        if !pipe.closed_within(until.saturating_duration_since(Instant::now()))
+            && give_up_at.is_none()
+        {
+            // The pipe is still open: a process the command started holds it. The group
+            // is killed (the leader was reaped, its group lives on while members do); a
+            // process that left the group may still hold it, and is given up.
+            lingered = status.is_some();
+            kill_group(child, Some(rustix::process::Signal::KILL));
+            let at = Instant::now() + DRAIN_AFTER_KILL;
+            give_up_at = Some(at);
+            pipe.closed_within(DRAIN_AFTER_KILL);
+        }
+        pipe.take()
+    };
+    let stdout = collect(&stdout);
+    let stderr = collect(&stderr);
+    Ok(Waited {
+        status,
+        stdout,
+        stderr,
+        lingered,
+    })
 }
 
 /// Sends `signal` to the process group that `child` leads.
@@ -375,17 +457,52 @@ fn kill_group(child: &Child, signal: Option<rustix::process::Signal>) {
     let _ = rustix::process::kill_process_group(pid, signal);
 }
 
-/// Reads a pipe to its end in a thread; the bytes arrive on the channel.
-fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
+/// A pipe read in a thread of its own: what was read so far, and a signal when it closed.
+struct Drain {
+    read: std::sync::Arc<std::sync::Mutex<Stream>>,
+    closed: mpsc::Receiver<()>,
+}
+
+impl Drain {
+    /// Waits at most `wait` for the pipe to close; true if it did.
+    fn closed_within(&self, wait: Duration) -> bool {
+        self.closed.recv_timeout(wait).is_ok()
+    }
+
+    /// What was read until now (all of it once the pipe closed).
+    fn take(&self) -> Stream {
+        self.read
+            .lock()
+            .map(|mut stream| std::mem::take(&mut *stream))
+            .unwrap_or_default()
+    }
+}
+
+/// Reads a pipe to its end in a thread, keeping at most [`OUTPUT_LIMIT`] bytes.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> Drain {
+    let (tx, closed) = mpsc::channel();
+    let read = std::sync::Arc::new(std::sync::Mutex::new(Stream::default()));
+    let shared = std::sync::Arc::clone(&read);
     std::thread::spawn(move || {
-        let mut bytes = Vec::new();
         if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        let Ok(mut stream) = shared.lock() else { break };
+                        let room = OUTPUT_LIMIT.saturating_sub(stream.bytes.len()).min(n);
+                        stream.bytes.extend_from_slice(&chunk[..room]);
+                        stream.cut += n - room;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
         }
-        let _ = tx.send(bytes);
+        let _ = tx.send(());
     });
-    rx
+    Drain { read, closed }
 }
 
 #[cfg(test)]
@@ -479,6 +596,92 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("{proc_dir} still runs");
+    }
+
+    /// A runner whose notification limit is `limit`.
+    fn notify_within(limit: Duration) -> SystemRunner {
+        SystemRunner::new(Timeouts {
+            notify: limit,
+            ..Timeouts::default()
+        })
+    }
+
+    #[test]
+    fn a_lingering_child_holding_the_output_is_stopped_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("child.pid");
+        let script = format!("sleep 40 & echo $! > {}; echo notified", pid_file.display());
+        let started = Instant::now();
+        let out = notify_within(Duration::from_secs(1))
+            .run(&Cmd::new("sh").args(["-c", &script]).kind(ToolKind::Notify))
+            .unwrap();
+        // The command itself succeeded; what it left behind was stopped at the limit.
+        assert_eq!(out.stdout, "notified\n");
+        assert!(
+            started.elapsed() < Duration::from_secs(1) + DRAIN_AFTER_KILL + Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        let child = std::fs::read_to_string(&pid_file).unwrap();
+        gone_soon(&format!("/proc/{}", child.trim()));
+    }
+
+    #[test]
+    fn a_child_that_left_the_group_cannot_hold_the_run() {
+        // setsid: out of reach of the group kill; its pipe is given up instead.
+        let started = Instant::now();
+        let out = notify_within(Duration::from_secs(1))
+            .run(
+                &Cmd::new("sh")
+                    .args(["-c", "setsid sleep 30 & echo ok"])
+                    .kind(ToolKind::Notify),
+            )
+            .unwrap();
+        assert_eq!(out.stdout, "ok\n");
+        assert!(
+            started.elapsed() < Duration::from_secs(1) + DRAIN_AFTER_KILL + Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", "^sleep 30$"])
+            .status();
+    }
+
+    #[test]
+    fn output_beyond_the_limit_is_cut_and_the_command_not_blocked() {
+        let out = notify_within(Duration::from_secs(20))
+            .run(
+                &Cmd::new("sh")
+                    .args([
+                        "-c",
+                        "head -c 10485760 /dev/zero | tr '\\0' a; echo done >&2",
+                    ])
+                    .kind(ToolKind::Notify),
+            )
+            .unwrap();
+        assert_eq!(out.stdout.len(), OUTPUT_LIMIT);
+        assert!(out.stdout.bytes().all(|b| b == b'a'));
+        assert_eq!(out.stderr, "done\n");
+    }
+
+    #[test]
+    fn a_command_limit_of_its_own_replaces_its_kinds() {
+        let started = Instant::now();
+        let err = SystemRunner::default()
+            .run(
+                &Cmd::new("sleep")
+                    .arg("30")
+                    .kind(ToolKind::Notify)
+                    .limit(Duration::from_millis(300)),
+            )
+            .unwrap_err();
+        assert!(matches!(err, RunError::TimedOut { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(
+            err.to_string().contains("for all notifications of the run"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -112,6 +112,7 @@ pub fn run(
         log::error!("could not record history: {e}");
         tally.codes.push(e.exit_code());
     }
+    notifier.flush();
     if config.prune_images && tally.updated > 0 {
         if let Err(e) = runner.run(&Compose::new(config).prune()) {
             log::error!("pruning images: {e}");
