@@ -1,12 +1,12 @@
 //! Reading the JSON config file only when no one but root or the user running cipug could
 //! have written it: it names programs that run as root (`COMPOSE_TOOL`, `CONTAINER_TOOL`,
 //! `NOTIFY_COMMAND`). The file and every folder above it are checked as the cache is (see
-//! [`crate::private_dir`]); a symlink is followed only when root or the user owns it.
+//! [`crate::files::private_dir`]); a symlink is followed only when root or the user owns it.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::private_dir::{Create, PrivateDir, Untrusted};
+use crate::files::private_dir::{Create, PrivateDir, Untrusted};
 
 /// Symlinks followed at most, as the kernel does.
 const MAX_LINKS: usize = 40;

@@ -7,7 +7,6 @@
 //! into digests, [`pipeline::plan`] runs the steps over [`adapters::runner`], and [`commands::report`] prints.
 
 pub mod adapters;
-pub mod atomic;
 pub mod cli;
 pub mod commands;
 pub mod compose_file_names;
@@ -15,11 +14,11 @@ pub mod config;
 pub mod config_file;
 pub mod error;
 pub mod failpoint;
+pub mod files;
 pub mod formats;
 pub mod interrupt;
 pub mod logging;
 pub mod pipeline;
-pub mod private_dir;
 pub mod resolve;
 pub mod services;
 pub mod setting_scope;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::files::trust::Trusted;
 
 /// One service: a folder under SERVICES_ROOT with a compose file and an env file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,31 @@ pub struct ServiceDir {
     pub path: PathBuf,
     /// Its env file.
     pub env_file: PathBuf,
+    /// The owners its files may have besides root and the user running cipug.
+    pub trusted: Trusted,
+}
+
+impl ServiceDir {
+    /// Refuses the service (exit 25) when someone root does not trust owns or can write its
+    /// folder, a folder above it, its env file or a compose file (see
+    /// [`crate::files::trust`]).
+    pub fn check_trust(&self) -> Result<()> {
+        match self.trust_problems().into_iter().next() {
+            None => Ok(()),
+            Some(refused) => Err(Error::Value(format!("not trusted: {refused}"))),
+        }
+    }
+
+    /// Every reason [`ServiceDir::check_trust`] refuses the service for, for `doctor`.
+    pub fn trust_problems(&self) -> Vec<crate::files::trust::Refused> {
+        let env_name = self
+            .env_file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let files = crate::files::trust::instruction_files(&self.path, &env_name);
+        crate::files::trust::problems(&self.path, &files, &self.trusted)
+    }
 }
 
 /// The services under `config.services_root`, filtered, in name order.
@@ -30,6 +56,7 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
         }
         Err(e) => return Err(Error::io(root, e)),
     };
+    let trusted = Trusted::parse(&config.trusted_owners).map_err(Error::Value)?;
     let mut services = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(root, e))?;
@@ -83,6 +110,7 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
             name,
             path,
             env_file,
+            trusted: trusted.clone(),
         });
     }
     services.sort_by(|a, b| a.name.cmp(&b.name));

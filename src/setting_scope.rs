@@ -11,6 +11,7 @@ const FOLDERS: &[&str] = &[
     "SERVICES_FILTER_EXCLUDE",
     "COMPOSE_FILE_NAME",
     "ENV_FILE_NAME",
+    "TRUSTED_OWNERS",
 ];
 /// Settings that reach registries.
 const REGISTRIES: &[&str] = &[

@@ -502,11 +502,15 @@ fn hostile_env_files_are_refused_or_kept_intact() {
     std::os::unix::fs::symlink("../shared.env", root.path().join("ok-link/.env")).unwrap();
 
     let state = tempfile::tempdir().unwrap();
+    // The .env of another owner is trusted only when named (see tests/root_trust.rs).
     let run = update_only_pins(
         root.path(),
         a,
         state.path(),
-        &[("CIPUG_CACHE_DURATION", "0")],
+        &[
+            ("CIPUG_CACHE_DURATION", "0"),
+            ("CIPUG_TRUSTED_OWNERS", "1234"),
+        ],
     );
     assert_eq!(run.code, 32, "{}", run.stderr);
     for (name, bytes, words) in &bad {

@@ -273,41 +273,13 @@ impl Runner for SystemRunner {
         let limit = cmd.limit.unwrap_or_else(|| self.timeouts.of(cmd.kind));
         let waited = wait_within(&mut child, limit).map_err(not_started)?;
         drop(running);
-        if waited.lingered {
-            log::warn!(
-                "`{}` left processes behind that kept its output open past {} s ({}); stopped them",
-                cmd.program,
-                limit.as_secs_f64(),
-                limit_setting(cmd)
-            );
-        }
-        for (stream, cut) in [
-            ("output", waited.stdout.cut),
-            ("error output", waited.stderr.cut),
-        ] {
-            if cut > 0 {
-                log::warn!(
-                    "`{}` printed {cut} bytes of {stream} beyond the {} MiB cipug keeps; the rest was dropped",
-                    cmd.program,
-                    OUTPUT_LIMIT >> 20
-                );
-            }
-        }
+        log_waited(cmd, &waited, limit);
         let status = waited.status;
         let output = Output {
             stdout: String::from_utf8_lossy(&waited.stdout.bytes).into_owned(),
             stderr: String::from_utf8_lossy(&waited.stderr.bytes).into_owned(),
         };
-        if !output.stdout.trim().is_empty() {
-            if cmd.secret_output {
-                log::trace!("stdout of `{}`: (not shown, it holds secrets)", cmd.program);
-            } else {
-                log::trace!("stdout of `{}`:\n{}", cmd.program, output.stdout.trim_end());
-            }
-        }
-        if !output.stderr.trim().is_empty() {
-            log::trace!("stderr of `{}`:\n{}", cmd.program, output.stderr.trim_end());
-        }
+        log_output(cmd, &output);
         let Some(status) = status else {
             return Err(RunError::TimedOut {
                 cmd: Box::new(cmd.clone()),
@@ -329,6 +301,44 @@ impl Runner for SystemRunner {
                 stderr: output.stderr,
             })
         }
+    }
+}
+
+/// Warns about what a command left behind or printed beyond the limit.
+fn log_waited(cmd: &Cmd, waited: &Waited, limit: Duration) {
+    if waited.lingered {
+        log::warn!(
+            "`{}` left processes behind that kept its output open past {} s ({}); stopped them",
+            cmd.program,
+            limit.as_secs_f64(),
+            limit_setting(cmd)
+        );
+    }
+    for (stream, cut) in [
+        ("output", waited.stdout.cut),
+        ("error output", waited.stderr.cut),
+    ] {
+        if cut > 0 {
+            log::warn!(
+                "`{}` printed {cut} bytes of {stream} beyond the {} MiB cipug keeps; the rest was dropped",
+                cmd.program,
+                OUTPUT_LIMIT >> 20
+            );
+        }
+    }
+}
+
+/// Logs what a command printed (at the most verbose level; secrets never).
+fn log_output(cmd: &Cmd, output: &Output) {
+    if !output.stdout.trim().is_empty() {
+        if cmd.secret_output {
+            log::trace!("stdout of `{}`: (not shown, it holds secrets)", cmd.program);
+        } else {
+            log::trace!("stdout of `{}`:\n{}", cmd.program, output.stdout.trim_end());
+        }
+    }
+    if !output.stderr.trim().is_empty() {
+        log::trace!("stderr of `{}`:\n{}", cmd.program, output.stderr.trim_end());
     }
 }
 

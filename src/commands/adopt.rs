@@ -5,9 +5,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::atomic;
 use crate::config::{Config, Sources};
 use crate::error::{Error, Result};
+use crate::files::atomic;
 use crate::formats::line_diff::line_diff;
 
 /// How [`crate::formats::adoption::adopt`] says that every image already follows the scheme.
@@ -44,6 +44,7 @@ pub fn subvolume(
         env_file: path.join(&config.env_file_name),
         name,
         path,
+        trusted: crate::files::trust::Trusted::default(),
     };
     crate::pipeline::subvolume::run(config, runner, &dir, dry_run, out)
 }
@@ -64,6 +65,13 @@ pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -
         return Err(Error::FileNotFound(folder.join(first)));
     };
     let env_path = folder.join(&config.env_file_name);
+    // Every later run would refuse a folder others can change: refused here too, before
+    // anything of it is written.
+    let trusted =
+        crate::files::trust::Trusted::parse(&config.trusted_owners).map_err(Error::Value)?;
+    let files = crate::files::trust::instruction_files(folder, &config.env_file_name);
+    crate::files::trust::check(folder, &files, &trusted)
+        .map_err(|refused| Error::Value(format!("not adopted: {refused}")))?;
     let compose =
         std::fs::read_to_string(&compose_path).map_err(|e| Error::io(&compose_path, e))?;
     let env = match std::fs::read(&env_path) {

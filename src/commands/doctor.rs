@@ -54,9 +54,9 @@ fn fail(text: impl Into<String>) -> Finding {
 }
 
 /// A cache file or state folder that others can change: a planted cache or state is then
-/// possible. Checked as `update` opens it (see [`crate::private_dir`]).
+/// possible. Checked as `update` opens it (see [`crate::files::private_dir`]).
 fn private(path: &Path, what: &str, kind: Private) -> Finding {
-    use crate::private_dir::{Create, PrivateDir, Untrusted};
+    use crate::files::private_dir::{Create, PrivateDir, Untrusted};
     let (folder, file) = match kind {
         Private::Folder => (path, None),
         Private::File => (
@@ -126,6 +126,15 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
     let mut snapper = Snapper::new(runner);
     let mut loaded = Vec::new();
     for dir in &dirs {
+        let untrusted = dir.trust_problems();
+        if !untrusted.is_empty() {
+            found.extend(
+                untrusted
+                    .into_iter()
+                    .map(|refused| fail(format!("{}: not trusted: {refused}", dir.name))),
+            );
+            continue;
+        }
         if config.service_snapshot {
             found.extend(snapshot_findings(&mut snapper, dir));
         }
@@ -142,7 +151,27 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
         found.push(private(&config.cache_location, "cache", Private::File));
     }
     found.push(private(&config.state_dir, "state folder", Private::Folder));
+    if let Some(path) = &config.metrics_file {
+        found.push(output_folder(path, "METRICS_FILE"));
+    }
     found
+}
+
+/// A file root writes into a folder that may not be its own: fine when no one else can
+/// write the folder; otherwise the file is still written safely (a planted link is
+/// replaced, never followed), but whoever can write there can replace what cipug wrote.
+fn output_folder(path: &Path, setting: &str) -> Finding {
+    match crate::files::output::others_can_write(path) {
+        Ok(None) => ok(format!("{setting} {}: only root can write its folder", path.display())),
+        Ok(Some(who)) => fail(format!(
+            "{setting} {}: {who}, who can then replace the file; cipug never writes through a link there, \
+             but make the folder root's and not writable by others (`chown root: {folder} && chmod go-w {folder}`) \
+             or write the file to a folder of root's",
+            path.display(),
+            folder = path.parent().unwrap_or(Path::new(".")).display()
+        )),
+        Err(e) => fail(format!("{setting} {}: its folder: {e}", path.display())),
+    }
 }
 
 /// The tools a run needs, and whether the compose and container tools go together.

@@ -263,7 +263,7 @@ pub fn write(
 ) -> Result<(), String> {
     let ages = snapshot_ages(&run.services, snapshots_dir, chrono::Utc::now());
     let text = render(run, history, &ages)?;
-    crate::atomic::write(path, text.as_bytes(), 0o644)
+    crate::files::output::write(path, text.as_bytes(), 0o644)
         .map_err(|e| format!("{}: could not write the metrics: {e}", path.display()))
 }
 

@@ -248,6 +248,7 @@ fn build(
         registry_env: RegistryEnv::from_env(&sources.env, sources.uid),
         min_age: take("MIN_AGE").hours(),
         tag_update: take("TAG_UPDATE").text().unwrap_or_else(|| "off".into()),
+        trusted_owners: take("TRUSTED_OWNERS").list(),
         metrics_file: match take("METRICS_FILE") {
             Typed::Path(p) => Some(p),
             _ => None,

@@ -137,6 +137,9 @@ pub struct Config {
     pub min_age: f64,
     /// How far version tags may move: `off`, `patch` or `minor`.
     pub tag_update: String,
+    /// Owners of service files trusted besides root and the user running cipug
+    /// (`TRUSTED_OWNERS`: user names or ids, `@group`s).
+    pub trusted_owners: Vec<String>,
     /// The Prometheus text file written after each run.
     pub metrics_file: Option<PathBuf>,
     /// The JSON file the settings came from, if any.
@@ -214,6 +217,7 @@ impl Config {
                 "INSECURE_REGISTRIES" => Value::from(self.insecure_registries.clone()),
                 "MIN_AGE" => Value::from(self.min_age),
                 "TAG_UPDATE" => Value::from(self.tag_update.as_str()),
+                "TRUSTED_OWNERS" => Value::from(self.trusted_owners.clone()),
                 "METRICS_FILE" => self.metrics_file.as_deref().map_or(Value::Null, path),
                 "CONFIG_FILE" => self.config_file.as_deref().map_or(Value::Null, path),
                 other => unreachable!("setting {other} missing from Config::to_json"),

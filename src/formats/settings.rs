@@ -89,6 +89,7 @@ pub const SETTINGS: &[Setting] = &[
     setting!("PRUNE_IMAGES", Kind::Bool, Some("true"), "remove unused images after the run (`<CONTAINER_TOOL> image prune -f`)"),
     setting!("COMPOSE_FILE_NAME", Kind::FileName, None, "compose file name in each service folder; unset: the first of compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml"),
     setting!("ENV_FILE_NAME", Kind::FileName, Some(".env"), "env file name in each service folder"),
+    setting!("TRUSTED_OWNERS", Kind::List, None, "comma-separated users (name or id) and @groups whose service files root may follow, besides root and the user running cipug"),
     setting!("CACHE_DURATION", Kind::Count, Some("3600"), "seconds a resolved tag is reused from the cache; 0 disables the cache"),
     setting!("CACHE_LOCATION", Kind::Path, None, "cache file; default $XDG_CACHE_HOME/cipug/cache.json, /var/cache/cipug/cache.json for root"),
     setting!("SNAPSHOTS_DIR_SNAPPER", Kind::Text, None, "snapper snapshot folder relative to each service (e.g. .snapshots); unset: not checked"),

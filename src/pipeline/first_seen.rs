@@ -82,7 +82,7 @@ impl FirstSeen {
                 .mode(0o700)
                 .create(dir);
         }
-        if let Err(e) = crate::atomic::write(&self.path, &text, 0o600) {
+        if let Err(e) = crate::files::atomic::write(&self.path, &text, 0o600) {
             log::warn!("{}: could not write: {e}", self.path.display());
         }
     }

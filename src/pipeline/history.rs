@@ -10,7 +10,7 @@ use rustix::fs::OFlags;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::private_dir::{self, Create};
+use crate::files::private_dir::{self, Create};
 
 const HISTORY_FILE: &str = "history.jsonl";
 

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files::private_dir::{self, Create, PrivateDir, Untrusted};
 use crate::formats::image_ref::Pin;
 use crate::pipeline::plan::Change;
-use crate::private_dir::{self, Create, PrivateDir, Untrusted};
 
 /// One pin change of an update in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use std::path::Path;
 use rustix::fs::{flock, FlockOperation, OFlags};
 
 use crate::error::{Error, Result};
-use crate::private_dir::{self, Create};
+use crate::files::private_dir::{self, Create};
 
 /// Held while a run changes services; released on drop or exit.
 #[derive(Debug)]

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::atomic;
 use crate::error::{Error, Result};
+use crate::files::atomic;
 use crate::formats::envfile::EnvFile;
 use crate::formats::image_ref::Pin;
 use crate::formats::pins::{image_entries, ImageEntry};
@@ -74,6 +74,7 @@ pub const ENV_FILE_LIMIT: u64 = 1 << 20;
 
 /// Reads and parses a service's env file. Errors (exit 32) name the file and line.
 pub fn load(dir: &ServiceDir) -> Result<Service> {
+    dir.check_trust()?;
     let env_error = |msg: String| Error::Env(format!("{}: {msg}", dir.env_file.display()));
     // Temporary files are made beside the file written: the link's target for a symlinked
     // env file.
@@ -196,6 +197,7 @@ mod tests {
                 name: "svc".into(),
                 path: "/nonexistent".into(),
                 env_file: "/nonexistent/.env".into(),
+                trusted: Default::default(),
             },
             env,
             images,

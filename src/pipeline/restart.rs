@@ -298,6 +298,7 @@ mod tests {
             name: "svc".into(),
             env_file: folder.join(".env"),
             path: folder,
+            trusted: Default::default(),
         };
         let changes = [Change {
             entry: "APP".into(),

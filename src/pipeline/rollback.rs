@@ -4,9 +4,9 @@
 use crate::adapters::compose::Compose;
 use crate::adapters::runner::Runner;
 use crate::adapters::snapper::{Snapper, SnapshotMeta};
-use crate::atomic;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::files::atomic;
 use crate::pipeline::plan::load;
 use crate::pipeline::restart::{self};
 use crate::pipeline::undo_checks;

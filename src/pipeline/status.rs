@@ -127,6 +127,7 @@ mod tests {
                 name: "svc".into(),
                 path: "/x".into(),
                 env_file: "/x/.env".into(),
+                trusted: Default::default(),
             },
             images: image_entries(&env).unwrap(),
             env,

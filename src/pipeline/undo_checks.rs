@@ -106,6 +106,7 @@ mod tests {
                 name: "app".into(),
                 path: "/srv/app".into(),
                 env_file: "/srv/app/.env".into(),
+                trusted: Default::default(),
             },
             images: image_entries(&env).unwrap(),
             env,

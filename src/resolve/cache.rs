@@ -3,7 +3,7 @@
 //!
 //! Root pins whatever the cache says, so the file is trusted only when it is a regular file
 //! (not a symlink) owned by the user running cipug and writable by no one else, in a folder
-//! that no one else can change (see [`crate::private_dir`]), and it is written only through
+//! that no one else can change (see [`crate::files::private_dir`]), and it is written only through
 //! that folder's handle; the folder is created 0700 and the file 0600. A corrupt file is
 //! reported and rebuilt.
 
@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::files::private_dir::{Create, PrivateDir, Untrusted};
 use crate::formats::image_ref::Pin;
-use crate::private_dir::{Create, PrivateDir, Untrusted};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CacheEntry {

@@ -138,6 +138,16 @@ impl PrivateDir {
         })
     }
 
+    /// A folder the caller opened itself, without this module's checks of who owns the
+    /// folders on the way (see [`crate::files::output`]); files in it are still opened
+    /// and renamed only through its handle, never through a link.
+    pub fn from_fd(fd: OwnedFd, path: &Path) -> PrivateDir {
+        PrivateDir {
+            fd,
+            path: path.to_path_buf(),
+        }
+    }
+
     /// The folder's path as given.
     pub fn path(&self) -> &Path {
         &self.path
