@@ -226,6 +226,7 @@ fn a_hook_that_leaves_a_process_holding_its_output_is_bounded() {
     let started = Instant::now();
     let run = run_cipug(&["update"], &pin_only(root.path(), a));
     let took = started.elapsed();
+    eprintln!("took {took:?}");
     assert_eq!(run.code, 0, "{}", all(&run));
     // UPDATE_COMMAND_TIMEOUT + 15 s, and 2 s for the pipes; it waited 60 s before.
     assert!(took < Duration::from_secs(30), "{took:?}");
@@ -276,6 +277,7 @@ fn a_credential_helper_that_starts_an_agent_is_bounded() {
     let started = Instant::now();
     let run = run_cipug(&["check"], &env);
     let took = started.elapsed();
+    eprintln!("took {took:?}");
     // REGISTRY_TIMEOUT, and 2 s for the pipes; 40 s before.
     assert!(took < Duration::from_secs(15), "{took:?}: {}", all(&run));
     assert!(
