@@ -251,7 +251,7 @@ fn registry_findings(config: &Config, runner: &dyn Runner, loaded: &[Service]) -
     let mut cache = Cache::disabled();
     let images = loaded
         .iter()
-        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
+        .flat_map(|s| s.images.iter().map(|i| (i.tagged.as_str(), None)));
     resolve::resolve_all(
         resolver.as_ref(),
         images,

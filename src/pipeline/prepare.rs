@@ -95,9 +95,11 @@ pub fn resolve_services(
     services: &[Service],
     save_cache: bool,
 ) -> resolve::Resolutions {
-    let images = services
-        .iter()
-        .flat_map(|s| s.images.iter().map(|i| i.tagged.as_str()));
+    let images = services.iter().flat_map(|s| {
+        s.images
+            .iter()
+            .map(|i| (i.tagged.as_str(), i.pinned.as_deref()))
+    });
     resolve_references(config, resolver, images, save_cache)
 }
 
@@ -160,11 +162,12 @@ fn native_with<'a>(
     )
 }
 
-/// Resolves `images` through the cache.
+/// Resolves `images` (each with its pin now) through the cache, which may only confirm a
+/// pin (see [`resolve::resolve_all`]).
 pub fn resolve_references<'i>(
     config: &Config,
     resolver: &dyn Resolve,
-    images: impl IntoIterator<Item = &'i str>,
+    images: impl IntoIterator<Item = (&'i str, Option<&'i str>)>,
     save_cache: bool,
 ) -> resolve::Resolutions {
     let mut cache = Cache::load(&config.cache_location, config.cache_duration);

@@ -95,7 +95,8 @@ pub fn resolve(
     if moves.is_empty() {
         return;
     }
-    let targets = moves.iter().map(|(_, _, m)| m.reference.as_str());
+    // A move's target is pinned by nothing yet: always asked live.
+    let targets = moves.iter().map(|(_, _, m)| (m.reference.as_str(), None));
     resolutions.extend(crate::pipeline::prepare::resolve_references(
         config, resolver, targets, save_cache,
     ));

@@ -48,27 +48,41 @@ impl<T: Resolve + ?Sized> Resolve for &T {
 /// The outcome for each distinct reference.
 pub type Resolutions = BTreeMap<String, Result<Pin, String>>;
 
-/// Resolves every reference in `images` (duplicates once), using fresh cache entries and
-/// storing new results in the cache. `now` is the current Unix time in seconds.
+/// Resolves every reference in `images` (duplicates once), each with the pin it has now
+/// (`None`: unpinned, or not an entry's own tag), and stores new results in the cache.
+/// `now` is the current Unix time in seconds.
+///
+/// A cached answer may only confirm: it is used when it equals the pin of every entry with
+/// that reference. Anything that would move a pin (a cached digest other than the pin, a
+/// first pin, a tag move's target) is asked live, so a stale cache can never move a pin,
+/// back or forth.
 pub fn resolve_all<'a>(
     resolver: &dyn Resolve,
-    images: impl IntoIterator<Item = &'a str>,
+    images: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
     cache: &mut Cache,
     now: f64,
     progress: bool,
 ) -> Resolutions {
+    let mut pins: BTreeMap<&str, Vec<Option<&str>>> = BTreeMap::new();
+    for (image, pin) in images {
+        pins.entry(image).or_default().push(pin);
+    }
     let mut results = Resolutions::new();
     let mut todo: Vec<(String, ImageRef)> = Vec::new();
     let mut cached = 0;
-    for image in images {
-        if results.contains_key(image) || todo.iter().any(|(i, _)| i == image) {
-            continue;
-        }
+    let mut unconfirmed = 0;
+    for (image, now_pinned) in &pins {
+        let image = *image;
         match ImageRef::parse(image) {
             Err(e) => {
                 results.insert(image.to_owned(), Err(e));
             }
             Ok(parsed) => match cache.get(image, now) {
+                Some(pin) if !confirms(&pin, now_pinned) => {
+                    log::debug!("{image}: the cache says {pin}, not the pin; asking the registry");
+                    unconfirmed += 1;
+                    todo.push((image.to_owned(), parsed));
+                }
                 Some(pin) => {
                     log::debug!("{image}: {pin} (cached)");
                     results.insert(image.to_owned(), Ok(pin));
@@ -93,6 +107,9 @@ pub fn resolve_all<'a>(
         results.insert(image.clone(), result);
     }
     cache.save();
+    if unconfirmed > 0 {
+        log::debug!("{unconfirmed} cached answer(s) differed from the pins and were asked again");
+    }
     if cached > 0 {
         log::info!(
             "{cached} of {} tag(s) answered from the cache, not the registry (CACHE_DURATION; --no-cache asks the registries)",
@@ -100,6 +117,15 @@ pub fn resolve_all<'a>(
         );
     }
     results
+}
+
+/// Whether the cached `pin` is the digest every entry of its reference is pinned to now.
+fn confirms(pin: &Pin, now_pinned: &[Option<&str>]) -> bool {
+    !now_pinned.is_empty()
+        && now_pinned.iter().all(|p| {
+            p.and_then(|p| p.rsplit_once('@'))
+                .is_some_and(|(_, digest)| digest == pin.digest())
+        })
 }
 
 /// Resolves `todo` on up to `resolver.jobs()` threads; results come back in input order.
@@ -174,10 +200,50 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_answer_only_confirms_the_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.json");
+        let a = format!("docker.io/library/app@sha256:{}", "a".repeat(64));
+        let b = format!("docker.io/library/app@sha256:{}", "b".repeat(64));
+        // The cache holds the older digest B (say from a `check` before an update that
+        // pinned A with --no-cache).
+        std::fs::write(
+            &path,
+            serde_json::json!({"app:1": {"time": 100.0, "result": b}}).to_string(),
+        )
+        .unwrap();
+        let cases: [(&[Option<&str>], usize, &str); 5] = [
+            (&[Some(&b)], 0, "the pin confirmed from the cache"),
+            (
+                &[Some(&a)],
+                1,
+                "asked live: the cache would move the pin back",
+            ),
+            (&[None], 1, "asked live: the cache would make the first pin"),
+            (&[Some(&b), Some(&a)], 1, "asked live: one entry would move"),
+            (&[], 1, "not an entry's tag"),
+        ];
+        for (pins, asked, why) in cases {
+            let resolver = Counting(AtomicUsize::new(0));
+            let mut cache = Cache::load(&path, 3600);
+            cache.set_read_only();
+            let images: Vec<(&str, Option<&str>)> = if pins.is_empty() {
+                vec![("app:1", None)]
+            } else {
+                pins.iter().map(|p| ("app:1", *p)).collect()
+            };
+            let results = resolve_all(&resolver, images, &mut cache, 200.0, false);
+            assert_eq!(resolver.0.load(Ordering::SeqCst), asked, "{why}");
+            let want = if asked == 0 { &b } else { &a };
+            assert_eq!(results["app:1"].as_ref().unwrap().as_str(), want, "{why}");
+        }
+    }
+
+    #[test]
     fn each_reference_once_and_errors_kept_apart() {
         let resolver = Counting(AtomicUsize::new(0));
         let mut cache = Cache::disabled();
-        let images = ["a", "b:1", "a", "missing", "Bad Ref", "b:1"];
+        let images = ["a", "b:1", "a", "missing", "Bad Ref", "b:1"].map(|i| (i, None));
         let results = resolve_all(&resolver, images, &mut cache, 0.0, false);
         assert_eq!(resolver.0.load(Ordering::SeqCst), 3, "a, b:1, missing");
         assert_eq!(results.len(), 4);
