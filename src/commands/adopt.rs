@@ -65,7 +65,7 @@ pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -
     };
     let env_path = folder.join(&config.env_file_name);
     let compose =
-        std::fs::read_to_string(&compose_path).map_err(|e| Error::io(&compose_path, e))?;
+        crate::compose_file_names::read(&compose_path).map_err(|e| Error::io(&compose_path, e))?;
     let env = match std::fs::read(&env_path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
