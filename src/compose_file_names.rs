@@ -3,6 +3,7 @@
 //! or `COMPOSE_FILE_NAME` when it is set. Also whether the compose tool must be told the
 //! file with `-f`: only when it would not find the same one by itself.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
@@ -56,6 +57,21 @@ pub fn flag(config: &Config, folder: &Path) -> Option<String> {
     } else {
         Some(chosen)
     }
+}
+
+/// Reads the compose file at `path`, no more than one byte past
+/// [`crate::formats::compose_limits::MAX_BYTES`]: a larger file is not read whole, and what
+/// is returned of it is refused by [`crate::formats::compose_limits::check`] as too big.
+pub fn read(path: &Path) -> std::io::Result<String> {
+    let limit = crate::formats::compose_limits::MAX_BYTES;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        return Ok(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]

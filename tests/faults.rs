@@ -234,6 +234,73 @@ fn each_failing_step_has_its_code_and_spares_the_others() {
 }
 
 #[test]
+fn deeply_nested_compose_files_are_refused_before_parsing() {
+    let registry = FakeRegistry::start();
+    let env = format!("SERVICE_APP_IMAGE_TAGGED={}/good:latest\n", registry.addr);
+    let names = ["a-ok", "b-flow", "c-block"];
+    let services: Vec<(&str, &str)> = names.iter().map(|n| (*n, env.as_str())).collect();
+    let fakes = Fakes::new(&services);
+    let image = "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    x:";
+    // 80,000 levels deep: libyaml took 30 s over the flow form, holding the run lock.
+    let deep = 80_000;
+    for (name, compose) in [
+        (
+            "b-flow",
+            format!("{image} {}{}\n", "[".repeat(deep), "]".repeat(deep)),
+        ),
+        (
+            "c-block",
+            format!("{image}\n      {}a\n", "- ".repeat(deep)),
+        ),
+    ] {
+        fs::write(fakes.root.path().join(name).join("compose.yml"), compose).unwrap();
+    }
+    let refusal = |line: usize| {
+        format!(
+            "compose.yml: nested more than 100 levels deep (compose line {line}), more than a \
+             compose file may have; not read"
+        )
+    };
+    let insecure = [("CIPUG_INSECURE_REGISTRIES", registry.addr.as_str())];
+    let run = fakes.run(&["update"], &insecure);
+    assert_eq!(run.code, 30, "{}", run.stderr);
+    for (name, line) in [("b-flow", 4), ("c-block", 5)] {
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.contains(name) && l.contains(&refusal(line))),
+            "{name}: {}",
+            run.stderr
+        );
+        assert_eq!(fakes.env(name), env, "{name} untouched");
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with(name) && l.ends_with("failed (30)")),
+            "{name}: {}",
+            run.stdout
+        );
+    }
+    assert!(
+        fakes.env("a-ok").contains("SERVICE_APP_IMAGE_HASHED="),
+        "the others go on"
+    );
+    let doctor = fakes.run(&["doctor"], &insecure);
+    assert!(
+        doctor
+            .stdout
+            .lines()
+            .any(|l| l.contains("b-flow") && l.contains(&refusal(4))),
+        "{}",
+        doctor.stdout
+    );
+    let folder = fakes.root.path().join("b-flow");
+    let adopt = fakes.run(&["adopt", folder.to_str().unwrap(), "--dry-run"], &[]);
+    assert_eq!(adopt.code, 25, "{}", adopt.stderr);
+    assert!(adopt.stderr.contains(&refusal(4)), "{}", adopt.stderr);
+}
+
+#[test]
 fn killed_at_every_step_the_next_run_finishes_the_job() {
     let mut stack = Stack::new();
     let img = stack.image("demo/app");

@@ -73,7 +73,7 @@ pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -
     crate::files::trust::check(folder, &files, &trusted)
         .map_err(|refused| Error::Value(format!("not adopted: {refused}")))?;
     let compose =
-        std::fs::read_to_string(&compose_path).map_err(|e| Error::io(&compose_path, e))?;
+        crate::compose_file_names::read(&compose_path).map_err(|e| Error::io(&compose_path, e))?;
     let env = match std::fs::read(&env_path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),

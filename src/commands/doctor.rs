@@ -214,7 +214,8 @@ fn snapshot_findings(snapper: &mut Snapper<'_>, dir: &ServiceDir) -> Vec<Finding
 fn compose_findings(config: &Config, service: &Service) -> Vec<Finding> {
     let (name, dir) = (&service.dir.name, &service.dir);
     let compose_name = crate::compose_file_names::name(config, &dir.path).unwrap_or_default();
-    let compose = std::fs::read_to_string(dir.path.join(&compose_name)).unwrap_or_default();
+    let compose =
+        crate::compose_file_names::read(&dir.path.join(&compose_name)).unwrap_or_default();
     let mut found = Vec::new();
     if service.images.is_empty() {
         found.push(fail(format!(

@@ -12,6 +12,7 @@
 //! byte range. This module does no I/O; [`crate::commands::adopt`] reads and writes files.
 
 use crate::formats::compose_file::{service_images, ServiceImage};
+use crate::formats::compose_limits::{self, LimitError};
 use crate::formats::envfile::{render_value, EnvFile, Quote};
 
 /// The result of [`adopt`]: both files rewritten, and what was adopted.
@@ -47,6 +48,11 @@ pub struct Adopted {
 /// `nothing to adopt: ...` when no service was adopted.
 pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
     let env_file = EnvFile::parse(env).map_err(|e| format!("env file {e}"))?;
+    match compose_limits::check(compose) {
+        // Named with its line by the compose file's parser below.
+        Ok(()) | Err(LimitError::NotYaml { .. }) => {}
+        Err(e) => return Err(e.to_string()),
+    }
     let images = service_images(compose)
         .map_err(|e| e.to_string())?
         .ok_or("nothing to adopt: no top-level `services:` mapping")?;

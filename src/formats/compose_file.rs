@@ -5,11 +5,14 @@
 //! the text by byte range, so everything else in the file stays byte-identical. Only values
 //! that such an edit can replace safely are returned: a plain or simply quoted scalar on the
 //! line of its key, without anchor, alias, tag, block scalar or escapes; anything else is an
-//! error that names the compose line. This module does no I/O.
+//! error that names the compose line. A file past the limits of [`compose_limits`] is not
+//! parsed. This module does no I/O.
 
 use std::ops::Range;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
+
+use crate::formats::compose_limits::{self, LimitError};
 
 /// A compose file that cannot be read or whose image values cannot be edited safely.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,8 +41,13 @@ pub struct ServiceImage {
 
 /// The `image:` values of the services in `text`, in file order; `None` when the file has no
 /// top-level `services:` key. Services without `image:`, null services and aliased services
-/// are left out.
+/// are left out. A file past [`compose_limits::check`]'s limits is an error, not parsed.
 pub fn service_images(text: &str) -> Result<Option<Vec<ServiceImage>>, ComposeError> {
+    match compose_limits::check(text) {
+        // The same parser reads on below and says what the YAML error means.
+        Ok(()) | Err(LimitError::NotYaml { .. }) => {}
+        Err(e) => return Err(error(e.line(), e.to_string())),
+    }
     let mut events = Events::read(text);
     loop {
         let (event, _) = events.next()?;

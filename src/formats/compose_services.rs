@@ -9,6 +9,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_yaml_ng::Value;
 
+use crate::formats::compose_limits;
+
 /// A compose file, parsed (anchors and `<<` merges applied).
 #[derive(Debug, Clone)]
 pub struct ComposeServices {
@@ -16,8 +18,10 @@ pub struct ComposeServices {
 }
 
 impl ComposeServices {
-    /// Parses compose YAML. The error says what YAML or compose structure is wrong.
+    /// Parses compose YAML, once [`compose_limits::check`] has passed it. The error says what
+    /// limit, YAML or compose structure is wrong.
     pub fn parse(text: &str) -> Result<ComposeServices, String> {
+        compose_limits::check(text).map_err(|e| e.to_string())?;
         let mut value: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
         value.apply_merge().map_err(|e| e.to_string())?;
         let services = match value.get("services") {

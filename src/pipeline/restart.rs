@@ -50,7 +50,7 @@ pub enum Plan {
 /// when the compose file cannot be read (the health gate then checks every container).
 pub fn services_using(config: &Config, dir: &ServiceDir, entries: &[&str]) -> Vec<String> {
     crate::compose_file_names::path(config, &dir.path)
-        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|path| crate::compose_file_names::read(&path).ok())
         .and_then(|text| ComposeServices::parse(&text).ok())
         .map(|file| file.services_using(entries))
         .unwrap_or_default()
@@ -67,7 +67,7 @@ pub fn plan(
 ) -> Result<Plan> {
     let path = crate::compose_file_names::path(config, &dir.path)
         .unwrap_or_else(|| dir.path.join(crate::compose_file_names::wanted(config)));
-    let file = std::fs::read_to_string(&path)
+    let file = crate::compose_file_names::read(&path)
         .map_err(|e| e.to_string())
         .and_then(|text| ComposeServices::parse(&text))
         .map_err(|e| Error::Compose(format!("{}: {e}", path.display())))?;

@@ -1,7 +1,10 @@
 //! What an update changed, in words for the summary, the history and notifications: the tag
 //! move (`tag 1.2.3 -> 1.2.5`), the image versions and source from their labels
 //! (`29.0.1 -> 29.0.2`, `https://github.com/...`), whether this platform's image changed, and
-//! the newer versions that exist.
+//! the newer versions that exist. The labels are read within a budget of their own
+//! (`REGISTRY_TIMEOUT` per registry for all of the run's label reads together, see
+//! [`crate::resolve::native`]'s `label_budget`), since the resolution's has passed by the
+//! time an update is recorded.
 
 use crate::formats::version_tag::Newer;
 use crate::pipeline::newer::NewerTags;

@@ -33,6 +33,9 @@ pub(super) struct Registry {
     /// When the registry's share of the run ends (REGISTRY_TIMEOUT after first contact):
     /// every request, retry and wait of it and its token server ends by then.
     pub(super) deadline: Instant,
+    /// The label reads' own budget ([`super::label_budget`]): while one runs, its deadline
+    /// replaces `deadline`.
+    pub(super) labels: Mutex<super::label_budget::LabelBudget>,
     /// The last request of the registry or its token server that timed out, if any: named
     /// again by every request that finds the deadline passed.
     pub(super) timed_out: Mutex<Option<String>>,
@@ -159,7 +162,8 @@ impl Native<'_> {
         self.send_attempts(registry, peer, host, ATTEMPTS, request)
     }
 
-    /// [`Self::send`] with at most `attempts` tries, all within the registry's deadline:
+    /// [`Self::send`] with at most `attempts` tries, all within the registry's deadline (or
+    /// the deadline of the label read in progress, [`super::label_budget`]):
     /// `request` gets the time it may take. A request that timed out is retried once at
     /// most; a wait (backoff or `Retry-After`) that would pass the deadline is not waited.
     fn send_attempts(
@@ -175,7 +179,19 @@ impl Native<'_> {
         let mut timeouts = 0;
         loop {
             attempt += 1;
-            let left = registry.deadline.saturating_duration_since(Instant::now());
+            let labels = registry
+                .labels
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .deadline();
+            let deadline = labels.unwrap_or(registry.deadline);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() && labels.is_some() {
+                return Err(format!(
+                    "{peer} {host}: REGISTRY_TIMEOUT ({limit} s) of the label reads for this \
+                     registry passed; gave up"
+                ));
+            }
             if left.is_zero() {
                 let timed_out = registry.timed_out.lock().unwrap_or_else(|e| e.into_inner());
                 return Err(timed_out.clone().unwrap_or_else(|| {
@@ -197,7 +213,7 @@ impl Native<'_> {
                         self.backoff * 2u32.pow(attempt - 1)
                     };
                     // Past the deadline: the caller reports this answer now.
-                    if Instant::now() + wait.min(MAX_RETRY_AFTER) >= registry.deadline {
+                    if Instant::now() + wait.min(MAX_RETRY_AFTER) >= deadline {
                         return Ok(response);
                     }
                     wait
@@ -213,7 +229,7 @@ impl Native<'_> {
                         return Err(message);
                     }
                     let wait = self.backoff * 2u32.pow(attempt - 1);
-                    if Instant::now() + wait >= registry.deadline {
+                    if Instant::now() + wait >= deadline {
                         return Err(message);
                     }
                     log::debug!("{message}; retrying");

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::label_budget::LabelRead;
 use super::{Native, MANIFEST_LIMIT, MANIFEST_TYPES};
 use crate::formats::image_ref::{ImageRef, Target};
 
@@ -68,8 +69,12 @@ impl Native<'_> {
     }
 
     /// The image `pin` (`name@sha256:...`) runs on this host, with its labels.
+    /// Its requests have the label reads' own budget (`label_budget`), not what
+    /// is left of the resolution's.
     pub fn platform_image(&self, pin: &str) -> Result<PlatformImage, String> {
         let image = ImageRef::parse(pin)?;
+        let registry = self.registry(&image);
+        let _read = LabelRead::start(&registry.labels);
         let Target::Digest(digest) = &image.target else {
             return Err(format!("{pin}: not a pin"));
         };

@@ -14,6 +14,7 @@ pub mod challenge;
 pub mod credentials;
 mod endpoint;
 pub mod image_labels;
+mod label_budget;
 mod response;
 pub mod tags;
 pub mod transport;
@@ -33,6 +34,7 @@ use crate::resolve::Resolve;
 use auth::pull_scope;
 use challenge::Challenge;
 use endpoint::{Endpoint, Registry, Slots};
+use label_budget::LabelBudget;
 use response::{
     checked_digest, digest_of_body, header, manifest_kind, registry_message, retry_after,
     status_text, Peer,
@@ -105,6 +107,7 @@ impl<'a> Native<'a> {
                     credentials: Mutex::new(HashMap::new()),
                     slots: Slots::new(self.per_registry),
                     deadline: Instant::now() + self.transport.timeout,
+                    labels: Mutex::new(LabelBudget::new(self.transport.timeout)),
                     timed_out: Mutex::new(None),
                 })
             })
