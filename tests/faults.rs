@@ -624,8 +624,12 @@ fn untrusted_caches_are_never_believed() {
     let registry = FakeRegistry::start();
     let a = &registry.addr;
     let image = format!("{a}/good:latest");
-    let root = plain_services(&[("svc", &format!("SERVICE_APP_IMAGE_TAGGED={image}\n"))]);
     let planted = format!("{a}/good@sha256:{}", "6".repeat(64));
+    // Pinned to what the cache says: a cache may confirm a pin (it never moves one).
+    let root = plain_services(&[(
+        "svc",
+        &format!("SERVICE_APP_IMAGE_TAGGED={image}\nSERVICE_APP_IMAGE_HASHED={planted}\n"),
+    )]);
     let real = format!("{a}/good@{}", fake::body_digest());
     let work = tempfile::tempdir().unwrap();
     let cache = work.path().join("cache.json");
@@ -660,7 +664,8 @@ fn untrusted_caches_are_never_believed() {
             run.stderr,
         )
     };
-    // Sanity: a trusted cache is used (that is what makes planting dangerous).
+    // Sanity: a trusted cache is used to confirm the pin (that is what makes planting
+    // dangerous).
     plant(&cache);
     assert_eq!(check(&cache).0, planted);
     // Owned by another user.
