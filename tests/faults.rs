@@ -233,6 +233,118 @@ fn each_failing_step_has_its_code_and_spares_the_others() {
     assert_eq!(run.code, 10, "no tools on PATH: {}", run.stderr);
 }
 
+/// Unmounts a bind mount when dropped.
+struct BindMount(PathBuf);
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_env_file_outside_the_snapshots_is_refused_and_the_others_go_on() {
+    let registry = FakeRegistry::start();
+    let env = format!("SERVICE_APP_IMAGE_TAGGED={}/good:latest\n", registry.addr);
+    let fakes = Fakes::new(&[("a-link", &env), ("b-ok", &env), ("c-mounted", &env)]);
+    // a-link's .env is a link to a file outside its folder, so outside its snapshots.
+    let shared = fakes.state.path().join("shared.env");
+    fs::write(&shared, &env).unwrap();
+    let linked = fakes.root.path().join("a-link/.env");
+    fs::remove_file(&linked).unwrap();
+    std::os::unix::fs::symlink(&shared, &linked).unwrap();
+    // c-mounted has a file mounted onto its .env (needs root; skipped without it).
+    let mounted = fakes.root.path().join("c-mounted/.env");
+    let other = fakes.state.path().join("other.env");
+    fs::write(&other, &env).unwrap();
+    let _mount = std::process::Command::new("mount")
+        .arg("--bind")
+        .args([&other, &mounted])
+        .status()
+        .is_ok_and(|s| s.success())
+        .then(|| BindMount(mounted.clone()));
+    let insecure = [("CIPUG_INSECURE_REGISTRIES", registry.addr.as_str())];
+
+    let dry = fakes.run(&["update", "--dry-run"], &insecure);
+    assert!(
+        dry.stdout.contains("a-link: would be refused (32)"),
+        "{}",
+        dry.stdout
+    );
+
+    let run = fakes.run(&["update"], &insecure);
+    assert_eq!(run.code, 32, "{}", run.stderr);
+    let real = fs::canonicalize(&shared).unwrap();
+    let folder = fakes.root.path().join("a-link");
+    let why = format!(
+        "{}/.env is a link to {}, outside the snapshots of {}: a rollback could not restore its pin; move the file into the folder",
+        folder.display(),
+        real.display(),
+        folder.display()
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("a-link") && l.contains(&why)),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fs::read_to_string(&shared).unwrap(), env, "pin not written");
+    let calls = fs::read_to_string(&fakes.log).unwrap();
+    assert!(
+        !calls.contains("-c\ta-link\tcreate"),
+        "no snapshot: {calls}"
+    );
+    assert!(!calls.contains("a-link\tup"), "not restarted: {calls}");
+    assert!(fakes.env("b-ok").contains("SERVICE_APP_IMAGE_HASHED="));
+    assert!(calls.contains("snapper\t-c\tb-ok\tcreate"), "{calls}");
+    if _mount.is_some() {
+        assert_eq!(fs::read_to_string(&other).unwrap(), env, "pin not written");
+        assert!(
+            !calls.contains("-c\tc-mounted\tcreate"),
+            "no snapshot: {calls}"
+        );
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.contains("c-mounted/.env") && l.contains("is a mount point")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("a-link") && l.ends_with("failed (32)")),
+        "{}",
+        run.stdout
+    );
+
+    // `check` only reads: it still shows the linked service.
+    let check = fakes.run(&["check"], &insecure);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(check.stdout.contains("a-link"), "{}", check.stdout);
+    // `doctor` reports where the file lies.
+    let doctor = fakes.run(&["doctor"], &insecure);
+    assert!(
+        doctor
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("FIX") && l.contains(&why)),
+        "{}",
+        doctor.stdout
+    );
+    // With snapshots off a rollback writes the pins into the file itself: the link is fine.
+    let run = fakes.run(
+        &["update", "--services-filter", "a-link"],
+        &[insecure[0], ("CIPUG_SERVICE_SNAPSHOT", "no")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(fs::read_to_string(&shared)
+        .unwrap()
+        .contains("SERVICE_APP_IMAGE_HASHED="));
+}
+
 #[test]
 fn deeply_nested_compose_files_are_refused_before_parsing() {
     let registry = FakeRegistry::start();
