@@ -346,6 +346,91 @@ fn an_env_file_outside_the_snapshots_is_refused_and_the_others_go_on() {
 }
 
 #[test]
+fn a_held_back_digest_is_held_back_in_check_update_and_metrics_alike() {
+    let registry = FakeRegistry::start();
+    let env = format!("SERVICE_APP_IMAGE_TAGGED={}/good:latest\n", registry.addr);
+    let unpullable = format!(
+        "SERVICE_APP_IMAGE_TAGGED={}/unpullable:latest\n",
+        registry.addr
+    );
+    let fakes = Fakes::new(&[("a-pull", &unpullable), ("b-roll", &env)]);
+    let metrics = fakes.state.path().join("cipug.prom");
+    let metrics_file = metrics.display().to_string();
+    let settings = [
+        ("CIPUG_INSECURE_REGISTRIES", registry.addr.as_str()),
+        ("CIPUG_METRICS_FILE", metrics_file.as_str()),
+    ];
+    let run = fakes.run(&["update"], &settings);
+    assert_eq!(run.code, 33, "{}", run.stderr);
+    let status_of = |json: &serde_json::Value, service: &str| {
+        json["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == service)
+            .map(|s| s["images"][0]["status"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    // The digest that did not pull is held back, not outdated, and does not fail the check.
+    let check = fakes.run(&["check", "--fail-outdated", "--format", "json"], &settings);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    let json: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+    assert_eq!(status_of(&json, "a-pull"), "held_back");
+    assert_eq!(status_of(&json, "b-roll"), "current");
+    let prom = fs::read_to_string(&metrics).unwrap();
+    assert!(
+        prom.contains(r#"cipug_entry_status{entry="APP",service="a-pull",status="held_back"} 1"#),
+        "{prom}"
+    );
+    let check = fakes.run(&["check"], &settings);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(
+        check
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("a-pull") && l.ends_with("held back")),
+        "the word update uses: {}",
+        check.stdout
+    );
+
+    // What a manual rollback left is held back too, and is no failure.
+    let rollback = fakes.run(&["rollback", "b-roll"], &settings);
+    assert_eq!(rollback.code, 0, "{}", rollback.stderr);
+    let check = fakes.run(&["check", "--fail-outdated", "--format", "json"], &settings);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    let json: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+    assert_eq!(status_of(&json, "b-roll"), "held_back");
+    let run = fakes.run(&["update"], &settings);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = |service: &str| {
+        run.stderr
+            .lines()
+            .find(|l| l.contains(service) && l.contains("is held back"))
+            .unwrap_or_else(|| panic!("{service}: {}", run.stderr))
+            .to_owned()
+    };
+    assert!(line("a-pull").contains("failed before"), "{}", run.stderr);
+    assert!(
+        line("b-roll").contains("was rolled back with `cipug rollback`")
+            && !line("b-roll").contains("failed before"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("b-roll") && l.ends_with("held back")),
+        "{}",
+        run.stdout
+    );
+    let prom = fs::read_to_string(&metrics).unwrap();
+    assert!(
+        prom.contains(r#"cipug_entry_status{entry="APP",service="b-roll",status="held_back"} 1"#),
+        "{prom}"
+    );
+}
+
+#[test]
 fn deeply_nested_compose_files_are_refused_before_parsing() {
     let registry = FakeRegistry::start();
     let env = format!("SERVICE_APP_IMAGE_TAGGED={}/good:latest\n", registry.addr);
