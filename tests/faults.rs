@@ -246,7 +246,12 @@ impl Drop for BindMount {
 fn an_env_file_outside_the_snapshots_is_refused_and_the_others_go_on() {
     let registry = FakeRegistry::start();
     let env = format!("SERVICE_APP_IMAGE_TAGGED={}/good:latest\n", registry.addr);
-    let fakes = Fakes::new(&[("a-link", &env), ("b-ok", &env), ("c-mounted", &env)]);
+    let fakes = Fakes::new(&[
+        ("a-link", &env),
+        ("b-ok", &env),
+        ("c-mounted", &env),
+        ("d-other-fs", &env),
+    ]);
     // a-link's .env is a link to a file outside its folder, so outside its snapshots.
     let shared = fakes.state.path().join("shared.env");
     fs::write(&shared, &env).unwrap();
@@ -263,6 +268,19 @@ fn an_env_file_outside_the_snapshots_is_refused_and_the_others_go_on() {
         .status()
         .is_ok_and(|s| s.success())
         .then(|| BindMount(mounted.clone()));
+    // d-other-fs's .env is a link within its folder, to a file system mounted in it.
+    let conf = fakes.root.path().join("d-other-fs/conf");
+    fs::create_dir(&conf).unwrap();
+    let _other_fs = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&conf)
+        .status()
+        .is_ok_and(|s| s.success())
+        .then(|| BindMount(conf.clone()));
+    fs::write(conf.join("app.env"), &env).unwrap();
+    let relinked = fakes.root.path().join("d-other-fs/.env");
+    fs::remove_file(&relinked).unwrap();
+    std::os::unix::fs::symlink("conf/app.env", &relinked).unwrap();
     let insecure = [("CIPUG_INSECURE_REGISTRIES", registry.addr.as_str())];
 
     let dry = fakes.run(&["update", "--dry-run"], &insecure);
@@ -308,6 +326,18 @@ fn an_env_file_outside_the_snapshots_is_refused_and_the_others_go_on() {
             run.stderr
                 .lines()
                 .any(|l| l.contains("c-mounted/.env") && l.contains("is a mount point")),
+            "{}",
+            run.stderr
+        );
+    }
+    if _other_fs.is_some() {
+        assert!(
+            !calls.contains("-c\td-other-fs\tcreate"),
+            "no snapshot: {calls}"
+        );
+        assert!(
+            run.stderr.lines().any(|l| l.contains("d-other-fs/.env")
+                && l.contains("is on another file system or btrfs subvolume than")),
             "{}",
             run.stderr
         );
