@@ -85,7 +85,8 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// Exit 41 when any entry is outdated or unpinned (for monitoring).
+        /// Exit 41 when any entry is outdated or unpinned (for monitoring); held-back ones do
+        /// not count.
         #[arg(long)]
         fail_outdated: bool,
     },

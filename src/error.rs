@@ -36,7 +36,7 @@ pub mod exit {
     pub const TOOL_ERROR: u8 = 30;
     /// Taking a snapshot failed.
     pub const SNAPSHOT_ERROR: u8 = 31;
-    /// Reading or writing an env file failed.
+    /// Reading or writing an env file failed, or it lies outside its service's snapshots.
     pub const ENV_ERROR: u8 = 32;
     /// Pulling images failed.
     pub const PULL_ERROR: u8 = 33;
@@ -104,7 +104,8 @@ pub enum Error {
     /// Taking a snapshot failed.
     #[error("{0}")]
     Snapshot(String),
-    /// An env file could not be read, parsed or written.
+    /// An env file could not be read, parsed or written, or lies outside the snapshots of
+    /// its service folder (so it is refused for updating).
     #[error("{0}")]
     Env(String),
     /// Pulling the new images failed.

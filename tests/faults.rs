@@ -233,6 +233,233 @@ fn each_failing_step_has_its_code_and_spares_the_others() {
     assert_eq!(run.code, 10, "no tools on PATH: {}", run.stderr);
 }
 
+/// Unmounts a bind mount when dropped.
+struct BindMount(PathBuf);
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_env_file_outside_the_snapshots_is_refused_and_the_others_go_on() {
+    let registry = FakeRegistry::start();
+    let env = format!("SERVICE_APP_IMAGE_TAGGED={}/good:latest\n", registry.addr);
+    let fakes = Fakes::new(&[
+        ("a-link", &env),
+        ("b-ok", &env),
+        ("c-mounted", &env),
+        ("d-other-fs", &env),
+    ]);
+    // a-link's .env is a link to a file outside its folder, so outside its snapshots.
+    let shared = fakes.state.path().join("shared.env");
+    fs::write(&shared, &env).unwrap();
+    let linked = fakes.root.path().join("a-link/.env");
+    fs::remove_file(&linked).unwrap();
+    std::os::unix::fs::symlink(&shared, &linked).unwrap();
+    // c-mounted has a file mounted onto its .env (needs root; skipped without it).
+    let mounted = fakes.root.path().join("c-mounted/.env");
+    let other = fakes.state.path().join("other.env");
+    fs::write(&other, &env).unwrap();
+    let _mount = std::process::Command::new("mount")
+        .arg("--bind")
+        .args([&other, &mounted])
+        .status()
+        .is_ok_and(|s| s.success())
+        .then(|| BindMount(mounted.clone()));
+    // d-other-fs's .env is a link within its folder, to a file system mounted in it.
+    let conf = fakes.root.path().join("d-other-fs/conf");
+    fs::create_dir(&conf).unwrap();
+    let _other_fs = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&conf)
+        .status()
+        .is_ok_and(|s| s.success())
+        .then(|| BindMount(conf.clone()));
+    fs::write(conf.join("app.env"), &env).unwrap();
+    let relinked = fakes.root.path().join("d-other-fs/.env");
+    fs::remove_file(&relinked).unwrap();
+    std::os::unix::fs::symlink("conf/app.env", &relinked).unwrap();
+    let insecure = [("CIPUG_INSECURE_REGISTRIES", registry.addr.as_str())];
+
+    let dry = fakes.run(&["update", "--dry-run"], &insecure);
+    assert!(
+        dry.stdout.contains("a-link: would be refused (32)"),
+        "{}",
+        dry.stdout
+    );
+
+    let run = fakes.run(&["update"], &insecure);
+    assert_eq!(run.code, 32, "{}", run.stderr);
+    let real = fs::canonicalize(&shared).unwrap();
+    let folder = fakes.root.path().join("a-link");
+    let why = format!(
+        "{}/.env is a link to {}, outside the snapshots of {}: a rollback could not restore its pin; move the file into the folder",
+        folder.display(),
+        real.display(),
+        folder.display()
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("a-link") && l.contains(&why)),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fs::read_to_string(&shared).unwrap(), env, "pin not written");
+    let calls = fs::read_to_string(&fakes.log).unwrap();
+    assert!(
+        !calls.contains("-c\ta-link\tcreate"),
+        "no snapshot: {calls}"
+    );
+    assert!(!calls.contains("a-link\tup"), "not restarted: {calls}");
+    assert!(fakes.env("b-ok").contains("SERVICE_APP_IMAGE_HASHED="));
+    assert!(calls.contains("snapper\t-c\tb-ok\tcreate"), "{calls}");
+    if _mount.is_some() {
+        assert_eq!(fs::read_to_string(&other).unwrap(), env, "pin not written");
+        assert!(
+            !calls.contains("-c\tc-mounted\tcreate"),
+            "no snapshot: {calls}"
+        );
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.contains("c-mounted/.env") && l.contains("is a mount point")),
+            "{}",
+            run.stderr
+        );
+    }
+    if _other_fs.is_some() {
+        assert!(
+            !calls.contains("-c\td-other-fs\tcreate"),
+            "no snapshot: {calls}"
+        );
+        assert!(
+            run.stderr.lines().any(|l| l.contains("d-other-fs/.env")
+                && l.contains("is on another file system or btrfs subvolume than")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("a-link") && l.ends_with("failed (32)")),
+        "{}",
+        run.stdout
+    );
+
+    // `check` only reads: it still shows the linked service.
+    let check = fakes.run(&["check"], &insecure);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(check.stdout.contains("a-link"), "{}", check.stdout);
+    // `doctor` reports where the file lies.
+    let doctor = fakes.run(&["doctor"], &insecure);
+    assert!(
+        doctor
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("FIX") && l.contains(&why)),
+        "{}",
+        doctor.stdout
+    );
+    // With snapshots off a rollback writes the pins into the file itself: the link is fine.
+    let run = fakes.run(
+        &["update", "--services-filter", "a-link"],
+        &[insecure[0], ("CIPUG_SERVICE_SNAPSHOT", "no")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(fs::read_to_string(&shared)
+        .unwrap()
+        .contains("SERVICE_APP_IMAGE_HASHED="));
+}
+
+#[test]
+fn a_held_back_digest_is_held_back_in_check_update_and_metrics_alike() {
+    let registry = FakeRegistry::start();
+    let env = format!("SERVICE_APP_IMAGE_TAGGED={}/good:latest\n", registry.addr);
+    let unpullable = format!(
+        "SERVICE_APP_IMAGE_TAGGED={}/unpullable:latest\n",
+        registry.addr
+    );
+    let fakes = Fakes::new(&[("a-pull", &unpullable), ("b-roll", &env)]);
+    let metrics = fakes.state.path().join("cipug.prom");
+    let metrics_file = metrics.display().to_string();
+    let settings = [
+        ("CIPUG_INSECURE_REGISTRIES", registry.addr.as_str()),
+        ("CIPUG_METRICS_FILE", metrics_file.as_str()),
+    ];
+    let run = fakes.run(&["update"], &settings);
+    assert_eq!(run.code, 33, "{}", run.stderr);
+    let status_of = |json: &serde_json::Value, service: &str| {
+        json["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == service)
+            .map(|s| s["images"][0]["status"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    // The digest that did not pull is held back, not outdated, and does not fail the check.
+    let check = fakes.run(&["check", "--fail-outdated", "--format", "json"], &settings);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    let json: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+    assert_eq!(status_of(&json, "a-pull"), "held_back");
+    assert_eq!(status_of(&json, "b-roll"), "current");
+    let prom = fs::read_to_string(&metrics).unwrap();
+    assert!(
+        prom.contains(r#"cipug_entry_status{entry="APP",service="a-pull",status="held_back"} 1"#),
+        "{prom}"
+    );
+    let check = fakes.run(&["check"], &settings);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(
+        check
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("a-pull") && l.ends_with("held back")),
+        "the word update uses: {}",
+        check.stdout
+    );
+
+    // What a manual rollback left is held back too, and is no failure.
+    let rollback = fakes.run(&["rollback", "b-roll"], &settings);
+    assert_eq!(rollback.code, 0, "{}", rollback.stderr);
+    let check = fakes.run(&["check", "--fail-outdated", "--format", "json"], &settings);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    let json: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+    assert_eq!(status_of(&json, "b-roll"), "held_back");
+    let run = fakes.run(&["update"], &settings);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = |service: &str| {
+        run.stderr
+            .lines()
+            .find(|l| l.contains(service) && l.contains("is held back"))
+            .unwrap_or_else(|| panic!("{service}: {}", run.stderr))
+            .to_owned()
+    };
+    assert!(line("a-pull").contains("failed before"), "{}", run.stderr);
+    assert!(
+        line("b-roll").contains("was rolled back with `cipug rollback`")
+            && !line("b-roll").contains("failed before"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("b-roll") && l.ends_with("held back")),
+        "{}",
+        run.stdout
+    );
+    let prom = fs::read_to_string(&metrics).unwrap();
+    assert!(
+        prom.contains(r#"cipug_entry_status{entry="APP",service="b-roll",status="held_back"} 1"#),
+        "{prom}"
+    );
+}
+
 #[test]
 fn deeply_nested_compose_files_are_refused_before_parsing() {
     let registry = FakeRegistry::start();

@@ -29,7 +29,10 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (exit::TOOL_ERROR, "tool or registry error"),
     (exit::SNAPSHOT_ERROR, "snapshot error"),
-    (exit::ENV_ERROR, "a .env could not be parsed or written"),
+    (
+        exit::ENV_ERROR,
+        "a .env could not be parsed or written, or lies outside its service's snapshots",
+    ),
     (exit::PULL_ERROR, "image pull error"),
     (
         exit::RESTART_ERROR,

@@ -192,7 +192,8 @@ fn tool_findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
     found
 }
 
-/// Whether the service folder is a subvolume with a snapper config.
+/// Whether the service folder is a subvolume with a snapper config, and its env file inside
+/// the folder's snapshots.
 fn snapshot_findings(snapper: &mut Snapper<'_>, dir: &ServiceDir) -> Vec<Finding> {
     let name = &dir.name;
     let mut found = vec![if is_subvolume(&dir.path) {
@@ -205,6 +206,11 @@ fn snapshot_findings(snapper: &mut Snapper<'_>, dir: &ServiceDir) -> Vec<Finding
             Ok(c) => ok(format!("{name}: snapper config {}", c.config)),
             Err(e) => fail(format!("{name}: {e}")),
         });
+    }
+    if let Some(why) = crate::files::env_place::outside_snapshots(&dir.path, &dir.env_file) {
+        found.push(fail(format!(
+            "{name}: {why}; `cipug update` refuses it (exit 32)"
+        )));
     }
     found
 }

@@ -115,6 +115,7 @@ pub fn from_check(report: &crate::pipeline::status::CheckReport) -> Vec<EntryMet
                     Status::Outdated => "outdated",
                     Status::Unpinned => "unpinned",
                     Status::Waiting => "waiting",
+                    Status::HeldBack => "held_back",
                     Status::Error => "error",
                 },
                 newer: i.newer.as_ref().is_some_and(|n| n.any()),
@@ -311,6 +312,43 @@ mod tests {
         for (outcome, status) in cases {
             assert_eq!(status_of_outcome(outcome), status, "{outcome}");
         }
+    }
+
+    #[test]
+    fn check_statuses_are_the_words_of_update_runs() {
+        use crate::pipeline::status::{CheckReport, ImageCheck, ServiceCheck, Status};
+        let image = |entry: &str, status| ImageCheck {
+            entry: entry.into(),
+            tagged: "a".into(),
+            pinned: None,
+            latest: None,
+            status,
+            error: None,
+            newer: None,
+            adopt_after: None,
+        };
+        let all = [
+            (Status::Current, "current"),
+            (Status::Outdated, "outdated"),
+            (Status::Unpinned, "unpinned"),
+            (Status::Waiting, "waiting"),
+            (Status::HeldBack, "held_back"),
+            (Status::Error, "error"),
+        ];
+        let report = CheckReport {
+            services: vec![ServiceCheck {
+                name: "svc".into(),
+                images: all.iter().map(|(s, w)| image(w, *s)).collect(),
+            }],
+        };
+        for (metric, (status, word)) in from_check(&report).iter().zip(all) {
+            assert_eq!(metric.status, word, "{status:?}");
+            assert!(STATUSES.contains(&metric.status));
+            // The JSON of `check` says the same word as the metrics.
+            assert_eq!(serde_json::to_value(status).unwrap(), word);
+        }
+        // A held-back digest is `held_back` whether `check` or `update` saw it last.
+        assert_eq!(status_of_outcome("held back"), "held_back");
     }
 
     #[test]

@@ -172,6 +172,8 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
                 Status::Current => "current".to_owned(),
                 Status::Outdated => "outdated".to_owned(),
                 Status::Unpinned => "unpinned".to_owned(),
+                // The word `update` uses for it.
+                Status::HeldBack => "held back".to_owned(),
                 Status::Waiting => crate::pipeline::cooldown::label_of(
                     image.adopt_after.as_deref(),
                     crate::pipeline::prepare::now(),

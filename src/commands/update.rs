@@ -93,8 +93,10 @@ pub fn run(
     );
     let mut updater = Updater::new(config, runner, &journal);
     if options.dry_run {
+        let outside = crate::pipeline::checks::outside_snapshots(config, &prepared);
         for (service, changes, _, _) in &prepared {
-            print_plan(&mut updater, service, changes, out)?;
+            let refused = outside.get(&service.dir.name).map(String::as_str);
+            print_plan(&mut updater, (service, changes), refused, out)?;
         }
         return tally.result(options);
     }
@@ -306,13 +308,7 @@ fn apply(
     resume: Option<Pending>,
 ) -> Step {
     let name = &service.dir.name;
-    let failure = prepared_failure(
-        name,
-        &changes,
-        resume.as_ref(),
-        &checks.compose_broken,
-        &checks.pulls,
-    );
+    let failure = prepared_failure(name, &changes, resume.as_ref(), checks);
     if let Some(error) = failure {
         return Step::Done(Outcome::Failed {
             changes: attempted(changes, resume.as_ref()),
@@ -336,17 +332,22 @@ fn apply(
     }
 }
 
-/// `--dry-run`: what an update of `service` would change and run.
+/// `--dry-run`: what an update of `service` would change and run, or why it would be
+/// refused (`refused`: its env file is outside its snapshots).
 fn print_plan(
     updater: &mut Updater<'_>,
-    service: &Service,
-    changes: &[Change],
+    (service, changes): (&Service, &[Change]),
+    refused: Option<&str>,
     out: &mut dyn Write,
 ) -> Result<()> {
     if changes.is_empty() {
         return Ok(());
     }
     let io = |e| Error::io("standard output", e);
+    if let Some(why) = refused {
+        writeln!(out, "{}: would be refused (32): {why}", service.dir.name).map_err(io)?;
+        return Ok(());
+    }
     writeln!(out, "{}: would update", service.dir.name).map_err(io)?;
     let hook = |key| {
         crate::adapters::hooks::command(&service.env, &service.dir, key)

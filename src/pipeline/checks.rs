@@ -1,5 +1,6 @@
 //! What is checked once for the whole run before any service is touched: the compose tool
-//! works, and every new pin pulled; a service either fails here untouched or goes on.
+//! works, each env file lies inside the folder its snapshots hold, and every new pin pulled;
+//! a service either fails here untouched or goes on.
 
 use std::collections::BTreeMap;
 
@@ -13,10 +14,13 @@ use crate::pipeline::pull;
 use crate::pipeline::select::Prepared;
 
 /// What was checked once for the whole run before any service is touched: the compose
-/// tool, and the pull of every new pin.
+/// tool, where each env file lies, and the pull of every new pin.
+#[derive(Default)]
 pub struct Checks {
     /// Why the compose tool does not work, if it does not.
     pub compose_broken: Option<String>,
+    /// Why a service's env file is outside its snapshots, by service (snapshots on only).
+    pub outside: BTreeMap<String, String>,
     /// The result of each pin's pull.
     pub pulls: BTreeMap<String, Result<(), String>>,
 }
@@ -28,15 +32,15 @@ impl Checks {
             .iter()
             .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
         if !has_work {
-            return Checks {
-                compose_broken: None,
-                pulls: BTreeMap::new(),
-            };
+            return Checks::default();
         }
+        let outside = outside_snapshots(config, prepared);
         let compose_broken = check_compose_tool(config, runner);
         let pulls = if config.service_pull {
+            // A service refused for where its env file lies pulls nothing.
             let pins: Vec<String> = prepared
                 .iter()
+                .filter(|(service, ..)| !outside.contains_key(&service.dir.name))
                 .flat_map(|(_, changes, resume, _)| new_pins(changes, resume.as_ref()))
                 .collect();
             pull::pull_all(config, runner, &pins)
@@ -45,29 +49,52 @@ impl Checks {
         };
         Checks {
             compose_broken,
+            outside,
             pulls,
         }
     }
 }
 
-/// Why a service cannot be updated after the preparation (compose tool broken, a pull
-/// failed), before anything of it was touched.
+/// The services with new pins to write whose env file is outside the folder their
+/// snapshots hold, with why, when snapshots are on: a rollback to the snapshot could not
+/// restore such a pin. With snapshots off a rollback writes the pins back into the file
+/// itself, wherever it lies. An interrupted update is finished: its pins are written already.
+pub fn outside_snapshots(config: &Config, prepared: &[Prepared<'_>]) -> BTreeMap<String, String> {
+    if !config.service_snapshot {
+        return BTreeMap::new();
+    }
+    prepared
+        .iter()
+        .filter(|(_, changes, resume, _)| !changes.is_empty() && resume.is_none())
+        .filter_map(|(service, ..)| {
+            let dir = &service.dir;
+            crate::files::env_place::outside_snapshots(&dir.path, &dir.env_file)
+                .map(|why| (dir.name.clone(), why))
+        })
+        .collect()
+}
+
+/// Why a service cannot be updated after the preparation (its env file outside its
+/// snapshots: exit 32, compose tool broken, a pull failed), before anything of it was
+/// touched.
 pub fn prepared_failure(
     name: &str,
     changes: &[Change],
     resume: Option<&Pending>,
-    compose_broken: &Option<String>,
-    pulls: &BTreeMap<String, Result<(), String>>,
+    checks: &Checks,
 ) -> Option<Error> {
     if changes.is_empty() && resume.is_none() {
         return None;
     }
-    if let Some(error) = compose_broken {
+    if let Some(why) = checks.outside.get(name) {
+        return Some(Error::Env(why.clone()));
+    }
+    if let Some(error) = &checks.compose_broken {
         return Some(Error::Compose(format!("{name}: {error}")));
     }
     let failed: Vec<&str> = new_pins(changes, resume)
         .iter()
-        .filter_map(|pin| match pulls.get(pin) {
+        .filter_map(|pin| match checks.pulls.get(pin) {
             Some(Err(e)) => Some(e.as_str()),
             _ => None,
         })

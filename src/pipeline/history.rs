@@ -168,19 +168,39 @@ fn parse(path: &Path, text: &str) -> Vec<Event> {
 
 /// Whether `pin` of `service`/`entry` was given up on and not successfully retried since.
 pub fn is_held(events: &[Event], service: &str, entry: &str, pin: &str) -> bool {
+    held_by(events, service, entry, pin).is_some()
+}
+
+/// The event that gave up on `pin` of `service`/`entry`, if it was not successfully
+/// retried since.
+pub fn held_by<'e>(
+    events: &'e [Event],
+    service: &str,
+    entry: &str,
+    pin: &str,
+) -> Option<&'e Event> {
     for event in events
         .iter()
         .rev()
         .filter(|e| e.service == service && e.entry == entry)
     {
         if event.abandoned() == Some(pin) {
-            return true;
+            return Some(event);
         }
         if event.outcome == Outcome::Updated && event.new.as_deref() == Some(pin) {
-            return false;
+            return None;
         }
     }
-    false
+    None
+}
+
+/// Why `pin` of `service`/`entry` is held back, for logs and notifications: a failed update
+/// or pull (`failed before`), or a manual `cipug rollback` that left it, which is no failure.
+pub fn why_held(events: &[Event], service: &str, entry: &str, pin: &str) -> &'static str {
+    match held_by(events, service, entry, pin).map(|e| e.outcome) {
+        Some(Outcome::Rollback) => "was rolled back with `cipug rollback`",
+        _ => "failed before",
+    }
 }
 
 /// The current time for events.
@@ -246,6 +266,13 @@ mod tests {
             is_held(&events, "svc", "APP", "c"),
             "a manual rollback holds what it left"
         );
+        let why = why_held(&events, "svc", "APP", "c");
+        assert_eq!(
+            why, "was rolled back with `cipug rollback`",
+            "not a failure"
+        );
+        events.push(event(Outcome::RolledBack, "b", "d"));
+        assert_eq!(why_held(&events, "svc", "APP", "d"), "failed before");
     }
 
     #[test]

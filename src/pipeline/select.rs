@@ -70,8 +70,9 @@ pub fn prepare<'s>(
             rows.push(Row::waiting(name, w, now));
         }
         for change in &held {
+            let why = history::why_held(past, name, &change.entry, change.new.as_str());
             log::warn!(
-                "{name}: {} {} failed before and is held back (--retry-failed tries it)",
+                "{name}: {} {} {why} and is held back (--retry-failed tries it)",
                 change.entry,
                 change.new
             );
@@ -83,7 +84,7 @@ pub fn prepare<'s>(
                     change.old.as_deref(),
                     Some(change.new.as_str()),
                     "held back",
-                    "failed before; `cipug update --retry-failed` tries it again",
+                    &format!("{why}; `cipug update --retry-failed` tries it again"),
                 ));
                 events.push(event(
                     name,

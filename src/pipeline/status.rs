@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::pipeline::history::{self, Event};
 use crate::pipeline::plan::Service;
 use crate::resolve::Resolutions;
 
@@ -17,6 +18,10 @@ pub enum Status {
     Unpinned,
     /// The tag points to another digest that is younger than its cool-down (`MIN_AGE`).
     Waiting,
+    /// The tag points to a digest that was rolled back (or could not be pulled, or was left
+    /// by `cipug rollback`): `update` holds it back until `--retry-failed` or a newer digest.
+    #[serde(rename = "held_back")]
+    HeldBack,
     /// The tag could not be resolved.
     Error,
 }
@@ -61,7 +66,8 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// Whether any entry is outdated or unpinned.
+    /// Whether any entry is outdated or unpinned (held-back and waiting ones are not: an
+    /// update would not change them).
     pub fn has_pending(&self) -> bool {
         self.entries()
             .any(|i| matches!(i.status, Status::Outdated | Status::Unpinned))
@@ -105,6 +111,24 @@ pub fn check_service(service: &Service, resolutions: &Resolutions) -> ServiceChe
     ServiceCheck {
         name: service.dir.name.clone(),
         images,
+    }
+}
+
+/// Marks each entry whose latest digest `update` holds back (see
+/// [`history::is_held`]) as [`Status::HeldBack`]: it is neither outdated nor unpinned, as
+/// `update` would not change it.
+pub fn mark_held(checked: &mut ServiceCheck, past: &[Event]) {
+    for image in &mut checked.images {
+        if !matches!(image.status, Status::Outdated | Status::Unpinned) {
+            continue;
+        }
+        let held = image
+            .latest
+            .as_deref()
+            .is_some_and(|latest| history::is_held(past, &checked.name, &image.entry, latest));
+        if held {
+            image.status = Status::HeldBack;
+        }
     }
 }
 
@@ -160,5 +184,94 @@ mod tests {
             serde_json::json!({"entry": "D", "tagged": "d", "pinned": null, "latest": null, "status": "error", "error": "registry docker.io answered 404 Not Found"})
         );
         assert_eq!(json["services"][0]["images"][0]["status"], "current");
+    }
+
+    fn held_event(outcome: history::Outcome, old: Option<&str>, new: &str) -> Event {
+        Event {
+            time: "2026-01-01T00:00:00Z".into(),
+            service: "svc".into(),
+            entry: "B".into(),
+            old: old.map(str::to_owned),
+            new: Some(new.into()),
+            outcome,
+            snapshot_before: None,
+            snapshot_failed: None,
+            message: None,
+        }
+    }
+
+    fn check(
+        entry: &str,
+        pinned: Option<&str>,
+        latest: Option<&str>,
+        status: Status,
+    ) -> ImageCheck {
+        ImageCheck {
+            entry: entry.into(),
+            tagged: "b".into(),
+            pinned: pinned.map(str::to_owned),
+            latest: latest.map(str::to_owned),
+            status,
+            error: None,
+            newer: None,
+            adopt_after: None,
+        }
+    }
+
+    #[test]
+    fn a_held_back_digest_is_held_back_not_outdated() {
+        let (old, bad) = ("b@sha256:1", "b@sha256:2");
+        let checked = ServiceCheck {
+            name: "svc".into(),
+            images: vec![
+                check("B", Some(old), Some(bad), Status::Outdated),
+                check("C", Some(old), Some(bad), Status::Outdated),
+            ],
+        };
+        let mut past = vec![held_event(history::Outcome::RolledBack, Some(old), bad)];
+        let mut once = checked.clone();
+        mark_held(&mut once, &past);
+        assert_eq!(
+            once.images.iter().map(|i| i.status).collect::<Vec<_>>(),
+            [Status::HeldBack, Status::Outdated],
+            "only the entry whose digest was rolled back"
+        );
+        let report = CheckReport {
+            services: vec![ServiceCheck {
+                images: vec![once.images[0].clone()],
+                ..once.clone()
+            }],
+        };
+        assert!(!report.has_pending(), "--fail-outdated does not fail on it");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["services"][0]["images"][0]["status"], "held_back");
+        // An unpinned entry whose first digest failed is held back as well.
+        let mut unpinned = ServiceCheck {
+            name: "svc".into(),
+            images: vec![check("B", None, Some(bad), Status::Unpinned)],
+        };
+        mark_held(
+            &mut unpinned,
+            &[held_event(history::Outcome::PullFailed, None, bad)],
+        );
+        assert_eq!(unpinned.images[0].status, Status::HeldBack);
+        // Retried successfully: no longer held; current or waiting entries stay as they are.
+        past.push(held_event(history::Outcome::Updated, Some(old), bad));
+        let mut retried = checked.clone();
+        mark_held(&mut retried, &past);
+        assert_eq!(retried.images[0].status, Status::Outdated);
+        let mut waiting = ServiceCheck {
+            name: "svc".into(),
+            images: vec![check("B", Some(old), Some(bad), Status::Waiting)],
+        };
+        mark_held(&mut waiting, &past[..1]);
+        assert_eq!(waiting.images[0].status, Status::Waiting);
+        // What `cipug rollback` left is held back too.
+        let mut left = checked;
+        mark_held(
+            &mut left,
+            &[held_event(history::Outcome::Rollback, Some(bad), old)],
+        );
+        assert_eq!(left.images[0].status, Status::HeldBack);
     }
 }
