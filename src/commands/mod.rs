@@ -73,10 +73,24 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             };
             crate::commands::update::run(&config, &runner, &options, out)
         }
-        Action::Rollback { service, to } => {
+        Action::Rollback {
+            service,
+            to,
+            dry_run,
+            pins_only,
+        } => {
             check_tools(&config)?;
-            detect_compose(&mut config, &runner)?;
-            crate::commands::rollback::run(&config, &runner, &service, to, wait(cli), out)
+            // A dry run starts nothing: it does not need to know the compose tool.
+            if !dry_run {
+                detect_compose(&mut config, &runner)?;
+            }
+            let options = crate::commands::rollback::Options {
+                to,
+                dry_run,
+                pins_only,
+                wait: wait(cli),
+            };
+            crate::commands::rollback::run(&config, &runner, &service, &options, out)
         }
         Action::Doctor => crate::commands::doctor::run(&config, &runner, out),
         Action::Man | Action::Completions { .. } => Ok(()),
