@@ -372,3 +372,66 @@ fn to_pins(dir: &ServiceDir, live: &[ImageEntry], to: Option<u64>, past: &[Event
         files: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(files: usize) -> Plan {
+        Plan {
+            target: UndoTarget::Snapshot(4),
+            number: Some(4),
+            note: "to snapshot 4".into(),
+            files: Some(
+                (0..files)
+                    .map(|i| FileChange {
+                        letters: "+.....".into(),
+                        path: format!("data/f{i:02}").into(),
+                    })
+                    .collect(),
+            ),
+            pins: vec![PinChange {
+                entry: "APP".into(),
+                now: Some("r@sha256:2".into()),
+                then: None,
+            }],
+        }
+    }
+
+    fn printed(plan: &Plan, dry_run: bool) -> String {
+        let mut out = Vec::new();
+        print_plan(&mut out, "svc", plan, dry_run).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_rollback_shows_the_first_files_and_the_dry_run_all() {
+        let real = printed(&plan(12), false);
+        assert!(
+            real.starts_with("svc: the rollback to snapshot 4 changes 12 file(s)"),
+            "{real}"
+        );
+        assert!(real.contains("  +..... data/f09\n") && !real.contains("data/f10"));
+        assert!(real.contains("  ... and 2 more\n"), "{real}");
+        assert!(real.contains("  APP: r@sha256:2 -> (unpinned)\n"), "{real}");
+        let dry = printed(&plan(12), true);
+        assert!(dry.contains("would change 12 file(s)") && dry.contains("data/f11"));
+        assert!(!dry.contains("more"), "{dry}");
+        assert!(printed(&plan(0), false).contains("changes no file"));
+        let mut kept = plan(0);
+        kept.files = None;
+        assert!(printed(&kept, true).contains("warning: only the pins are put back"));
+    }
+
+    #[test]
+    fn the_way_back_is_the_last_line_and_quotes_the_name() {
+        let mut out = Vec::new();
+        way_back(&mut out, "my svc", 12).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text.lines().last(),
+            Some("cipug rollback 'my svc' --to 12"),
+            "{text}"
+        );
+    }
+}
