@@ -71,6 +71,12 @@ pub enum Command {
         /// The snapper snapshot to go back to, instead of the one before the latest update.
         #[arg(long, value_name = "NUMBER")]
         to: Option<u64>,
+        /// List the files and pins the rollback would change; change nothing (takes no lock).
+        #[arg(long)]
+        dry_run: bool,
+        /// Put back only the pins (as in the snapshot's .env) and keep the data.
+        #[arg(long)]
+        pins_only: bool,
     },
     /// Every update and rollback, newest last.
     History {
@@ -264,12 +270,16 @@ pub enum Action {
         /// The summary as JSON.
         json: bool,
     },
-    /// `cipug rollback <service> [--to N]`.
+    /// `cipug rollback <service> [--to N] [--dry-run] [--pins-only]`.
     Rollback {
         /// The service.
         service: String,
         /// The snapshot to go back to.
         to: Option<u64>,
+        /// Only list what would change.
+        dry_run: bool,
+        /// Only the pins, not the data.
+        pins_only: bool,
     },
     /// `cipug history [<service>] [--format json]`.
     History {
@@ -339,9 +349,16 @@ impl Cli {
                 retry_failed: *retry_failed,
                 json: *format == Format::Json,
             },
-            Some(Command::Rollback { service, to }) => Action::Rollback {
+            Some(Command::Rollback {
+                service,
+                to,
+                dry_run,
+                pins_only,
+            }) => Action::Rollback {
                 service: service.clone(),
                 to: *to,
+                dry_run: *dry_run,
+                pins_only: *pins_only,
             },
             Some(Command::History { service, format }) => Action::History {
                 service: service.clone(),
@@ -424,6 +441,17 @@ mod tests {
                 Action::Rollback {
                     service: "web".into(),
                     to: Some(3),
+                    dry_run: false,
+                    pins_only: false,
+                },
+            ),
+            (
+                &["rollback", "web", "--dry-run", "--pins-only"],
+                Action::Rollback {
+                    service: "web".into(),
+                    to: None,
+                    dry_run: true,
+                    pins_only: true,
                 },
             ),
             (

@@ -1,7 +1,8 @@
 //! End to end: the undo. A failed update is rolled back with snapper (pin and data together)
-//! and held back afterwards; `cipug rollback` and `cipug history`; one run at a time;
-//! notifications; `--dry-run`. Crash-looping images with a restart policy, with Debian's
-//! podman-compose (1.0.3) and the newest one; a container that `down` leaves behind.
+//! and held back afterwards; `cipug rollback` and `cipug history`, what a rollback reverts
+//! and its way back; one run at a time; notifications; `--dry-run`. Crash-looping images
+//! with a restart policy, with Debian's podman-compose (1.0.3) and the newest one; a
+//! container that `down` leaves behind.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod support;
@@ -533,6 +534,189 @@ fn rollback_on_request_and_history() {
         "{}",
         all.stdout
     );
+}
+
+/// The `cipug=` userdata of snapshot `number` of service `name`.
+fn snapshot_userdata(stack: &Stack, name: &str, number: u64) -> Option<String> {
+    let config = stack.snapper_config(name);
+    let json: serde_json::Value = serde_json::from_str(&support::sh(
+        "snapper",
+        &["-c", &config, "--jsonout", "list"],
+    ))
+    .unwrap();
+    json[&config]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["number"] == number)
+        .and_then(|s| s["userdata"]["cipug"].as_str().map(str::to_owned))
+}
+
+/// `cipug rollback` says what it reverts: `--dry-run` lists the files of every compose service
+/// of the folder and the pins, and changes nothing; the rollback keeps the state before it in a
+/// snapshot and prints the command that undoes it; `--pins-only` keeps the data.
+#[test]
+fn rollback_says_what_it_reverts_and_how_to_undo_it() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let db = stack.image("demo/db");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    stack
+        .images
+        .push(&stack.registry, "demo/db:latest", "s1", Behaviour::Serve);
+    let compose = format!(
+        "{COMPOSE}  db:\n    image: ${{SERVICE_DB_IMAGE_HASHED}}\n    volumes:\n      - ./db:/data\n"
+    );
+    let name = "u9-reverts";
+    let svc = stack.service(
+        name,
+        &compose,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\nSERVICE_DB_IMAGE_TAGGED={db}\n"),
+        true,
+    );
+    fs::create_dir_all(svc.join("db")).unwrap();
+    let no_cache = ["--cache-duration", "0"];
+    stack.cipug(&no_cache, &[]).expect_code(0);
+    support::wait_for("the db to start", 10, || svc.join("db/started-s1").exists());
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    stack.cipug(&no_cache, &[]).expect_code(0); // APP d1 -> d2, DB unchanged
+    support::wait_for("v2 to start", 10, || svc.join("data/started-2").exists());
+    assert_eq!(pin(&stack, name), Some(format!("{img}@{d2}")));
+    // Written after the update: an upload, and the unchanged db's data.
+    fs::write(svc.join("data/upload.txt"), "a photo").unwrap();
+    fs::write(svc.join("db/started-s1"), "rows written since").unwrap();
+
+    // --dry-run: both files, the pin, and nothing changed.
+    let env_before = fs::read(svc.join(".env")).unwrap();
+    let snapshots = stack.snapshots(name);
+    let ids = stack.container_ids(name);
+    let run = stack.cipug(&["rollback", name, "--dry-run"], &[]);
+    run.expect_code(0);
+    for line in [
+        "+..... data/upload.txt",
+        "c..... db/started-s1",
+        "c..... .env",
+        &format!("APP: {img}@{d2} -> {img}@{d1}"),
+        "dry run: nothing was changed",
+    ] {
+        assert!(run.stdout.contains(line), "{line}:\n{}", run.stdout);
+    }
+    assert!(!run.stdout.contains("DB:"), "{}", run.stdout);
+    assert_eq!(fs::read(svc.join(".env")).unwrap(), env_before);
+    assert_eq!(
+        fs::read_to_string(svc.join("data/upload.txt")).unwrap(),
+        "a photo"
+    );
+    assert_eq!(
+        fs::read_to_string(svc.join("db/started-s1")).unwrap(),
+        "rows written since"
+    );
+    assert_eq!(stack.snapshots(name), snapshots, "no snapshot taken");
+    assert_eq!(stack.container_ids(name), ids, "nothing stopped");
+
+    // The rollback: the count, the kept state, and the command that undoes it, last.
+    let run = stack.cipug(&["rollback", name], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains(&format!("{name}: the rollback to snapshot ")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(" file(s) in the service folder:"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("+..... data/upload.txt"),
+        "{}",
+        run.stdout
+    );
+    let undo_command = run.stdout.lines().last().unwrap().to_owned();
+    let kept: u64 = undo_command
+        .strip_prefix(&format!("cipug rollback {name} --to "))
+        .unwrap_or_else(|| panic!("{}", run.stdout))
+        .parse()
+        .unwrap();
+    assert_eq!(
+        snapshot_userdata(&stack, name, kept).as_deref(),
+        Some("before-rollback")
+    );
+    let description = stack
+        .snapshots(name)
+        .into_iter()
+        .find(|s| s.0 == kept)
+        .unwrap()
+        .1;
+    assert!(
+        description.starts_with(&format!(
+            "cipug: state before rollback of {name} to snapshot "
+        )),
+        "{description}"
+    );
+    assert!(!svc.join("data/upload.txt").exists());
+    assert_eq!(pin(&stack, name), Some(format!("{img}@{d1}")));
+    let history = stack.cipug(&["history", name], &[]);
+    history.expect_code(0);
+    assert!(
+        history
+            .stdout
+            .contains(&format!("state before rollback {kept}"))
+            && !history.stdout.contains("failed state"),
+        "{}",
+        history.stdout
+    );
+
+    // The printed command undoes the rollback: the upload and the pin are back.
+    let words: Vec<&str> = undo_command.split_whitespace().skip(1).collect();
+    stack.cipug(&words, &[]).expect_code(0);
+    assert_eq!(
+        fs::read_to_string(svc.join("data/upload.txt")).unwrap(),
+        "a photo"
+    );
+    assert_eq!(pin(&stack, name), Some(format!("{img}@{d2}")));
+
+    // --pins-only: the pin before the update, the upload kept, and the warning.
+    let run = stack.cipug(&["rollback", name, "--pins-only"], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("may not read data that a newer one migrated"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(pin(&stack, name), Some(format!("{img}@{d1}")));
+    assert_eq!(
+        fs::read_to_string(svc.join("data/upload.txt")).unwrap(),
+        "a photo"
+    );
+    assert_eq!(
+        stack
+            .containers(name)
+            .values()
+            .map(|c| c.1.clone())
+            .collect::<Vec<_>>(),
+        [
+            format!("{img}@{d1}"),
+            format!("{db}@{}", env_pin(&svc, "DB"))
+        ]
+    );
+}
+
+/// The HASHED pin of entry `entry` in the service folder's `.env`, its digest only.
+fn env_pin(svc: &std::path::Path, entry: &str) -> String {
+    fs::read_to_string(svc.join(".env"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("SERVICE_{entry}_IMAGE_HASHED=")))
+        .and_then(|p| p.split_once('@'))
+        .map(|(_, digest)| digest.to_owned())
+        .unwrap()
 }
 
 #[test]

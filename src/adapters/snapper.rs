@@ -108,6 +108,93 @@ pub fn undochange_cmd(config: &str, number: u64) -> Cmd {
     ])
 }
 
+/// The command comparing snapshot `number` with the live subvolume (`snapper status N..0`):
+/// every file `undochange N..0` would put back. It writes nothing (snapper keeps no file
+/// list for a comparison with the live subvolume).
+pub fn status_cmd(config: &str, number: u64) -> Cmd {
+    Cmd::new("snapper").kind(ToolKind::Snapper).args([
+        "-c",
+        config,
+        "status",
+        &format!("{number}..0"),
+    ])
+}
+
+/// One file `snapper status` lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    /// Snapper's change letters: `+` created, `-` deleted, `c` content changed, `t` type
+    /// changed (or `.`), then `p` permissions, `u` owner, `g` group, `x` extended
+    /// attributes, `a` ACL (each `.` when unchanged).
+    pub letters: String,
+    /// The path relative to the subvolume (`.` for the subvolume itself).
+    pub path: PathBuf,
+}
+
+/// Whether `word` is a status string of `snapper status`: a first letter of `+-ct.`, then
+/// letters of `pugxa.`.
+fn is_status_letters(word: &str) -> bool {
+    let mut chars = word.chars();
+    chars.next().is_some_and(|c| "+-ct.".contains(c))
+        && (4..=8).contains(&word.len())
+        && chars.all(|c| "pugxa.".contains(c))
+}
+
+/// Parses `snapper status` output: one `<letters> <path>` line per file, the paths under
+/// `subvolume` (as snapper's config names it). Snapper prints names as they are, so a line
+/// that does not start a new entry continues the name before it (a name holding a newline).
+pub fn parse_status(text: &str, subvolume: &Path) -> Result<Vec<FileChange>, String> {
+    let prefix = subvolume.display().to_string();
+    let mut changes: Vec<(String, String)> = Vec::new();
+    for line in text.split_terminator('\n') {
+        let entry = line.split_once(' ').filter(|(letters, path)| {
+            is_status_letters(letters)
+                && path.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+                    rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/')
+                })
+        });
+        match (entry, changes.last_mut()) {
+            (Some((letters, path)), _) => changes.push((letters.to_owned(), path.to_owned())),
+            (None, Some((_, path))) => {
+                path.push('\n');
+                path.push_str(line);
+            }
+            (None, None) if line.trim().is_empty() => {}
+            (None, None) => {
+                return Err(format!(
+                    "unexpected line in `snapper status` output: `{line}`"
+                ))
+            }
+        }
+    }
+    Ok(changes
+        .into_iter()
+        .map(|(letters, path)| {
+            let relative = Path::new(&path)
+                .strip_prefix(subvolume)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| PathBuf::from(&path));
+            FileChange {
+                letters,
+                path: if relative.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    relative
+                },
+            }
+        })
+        .collect())
+}
+
+/// Where snapper keeps the files of snapshot `number` of a btrfs `subvolume`:
+/// `<subvolume>/.snapshots/<number>/snapshot` (read-only).
+pub fn snapshot_folder(subvolume: &Path, number: u64) -> PathBuf {
+    subvolume
+        .join(".snapshots")
+        .join(number.to_string())
+        .join("snapshot")
+}
+
 /// The command listing a config's snapshots as JSON.
 pub fn list_cmd(config: &str) -> Cmd {
     Cmd::new("snapper")
@@ -187,6 +274,16 @@ impl Snapper<'_> {
             .map_err(|e| Error::Snapshot(e.to_string()))
     }
 
+    /// The files that differ between snapshot `number` of `config` and its live subvolume:
+    /// what `undochange number..0` puts back. Changes nothing.
+    pub fn status(&self, config: &SnapperConfig, number: u64) -> Result<Vec<FileChange>> {
+        let out = self
+            .runner
+            .run(&status_cmd(&config.config, number))
+            .map_err(|e| Error::Snapshot(e.to_string()))?;
+        parse_status(&out.stdout, &config.subvolume).map_err(Error::Snapshot)
+    }
+
     /// The snapshot numbers of `config`.
     pub fn numbers(&self, config: &str) -> Result<Vec<u64>> {
         let out = self
@@ -229,5 +326,67 @@ mod tests {
         let json = r#"{"svc": [{"number": 0}, {"number": 3}, {"number": 5}]}"#;
         assert_eq!(parse_numbers("svc", json).unwrap(), vec![3, 5]);
         assert!(parse_numbers("other", json).is_err());
+    }
+
+    #[test]
+    fn status_lines_are_parsed_relative_to_the_subvolume() {
+        let sub = Path::new("/srv/svc");
+        let cases: &[(&str, &str, &[(&str, &str)])] = &[
+            ("nothing changed", "", &[]),
+            (
+                "created, deleted, content and permissions",
+                "+..... /srv/svc/data/upload.txt\n-..... /srv/svc/old\ncp.... /srv/svc/.env\n",
+                &[
+                    ("+.....", "data/upload.txt"),
+                    ("-.....", "old"),
+                    ("cp....", ".env"),
+                ],
+            ),
+            (
+                "spaces and non-ASCII in a name",
+                "c..... /srv/svc/db/my file ü.txt\n",
+                &[("c.....", "db/my file ü.txt")],
+            ),
+            (
+                "a newline in a name continues the entry",
+                "+..... /srv/svc/data/nl\nname\n.p.... /srv/svc/x\n",
+                &[("+.....", "data/nl\nname"), (".p....", "x")],
+            ),
+            (
+                "the subvolume itself, owner and type changes",
+                "..u... /srv/svc\nt..... /srv/svc/link\n",
+                &[("..u...", "."), ("t.....", "link")],
+            ),
+            (
+                "a sibling folder's prefix does not start an entry",
+                "c..... /srv/svc/a\nc..... /srv/svc2/b\n",
+                &[("c.....", "a\nc..... /srv/svc2/b")],
+            ),
+            ("no output but a newline", "\n", &[]),
+        ];
+        for (what, text, want) in cases {
+            let got = parse_status(text, sub).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let got: Vec<(&str, String)> = got
+                .iter()
+                .map(|c| (c.letters.as_str(), c.path.display().to_string()))
+                .collect();
+            let want: Vec<(&str, String)> =
+                want.iter().map(|(l, p)| (*l, (*p).to_owned())).collect();
+            assert_eq!(got, want, "{what}");
+        }
+        for bad in [
+            "Failure (dbus fatal exception).\n",
+            "c..... relative/path\n",
+        ] {
+            assert!(parse_status(bad, sub).is_err(), "{bad}");
+        }
+        assert_eq!(
+            status_cmd("svc", 7).to_string(),
+            "snapper -c svc status 7..0"
+        );
+        assert_eq!(
+            snapshot_folder(sub, 7),
+            Path::new("/srv/svc/.snapshots/7/snapshot")
+        );
     }
 }

@@ -73,11 +73,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             };
             crate::commands::update::run(&config, &runner, &options, out)
         }
-        Action::Rollback { service, to } => {
-            check_tools(&config)?;
-            detect_compose(&mut config, &runner)?;
-            crate::commands::rollback::run(&config, &runner, &service, to, wait(cli), out)
-        }
+        rollback @ Action::Rollback { .. } => run_rollback(config, &runner, rollback, cli, out),
         Action::Doctor => crate::commands::doctor::run(&config, &runner, out),
         Action::Man | Action::Completions { .. } => Ok(()),
         Action::Adopt {
@@ -107,6 +103,37 @@ fn wait(cli: &Cli) -> crate::pipeline::lock::Wait {
     } else {
         crate::pipeline::lock::Wait::No
     }
+}
+
+/// Runs `cipug rollback` (`action` is an [`Action::Rollback`]).
+fn run_rollback(
+    mut config: Config,
+    runner: &dyn Runner,
+    action: Action,
+    cli: &Cli,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let Action::Rollback {
+        service,
+        to,
+        dry_run,
+        pins_only,
+    } = action
+    else {
+        return Ok(());
+    };
+    check_tools(&config)?;
+    // A dry run starts nothing: it does not need to know the compose tool.
+    if !dry_run {
+        detect_compose(&mut config, runner)?;
+    }
+    let options = crate::commands::rollback::Options {
+        to,
+        dry_run,
+        pins_only,
+        wait: wait(cli),
+    };
+    crate::commands::rollback::run(&config, runner, &service, &options, out)
 }
 
 /// Detects the compose tool once for this run, where the run drives it directly.

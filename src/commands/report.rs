@@ -84,7 +84,7 @@ pub fn table<const N: usize>(rows: &[[String; N]], out: &mut dyn Write) -> Resul
 
 /// A cell with control characters escaped (`\n`, `\u{1b}`): nothing read from a file or
 /// folder name can break a line or send terminal escapes.
-fn printable(cell: &str) -> String {
+pub fn printable(cell: &str) -> String {
     if cell.chars().any(char::is_control) {
         cell.chars()
             .map(|c| {
@@ -218,10 +218,16 @@ pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> 
         "OUTCOME".into(),
     ]];
     for e in events {
+        // A rollback on request keeps the state it replaced, not a failed one (older lines
+        // of such rollbacks read the same way: they kept that state too).
+        let kept = match e.outcome {
+            crate::pipeline::history::Outcome::Rollback => "state before rollback",
+            _ => "failed state",
+        };
         let snapshots = match (e.snapshot_before, e.snapshot_failed) {
-            (Some(b), Some(f)) => format!("{b}, failed state {f}"),
+            (Some(b), Some(f)) => format!("{b}, {kept} {f}"),
             (Some(b), None) => b.to_string(),
-            (None, Some(f)) => format!("failed state {f}"),
+            (None, Some(f)) => format!("{kept} {f}"),
             (None, None) => "-".into(),
         };
         rows.push([
@@ -294,5 +300,33 @@ mod tests {
             assert!(text.contains("https://hooks.example/<redacted>"), "{text}");
             assert!(!text.contains("s3cret") && !text.contains("pw"), "{text}");
         }
+    }
+
+    #[test]
+    fn a_rollback_on_request_keeps_the_state_before_it_not_a_failed_one() {
+        use crate::pipeline::history::Outcome;
+        let event = |outcome| Event {
+            time: "2026-01-01T00:00:00Z".into(),
+            service: "svc".into(),
+            entry: "APP".into(),
+            old: Some("r@sha256:2".into()),
+            new: Some("r@sha256:1".into()),
+            outcome,
+            snapshot_before: Some(4),
+            snapshot_failed: Some(9),
+            message: None,
+        };
+        let mut out = Vec::new();
+        history(
+            &[event(Outcome::RolledBack), event(Outcome::Rollback)],
+            false,
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].contains("4, failed state 9"), "{text}");
+        assert!(lines[2].contains("4, state before rollback 9"), "{text}");
+        assert!(!lines[2].contains("failed"), "{text}");
     }
 }

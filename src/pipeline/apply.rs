@@ -16,7 +16,7 @@ use crate::pipeline::gate;
 use crate::pipeline::journal::{Journal, Pending, PendingChange};
 use crate::pipeline::plan::{apply, describe, Change, Outcome, Service};
 use crate::pipeline::restart::{self, Plan};
-use crate::pipeline::rollback::{undo, UndoTarget};
+use crate::pipeline::rollback::{undo, Kept, UndoTarget};
 
 /// Runs the update steps of services, with the settings and tools of one run.
 pub struct Updater<'a> {
@@ -230,6 +230,7 @@ impl<'a> Updater<'a> {
             &service.dir,
             target,
             &why,
+            Kept::Failed,
         ) {
             Ok(failed_snapshot) => Outcome::RolledBack {
                 changes,

@@ -68,7 +68,8 @@ pub struct Event {
     pub outcome: Outcome,
     /// The snapshot taken before the change.
     pub snapshot_before: Option<u64>,
-    /// The snapshot of the failed state taken before undoing.
+    /// The snapshot of the failed state taken before undoing (of a `rollback` on request: of
+    /// the state before it, snapper userdata `cipug=before-rollback`).
     pub snapshot_failed: Option<u64>,
     /// Details (the error, or what was restored).
     pub message: Option<String>,
@@ -166,7 +167,8 @@ fn parse(path: &Path, text: &str) -> Vec<Event> {
         .collect()
 }
 
-/// Whether `pin` of `service`/`entry` was given up on and not successfully retried since.
+/// Whether `pin` of `service`/`entry` was given up on and not successfully retried (or
+/// rolled back to) since.
 pub fn is_held(events: &[Event], service: &str, entry: &str, pin: &str) -> bool {
     held_by(events, service, entry, pin).is_some()
 }
@@ -187,7 +189,10 @@ pub fn held_by<'e>(
         if event.abandoned() == Some(pin) {
             return Some(event);
         }
-        if event.outcome == Outcome::Updated && event.new.as_deref() == Some(pin) {
+        // An update to the pin, or a rollback to it (one undoing a rollback), takes it back.
+        if matches!(event.outcome, Outcome::Updated | Outcome::Rollback)
+            && event.new.as_deref() == Some(pin)
+        {
             return None;
         }
     }
@@ -271,7 +276,13 @@ mod tests {
             why, "was rolled back with `cipug rollback`",
             "not a failure"
         );
-        events.push(event(Outcome::RolledBack, "b", "d"));
+        events.push(event(Outcome::Rollback, "b", "c"));
+        assert!(
+            !is_held(&events, "svc", "APP", "c"),
+            "undoing the rollback takes its pin back"
+        );
+        assert!(is_held(&events, "svc", "APP", "b"));
+        events.push(event(Outcome::RolledBack, "c", "d"));
         assert_eq!(why_held(&events, "svc", "APP", "d"), "failed before");
     }
 

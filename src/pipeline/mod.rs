@@ -19,6 +19,7 @@ pub mod pull;
 pub mod record;
 pub mod restart;
 pub mod rollback;
+pub mod rollback_preview;
 pub mod select;
 pub mod status;
 pub mod subvolume;

@@ -20,10 +20,40 @@ pub enum UndoTarget {
     Pins(Vec<(String, Option<String>)>),
 }
 
+/// What the snapshot a rollback takes first keeps: the failed state of an update the health
+/// gate refused (userdata `cipug=failed`), or the state before a `cipug rollback`
+/// (`cipug=before-rollback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// The state of a failed update.
+    Failed,
+    /// The state a rollback on request replaced.
+    BeforeRollback,
+}
+
+impl Kept {
+    /// The `cipug=` userdata of the snapshot.
+    pub fn userdata(self) -> &'static str {
+        match self {
+            Kept::Failed => "failed",
+            Kept::BeforeRollback => "before-rollback",
+        }
+    }
+
+    /// How messages name what the snapshot keeps.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kept::Failed => "the failed state",
+            Kept::BeforeRollback => "the state before the rollback",
+        }
+    }
+}
+
 /// Stops the service and makes sure none of its containers is left, puts it back (after a
 /// snapshot of the failed state), starts it and checks with the health gate that the
 /// restored pins run. Returns the number of the failed-state snapshot, if taken. Nothing is
-/// restored while a container of the service still exists.
+/// restored while a container of the service still exists. That snapshot is described as
+/// `why`; `kept` says which state it keeps (a rollback on request: the state before it).
 pub fn undo(
     config: &Config,
     runner: &dyn Runner,
@@ -31,6 +61,7 @@ pub fn undo(
     dir: &ServiceDir,
     target: UndoTarget,
     why: &str,
+    kept: Kept,
 ) -> std::result::Result<Option<u64>, UndoError> {
     let mut failed_snapshot = None;
     let steps = Steps {
@@ -38,6 +69,7 @@ pub fn undo(
         runner,
         dir,
         why,
+        kept,
     };
     match steps.run(snapper, target, &mut failed_snapshot) {
         Ok(()) => Ok(failed_snapshot),
@@ -70,6 +102,7 @@ struct Steps<'a> {
     runner: &'a dyn Runner,
     dir: &'a ServiceDir,
     why: &'a str,
+    kept: Kept,
 }
 
 impl Steps<'_> {
@@ -94,7 +127,7 @@ impl Steps<'_> {
                 let meta = SnapshotMeta {
                     cleanup: config.snapper_cleanup.clone(),
                     userdata: vec![
-                        ("cipug".into(), "failed".into()),
+                        ("cipug".into(), self.kept.userdata().into()),
                         ("service".into(), name.clone()),
                     ],
                 };
@@ -104,8 +137,9 @@ impl Steps<'_> {
                 snapper.undochange(&snapper_config.config, number)?;
                 log::info!("{name}: files put back to snapshot {number}");
                 let restored = format!(
-                "files put back to snapshot {number} (the failed state is in snapshot {failed})"
-            );
+                    "files put back to snapshot {number} ({} is in snapshot {failed})",
+                    self.kept.label()
+                );
                 restored
             }
             UndoTarget::Pins(pins) => {
