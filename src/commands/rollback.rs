@@ -11,9 +11,11 @@ use crate::adapters::snapper::Snapper;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pipeline::history::{self, Event, History};
+use crate::pipeline::journal::{Journal, Pending, RollbackStep, RollingBack};
 use crate::pipeline::lock::{RunLock, Wait};
 use crate::pipeline::plan::{self, Service};
 use crate::pipeline::rollback::{undo, UndoTarget};
+use crate::pipeline::rolling_back;
 use crate::services::{self, ServiceDir};
 
 /// Runs `cipug rollback <name> [--to N]`.
@@ -40,7 +42,8 @@ pub fn run(
         to_pins(&before, to, &past)?
     };
     let why = format!("cipug rollback of {name} {note}");
-    let failed = undo(config, runner, &mut snapper, &dir, target, &why).map_err(|e| e.error)?;
+    let failed = journalled_undo(config, runner, &mut snapper, (&dir, target, &why), number)
+        .map_err(|e| e.error)?;
     let after = plan::load(&dir)?;
     let notifier = Notifier::new(config, runner);
     let mut events = Vec::new();
@@ -87,6 +90,42 @@ pub fn run(
         log::warn!("{name}: {note}");
     }
     history.append(&events)
+}
+
+/// The undo, recorded in the journal before each step, so that a run that dies in the
+/// middle is finished by the next `update` (to the same snapshot); the entry is removed once
+/// the undo returned.
+fn journalled_undo(
+    config: &Config,
+    runner: &dyn Runner,
+    snapper: &mut Snapper<'_>,
+    (dir, target, why): (&ServiceDir, UndoTarget, &str),
+    number: Option<u64>,
+) -> std::result::Result<Option<u64>, crate::pipeline::rollback::UndoError> {
+    let journal = Journal::new(&config.state_dir);
+    let progress = RollingBack {
+        to_snapshot: number,
+        pins: rolling_back::pins_of(&target),
+        state_snapshot: None,
+        step: RollbackStep::Started,
+        why: why.to_owned(),
+    };
+    let base = Pending {
+        snapshot_before: number,
+        changes: Vec::new(),
+        rollback: None,
+    };
+    let mut record = rolling_back::recorder(&journal, &dir.name, base, progress);
+    let result = undo(
+        config,
+        runner,
+        snapper,
+        (dir, target, why),
+        None,
+        &mut record,
+    );
+    journal.remove(&dir.name);
+    result
 }
 
 /// Where a rollback goes, the snapshot number if any, and how to say it.

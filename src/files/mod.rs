@@ -5,4 +5,5 @@
 pub mod atomic;
 pub mod output;
 pub mod private_dir;
+pub mod space;
 pub mod trust;

@@ -33,6 +33,11 @@ impl Checks {
                 pulls: BTreeMap::new(),
             };
         }
+        if config.service_snapshot {
+            if let Some(warning) = crate::files::space::nearly_full(&config.services_root) {
+                log::warn!("{warning}");
+            }
+        }
         let compose_broken = check_compose_tool(config, runner);
         let pulls = if config.service_pull {
             let pins: Vec<String> = prepared
@@ -91,6 +96,8 @@ pub fn check_compose_tool(config: &Config, runner: &dyn Runner) -> Option<String
 /// The pins a service's update switches to.
 pub fn new_pins(changes: &[Change], resume: Option<&Pending>) -> Vec<String> {
     match resume {
+        // Finishing a rollback pulls nothing: the restored images ran before.
+        Some(pending) if pending.rollback.is_some() => Vec::new(),
         Some(pending) => pending.changes.iter().map(|c| c.new.clone()).collect(),
         None => changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
     }

@@ -19,6 +19,7 @@ pub mod pull;
 pub mod record;
 pub mod restart;
 pub mod rollback;
+pub mod rolling_back;
 pub mod select;
 pub mod status;
 pub mod subvolume;
