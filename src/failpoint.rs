@@ -12,6 +12,17 @@ pub const POINTS: &[&str] = &[
     "during-restart",
 ];
 
+/// The points where a rollback can be killed, in the order it reaches them: before it stops
+/// the service, once the failed state is kept, before and after `snapper undochange`, and
+/// after the restored version was started (before its gate).
+pub const ROLLBACK_POINTS: &[&str] = &[
+    "rollback-started",
+    "rollback-state-kept",
+    "rollback-restoring",
+    "rollback-restored",
+    "rollback-restarted",
+];
+
 /// Kills the process if the failpoint `name` is armed.
 #[inline]
 pub fn hit(name: &str) {

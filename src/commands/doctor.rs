@@ -123,6 +123,9 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
             return found;
         }
     };
+    if let Some(warning) = crate::files::space::nearly_full(&config.services_root) {
+        found.push(note(warning));
+    }
     let mut snapper = Snapper::new(runner);
     let mut loaded = Vec::new();
     for dir in &dirs {

@@ -19,10 +19,12 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::formats::pins::ImageEntry;
 use crate::pipeline::history::{self, Event, History};
+use crate::pipeline::journal::{Journal, Pending, RollbackStep, RollingBack};
 use crate::pipeline::lock::{RunLock, Wait};
 use crate::pipeline::plan;
 use crate::pipeline::rollback::{undo, Kept, UndoTarget};
 use crate::pipeline::rollback_preview::{self, pin_changes, PinChange};
+use crate::pipeline::rolling_back;
 use crate::services::{self, ServiceDir};
 
 /// How many changed files the rollback itself lists (the dry run lists them all).
@@ -120,14 +122,12 @@ fn undo_and_record(
         Some(n) => format!("cipug: state before rollback of {name} to snapshot {n}"),
         None => format!("cipug: state before rollback of {name}"),
     };
-    let kept = match undo(
+    let kept = match journalled_undo(
         config,
         runner,
         snapper,
-        dir,
-        plan.target,
-        &why,
-        Kept::BeforeRollback,
+        (dir, plan.target, &why),
+        plan.number,
     ) {
         Ok(kept) => kept,
         Err(e) => {
@@ -371,6 +371,42 @@ fn to_pins(dir: &ServiceDir, live: &[ImageEntry], to: Option<u64>, past: &[Event
             .to_owned(),
         files: None,
     })
+}
+
+/// The undo, recorded in the journal before each step, so that a run that dies in the
+/// middle is finished by the next `update` (to the same snapshot); the entry is removed once
+/// the undo returned.
+fn journalled_undo(
+    config: &Config,
+    runner: &dyn Runner,
+    snapper: &mut Snapper<'_>,
+    (dir, target, why): (&ServiceDir, UndoTarget, &str),
+    number: Option<u64>,
+) -> std::result::Result<Option<u64>, crate::pipeline::rollback::UndoError> {
+    let journal = Journal::new(&config.state_dir);
+    let progress = RollingBack {
+        to_snapshot: number,
+        pins: rolling_back::pins_of(&target),
+        state_snapshot: None,
+        step: RollbackStep::Started,
+        why: why.to_owned(),
+    };
+    let base = Pending {
+        snapshot_before: number,
+        changes: Vec::new(),
+        rollback: None,
+    };
+    let mut record = rolling_back::recorder(&journal, &dir.name, base, progress);
+    let result = undo(
+        config,
+        runner,
+        snapper,
+        (dir, target, why, Kept::BeforeRollback),
+        None,
+        &mut record,
+    );
+    journal.remove(&dir.name);
+    result
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::pipeline::checks::{attempted, prepared_failure, Checks};
 use crate::pipeline::first_seen::FirstSeen;
 use crate::pipeline::gate_slots::GateSlots;
 use crate::pipeline::history::{Event, History};
-use crate::pipeline::journal::{Journal, Pending};
+use crate::pipeline::journal::{Journal, Pending, RollbackStep};
 use crate::pipeline::lock::{RunLock, Wait};
 use crate::pipeline::newer::{self, NewerTags};
 use crate::pipeline::plan::{Change, Outcome, Service};
@@ -229,7 +229,18 @@ impl Tally {
             Outcome::Failed {
                 error: Error::Pull(_) | Error::Restart(_),
                 ..
-            } => {}
+            } => {
+                // A rollback that put the files back but failed to start them has nothing
+                // left to finish; one that failed before that is finished next time.
+                let restored = context
+                    .journal
+                    .get(name)
+                    .and_then(|p| p.rollback)
+                    .is_some_and(|r| r.step == RollbackStep::Restored);
+                if restored {
+                    context.journal.remove(name);
+                }
+            }
             // Nothing was journalled for a service that was already current.
             Outcome::Current => {}
             _ => context.journal.remove(name),

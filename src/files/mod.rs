@@ -6,4 +6,5 @@ pub mod atomic;
 pub mod env_place;
 pub mod output;
 pub mod private_dir;
+pub mod space;
 pub mod trust;

@@ -16,7 +16,7 @@ use crate::pipeline::gate;
 use crate::pipeline::journal::{Journal, Pending, PendingChange};
 use crate::pipeline::plan::{apply, describe, Change, Outcome, Service};
 use crate::pipeline::restart::{self, Plan};
-use crate::pipeline::rollback::{undo, Kept, UndoTarget};
+use crate::pipeline::rolling_back::{self, Rolling};
 
 /// Runs the update steps of services, with the settings and tools of one run.
 pub struct Updater<'a> {
@@ -150,6 +150,14 @@ impl<'a> Updater<'a> {
     /// Finishes an update that an interrupted run left in the journal (its `.env` already
     /// holds the new pins): pull, restart, health gate, rollback if that fails.
     pub fn resume(&mut self, service: &Service, pending: &Pending) -> Outcome {
+        if let Some(progress) = &pending.rollback {
+            let rolling = Rolling {
+                config: self.config,
+                runner: self.runner,
+                journal: self.journal,
+            };
+            return rolling_back::finish(&rolling, &mut self.snapper, service, pending, progress);
+        }
         log::warn!(
             "{}: finishing an update an interrupted run left behind",
             service.dir.name
@@ -213,37 +221,18 @@ impl<'a> Updater<'a> {
             };
         }
         log::warn!("{}: {error}; rolling back", service.dir.name);
-        let target = match applied.snapshot {
-            Some(number) => UndoTarget::Snapshot(number),
-            None => UndoTarget::Pins(
-                changes
-                    .iter()
-                    .map(|c| (c.entry.clone(), c.old.clone()))
-                    .collect(),
-            ),
+        let rolling = Rolling {
+            config: self.config,
+            runner: self.runner,
+            journal: self.journal,
         };
-        let why = format!("cipug rollback after failed update: {error}");
-        match undo(
-            self.config,
-            self.runner,
+        rolling_back::after_failure(
+            &rolling,
             &mut self.snapper,
-            &service.dir,
-            target,
-            &why,
-            Kept::Failed,
-        ) {
-            Ok(failed_snapshot) => Outcome::RolledBack {
-                changes,
-                error,
-                snapshots: (applied.snapshot, failed_snapshot),
-            },
-            Err(undo_error) => Outcome::Failed {
-                changes,
-                error: Error::Restart(format!("{error}; the rollback failed too: {undo_error}")),
-                snapshot: applied.snapshot,
-                failed_snapshot: undo_error.failed_snapshot,
-            },
-        }
+            service,
+            journalled(applied.snapshot, &changes),
+            error,
+        )
     }
 
     fn steps(
@@ -324,18 +313,8 @@ impl<'a> Updater<'a> {
             );
             applied.snapshot = Some(number);
         }
-        let pending = Pending {
-            snapshot_before: applied.snapshot,
-            changes: changes
-                .iter()
-                .map(|c| PendingChange {
-                    entry: c.entry.clone(),
-                    old: c.old.clone(),
-                    new: c.new.as_str().to_owned(),
-                })
-                .collect(),
-        };
-        self.journal.put(name, &pending)?;
+        self.journal
+            .put(name, &journalled(applied.snapshot, changes))?;
         failpoint::hit("after-snapshot");
         self.write_env(service, changes)?;
         applied.env_written = true;
@@ -501,6 +480,22 @@ impl<'a> Updater<'a> {
             ));
         }
         lines
+    }
+}
+
+/// The journal entry of an update of `changes` after `snapshot`.
+pub fn journalled(snapshot: Option<u64>, changes: &[Change]) -> Pending {
+    Pending {
+        snapshot_before: snapshot,
+        changes: changes
+            .iter()
+            .map(|c| PendingChange {
+                entry: c.entry.clone(),
+                old: c.old.clone(),
+                new: c.new.as_str().to_owned(),
+            })
+            .collect(),
+        rollback: None,
     }
 }
 

@@ -34,6 +34,11 @@ impl Checks {
         if !has_work {
             return Checks::default();
         }
+        if config.service_snapshot {
+            if let Some(warning) = crate::files::space::nearly_full(&config.services_root) {
+                log::warn!("{warning}");
+            }
+        }
         let outside = outside_snapshots(config, prepared);
         let compose_broken = check_compose_tool(config, runner);
         let pulls = if config.service_pull {
@@ -118,6 +123,8 @@ pub fn check_compose_tool(config: &Config, runner: &dyn Runner) -> Option<String
 /// The pins a service's update switches to.
 pub fn new_pins(changes: &[Change], resume: Option<&Pending>) -> Vec<String> {
     match resume {
+        // Finishing a rollback pulls nothing: the restored images ran before.
+        Some(pending) if pending.rollback.is_some() => Vec::new(),
         Some(pending) => pending.changes.iter().map(|c| c.new.clone()).collect(),
         None => changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
     }

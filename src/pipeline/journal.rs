@@ -1,10 +1,15 @@
-//! The journal of updates in progress: `<STATE_DIR>/pending/<service>.json` is written right
-//! after the snapshot and before the `.env`, and removed when the update is done (updated or
-//! rolled back). A run that dies in between leaves it behind; the next run finds it and, if
-//! the `.env` already holds the new pins, finishes the update (pull, restart, health gate,
-//! rollback to the recorded snapshot if that fails), so the pinned digest runs without
-//! manual help. If the `.env` still holds the old pins, nothing was changed and the entry is
-//! dropped.
+//! The journal of updates and rollbacks in progress: `<STATE_DIR>/pending/<service>.json` is
+//! written right after the snapshot and before the `.env`, rewritten at each step of a
+//! rollback before that step is taken, and removed when the update is done (updated or rolled
+//! back). A run that dies in between leaves it behind and the next run finishes what it says:
+//! - an update whose `.env` already holds the new pins is finished (pull, restart, health
+//!   gate, rollback to the recorded snapshot if that fails), so the pinned digest runs
+//!   without manual help; one whose `.env` still holds the old pins changed nothing, and the
+//!   entry is dropped;
+//! - a rollback ([`RollingBack`]) is finished to the snapshot (or pins) it recorded, never
+//!   to a new one: `undochange` to the same snapshot is safe to repeat, a failed-state
+//!   snapshot already taken is not taken again, and one that got as far as restoring the
+//!   files only starts the service and gates it. Until then the service is not updated.
 
 use std::path::PathBuf;
 
@@ -26,13 +31,44 @@ pub struct PendingChange {
     pub new: String,
 }
 
-/// An update in progress.
+/// An update (or a rollback) in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
     /// The snapshot taken before it, if any.
     pub snapshot_before: Option<u64>,
-    /// Its changes.
+    /// Its changes (none for a rollback on request).
     pub changes: Vec<PendingChange>,
+    /// Set once a rollback of the service started: where it goes and how far it got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollingBack>,
+}
+
+/// A rollback in progress, recorded before each of its steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollingBack {
+    /// The snapshot the service goes back to; none: only the pins in `pins`.
+    pub to_snapshot: Option<u64>,
+    /// Without a snapshot: each entry's pin written back (`<X>`, pin).
+    #[serde(default)]
+    pub pins: Vec<(String, Option<String>)>,
+    /// The snapshot of the state before the rollback, once taken.
+    pub state_snapshot: Option<u64>,
+    /// The last step begun.
+    pub step: RollbackStep,
+    /// Why it rolls back.
+    pub why: String,
+}
+
+/// The steps of a rollback, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackStep {
+    /// Decided; the service is being stopped.
+    Started,
+    /// The files (or pins) are being put back.
+    Restoring,
+    /// Files and pins are back; the service is being started and gated.
+    Restored,
 }
 
 impl Pending {
@@ -143,7 +179,38 @@ mod tests {
         Pending {
             snapshot_before: Some(1),
             changes: Vec::new(),
+            rollback: None,
         }
+    }
+
+    #[test]
+    fn a_rollback_in_progress_is_kept_and_old_entries_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path());
+        let pending = Pending {
+            rollback: Some(RollingBack {
+                to_snapshot: Some(4),
+                pins: Vec::new(),
+                state_snapshot: Some(6),
+                step: RollbackStep::Restoring,
+                why: "health gate: app exited".into(),
+            }),
+            ..pending_example()
+        };
+        journal.put("svc", &pending).unwrap();
+        assert_eq!(journal.get("svc"), Some(pending));
+        // An entry written before rollbacks were journalled.
+        std::fs::write(
+            dir.path().join("pending/old.json"),
+            r#"{"snapshot_before":3,"changes":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            journal.get("old").unwrap().rollback,
+            None,
+            "an update, not a rollback"
+        );
+        assert!(RollbackStep::Started < RollbackStep::Restoring);
     }
 
     #[test]
@@ -158,6 +225,7 @@ mod tests {
                 old: None,
                 new: "a@sha256:1".into(),
             }],
+            rollback: None,
         };
         journal.put("svc", &pending).unwrap();
         assert_eq!(journal.get("svc"), Some(pending));

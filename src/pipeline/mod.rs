@@ -20,6 +20,7 @@ pub mod record;
 pub mod restart;
 pub mod rollback;
 pub mod rollback_preview;
+pub mod rolling_back;
 pub mod select;
 pub mod status;
 pub mod subvolume;

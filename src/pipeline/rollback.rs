@@ -6,8 +6,10 @@ use crate::adapters::runner::Runner;
 use crate::adapters::snapper::{Snapper, SnapshotMeta};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::failpoint;
 use crate::files::atomic;
-use crate::pipeline::plan::load;
+use crate::pipeline::journal::RollbackStep;
+use crate::pipeline::plan::{load, Service};
 use crate::pipeline::restart::{self};
 use crate::pipeline::undo_checks;
 use crate::services::ServiceDir;
@@ -49,21 +51,37 @@ impl Kept {
     }
 }
 
+/// Where an undo starts when an interrupted run left one unfinished: the step it had begun,
+/// the state snapshot it had taken, and the pins of the version being undone (the `.env`
+/// may hold the restored ones already).
+pub struct Resume {
+    /// The step the interrupted undo had begun.
+    pub step: RollbackStep,
+    /// The snapshot of the state before the rollback, if it was taken.
+    pub state_snapshot: Option<u64>,
+    /// The version being undone, with its pins.
+    pub failed: Service,
+}
+
 /// Stops the service and makes sure none of its containers is left, puts it back (after a
 /// snapshot of the failed state), starts it and checks with the health gate that the
 /// restored pins run. Returns the number of the failed-state snapshot, if taken. Nothing is
 /// restored while a container of the service still exists. That snapshot is described as
 /// `why`; `kept` says which state it keeps (a rollback on request: the state before it).
+///
+/// `record` is told each step (and the state snapshot once taken) before the step is
+/// taken, so that the journal can finish an interrupted undo ([`Resume`]). When the
+/// failed-state snapshot cannot be taken (a full file system), the service is restored all
+/// the same: the way back comes before keeping the failed state, which is then said lost.
 pub fn undo(
     config: &Config,
     runner: &dyn Runner,
     snapper: &mut Snapper<'_>,
-    dir: &ServiceDir,
-    target: UndoTarget,
-    why: &str,
-    kept: Kept,
+    (dir, target, why, kept): (&ServiceDir, UndoTarget, &str, Kept),
+    resume: Option<Resume>,
+    record: &mut dyn FnMut(RollbackStep, Option<u64>),
 ) -> std::result::Result<Option<u64>, UndoError> {
-    let mut failed_snapshot = None;
+    let mut failed_snapshot = resume.as_ref().and_then(|r| r.state_snapshot);
     let steps = Steps {
         config,
         runner,
@@ -71,7 +89,7 @@ pub fn undo(
         why,
         kept,
     };
-    match steps.run(snapper, target, &mut failed_snapshot) {
+    match steps.run(snapper, target, resume, record, &mut failed_snapshot) {
         Ok(()) => Ok(failed_snapshot),
         Err(error) => Err(UndoError {
             error,
@@ -111,52 +129,29 @@ impl Steps<'_> {
         &self,
         snapper: &mut Snapper<'_>,
         target: UndoTarget,
+        resume: Option<Resume>,
+        record: &mut dyn FnMut(RollbackStep, Option<u64>),
         failed_snapshot: &mut Option<u64>,
     ) -> Result<()> {
-        let (config, runner, dir, why) = (self.config, self.runner, self.dir, self.why);
+        let (config, runner, dir) = (self.config, self.runner, self.dir);
         let name = &dir.name;
-        let compose = Compose::new(config);
-        let failed_version = load(dir).ok();
-        if let Err(e) = runner.run(&compose.stop(dir)) {
+        let from = resume.as_ref().map_or(RollbackStep::Started, |r| r.step);
+        let failed_version = match resume {
+            Some(resume) => Some(resume.failed),
+            None => load(dir).ok(),
+        };
+        record(RollbackStep::Started, *failed_snapshot);
+        failpoint::hit("rollback-started");
+        if let Err(e) = runner.run(&Compose::new(config).stop(dir)) {
             log::warn!("{name}: stopping before the rollback failed: {e}");
         }
+        // Also what an interrupted start of the restored version left.
         undo_checks::ensure_no_container(config, runner, dir, failed_version.as_ref())?;
-        let restored = match target {
-            UndoTarget::Snapshot(number) => {
-                let snapper_config = snapper.config_for(&dir.path)?;
-                let meta = SnapshotMeta {
-                    cleanup: config.snapper_cleanup.clone(),
-                    userdata: vec![
-                        ("cipug".into(), self.kept.userdata().into()),
-                        ("service".into(), name.clone()),
-                    ],
-                };
-                let failed = snapper.create(&snapper_config.config, why, &meta)?;
-                *failed_snapshot = Some(failed);
-                log::info!("{name}: snapshot {failed} keeps the state before the rollback");
-                snapper.undochange(&snapper_config.config, number)?;
-                log::info!("{name}: files put back to snapshot {number}");
-                let restored = format!(
-                    "files put back to snapshot {number} ({} is in snapshot {failed})",
-                    self.kept.label()
-                );
-                restored
-            }
-            UndoTarget::Pins(pins) => {
-                let service = load(dir)?;
-                let mut env = service.env.clone();
-                for (entry, old) in &pins {
-                    let image = service.images.iter().find(|i| &i.entry == entry);
-                    if let (Some(image), Some(old)) = (image, old) {
-                        env.set(&image.hashed_key(), old, Some(&image.tagged_key()));
-                    }
-                }
-                atomic::write(&dir.env_file, env.render().as_bytes(), 0o600).map_err(|e| {
-                    Error::Env(format!("{}: could not write: {e}", dir.env_file.display()))
-                })?;
-                log::info!("{name}: previous pins written back (no snapshot: data not restored)");
-                "previous pins written back (data not restored)".to_owned()
-            }
+        let restored = if from == RollbackStep::Restored {
+            log::info!("{name}: the files were put back by the interrupted run");
+            "files and pins put back by an interrupted rollback".to_owned()
+        } else {
+            self.restore(snapper, target, record, failed_snapshot)?
         };
         let now = load(dir)?;
         let restored = format!("{restored}, pins: {}", undo_checks::pins(&now));
@@ -174,5 +169,90 @@ impl Steps<'_> {
             .collect();
         expected.services = restart::services_using(config, dir, &entries);
         undo_checks::start_and_verify(config, runner, dir, &restored, &expected)
+    }
+
+    /// Puts the files (or only the pins) back, after a snapshot of the failed state unless
+    /// an interrupted run took it already; says what it did.
+    fn restore(
+        &self,
+        snapper: &mut Snapper<'_>,
+        target: UndoTarget,
+        record: &mut dyn FnMut(RollbackStep, Option<u64>),
+        failed_snapshot: &mut Option<u64>,
+    ) -> Result<String> {
+        let (dir, name) = (self.dir, &self.dir.name);
+        match target {
+            UndoTarget::Snapshot(number) => {
+                let snapper_config = snapper.config_for(&dir.path)?;
+                let kept = match *failed_snapshot {
+                    Some(failed) => format!("{} is in snapshot {failed}", self.kept.label()),
+                    None => self.keep_failed_state(
+                        snapper,
+                        &snapper_config.config,
+                        record,
+                        failed_snapshot,
+                    ),
+                };
+                failpoint::hit("rollback-state-kept");
+                record(RollbackStep::Restoring, *failed_snapshot);
+                failpoint::hit("rollback-restoring");
+                snapper.undochange(&snapper_config.config, number)?;
+                record(RollbackStep::Restored, *failed_snapshot);
+                log::info!("{name}: files put back to snapshot {number}");
+                failpoint::hit("rollback-restored");
+                Ok(format!("files put back to snapshot {number} ({kept})"))
+            }
+            UndoTarget::Pins(pins) => {
+                record(RollbackStep::Restoring, None);
+                let service = load(dir)?;
+                let mut env = service.env.clone();
+                for (entry, old) in &pins {
+                    let image = service.images.iter().find(|i| &i.entry == entry);
+                    if let (Some(image), Some(old)) = (image, old) {
+                        env.set(&image.hashed_key(), old, Some(&image.tagged_key()));
+                    }
+                }
+                atomic::write(&dir.env_file, env.render().as_bytes(), 0o600).map_err(|e| {
+                    Error::Env(format!("{}: could not write: {e}", dir.env_file.display()))
+                })?;
+                record(RollbackStep::Restored, None);
+                log::info!("{name}: previous pins written back (no snapshot: data not restored)");
+                Ok("previous pins written back (data not restored)".to_owned())
+            }
+        }
+    }
+
+    /// Takes the snapshot of the failed state; when that fails (a full file system), says
+    /// so and goes on: restoring the service matters more.
+    fn keep_failed_state(
+        &self,
+        snapper: &mut Snapper<'_>,
+        snapper_config: &str,
+        record: &mut dyn FnMut(RollbackStep, Option<u64>),
+        failed_snapshot: &mut Option<u64>,
+    ) -> String {
+        let name = &self.dir.name;
+        let meta = SnapshotMeta {
+            cleanup: self.config.snapper_cleanup.clone(),
+            userdata: vec![
+                ("cipug".into(), self.kept.userdata().into()),
+                ("service".into(), name.clone()),
+            ],
+        };
+        match snapper.create(snapper_config, self.why, &meta) {
+            Ok(failed) => {
+                *failed_snapshot = Some(failed);
+                record(RollbackStep::Started, Some(failed));
+                log::info!("{name}: snapshot {failed} keeps the state before the rollback");
+                format!("{} is in snapshot {failed}", self.kept.label())
+            }
+            Err(e) => {
+                let label = self.kept.label();
+                log::warn!(
+                    "{name}: {label} could not be kept ({e}); rolling back without it: the way back comes first"
+                );
+                format!("{label} was not kept: {e}")
+            }
+        }
     }
 }

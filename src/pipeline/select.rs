@@ -132,6 +132,10 @@ pub fn pending_update(service: &Service, journal: &Journal, dry_run: bool) -> Op
         return None;
     }
     journal.get(&service.dir.name).filter(|p| {
+        if p.rollback.is_some() {
+            // An interrupted rollback is finished whatever the `.env` holds now.
+            return true;
+        }
         let written = p.changes.iter().all(|c| {
             service
                 .images

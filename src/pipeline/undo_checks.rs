@@ -85,6 +85,7 @@ pub fn start_and_verify(
             state()
         ))
     })?;
+    crate::failpoint::hit("rollback-restarted");
     gate::wait(config, runner, name, expected).map_err(|e| {
         Error::Restart(format!(
             "{name}: {restored}, but the health gate failed after the rollback: {e}; {}",

@@ -191,6 +191,9 @@ pub enum Behaviour {
     Crash,
     /// Like `Serve`, but its healthcheck file `/tmp/ok` is never created.
     Unhealthy,
+    /// Writes `/data/started-<version>`, fills the file system of `/data` with
+    /// `/data/fill`, then exits with status 1.
+    FillDisk,
 }
 
 /// Builds OCI image layouts and pushes them with skopeo, keeping their digests.
@@ -284,6 +287,7 @@ impl Images {
             Behaviour::Serve => "trap 'exit 0' TERM; echo ok > /tmp/ok; echo $VERSION > /data/started-$VERSION; while true; do sleep 1; done",
             Behaviour::Crash => "echo $VERSION > /data/started-$VERSION; echo $VERSION > /data/version; echo crashing; exit 1",
             Behaviour::Unhealthy => "trap 'exit 0' TERM; echo $VERSION > /data/started-$VERSION; while true; do sleep 1; done",
+            Behaviour::FillDisk => "echo $VERSION > /data/started-$VERSION; dd if=/dev/zero of=/data/fill bs=1M 2>/dev/null; echo full; exit 1",
         };
         let config = serde_json::json!({
             "architecture": "amd64", "os": "linux",

@@ -1,0 +1,162 @@
+//! End to end: the way back survives every interruption. A rollback after a failed update is
+//! killed (SIGKILL, as a unit stop or a power cut would) at each of its steps; the next run
+//! finishes it to the snapshot the journal recorded, never to a new one, and the service
+//! runs its old pins with the old data. Real registry, btrfs, snapper and podman-compose; the
+//! kills come from the debug build's failpoints (`CIPUG_FAILPOINT`).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+use std::fs;
+
+use support::{Behaviour, Stack, COMPOSE};
+
+fn pin(stack: &Stack, name: &str) -> Option<String> {
+    fs::read_to_string(stack.root.join(name).join(".env"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("SERVICE_APP_IMAGE_HASHED="))
+        .map(str::to_owned)
+}
+
+fn last_event(stack: &Stack, service: &str) -> serde_json::Value {
+    let run = stack.cipug(&["history", service, "--format", "json"], &[]);
+    run.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    json["events"].as_array().unwrap().last().unwrap().clone()
+}
+
+#[test]
+fn a_rollback_killed_at_any_step_is_finished_to_the_recorded_snapshot() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let points = cipug::failpoint::ROLLBACK_POINTS;
+    let names: Vec<String> = points.iter().map(|p| format!("w-{p}")).collect();
+    for name in &names {
+        stack.service(
+            name,
+            COMPOSE,
+            &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+            true,
+        );
+    }
+    stack.cipug(&[], &[]).expect_code(0);
+    for name in &names {
+        let data = stack.root.join(name).join("data/started-1");
+        support::wait_for("v1 to start", 20, || data.exists());
+    }
+    // A release that writes into its data and crashes: its update is rolled back.
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Crash);
+    let old_pin = format!("{img}@{d1}");
+    for (point, name) in points.iter().zip(&names) {
+        let dir = stack.root.join(name);
+        let filter = ["--cache-duration", "0", "--services-filter", name.as_str()];
+        let run = stack.cipug(&filter, &[("CIPUG_FAILPOINT", point)]);
+        assert_eq!(run.code, -1, "{point}: killed\n{}", run.stderr);
+        assert!(
+            stack
+                .work
+                .path()
+                .join(format!("state/pending/{name}.json"))
+                .exists(),
+            "{point}: the journal knows a rollback is unfinished"
+        );
+        // The tag still points to the bad release: the next run must not try it again
+        // before the rollback is finished.
+        let run = stack.cipug(&filter, &[]);
+        assert_eq!(run.code, 34, "{point}: rolled back\n{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("finishing a rollback an interrupted run left behind"),
+            "{point}: {}",
+            run.stderr
+        );
+        assert_eq!(pin(&stack, name), Some(old_pin.clone()), "{point}");
+        assert!(
+            !dir.join("data/started-2").exists(),
+            "{point}: bad data left"
+        );
+        assert!(dir.join("data/started-1").exists(), "{point}");
+        let containers = stack.containers(name);
+        assert_eq!(
+            containers.values().next(),
+            Some(&("running".to_owned(), old_pin.clone())),
+            "{point}: {containers:?}"
+        );
+        assert!(
+            !stack
+                .work
+                .path()
+                .join(format!("state/pending/{name}.json"))
+                .exists(),
+            "{point}: journal done"
+        );
+        // One snapshot before the first pin, one before the bad release, one of the failed
+        // state: none of the half-restored data as a new "before".
+        let snapshots = stack.snapshots(name);
+        assert_eq!(snapshots.len(), 3, "{point}: {snapshots:?}");
+        let event = last_event(&stack, name);
+        assert_eq!(event["outcome"], "rolled back", "{point}: {event}");
+        assert_eq!(event["snapshot_before"], snapshots[1].0, "{point}: {event}");
+        assert!(
+            event["message"]
+                .as_str()
+                .unwrap()
+                .contains("rollback interrupted, finished"),
+            "{point}: {event}"
+        );
+        // And the bad digest is held back from now on.
+        let run = stack.cipug(&filter, &[]);
+        run.expect_code(0);
+        assert!(run.stderr.contains("held back"), "{point}: {}", run.stderr);
+        assert_eq!(stack.snapshots(name).len(), 3, "{point}");
+    }
+}
+
+#[test]
+fn a_release_that_fills_the_disk_is_still_rolled_back() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let svc = stack.service(
+        "w-full",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    stack.cipug(&[], &[]).expect_code(0);
+    support::wait_for("v1 to start", 20, || svc.join("data/started-1").exists());
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::FillDisk);
+    let run = stack.cipug(&["--cache-duration", "0"], &[]);
+    run.expect_code(34);
+    // The failed state could not be kept; the service was restored all the same.
+    assert!(
+        run.stderr.contains("the failed state could not be kept"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(pin(&stack, "w-full"), Some(format!("{img}@{d1}")));
+    assert!(
+        !svc.join("data/fill").exists(),
+        "the full disk's file is gone"
+    );
+    assert!(!svc.join("data/started-2").exists());
+    let containers = stack.containers("w-full");
+    assert_eq!(
+        containers.values().next(),
+        Some(&("running".to_owned(), format!("{img}@{d1}"))),
+        "{containers:?}"
+    );
+    let event = last_event(&stack, "w-full");
+    assert_eq!(event["outcome"], "rolled back", "{event}");
+    assert!(event["snapshot_failed"].is_null(), "{event}");
+}
