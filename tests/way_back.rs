@@ -160,3 +160,58 @@ fn a_release_that_fills_the_disk_is_still_rolled_back() {
     assert_eq!(event["outcome"], "rolled back", "{event}");
     assert!(event["snapshot_failed"].is_null(), "{event}");
 }
+
+#[test]
+fn an_update_killed_after_the_stop_starts_the_service_again_when_the_tag_moved_back() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let svc = stack.service(
+        "w-stopped",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    stack.cipug(&[], &[]).expect_code(0);
+    support::wait_for("v1 to start", 20, || svc.join("data/started-1").exists());
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    // Killed once the changed container is stopped, before the snapshot and the write.
+    let run = stack.cipug(
+        &["--cache-duration", "0"],
+        &[("CIPUG_FAILPOINT", "before-snapshot")],
+    );
+    assert_eq!(run.code, -1, "killed\n{}", run.stderr);
+    assert_eq!(pin(&stack, "w-stopped"), Some(format!("{img}@{d1}")));
+    assert!(
+        !stack
+            .containers("w-stopped")
+            .values()
+            .any(|(state, _)| state == "running"),
+        "stopped by the killed run"
+    );
+    // The tag moves back before the next run: nothing to update, but the service must run.
+    let again = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    assert_eq!(again, d1, "the same image again");
+    let run = stack.cipug(&["--cache-duration", "0"], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("starting it again on the old ones"),
+        "{}",
+        run.stderr
+    );
+    support::wait_for("the old pin to run again", 20, || {
+        stack.containers("w-stopped").values().next()
+            == Some(&("running".to_owned(), format!("{img}@{d1}")))
+    });
+    assert!(!stack
+        .work
+        .path()
+        .join("state/pending/w-stopped.json")
+        .exists());
+}

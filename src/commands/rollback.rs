@@ -395,6 +395,7 @@ fn journalled_undo(
         snapshot_before: number,
         changes: Vec::new(),
         rollback: None,
+        stopped: None,
     };
     let mut record = rolling_back::recorder(&journal, &dir.name, base, progress);
     let result = undo(

@@ -319,6 +319,16 @@ fn apply(
     resume: Option<Pending>,
 ) -> Step {
     let name = &service.dir.name;
+    // An update that died after it stopped services and before it wrote the new pins: they
+    // run on the old pins again before anything else (the changes of this run follow).
+    let resume = match resume {
+        Some(pending) if pending.rollback.is_none() && !pending.written(service) => {
+            updater.start_stopped(service, &pending);
+            context.journal.remove(name);
+            None
+        }
+        other => other,
+    };
     let failure = prepared_failure(name, &changes, resume.as_ref(), checks);
     if let Some(error) = failure {
         return Step::Done(Outcome::Failed {

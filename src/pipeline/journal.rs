@@ -1,11 +1,12 @@
 //! The journal of updates and rollbacks in progress: `<STATE_DIR>/pending/<service>.json` is
-//! written right after the snapshot and before the `.env`, rewritten at each step of a
+//! written before an update stops anything, again right after the snapshot and before the
+//! `.env`, rewritten at each step of a
 //! rollback before that step is taken, and removed when the update is done (updated or rolled
 //! back). A run that dies in between leaves it behind and the next run finishes what it says:
 //! - an update whose `.env` already holds the new pins is finished (pull, restart, health
 //!   gate, rollback to the recorded snapshot if that fails), so the pinned digest runs
 //!   without manual help; one whose `.env` still holds the old pins changed nothing, and the
-//!   entry is dropped;
+//!   entry is dropped, once what it stopped is started again on the old pins;
 //! - a rollback ([`RollingBack`]) is finished to the snapshot (or pins) it recorded, never
 //!   to a new one: `undochange` to the same snapshot is safe to repeat, a failed-state
 //!   snapshot already taken is not taken again, and one that got as far as restoring the
@@ -41,6 +42,17 @@ pub struct Pending {
     /// Set once a rollback of the service started: where it goes and how far it got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollingBack>,
+    /// Set when the update stopped compose services before its snapshot: what to start
+    /// again on the old pins if it dies before the `.env` holds the new ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
+}
+
+/// What an update stopped before it wrote the new pins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stopped {
+    /// The compose services stopped; none: the whole project.
+    pub services: Vec<String>,
 }
 
 /// A rollback in progress, recorded before each of its steps.
@@ -72,6 +84,16 @@ pub enum RollbackStep {
 }
 
 impl Pending {
+    /// Whether the `.env` of `service` already holds every new pin of this update.
+    pub fn written(&self, service: &crate::pipeline::plan::Service) -> bool {
+        self.changes.iter().all(|c| {
+            service
+                .images
+                .iter()
+                .any(|i| i.entry == c.entry && i.pinned.as_deref() == Some(c.new.as_str()))
+        })
+    }
+
     /// Its changes as the update pipeline takes them (a pin that does not parse is left out).
     pub fn to_changes(&self) -> Vec<Change> {
         self.changes
@@ -180,6 +202,7 @@ mod tests {
             snapshot_before: Some(1),
             changes: Vec::new(),
             rollback: None,
+            stopped: None,
         }
     }
 
@@ -226,6 +249,7 @@ mod tests {
                 new: "a@sha256:1".into(),
             }],
             rollback: None,
+            stopped: None,
         };
         journal.put("svc", &pending).unwrap();
         assert_eq!(journal.get("svc"), Some(pending));

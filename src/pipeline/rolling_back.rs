@@ -180,6 +180,7 @@ mod tests {
             snapshot_before: Some(3),
             changes: Vec::new(),
             rollback: None,
+            stopped: None,
         };
         let progress = RollingBack {
             to_snapshot: Some(3),

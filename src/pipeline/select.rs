@@ -125,8 +125,9 @@ pub struct Features<'a, 'r> {
     pub now: f64,
 }
 
-/// The update an interrupted run left for `service`, if its `.env` already holds the new
-/// pins; an entry whose pins were never written is dropped.
+/// The update (or rollback) an interrupted run left for `service`: a rollback, an update
+/// whose `.env` already holds the new pins, or one that stopped services before it died;
+/// an entry that neither wrote nor stopped anything is dropped.
 pub fn pending_update(service: &Service, journal: &Journal, dry_run: bool) -> Option<Pending> {
     if dry_run {
         return None;
@@ -136,17 +137,13 @@ pub fn pending_update(service: &Service, journal: &Journal, dry_run: bool) -> Op
             // An interrupted rollback is finished whatever the `.env` holds now.
             return true;
         }
-        let written = p.changes.iter().all(|c| {
-            service
-                .images
-                .iter()
-                .any(|i| i.entry == c.entry && i.pinned.as_deref() == Some(c.new.as_str()))
-        });
-        if !written {
-            // The run died before the `.env` was written: nothing to finish.
-            journal.remove(&service.dir.name);
+        if p.written(service) || p.stopped.is_some() {
+            // Finished; or what it stopped is started again on the old pins first.
+            return true;
         }
-        written
+        // The run died before it stopped or wrote anything: nothing to finish.
+        journal.remove(&service.dir.name);
+        false
     })
 }
 

@@ -2,21 +2,21 @@
 //! file, pull, restart and gate on health; or finish an update that a crashed run left.
 //! A failed step ends that service's update; the caller goes on with the next service.
 
-use crate::adapters::compose::{project_name, Compose};
-use crate::adapters::container::pull_cmd;
+use crate::adapters::compose::Compose;
 use crate::adapters::runner::{Cmd, Runner};
-use crate::adapters::snapper::{create_cmd, Snapper, SnapshotMeta};
+use crate::adapters::snapper::{Snapper, SnapshotMeta};
 use crate::config::{Config, SnapshotWhen};
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::files::atomic;
 use crate::formats::image_ref::Pin;
-use crate::formats::line_diff::line_diff;
 use crate::pipeline::gate;
-use crate::pipeline::journal::{Journal, Pending, PendingChange};
+use crate::pipeline::journal::{Journal, Pending, PendingChange, Stopped};
 use crate::pipeline::plan::{apply, describe, Change, Outcome, Service};
 use crate::pipeline::restart::{self, Plan};
 use crate::pipeline::rolling_back::{self, Rolling};
+
+mod dry_run;
 
 /// Runs the update steps of services, with the settings and tools of one run.
 pub struct Updater<'a> {
@@ -171,6 +171,28 @@ impl<'a> Updater<'a> {
         self.run_steps(service, changes, applied)
     }
 
+    /// Starts again, on the old pins, what an update an interrupted run left (`pending`,
+    /// whose `.env` was not written) had stopped; a failure is logged (the update that may
+    /// follow in this run stops and starts it anyway).
+    pub fn start_stopped(&self, service: &Service, pending: &Pending) {
+        let Some(stopped) = &pending.stopped else {
+            return;
+        };
+        let name = &service.dir.name;
+        log::warn!(
+            "{name}: an interrupted run stopped it before it wrote the new pins; starting it again on the old ones"
+        );
+        let compose = Compose::new(self.config);
+        let cmd = if stopped.services.is_empty() {
+            compose.start(&service.dir)
+        } else {
+            compose.up_services(&service.dir, &stopped.services)
+        };
+        if let Err(e) = self.runner.run(&cmd) {
+            log::error!("{name}: starting it again on the old pins failed: {e}");
+        }
+    }
+
     /// Updates one service whose pins are `changes` (none: nothing to do).
     pub fn update(&mut self, service: &Service, changes: Vec<Change>) -> Outcome {
         if changes.is_empty() {
@@ -257,13 +279,30 @@ impl<'a> Updater<'a> {
             return self.start(service, &plan, changes);
         }
         let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
-        let stopped = if stopped_first {
-            log::debug!("{name}: stopping for a snapshot at rest");
-            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))
-        } else {
-            Ok(())
+        // Recorded before the stop: a run that dies before the `.env` is written leaves
+        // what the next run must start again on the old pins.
+        let stopping = stopped_first.then(|| Stopped {
+            services: match &plan {
+                Plan::Services { services, .. } => services.clone(),
+                _ => Vec::new(),
+            },
+        });
+        let stopped = match &stopping {
+            Some(what) => {
+                log::debug!("{name}: stopping for a snapshot at rest");
+                let entry = Pending {
+                    stopped: Some(what.clone()),
+                    ..journalled(None, changes)
+                };
+                self.journal.put(name, &entry).and_then(|()| {
+                    Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))
+                })
+            }
+            None => Ok(()),
         };
-        if let Err(error) = stopped.and_then(|()| self.record(service, changes, applied)) {
+        let recorded =
+            stopped.and_then(|()| self.record(service, changes, applied, stopping.as_ref()));
+        if let Err(error) = recorded {
             if stopped_first {
                 // Nothing was written: the old pins start again.
                 if let Err(e) = Plan::run(self.runner, &plan.start_cmds(self.config, &service.dir))
@@ -297,6 +336,7 @@ impl<'a> Updater<'a> {
         service: &Service,
         changes: &[Change],
         applied: &mut Applied,
+        stopped: Option<&Stopped>,
     ) -> Result<()> {
         let name = &service.dir.name;
         failpoint::hit("before-snapshot");
@@ -313,8 +353,11 @@ impl<'a> Updater<'a> {
             );
             applied.snapshot = Some(number);
         }
-        self.journal
-            .put(name, &journalled(applied.snapshot, changes))?;
+        let entry = Pending {
+            stopped: stopped.cloned(),
+            ..journalled(applied.snapshot, changes)
+        };
+        self.journal.put(name, &entry)?;
         failpoint::hit("after-snapshot");
         self.write_env(service, changes)?;
         applied.env_written = true;
@@ -413,74 +456,6 @@ impl<'a> Updater<'a> {
         })
         .map_err(|e| env_error(format!("could not write: {e}")))
     }
-
-    /// The `.env` change and every command an update of `service` would run, for
-    /// `--dry-run`.
-    pub fn plan(&mut self, service: &Service, changes: &[Change]) -> Vec<String> {
-        let mut lines = Vec::new();
-        let before = service.env.render();
-        let after = apply(service, changes);
-        lines.push(format!("{}:", service.dir.env_file.display()));
-        lines.extend(line_diff(before, after.render()));
-        if self.config.service_pull {
-            for c in changes {
-                lines.push(format!("run: {}", pull_cmd(self.config, c.new.as_str())));
-            }
-        }
-        let plan = match restart::plan(self.config, self.runner, &service.dir, changes) {
-            Ok(plan) => plan,
-            Err(e) => {
-                lines.push(format!("would fail: {e}"));
-                Plan::Nothing
-            }
-        };
-        let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
-        if stopped_first {
-            for cmd in plan.stop_cmds(self.config, &service.dir) {
-                lines.push(format!("run: {cmd}"));
-            }
-        }
-        if self.config.service_snapshot {
-            let config = match self.snapper.config_for(&service.dir.path) {
-                Ok(c) => c.config,
-                Err(e) => {
-                    lines.push(format!("would fail: {e}"));
-                    "<config>".to_owned()
-                }
-            };
-            lines.push(format!(
-                "run: {}",
-                create_cmd(&config, &describe(changes), &self.meta(service, changes))
-            ));
-        }
-        lines.push(format!(
-            "write: {} (atomically)",
-            service.dir.env_file.display()
-        ));
-        if !matches!(plan, Plan::Nothing | Plan::AlreadyRunning) {
-            let mut cmds = if stopped_first {
-                Vec::new()
-            } else {
-                plan.stop_cmds(self.config, &service.dir)
-            };
-            cmds.extend(plan.start_cmds(self.config, &service.dir));
-            for cmd in cmds {
-                lines.push(format!("run: {cmd}"));
-            }
-            lines.push(format!(
-                "wait: up to {}s for the containers of project {} to run the new images and be healthy, then {}s with none restarting{}",
-                self.config.health_timeout,
-                project_name(&service.dir.name),
-                self.config.health_settle,
-                if self.config.auto_rollback {
-                    " (else roll back)"
-                } else {
-                    ""
-                }
-            ));
-        }
-        lines
-    }
 }
 
 /// The journal entry of an update of `changes` after `snapshot`.
@@ -496,6 +471,7 @@ pub fn journalled(snapshot: Option<u64>, changes: &[Change]) -> Pending {
             })
             .collect(),
         rollback: None,
+        stopped: None,
     }
 }
 
