@@ -215,3 +215,67 @@ fn an_update_killed_after_the_stop_starts_the_service_again_when_the_tag_moved_b
         .join("state/pending/w-stopped.json")
         .exists());
 }
+
+#[test]
+fn a_project_that_was_not_well_before_is_not_updated() {
+    let mut stack = Stack::new();
+    let app = stack.image("demo/app");
+    let db = stack.image("demo/db");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    stack
+        .images
+        .push(&stack.registry, "demo/db:latest", "1", Behaviour::Serve);
+    // The db is healthy while its /tmp/ok exists.
+    let compose = format!(
+        "{COMPOSE}  db:\n    image: ${{SERVICE_DB_IMAGE_HASHED}}\n    healthcheck:\n      test: [\"CMD\", \"/bin/cat\", \"/tmp/ok\"]\n      interval: 1s\n      retries: 1\n"
+    );
+    let svc = stack.service(
+        "w-sick",
+        &compose,
+        &format!("SERVICE_APP_IMAGE_TAGGED={app}\nSERVICE_DB_IMAGE_TAGGED={db}\n"),
+        true,
+    );
+    stack.cipug(&[], &[]).expect_code(0);
+    let before = stack.inspect("w-sick");
+    let env_before = fs::read_to_string(svc.join(".env")).unwrap();
+    let snapshots = stack.snapshots("w-sick").len();
+    // The db falls ill (its healthcheck runs as podman's timer would run it).
+    let db_id = before
+        .iter()
+        .find(|c| c["Name"].as_str().unwrap_or("").contains("db"))
+        .unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let podman =
+        |args: &[&str]| support::sh_in(&stack.root, &stack.container_env(), "podman", args);
+    let removed = podman(&["exec", &db_id, "/bin/sh", "-c", "rm /tmp/ok"]);
+    assert!(removed.status.success(), "{removed:?}");
+    // The first failed check makes it unhealthy (retries: 1).
+    let check = podman(&["healthcheck", "run", &db_id]);
+    assert!(!check.status.success(), "{check:?}");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let run = stack.cipug(&["--cache-duration", "0"], &[]);
+    run.expect_code(34);
+    assert!(
+        run.stderr.contains("not ready, so not updated") && run.stderr.contains("unhealthy"),
+        "{}",
+        run.stderr
+    );
+    // Nothing was touched: no snapshot, the same .env, the same containers.
+    assert_eq!(fs::read_to_string(svc.join(".env")).unwrap(), env_before);
+    assert_eq!(stack.snapshots("w-sick").len(), snapshots);
+    let ids = |cs: &[serde_json::Value]| -> Vec<String> {
+        let mut ids: Vec<String> = cs
+            .iter()
+            .map(|c| c["Id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&stack.inspect("w-sick")), ids(&before));
+}

@@ -21,6 +21,9 @@ pub struct Checks {
     pub compose_broken: Option<String>,
     /// Why a service's env file is outside its snapshots, by service (snapshots on only).
     pub outside: BTreeMap<String, String>,
+    /// Why a service's project is not ready for an update, by service
+    /// ([`crate::pipeline::readiness`]).
+    pub not_ready: BTreeMap<String, String>,
     /// The result of each pin's pull.
     pub pulls: BTreeMap<String, Result<(), String>>,
 }
@@ -40,12 +43,16 @@ impl Checks {
             }
         }
         let outside = outside_snapshots(config, prepared);
+        let not_ready = crate::pipeline::readiness::not_ready(config, runner, prepared);
         let compose_broken = check_compose_tool(config, runner);
         let pulls = if config.service_pull {
             // A service refused for where its env file lies pulls nothing.
             let pins: Vec<String> = prepared
                 .iter()
-                .filter(|(service, ..)| !outside.contains_key(&service.dir.name))
+                .filter(|(service, ..)| {
+                    !outside.contains_key(&service.dir.name)
+                        && !not_ready.contains_key(&service.dir.name)
+                })
                 .flat_map(|(_, changes, resume, _)| new_pins(changes, resume.as_ref()))
                 .collect();
             pull::pull_all(config, runner, &pins)
@@ -55,6 +62,7 @@ impl Checks {
         Checks {
             compose_broken,
             outside,
+            not_ready,
             pulls,
         }
     }
@@ -93,6 +101,9 @@ pub fn prepared_failure(
     }
     if let Some(why) = checks.outside.get(name) {
         return Some(Error::Env(why.clone()));
+    }
+    if let Some(why) = checks.not_ready.get(name) {
+        return Some(Error::Restart(why.clone()));
     }
     if let Some(error) = &checks.compose_broken {
         return Some(Error::Compose(format!("{name}: {error}")));

@@ -16,6 +16,7 @@ pub mod newer;
 pub mod plan;
 pub mod prepare;
 pub mod pull;
+pub mod readiness;
 pub mod record;
 pub mod restart;
 pub mod rollback;
