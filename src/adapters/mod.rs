@@ -7,5 +7,6 @@ pub mod compose_flavour;
 pub mod container;
 pub mod hooks;
 pub mod notify;
+pub mod recording;
 pub mod runner;
 pub mod snapper;

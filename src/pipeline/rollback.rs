@@ -256,3 +256,203 @@ impl Steps<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The steps of a rollback over the recording runner: a failure at each command, and
+    //! finishing from each journalled step.
+    use super::*;
+    use crate::adapters::recording::Recording;
+    use crate::config::Sources;
+
+    const NEW: &str =
+        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    /// A service folder whose `.env` holds the pin being undone, and the settings of a gate
+    /// that looks once.
+    fn service() -> (tempfile::TempDir, Config, ServiceDir) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("svc");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(
+            dir.join("compose.yml"),
+            "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(".env"),
+            format!("SERVICE_APP_IMAGE_TAGGED=r.io/app:1\nSERVICE_APP_IMAGE_HASHED={NEW}\n"),
+        )
+        .unwrap();
+        let env = [
+            ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+            ("CIPUG_HEALTH_TIMEOUT", "0"),
+            ("CIPUG_HEALTH_SETTLE", "0"),
+        ];
+        let config = Config::load(&Sources {
+            flags: Default::default(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            cwd: root.path().to_path_buf(),
+            is_root: true,
+            uid: 0,
+        })
+        .unwrap();
+        let dir = crate::services::discover(&config).unwrap().remove(0);
+        (root, config, dir)
+    }
+
+    /// The tools answering a rollback that goes well: snapper knows the folder, the project
+    /// has no container left after the stop and one running after the start.
+    fn tools(dir: &ServiceDir) -> Recording {
+        let running = serde_json::json!([{
+            "Id": "c1", "Name": "svc_app_1", "Image": "sha256:1", "RestartCount": 0,
+            "State": {"Status": "running", "StartedAt": "t0", "ExitCode": 0},
+            "Config": {"Labels": {"com.docker.compose.service": "app"}}
+        }]);
+        let configs = serde_json::json!({"configs": [{"config": "svc", "subvolume": dir.path}]});
+        Recording::new()
+            .answer("list-configs", &configs.to_string())
+            .answer(" create ", "7\n")
+            .answer("ps -a", "")
+            .answer("ps -a", "c1\n")
+            .answer("container inspect", &running.to_string())
+    }
+
+    /// Runs the undo to snapshot 3 over `runner`; the result, the steps recorded (with the
+    /// state snapshot) and the commands run.
+    fn rollback(
+        runner: &Recording,
+        (config, dir): (&Config, &ServiceDir),
+        resume: Option<(RollbackStep, Option<u64>)>,
+    ) -> (
+        Result<Option<u64>, String>,
+        Vec<(RollbackStep, Option<u64>)>,
+        Vec<String>,
+    ) {
+        let mut steps = Vec::new();
+        let resume = resume.map(|(step, state_snapshot)| Resume {
+            step,
+            state_snapshot,
+            failed: load(dir).unwrap(),
+        });
+        let mut snapper = Snapper::new(runner);
+        let result = undo(
+            config,
+            runner,
+            &mut snapper,
+            (dir, UndoTarget::Snapshot(3), "why", Kept::Failed),
+            resume,
+            &mut |step, state| steps.push((step, state)),
+        );
+        (result.map_err(|e| e.to_string()), steps, runner.calls())
+    }
+
+    fn ran(calls: &[String], words: &str) -> bool {
+        calls.iter().any(|c| c.contains(words))
+    }
+
+    #[test]
+    fn a_rollback_that_goes_well_records_each_step_before_it() {
+        let (_root, config, dir) = service();
+        let runner = tools(&dir);
+        let (result, steps, calls) = rollback(&runner, (&config, &dir), None);
+        assert_eq!(result, Ok(Some(7)), "{calls:#?}");
+        use RollbackStep::*;
+        assert_eq!(
+            steps,
+            [
+                (Started, None),
+                (Started, Some(7)),
+                (Restoring, Some(7)),
+                (Restored, Some(7))
+            ]
+        );
+        let order: Vec<usize> = [" create ", "undochange 3..0", "up -d"]
+            .iter()
+            .map(|w| calls.iter().position(|c| c.contains(w)).unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{calls:#?}");
+    }
+
+    #[test]
+    fn a_failure_at_each_step_and_what_runs_after_it() {
+        use RollbackStep::*;
+        // (the failing command, the error it gives, steps recorded, what must not run after)
+        let cases: [(&str, Option<&str>, &[RollbackStep], &[&str]); 4] = [
+            // A container that will not go away: nothing is restored under it.
+            (
+                "ps -a -q",
+                Some("nothing was restored"),
+                &[Started],
+                &[" create ", "undochange", "up -d"],
+            ),
+            // No room for the failed state: restored without it.
+            ("-c svc create", None, &[Started, Restoring, Restored], &[]),
+            (
+                "undochange",
+                Some("undochange"),
+                &[Started, Started, Restoring],
+                &["up -d"],
+            ),
+            (
+                "up -d",
+                Some("starting failed"),
+                &[Started, Started, Restoring, Restored],
+                &[],
+            ),
+        ];
+        for (failing, error, want_steps, not_after) in cases {
+            let (_root, config, dir) = service();
+            let runner = tools(&dir).fail(failing, "boom");
+            let (result, steps, calls) = rollback(&runner, (&config, &dir), None);
+            match error {
+                Some(words) => {
+                    let err = result.unwrap_err();
+                    assert!(err.contains(words), "{failing}: {err}");
+                }
+                None => assert_eq!(result, Ok(None), "{failing}: no state kept"),
+            }
+            let got: Vec<RollbackStep> = steps.iter().map(|(s, _)| *s).collect();
+            assert_eq!(got, want_steps, "{failing}");
+            let first = calls.iter().position(|c| c.contains(failing)).unwrap();
+            for word in not_after {
+                assert!(
+                    !calls[first + 1..].iter().any(|c| c.contains(word)),
+                    "{failing}: {word} ran after it: {calls:#?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_interrupted_rollback_is_finished_from_its_step() {
+        use RollbackStep::*;
+        // Killed before `undochange`, the failed state kept: no second snapshot of it.
+        let (_root, config, dir) = service();
+        let runner = tools(&dir);
+        let (result, steps, calls) = rollback(&runner, (&config, &dir), Some((Restoring, Some(5))));
+        assert_eq!(result, Ok(Some(5)));
+        assert!(
+            !ran(&calls, " create ") && ran(&calls, "undochange 3..0"),
+            "{calls:#?}"
+        );
+        assert_eq!(steps.last(), Some(&(Restored, Some(5))));
+        // Killed after it: the files are back; only the start and the gate are left.
+        let runner = tools(&dir);
+        let (result, _, calls) = rollback(&runner, (&config, &dir), Some((Restored, Some(5))));
+        assert_eq!(result, Ok(Some(5)));
+        assert!(
+            !ran(&calls, "undochange") && !ran(&calls, " create "),
+            "{calls:#?}"
+        );
+        assert!(ran(&calls, "up -d"), "{calls:#?}");
+        // Killed before the failed state was kept: it is kept now.
+        let runner = tools(&dir);
+        let (result, _, calls) = rollback(&runner, (&config, &dir), Some((Started, None)));
+        assert_eq!(result, Ok(Some(7)));
+        assert_eq!(calls.iter().filter(|c| c.contains(" create ")).count(), 1);
+    }
+}
