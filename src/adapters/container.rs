@@ -99,6 +99,21 @@ pub struct Container {
     /// Its configuration (the compose labels).
     #[serde(default)]
     pub config: ContainerConfig,
+    /// The containers it requires (podman: `--requires`, a joined namespace).
+    #[serde(default)]
+    dependencies: Option<Vec<String>>,
+    /// How it is run (the network namespace it joins).
+    #[serde(default)]
+    host_config: HostConfig,
+}
+
+/// The `HostConfig` object of `container inspect`, as far as cipug reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    /// `container:<id or name>` when it joins another container's network namespace.
+    #[serde(default)]
+    pub network_mode: String,
 }
 
 /// The `Config` object of `container inspect`, as far as cipug reads it.
@@ -141,6 +156,25 @@ impl Container {
     /// The container name, without docker's leading `/`.
     pub fn name(&self) -> &str {
         self.name.trim_start_matches('/')
+    }
+
+    /// Whether it cannot outlive `other`: it requires it (podman's `--requires`, which
+    /// podman-compose 1.1 and later set for `depends_on`) or joins its network namespace
+    /// (`network_mode: service:` / `container:`). It must then be removed before `other`
+    /// is, and started again after it.
+    pub fn depends_on(&self, other: &Container) -> bool {
+        let required =
+            self.dependencies.iter().flatten().any(|id| {
+                !id.is_empty() && (other.id.starts_with(id.as_str()) || id == other.name())
+            });
+        let joined = self
+            .host_config
+            .network_mode
+            .strip_prefix("container:")
+            .is_some_and(|target| {
+                !target.is_empty() && (other.id.starts_with(target) || target == other.name())
+            });
+        required || joined
     }
 
     /// The image ID, without a `sha256:` prefix, as [`image_id`] gives it.

@@ -28,10 +28,14 @@ pub enum Plan {
     AlreadyRunning,
     /// Recreate these compose services; `containers` are their current container IDs.
     Services {
-        /// The compose service names.
+        /// The compose service names: those whose image changes, and those whose
+        /// containers depend on them.
         services: Vec<String>,
-        /// Their containers now, removed before `up`.
+        /// The containers of the changed services now, removed before `up`.
         containers: Vec<String>,
+        /// The containers that depend on those (podman's `--requires`, a joined network
+        /// namespace), removed first and started again with them.
+        dependents: Vec<String>,
         /// Seconds they get to stop (the longest `stop_grace_period` among them): the
         /// container tool stops them directly, saving a start of the compose tool. `None`:
         /// a grace period cipug cannot read, so the compose tool stops them.
@@ -105,6 +109,19 @@ pub fn plan(
     if config.service_pull && already_running(config, runner, &file, &targets, changes, &services) {
         return Ok(Plan::AlreadyRunning);
     }
+    let dependents = dependents_of(&all, &targets);
+    let mut services = services;
+    for c in &dependents {
+        let service = c.compose_service().to_owned();
+        if !service.is_empty() && !services.contains(&service) {
+            log::debug!(
+                "{}: {} depends on what changes; it is recreated with it",
+                dir.name,
+                c.name()
+            );
+            services.push(service);
+        }
+    }
     let stop_secs = services
         .iter()
         .map(|s| file.stop_grace_secs(s))
@@ -112,8 +129,30 @@ pub fn plan(
     Ok(Plan::Services {
         services,
         containers: targets.iter().map(|c| c.id.clone()).collect(),
+        dependents: dependents.iter().map(|c| c.id.clone()).collect(),
         stop_secs,
     })
+}
+
+/// The containers of `all` that depend on `targets`, directly or through each other (see
+/// [`Container::depends_on`]), those furthest down first: the order they are removed in.
+fn dependents_of<'c>(all: &'c [Container], targets: &[&Container]) -> Vec<&'c Container> {
+    let mut chosen: Vec<&Container> = targets.to_vec();
+    let mut found: Vec<&Container> = Vec::new();
+    loop {
+        let next: Vec<&Container> = all
+            .iter()
+            .filter(|c| !chosen.iter().any(|t| t.id == c.id))
+            .filter(|c| chosen.iter().any(|t| c.depends_on(t)))
+            .collect();
+        if next.is_empty() {
+            break;
+        }
+        chosen.extend(&next);
+        found.extend(next);
+    }
+    found.reverse();
+    found
 }
 
 /// Whether every target service has running containers, all on the image ID its new pin
@@ -217,20 +256,31 @@ impl Plan {
         let compose = Compose::new(config);
         match self {
             Plan::Nothing | Plan::AlreadyRunning | Plan::Fresh => Vec::new(),
-            Plan::Services { containers, .. } if containers.is_empty() => Vec::new(),
+            Plan::Services {
+                containers,
+                dependents,
+                ..
+            } if containers.is_empty() && dependents.is_empty() => Vec::new(),
             Plan::Services {
                 services,
                 containers,
+                dependents,
                 stop_secs,
-            } => match stop_secs {
-                // Removed here, not by compose: podman-compose 1.0 `up --force-recreate`
-                // tears down the dependencies too.
-                Some(secs) => container::stop_and_remove_cmds(config, *secs, containers),
-                None => vec![
-                    compose.stop_services(dir, services),
-                    container::remove_containers_cmd(config, containers),
-                ],
-            },
+            } => {
+                // Dependents first: podman refuses to remove what others still require.
+                let groups = [dependents, containers];
+                let groups = groups.iter().filter(|ids| !ids.is_empty());
+                match stop_secs {
+                    // Removed here, not by compose: podman-compose 1.0 `up
+                    // --force-recreate` tears down the dependencies too.
+                    Some(secs) => groups
+                        .flat_map(|ids| container::stop_and_remove_cmds(config, *secs, ids))
+                        .collect(),
+                    None => std::iter::once(compose.stop_services(dir, services))
+                        .chain(groups.map(|ids| container::remove_containers_cmd(config, ids)))
+                        .collect(),
+                }
+            }
             Plan::Project | Plan::Unit => vec![compose.stop(dir)],
         }
     }
@@ -257,6 +307,40 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn inspected(id: &str, name: &str, service: &str, deps: &[&str], network: &str) -> Container {
+        let json = serde_json::json!([{
+            "Id": id, "Name": name, "Image": "sha256:1", "RestartCount": 0,
+            "State": {"Status": "running"},
+            "Config": {"Labels": {"com.docker.compose.service": service}},
+            "Dependencies": deps, "HostConfig": {"NetworkMode": network}
+        }]);
+        container::parse_inspect(&json.to_string())
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn dependents_are_found_through_requires_and_joined_namespaces_furthest_first() {
+        let db = inspected("aaaa1111", "p_db_1", "db", &[], "bridge");
+        // podman-compose 1.1+: --requires=<db>; the app's worker requires the app.
+        let app = inspected("bbbb2222", "p_app_1", "app", &["aaaa1111"], "bridge");
+        let worker = inspected("cccc3333", "p_worker_1", "worker", &["bbbb2222"], "");
+        // network_mode: service:db, by name (podman-compose) or id.
+        let sidecar = inspected("dddd4444", "p_side_1", "side", &[], "container:p_db_1");
+        let alone = inspected("eeee5555", "p_web_1", "web", &[], "container:ffff");
+        let all = vec![db.clone(), app, worker, sidecar, alone];
+        let found: Vec<&str> = dependents_of(&all, &[&db])
+            .iter()
+            .map(|c| c.compose_service())
+            .collect();
+        assert_eq!(
+            found,
+            ["worker", "side", "app"],
+            "removed before what they depend on"
+        );
+        assert!(dependents_of(&all, &[&all[4]]).is_empty());
+    }
     use crate::adapters::runner::{Output, RunError};
     use crate::config::Sources;
     use crate::formats::image_ref::Pin;
