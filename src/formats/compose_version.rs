@@ -95,19 +95,32 @@ impl fmt::Display for ComposeFlavour {
     }
 }
 
-/// The first `N.N[.N]` after the word "version" (a leading `v` allowed).
+/// The first `N.N[.N]` after the word "version" (a leading `v` allowed); what follows the
+/// numbers (a distribution's `-4`, `+ds1`, `~rc1`) is not part of them.
 fn version_in(line: &str) -> Option<(u32, u32, u32)> {
     let lower = line.to_ascii_lowercase();
     let rest = &lower[lower.find("version")? + "version".len()..];
     rest.split(|c: char| c.is_whitespace() || c == ',')
         .map(|w| w.trim_start_matches('v'))
         .find_map(|w| {
-            let mut parts = w.split('.').map(|p| p.parse::<u32>().ok());
-            let major = parts.next()??;
-            let minor = parts.next()??;
-            let patch = parts.next().flatten().unwrap_or(0);
+            let mut parts = w.split('.');
+            let major = leading_number(parts.next()?)?;
+            let minor_part = parts.next()?;
+            let minor = leading_number(minor_part)?;
+            // `2.26-1`: the suffix ends the version at the minor number.
+            let patch = if minor_part.len() == minor.to_string().len() {
+                parts.next().and_then(leading_number).unwrap_or(0)
+            } else {
+                0
+            };
             Some((major, minor, patch))
         })
+}
+
+/// The number `part` starts with (`1` of `1-4`), if it starts with a digit.
+fn leading_number(part: &str) -> Option<u32> {
+    let digits = part.len() - part.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    part[..digits].parse().ok()
 }
 
 #[cfg(test)]
@@ -136,6 +149,28 @@ mod tests {
                 "Docker Compose version v2.20.2\n",
                 ComposeKind::DockerComposeV2,
                 Some((2, 20, 2)),
+            ),
+            // Debian 13's docker-compose (Go), standalone.
+            (
+                "Docker Compose version 2.26.1-4\n",
+                ComposeKind::DockerComposeV2,
+                Some((2, 26, 1)),
+            ),
+            (
+                "Docker Compose version v2.26.1+ds1-4\n",
+                ComposeKind::DockerComposeV2,
+                Some((2, 26, 1)),
+            ),
+            // Debian 13's podman-compose, and a release candidate.
+            (
+                "podman-compose version 1.3.0\npodman version 5.4.2\n",
+                ComposeKind::PodmanCompose,
+                Some((1, 3, 0)),
+            ),
+            (
+                "podman-compose version 1.5.0~rc1\n",
+                ComposeKind::PodmanCompose,
+                Some((1, 5, 0)),
             ),
             ("something else 3.1\n", ComposeKind::Unknown, None),
         ];
