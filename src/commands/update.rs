@@ -284,18 +284,40 @@ impl Tally {
         what_changed::annotate(&mut self.rows[first..], name, &notes);
     }
 
-    /// The run's result from the codes gathered.
+    /// The run's result from the codes gathered, after a last line that counts the entries
+    /// by what happened to them.
     fn result(&self, options: &Options) -> Result<()> {
-        if self.codes.is_empty() {
-            if !options.dry_run {
-                log::info!("Updated services successfully");
+        if !options.dry_run {
+            let line = counts(&self.rows);
+            if self.codes.is_empty() {
+                log::info!("{line}");
+            } else {
+                log::error!("{line}");
             }
+        }
+        if self.codes.is_empty() {
             Ok(())
         } else {
-            log::error!("Encountered errors during updating!");
             Err(Error::Several(self.codes.clone()))
         }
     }
+}
+
+/// `2 updated, 5 unchanged, 1 failed, 1 held back` for the entries of `rows` (rolled back
+/// counts as failed; waiting entries are unchanged for now).
+fn counts(rows: &[Row]) -> String {
+    let mut tally = [0usize; 4];
+    for row in rows {
+        let slot = match row.outcome.as_str() {
+            "updated" => 0,
+            "held back" => 3,
+            o if o.starts_with("failed") || o.starts_with("rolled back") => 2,
+            _ => 1,
+        };
+        tally[slot] += 1;
+    }
+    let [updated, unchanged, failed, held] = tally;
+    format!("{updated} updated, {unchanged} unchanged, {failed} failed, {held} held back")
 }
 
 /// What every service's update shares.
@@ -385,4 +407,31 @@ fn print_plan(
         writeln!(out, "  {line}").map_err(io)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_line_counts_what_happened() {
+        let row = |outcome: &str| Row {
+            outcome: outcome.to_owned(),
+            ..Row::failed("svc", "APP", &Error::Value(String::new()))
+        };
+        let rows = [
+            "updated",
+            "current",
+            "waiting (3 h left)",
+            "failed (33)",
+            "rolled back (34)",
+            "held back",
+        ]
+        .map(row);
+        assert_eq!(
+            counts(&rows),
+            "1 updated, 2 unchanged, 2 failed, 1 held back"
+        );
+        assert_eq!(counts(&[]), "0 updated, 0 unchanged, 0 failed, 0 held back");
+    }
 }
