@@ -80,7 +80,7 @@ pub const SETTINGS: &[Setting] = &[
     setting!("COMPOSE_TOOL", Kind::Text, Some("podman-compose"), "compose command, may be several words (`docker compose`)"),
     setting!("CONTAINER_TOOL", Kind::Text, Some("podman"), "container command: pulls by digest, container states, image checks, pruning"),
     setting!("SERVICE_STOP_START", Kind::Bool, Some("true"), "restart a service after its pin changed"),
-    setting!("STOP_START_METHOD", Kind::Choice(STOP_START_METHODS), Some("compose"), "compose (down, up -d), systemd-system or systemd-user (systemctl restart <COMPOSE_TOOL>@<service>)"),
+    setting!("STOP_START_METHOD", Kind::Choice(STOP_START_METHODS), Some("compose"), "compose (the compose tool stops and recreates what changed: `up -d --no-deps <svc>`), systemd-system or systemd-user (systemctl stop and start <COMPOSE_TOOL>@<service>)"),
     setting!("SERVICE_SNAPSHOT", Kind::Bool, Some("true"), "take a snapper snapshot of the service before changing its pin"),
     setting!("SERVICE_PULL", Kind::Bool, Some("true"), "pull the new images by digest before anything of the service is touched"),
     setting!("PULL_JOBS", Kind::Count, Some("4"), "images pulled at the same time (1 to 64)"),
