@@ -14,9 +14,14 @@ const MAX_LINKS: usize = 40;
 /// The bytes of the config file at `path`, or an error naming it: not found (exit 20), or
 /// not to be trusted (exit 25).
 pub fn read_trusted(path: &Path) -> Result<Vec<u8>> {
+    read_trusted_as(path, "CONFIG_FILE", "a config file")
+}
+
+/// [`read_trusted`] for the file `setting` names (`what`, in the refusal).
+pub fn read_trusted_as(path: &Path, setting: &str, what: &str) -> Result<Vec<u8>> {
     let refused = |msg: String| {
         Error::Value(format!(
-            "CONFIG_FILE {}: {msg}; a config file names programs that run as root",
+            "{setting} {}: {msg}; {what} names programs that run as root",
             path.display()
         ))
     };

@@ -394,3 +394,41 @@ fn install_stages_binary_man_page_completions_and_units() {
         format!("cipug {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn the_units_settings_file_is_read_by_the_shell_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cipug.env");
+    fs::write(
+        &file,
+        "# as /etc/cipug/cipug.env\nCIPUG_SERVICES_ROOT=/srv/services\nCIPUG_CACHE_DURATION=60\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let run = cipug(
+        &["config", "--json"],
+        &[("CIPUG_SETTINGS_FILE", path), ("CIPUG_CACHE_DURATION", "5")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["SERVICES_ROOT"], "/srv/services");
+    assert_eq!(
+        json["CACHE_DURATION"], 5,
+        "the environment wins over the file"
+    );
+    // Missing everywhere: the error names the file it looked at.
+    let missing = dir.path().join("none.env");
+    let run = cipug(
+        &["doctor"],
+        &[("CIPUG_SETTINGS_FILE", missing.to_str().unwrap())],
+    );
+    assert_eq!(run.code, 25, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("SERVICES_ROOT is not set")
+            && run
+                .stderr
+                .contains(&format!("{} (not found)", missing.display())),
+        "{}",
+        run.stderr
+    );
+}

@@ -228,6 +228,7 @@ mod tests {
             cwd: "/".into(),
             is_root: true,
             uid: 0,
+            settings_file: None,
         })
         .unwrap()
     }

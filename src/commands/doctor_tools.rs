@@ -79,6 +79,7 @@ mod tests {
             cwd: "/".into(),
             is_root: true,
             uid: 0,
+            settings_file: None,
         })
         .unwrap()
     }

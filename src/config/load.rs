@@ -29,7 +29,16 @@ impl Config {
             None => Map::new(),
         };
         let values = merge(sources, config_file.as_deref(), &file)?;
-        let checked = check(&values)?;
+        let checked = check(&values).map_err(|e| match (e, &sources.settings_file) {
+            // Say where it was looked for.
+            (Error::Value(msg), Some(looked)) if msg.starts_with("SERVICES_ROOT is not set") => {
+                Error::Value(format!(
+                    "{msg}; the settings file looked at: {}",
+                    looked.describe()
+                ))
+            }
+            (e, _) => e,
+        })?;
         Ok(build(&values, checked, sources, config_file))
     }
 }
@@ -135,7 +144,7 @@ fn check(values: &Values) -> Result<Checked> {
         Typed::Path(p) => p,
         _ => {
             return Err(Error::Value(
-                "SERVICES_ROOT is not set: pass --services-root, set CIPUG_SERVICES_ROOT or put it in the config file".into(),
+                "SERVICES_ROOT is not set: pass --services-root, set CIPUG_SERVICES_ROOT (in the environment or the settings file) or put it in the config file".into(),
             ))
         }
     };

@@ -11,6 +11,7 @@ use crate::formats::settings::SETTINGS;
 
 mod convert;
 mod load;
+pub mod settings_file;
 mod sources;
 
 pub use convert::parse_bool;
@@ -243,6 +244,7 @@ mod tests {
             cwd: PathBuf::from("/work"),
             is_root: true,
             uid: 0,
+            settings_file: None,
         }
     }
 

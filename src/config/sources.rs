@@ -54,14 +54,27 @@ pub struct Sources {
     pub is_root: bool,
     /// The effective user id.
     pub uid: u32,
+    /// The settings file the environment was completed from (see
+    /// [`crate::config::settings_file`]), if one was looked at.
+    pub settings_file: Option<crate::config::settings_file::Looked>,
 }
 
 impl Sources {
     /// The sources of this process: its environment, current folder and user, and `flags`.
     pub fn from_process(flags: BTreeMap<&'static str, String>) -> Result<Sources> {
+        let mut env: HashMap<String, String> = std::env::vars().collect();
+        let settings_file = crate::config::settings_file::merge_into(&mut env)?;
+        // What the file adds reaches the tools cipug runs too, as under the unit (an auth
+        // file, registries.conf); the program is still single-threaded here.
+        for (key, value) in &env {
+            if std::env::var_os(key).is_none() {
+                std::env::set_var(key, value);
+            }
+        }
         Ok(Sources {
             flags,
-            env: std::env::vars().collect(),
+            env,
+            settings_file,
             cwd: std::env::current_dir().map_err(|e| Error::io(".", e))?,
             is_root: rustix::process::geteuid().is_root(),
             uid: rustix::process::geteuid().as_raw(),

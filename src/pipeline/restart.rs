@@ -437,6 +437,7 @@ mod tests {
             cwd: root.to_path_buf(),
             is_root: true,
             uid: 0,
+            settings_file: None,
         })
         .unwrap()
     }

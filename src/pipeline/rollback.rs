@@ -298,6 +298,7 @@ mod tests {
             cwd: root.path().to_path_buf(),
             is_root: true,
             uid: 0,
+            settings_file: None,
         })
         .unwrap();
         let dir = crate::services::discover(&config).unwrap().remove(0);
