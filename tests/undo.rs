@@ -239,6 +239,112 @@ fn a_container_whose_image_did_not_change_passes_the_gate() {
     assert_eq!(images, want);
 }
 
+/// A project with a one-shot `init` (finished with exit code 0, `restart: "no"`) and a `db`
+/// restarted before the update (by `podman restart` and by its restart policy): both are
+/// judged against themselves, so the first pin and the update of `app` pass the gate, and
+/// neither is restarted by it.
+#[test]
+fn finished_one_shots_and_a_db_restarted_long_ago_pass_the_gate() {
+    let mut stack = Stack::new();
+    let app = stack.image("demo/app");
+    let init = stack.image("demo/init");
+    let db = stack.image("demo/db");
+    // Three versions, so three image IDs.
+    for (repo, version) in [("app", "1"), ("init", "i1"), ("db", "d1")] {
+        stack.images.push(
+            &stack.registry,
+            &format!("demo/{repo}:latest"),
+            version,
+            Behaviour::Serve,
+        );
+    }
+    let compose = format!(
+        "{COMPOSE}  init:\n    image: ${{SERVICE_INIT_IMAGE_HASHED}}\n    command: [\"/bin/sh\", \"-c\", \"echo done > /data/init-done\"]\n    restart: \"no\"\n    volumes:\n      - ./data:/data\n  db:\n    image: ${{SERVICE_DB_IMAGE_HASHED}}\n    restart: unless-stopped\n"
+    );
+    let svc = stack.service(
+        "u9-siblings",
+        &compose,
+        &format!(
+            "SERVICE_APP_IMAGE_TAGGED={app}\nSERVICE_INIT_IMAGE_TAGGED={init}\nSERVICE_DB_IMAGE_TAGGED={db}\n"
+        ),
+        true,
+    );
+    let env = [("CIPUG_CACHE_DURATION", "0"), ("CIPUG_HEALTH_SETTLE", "2")];
+    // The first pin starts all three; the init finishes with 0.
+    let first = stack.cipug(&[], &env);
+    first.expect_code(0);
+    assert!(svc.join("data/init-done").exists(), "{}", first.stderr);
+    let by_service = |stack: &Stack, service: &str| -> serde_json::Value {
+        stack
+            .inspect("u9-siblings")
+            .into_iter()
+            .find(|c| c["Config"]["Labels"]["com.docker.compose.service"] == service)
+            .unwrap_or_else(|| panic!("no {service} container"))
+    };
+    let db_before = by_service(&stack, "db");
+    let restarted = support::sh_in(
+        &stack.root,
+        &stack.container_env(),
+        "podman",
+        &["restart", db_before["Id"].as_str().unwrap()],
+    );
+    assert!(restarted.status.success(), "{restarted:?}");
+    // And once by its restart policy (`podman restart` leaves the restart count as it is):
+    // its shell ends on TERM with 0, which `unless-stopped` restarts.
+    let id = db_before["Id"].as_str().unwrap().to_owned();
+    let ended = support::sh_in(
+        &stack.root,
+        &stack.container_env(),
+        "podman",
+        &["exec", &id, "/bin/sh", "-c", "kill -TERM 1"],
+    );
+    assert!(ended.status.success(), "{ended:?}");
+    support::wait_for("the db to be restarted by its policy", 20, || {
+        let db = by_service(&stack, "db");
+        db["RestartCount"] == 1 && db["State"]["Status"] == "running"
+    });
+    let db_before = by_service(&stack, "db");
+    eprintln!(
+        "db before the update: restart count {}, started at {}",
+        db_before["RestartCount"], db_before["State"]["StartedAt"]
+    );
+    let init_before = by_service(&stack, "init");
+    assert_eq!(init_before["State"]["Status"], "exited", "{init_before:#?}");
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let run = stack.cipug(&[], &env);
+    run.expect_code(0);
+    assert_eq!(
+        pin(&stack, "u9-siblings"),
+        Some(format!("{app}@{d2}")),
+        "{}",
+        run.stderr
+    );
+    let app_now = by_service(&stack, "app");
+    assert_eq!(app_now["State"]["Status"], "running", "{app_now:#?}");
+    assert_eq!(
+        app_now["Image"].as_str().unwrap(),
+        stack.image_id(&format!("{app}@{d2}"))
+    );
+    // The db and the init are the containers they were, not started again.
+    let db_now = by_service(&stack, "db");
+    for key in ["Id", "RestartCount"] {
+        assert_eq!(db_now[key], db_before[key], "{db_now:#?}");
+    }
+    assert_eq!(
+        db_now["State"]["StartedAt"],
+        db_before["State"]["StartedAt"]
+    );
+    assert_eq!(db_now["State"]["Status"], "running");
+    let init_now = by_service(&stack, "init");
+    assert_eq!(init_now["Id"], init_before["Id"]);
+    assert_eq!(
+        init_now["State"]["StartedAt"],
+        init_before["State"]["StartedAt"]
+    );
+}
+
 /// A stand-in compose tool: `down` leaves a crash-looping container in place and exits 0,
 /// as podman-compose 1.0.3 does at times ("cannot remove container ... as it is running");
 /// everything else goes to the real tool in `$REAL_COMPOSE`.

@@ -197,6 +197,19 @@ impl Container {
         self.status() == "running"
     }
 
+    /// Whether it has stopped (or never started): nothing of it runs any more.
+    pub fn stopped(&self) -> bool {
+        matches!(
+            self.status().as_str(),
+            "exited" | "stopped" | "created" | "configured" | "initialized" | "dead"
+        )
+    }
+
+    /// Whether it ran to its end with exit code 0, as a one-shot does.
+    pub fn finished(&self) -> bool {
+        matches!(self.status().as_str(), "exited" | "stopped") && self.state.exit_code == 0
+    }
+
     /// The status in lower case.
     pub fn status(&self) -> String {
         self.state.status.to_ascii_lowercase()
@@ -310,6 +323,36 @@ pub fn remove_remaining(config: &Config, runner: &dyn Runner, project: &str) -> 
         still.len(),
         describe_all(&still)
     ))
+}
+
+/// After a stop or remove of the containers `ids` of `project` failed with `error`: when
+/// none of them runs any more (each stopped by itself meanwhile, or is gone), removes what
+/// is left with `rm -f` (no grace period) and counts them as stopped. The error keeps
+/// `error` when one still runs, the list cannot be read or the removal fails again.
+pub fn remove_stopped(
+    config: &Config,
+    runner: &dyn Runner,
+    project: &str,
+    ids: &[String],
+    error: &str,
+) -> Result<(), String> {
+    let all = list(config, runner, project)
+        .map_err(|e| format!("{error}; the containers could not be listed after it: {e}"))?;
+    let left: Vec<&Container> = all.iter().filter(|c| ids.contains(&c.id)).collect();
+    if let Some(up) = left.iter().find(|c| !c.stopped()) {
+        return Err(format!("{error}; {} has not stopped", up.describe()));
+    }
+    log::warn!(
+        "project {project}: {error}; the container(s) stopped by themselves meanwhile, removing them again"
+    );
+    if left.is_empty() {
+        return Ok(());
+    }
+    let left: Vec<String> = left.iter().map(|c| c.id.clone()).collect();
+    runner
+        .run(&remove_containers_cmd(config, &left))
+        .map(|_| ())
+        .map_err(|e| format!("{error}; removing the stopped container(s) again failed: {e}"))
 }
 
 /// The containers in one line, or that there are none.

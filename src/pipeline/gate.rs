@@ -13,7 +13,17 @@
 //! container that goes away or an image that was replaced fail the gate at once: a
 //! crash-looping container is "running" for an instant between its restarts, which a single
 //! look cannot tell from a healthy one. Reaching that state may take `HEALTH_TIMEOUT`
-//! seconds, the settle period comes on top.
+//! seconds, the settle period comes on top. A one-shot that finished with exit code 0
+//! (`restart: "no"`) is done rather than exited, when it runs a pin the update put in place
+//! or belongs to a compose service the update did not change; it too must stay as it is
+//! for the settle period.
+//!
+//! The containers the update left as they are (the other compose services of a project
+//! whose changed services were recreated) are judged against themselves, as they were read
+//! before anything was stopped ([`Expected::unchanged`]): they fail the gate only when
+//! their restart count or start time moved, when they became unhealthy, stopped with a
+//! failure or went away. A db that restarted once long ago, or an `init` that finished, is
+//! no reason to undo an update.
 //!
 //! podman runs healthchecks from systemd timers; where none run (no systemd as PID 1),
 //! cipug runs `podman healthcheck run` itself while it waits, so the gate still sees them.
@@ -38,6 +48,9 @@ pub struct Expected {
     /// checked for a replaced image (another service may run the same image by a variable
     /// of its own). Empty: every container is.
     pub services: Vec<String>,
+    /// The containers the update did not recreate, as they were before it: each is judged
+    /// against itself.
+    pub unchanged: Vec<Container>,
 }
 
 /// Containers in "created" longer than this did not start.
@@ -63,7 +76,7 @@ pub fn wait(
     let settle = Duration::from_secs(config.health_settle);
     let deadline = Duration::from_secs(config.health_timeout) + settle;
     let started = Instant::now();
-    let mut watch = Watch::new(&project, settle, started);
+    let mut watch = Watch::new(&project, settle, started).knowing(&expected.unchanged);
     let podman = ContainerKind::of(config) == ContainerKind::Podman;
     let mut last_check: Option<Instant> = None;
     // While only the settle period remains, the containers seen last, looked at alone; the
@@ -174,13 +187,24 @@ impl ImageIds {
         }
     }
 
+    /// Whether container `c` belongs to a compose service the update changed (all do when
+    /// the services are not known).
+    fn changed(&self, c: &Container) -> bool {
+        self.services.is_empty() || self.services.iter().any(|s| s == c.compose_service())
+    }
+
+    /// Whether container `c`, which finished with exit code 0, is done: it runs a pin the
+    /// update put in place, or belongs to a compose service the update did not change (and
+    /// was started again with the whole project).
+    fn may_finish(&self, c: &Container) -> bool {
+        !self.changed(c) || self.run.iter().any(|(_, run)| run == c.image_id())
+    }
+
     /// The replaced pin whose image container `c` runs, unless a pin to run has the same
     /// image or `c` belongs to a compose service the update did not change.
     fn replaced_pin(&self, c: &Container) -> Option<&str> {
         let id = c.image_id();
-        let changed =
-            self.services.is_empty() || self.services.iter().any(|s| s == c.compose_service());
-        if !changed || self.run.iter().any(|(_, run)| run == id) {
+        if !self.changed(c) || self.run.iter().any(|(_, run)| run == id) {
             return None;
         }
         self.replaced
@@ -224,13 +248,15 @@ struct Seen {
 }
 
 /// The gate's memory between looks: when each container was first seen running, with
-/// which restart count and start time.
+/// which restart count and start time, and the containers the update left as they are.
 #[derive(Debug)]
 pub struct Watch {
     project: String,
     settle: Duration,
     started: Instant,
     seen: BTreeMap<String, Seen>,
+    /// The containers the update did not recreate, by id, as they were before it.
+    before: BTreeMap<String, Container>,
 }
 
 impl Watch {
@@ -241,7 +267,18 @@ impl Watch {
             settle,
             started,
             seen: BTreeMap::new(),
+            before: BTreeMap::new(),
         }
+    }
+
+    /// The watch, told which containers the update left as they are (as they were before
+    /// it): each must still exist and be no worse than it was.
+    pub fn knowing(mut self, unchanged: &[Container]) -> Watch {
+        self.before = unchanged
+            .iter()
+            .map(|c| (c.id.clone(), c.clone()))
+            .collect();
+        self
     }
 
     /// Takes one look at the containers, made at `now`. An error fails the gate at once.
@@ -257,6 +294,16 @@ impl Watch {
             .find(|(id, _)| !containers.iter().any(|c| &c.id == *id))
         {
             return Err(format!("{} is gone", gone.1.name));
+        }
+        if let Some(gone) = self
+            .before
+            .values()
+            .find(|b| !containers.iter().any(|c| c.id == b.id))
+        {
+            return Err(format!(
+                "{} is gone (the update did not change it)",
+                gone.name()
+            ));
         }
         let mut waiting = Vec::new();
         let mut settling = Vec::new();
@@ -304,6 +351,9 @@ impl Watch {
         images: &ImageIds,
         now: Instant,
     ) -> Result<Option<Pending>, String> {
+        if let Some(before) = self.before.get(&c.id) {
+            return unchanged(before, c).map(|wait| wait.map(Pending::Wait));
+        }
         let name = c.name();
         if let Some(pin) = images.replaced_pin(c) {
             return Err(format!(
@@ -311,8 +361,10 @@ impl Watch {
                 short(c.image_id())
             ));
         }
+        let finished = c.finished() && images.may_finish(c);
         match c.status().as_str() {
             "running" => {}
+            _ if finished => {}
             "created" | "configured" | "initialized"
                 if now.duration_since(self.started) < START_GRACE =>
             {
@@ -342,6 +394,7 @@ impl Watch {
             ));
         }
         match c.health().as_deref() {
+            _ if finished => {}
             None | Some("healthy") => {}
             Some("unhealthy") => return Err(format!("{name} is unhealthy")),
             Some(other) => return Ok(Some(Pending::Wait(format!("{name} is {other}")))),
@@ -349,13 +402,42 @@ impl Watch {
         let up = now.duration_since(seen.up_since);
         if up < self.settle {
             let reason = format!(
-                "{name} up for {:.1}s of {}s",
+                "{name} {} for {:.1}s of {}s",
+                if finished { "done" } else { "up" },
                 up.as_secs_f64(),
                 self.settle.as_secs()
             );
             return Ok(Some(Pending::Settle(reason, self.settle - up)));
         }
         Ok(None)
+    }
+}
+
+/// A container the update left as it is, judged against what it was `before`: an error when
+/// it got worse, `Some` while its healthcheck has not passed yet.
+fn unchanged(before: &Container, now: &Container) -> Result<Option<String>, String> {
+    let name = now.name();
+    if before.restart_count != now.restart_count || before.state.started_at != now.state.started_at
+    {
+        return Err(format!(
+            "{name} restarted during the update, which did not change it (restart count {} -> {}, started at {} -> {})",
+            before.restart_count, now.restart_count, before.state.started_at, now.state.started_at
+        ));
+    }
+    let same = before.status() == now.status() && before.state.exit_code == now.state.exit_code;
+    if !(same || now.running() || now.finished()) {
+        return Err(format!(
+            "{}, which the update did not change (before it: {})",
+            now.describe(),
+            before.describe()
+        ));
+    }
+    match now.health().as_deref() {
+        Some("unhealthy") if before.health().as_deref() != Some("unhealthy") => Err(format!(
+            "{name} became unhealthy during the update, which did not change it"
+        )),
+        Some("starting") => Ok(Some(format!("{name} is starting"))),
+        _ => Ok(None),
     }
 }
 
@@ -569,5 +651,187 @@ mod tests {
             only_app.replaced_pin(&on("old", "app")),
             Some("reg/app@sha256:old")
         );
+    }
+
+    /// A container of compose service `service` from `container inspect` JSON.
+    fn of(service: &str, status: &str, exit: i64, restarts: u64, started: &str) -> Container {
+        on(
+            &format!("{service}img"),
+            service,
+            status,
+            exit,
+            restarts,
+            started,
+        )
+    }
+
+    /// [`of`] on `image`.
+    fn on(
+        image: &str,
+        service: &str,
+        status: &str,
+        exit: i64,
+        restarts: u64,
+        started: &str,
+    ) -> Container {
+        let json = serde_json::json!([{
+            "Id": service, "Name": format!("p_{service}_1"), "Image": image,
+            "RestartCount": restarts,
+            "State": {"Status": status, "StartedAt": started, "ExitCode": exit},
+            "Config": {"Labels": {"com.docker.compose.service": service}},
+        }]);
+        container::parse_inspect(&json.to_string())
+            .unwrap()
+            .remove(0)
+    }
+
+    /// The last verdict of four looks, 1 s apart (settle 3 s), at `looks` (again and again)
+    /// after an update of `app` to image `appimg` (and of `worker`) that left `before` as
+    /// they were.
+    fn judged(before: &[Container], looks: &[Vec<Container>]) -> Result<Verdict, String> {
+        let mut images =
+            ImageIds::new(vec![("reg/app@sha256:new".into(), "appimg".into())], vec![]);
+        images.services = vec!["app".into(), "worker".into()];
+        let start = Instant::now();
+        let mut watch = Watch::new("p", Duration::from_secs(3), start).knowing(before);
+        let mut last = Ok(Verdict::Wait(Vec::new()));
+        for (i, look) in looks.iter().cycle().take(4).enumerate() {
+            last = watch.observe(look, &images, start + Duration::from_secs(i as u64));
+            if last.is_err() {
+                break;
+            }
+        }
+        last
+    }
+
+    #[test]
+    fn unchanged_containers_are_judged_against_themselves() {
+        let app = of("app", "running", 0, 0, "t5");
+        let db = of("db", "running", 0, 1, "t0");
+        let init = of("init", "exited", 0, 0, "t0");
+        let healthy = with_health(db.clone(), "healthy");
+        let cases: Vec<(&str, Vec<Container>, Vec<Container>, Result<(), &str>)> = vec![
+            (
+                "restarted once long ago",
+                vec![db.clone()],
+                vec![db.clone()],
+                Ok(()),
+            ),
+            (
+                "finished one-shot",
+                vec![init.clone()],
+                vec![init.clone()],
+                Ok(()),
+            ),
+            (
+                "finished during the update",
+                vec![of("init", "running", 0, 0, "t0")],
+                vec![init.clone()],
+                Ok(()),
+            ),
+            (
+                "healthy",
+                vec![healthy.clone()],
+                vec![healthy.clone()],
+                Ok(()),
+            ),
+            (
+                "restart count moved",
+                vec![db.clone()],
+                vec![of("db", "running", 0, 2, "t0")],
+                Err("restart count 1 -> 2"),
+            ),
+            (
+                "start time moved",
+                vec![db.clone()],
+                vec![of("db", "running", 0, 1, "t6")],
+                Err("started at t0 -> t6"),
+            ),
+            (
+                "became unhealthy",
+                vec![healthy.clone()],
+                vec![with_health(db.clone(), "unhealthy")],
+                Err("p_db_1 became unhealthy"),
+            ),
+            (
+                "exited with a failure",
+                vec![db.clone()],
+                vec![of("db", "exited", 137, 1, "t0")],
+                Err("p_db_1 exited (exit code 137)"),
+            ),
+            (
+                "went away",
+                vec![db.clone()],
+                vec![],
+                Err("p_db_1 is gone (the update did not change it)"),
+            ),
+        ];
+        for (what, before, now, want) in cases {
+            let mut look = vec![app.clone()];
+            look.extend(now);
+            match (judged(&before, &[look]), want) {
+                (Ok(Verdict::Pass), Ok(())) => {}
+                (Err(e), Err(words)) => assert!(e.contains(words), "{what}: {e}"),
+                (got, want) => panic!("{what}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_finished_one_shot_is_done_when_it_may_be() {
+        let app = of("app", "running", 0, 0, "t5");
+        let done = on("appimg", "app", "exited", 0, 0, "t5");
+        let cases: Vec<(&str, Vec<Container>, Result<(), &str>)> = vec![
+            // Run again on the new pin.
+            ("changed service on its new pin", vec![done.clone()], Ok(())),
+            // Started again with the whole project, on an image the update did not change.
+            (
+                "unchanged service",
+                vec![app.clone(), of("init", "exited", 0, 0, "t5")],
+                Ok(()),
+            ),
+            (
+                "changed service, failed",
+                vec![on("appimg", "app", "exited", 1, 0, "t5")],
+                Err("p_app_1 exited (exit code 1)"),
+            ),
+            (
+                "changed service, not on its new pin",
+                vec![app.clone(), on("other", "worker", "exited", 0, 0, "t5")],
+                Err("p_worker_1 exited (exit code 0)"),
+            ),
+            (
+                "restarted",
+                vec![app.clone(), of("init", "exited", 0, 3, "t5")],
+                Err("restarted 3 times"),
+            ),
+        ];
+        for (what, look, want) in cases {
+            match (judged(&[], &[look]), want) {
+                (Ok(Verdict::Pass), Ok(())) => {}
+                (Err(e), Err(words)) => assert!(e.contains(words), "{what}: {e}"),
+                (got, want) => panic!("{what}: {got:?}, wanted {want:?}"),
+            }
+        }
+        // Done once it has stayed so for the settle period; restarted then, it fails.
+        let looks = [
+            vec![done.clone()],
+            vec![done.clone()],
+            vec![on("appimg", "app", "running", 0, 1, "t9")],
+        ];
+        let mut images = ImageIds::new(vec![("pin".into(), "appimg".into())], vec![]);
+        images.services = vec!["app".into()];
+        let start = Instant::now();
+        let mut watch = Watch::new("p", Duration::from_secs(3), start);
+        match watch.observe(&looks[0], &images, start) {
+            Ok(Verdict::Settling { reasons, .. }) => {
+                assert!(reasons[0].contains("p_app_1 done for"), "{reasons:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let second = watch.observe(&looks[1], &images, start + Duration::from_secs(1));
+        assert!(matches!(second, Ok(Verdict::Settling { .. })), "{second:?}");
+        let third = watch.observe(&looks[2], &images, start + Duration::from_secs(2));
+        assert!(third.unwrap_err().contains("restart count 0 -> 1"));
     }
 }

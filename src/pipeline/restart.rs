@@ -40,6 +40,9 @@ pub enum Plan {
         /// container tool stops them directly, saving a start of the compose tool. `None`:
         /// a grace period cipug cannot read, so the compose tool stops them.
         stop_secs: Option<u64>,
+        /// The project's other containers as they were before the update: the health gate
+        /// judges each against itself, not as a new one.
+        unchanged: Vec<Container>,
     },
     /// `down` and `up -d` the whole compose project.
     Project,
@@ -126,11 +129,17 @@ pub fn plan(
         .iter()
         .map(|s| file.stop_grace_secs(s))
         .try_fold(0, |most, secs| secs.map(|s| s.max(most)));
+    let unchanged = all
+        .iter()
+        .filter(|c| !services.iter().any(|s| s == c.compose_service()))
+        .cloned()
+        .collect();
     Ok(Plan::Services {
         services,
         containers: targets.iter().map(|c| c.id.clone()).collect(),
         dependents: dependents.iter().map(|c| c.id.clone()).collect(),
         stop_secs,
+        unchanged,
     })
 }
 
@@ -266,6 +275,7 @@ impl Plan {
                 containers,
                 dependents,
                 stop_secs,
+                ..
             } => {
                 // Dependents first: podman refuses to remove what others still require.
                 let groups = [dependents, containers];
@@ -293,6 +303,55 @@ impl Plan {
             Plan::Services { services, .. } => vec![compose.up_services(dir, services)],
             Plan::Project | Plan::Unit | Plan::Fresh => vec![compose.start(dir)],
         }
+    }
+
+    /// The containers the plan leaves as they are, as they were before the update.
+    pub fn unchanged(&self) -> &[Container] {
+        match self {
+            Plan::Services { unchanged, .. } => unchanged,
+            _ => &[],
+        }
+    }
+
+    /// Stops what changes ([`Plan::stop_cmds`]); a failure is a restart error. When a stop
+    /// or remove of recreated compose services fails, their containers say whether it
+    /// matters: one that stopped by itself meanwhile (podman's `rm -f -t` exits 2 with
+    /// "container state improper" when the container exits at the end of its grace period)
+    /// or is gone is removed once more without a grace period and counts as stopped; one that
+    /// still runs, or a removal that fails again, keeps the error.
+    pub fn stop(&self, config: &Config, runner: &dyn Runner, dir: &ServiceDir) -> Result<()> {
+        let Plan::Services {
+            services,
+            containers,
+            dependents,
+            stop_secs,
+            ..
+        } = self
+        else {
+            return Plan::run(runner, &self.stop_cmds(config, dir));
+        };
+        if stop_secs.is_none() {
+            Plan::run(runner, &[Compose::new(config).stop_services(dir, services)])?;
+        }
+        // Dependents first, each group's race handled before the next group stops.
+        for ids in [dependents, containers]
+            .into_iter()
+            .filter(|ids| !ids.is_empty())
+        {
+            let cmds = match stop_secs {
+                Some(secs) => container::stop_and_remove_cmds(config, *secs, ids),
+                None => vec![container::remove_containers_cmd(config, ids)],
+            };
+            for cmd in &cmds {
+                if let Err(e) = runner.run(cmd) {
+                    let project = crate::adapters::compose::project_name(&dir.name);
+                    container::remove_stopped(config, runner, &project, ids, &e.to_string())
+                        .map_err(Error::Restart)?;
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs `cmds` in order; a failure is a restart error.
@@ -403,6 +462,9 @@ mod tests {
             words(plan.stop_cmds(&config, &dir)),
             ["podman rm -f -t 10 c-app"]
         );
+        // The db is left as it is: the gate judges it against what it was before.
+        let unchanged: Vec<&str> = plan.unchanged().iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(unchanged, ["c-db"]);
         // docker's `rm -f` kills at once: it stops with the grace period first.
         let mut docker = config.clone();
         docker.container_tool = vec!["docker".into()];
@@ -512,5 +574,74 @@ mod tests {
 
     fn plan_for(config: &Config, dir: &ServiceDir, changes: &[Change]) -> Plan {
         plan(config, &Podman { new_id: "img2" }, dir, changes).unwrap()
+    }
+
+    #[test]
+    fn a_container_that_stopped_by_itself_during_its_removal_counts_as_stopped() {
+        use crate::adapters::recording::Recording;
+        let config = config_for(std::path::Path::new("/"));
+        let dir = ServiceDir {
+            name: "svc".into(),
+            path: "/srv/svc".into(),
+            env_file: "/srv/svc/.env".into(),
+            trusted: Default::default(),
+        };
+        let plan = Plan::Services {
+            services: vec!["app".into()],
+            containers: vec!["c-app".into()],
+            dependents: Vec::new(),
+            stop_secs: Some(10),
+            unchanged: Vec::new(),
+        };
+        let improper = "Error: container state improper: stopped";
+        let app = |status: &str| {
+            format!(
+                r#"[{{"Id": "c-app", "Name": "svc_app_1", "State": {{"Status": "{status}", "ExitCode": 0}}}}]"#
+            )
+        };
+        let racing = |ps: &str, status: &str| {
+            Recording::new()
+                .fail("rm -f -t 10", improper)
+                .answer("ps -a", ps)
+                .answer("container inspect", &app(status))
+        };
+        // Exited at the end of its grace period: removed again, without one.
+        let runner = racing("c-app\n", "exited");
+        plan.stop(&config, &runner, &dir).unwrap();
+        assert_eq!(
+            runner.count("podman rm -f c-app"),
+            1,
+            "{:?}",
+            runner.calls()
+        );
+        // Already gone: nothing left to remove.
+        let runner = racing("", "exited");
+        plan.stop(&config, &runner, &dir).unwrap();
+        assert_eq!(
+            runner.count("podman rm -f c-app"),
+            0,
+            "{:?}",
+            runner.calls()
+        );
+        // Still running: the error stays, nothing is retried.
+        let runner = racing("c-app\n", "running");
+        let e = plan.stop(&config, &runner, &dir).unwrap_err().to_string();
+        assert!(
+            e.contains(improper) && e.contains("svc_app_1 running, image"),
+            "{e}"
+        );
+        assert_eq!(
+            runner.count("podman rm -f c-app"),
+            0,
+            "{:?}",
+            runner.calls()
+        );
+        // The removal fails again: the error stays.
+        let runner = racing("c-app\n", "exited").fail("rm -f c-app", "Error: busy");
+        let e = plan.stop(&config, &runner, &dir).unwrap_err().to_string();
+        assert!(
+            e.contains(improper) && e.contains("again failed") && e.contains("busy"),
+            "{e}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! A failed step ends that service's update; the caller goes on with the next service.
 
 use crate::adapters::compose::Compose;
+use crate::adapters::container::Container;
 use crate::adapters::runner::{Cmd, Runner};
 use crate::adapters::snapper::{Snapper, SnapshotMeta};
 use crate::config::{Config, SnapshotWhen};
@@ -32,12 +33,14 @@ pub struct Updater<'a> {
     start_left: Start,
 }
 
-/// A compose start left to the caller: its commands (`up -d ...`) and the compose services
-/// they start (none: the whole project).
+/// A compose start left to the caller: its commands (`up -d ...`), the compose services
+/// they start (none: the whole project) and the containers they leave as they are, as
+/// they were before the update.
 #[derive(Default)]
 struct Start {
     cmds: Vec<Cmd>,
     services: Vec<String>,
+    unchanged: Vec<Container>,
 }
 
 /// A service whose update is done but for its start and health gate: the caller runs the
@@ -73,7 +76,13 @@ impl Started {
 
     /// Waits for the health gate of `service` after its update.
     pub fn gate(&self, config: &Config, runner: &dyn Runner, service: &Service) -> Result<()> {
-        gate_after(config, runner, service, &self.changes)
+        gate_after(
+            config,
+            runner,
+            service,
+            &self.changes,
+            &self.start.unchanged,
+        )
     }
 }
 
@@ -275,7 +284,7 @@ impl<'a> Updater<'a> {
         let plan = restart::plan(self.config, self.runner, &service.dir, changes)?;
         if applied.resumed {
             // An interrupted run already took the snapshot and wrote the `.env`.
-            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))?;
+            plan.stop(self.config, self.runner, &service.dir)?;
             return self.start(service, &plan, changes);
         }
         let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
@@ -294,9 +303,9 @@ impl<'a> Updater<'a> {
                     stopped: Some(what.clone()),
                     ..journalled(None, changes)
                 };
-                self.journal.put(name, &entry).and_then(|()| {
-                    Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))
-                })
+                self.journal
+                    .put(name, &entry)
+                    .and_then(|()| plan.stop(self.config, self.runner, &service.dir))
             }
             None => Ok(()),
         };
@@ -323,9 +332,9 @@ impl<'a> Updater<'a> {
                 // One `systemctl restart` of the unit.
                 let compose = Compose::new(self.config);
                 Plan::run(self.runner, &compose.restart(&service.dir))?;
-                return self.gate_or_leave(service, changes);
+                return self.gate_or_leave(service, changes, &[]);
             }
-            Plan::run(self.runner, &plan.stop_cmds(self.config, &service.dir))?;
+            plan.stop(self.config, self.runner, &service.dir)?;
         }
         self.start(service, &plan, changes)
     }
@@ -379,22 +388,32 @@ impl<'a> Updater<'a> {
                 Plan::Services { services, .. } => services.clone(),
                 _ => Vec::new(),
             };
-            self.start_left = Start { cmds, services };
+            self.start_left = Start {
+                cmds,
+                services,
+                unchanged: plan.unchanged().to_vec(),
+            };
             self.gate_left = true;
             return Ok(());
         }
         Plan::run(self.runner, &cmds)?;
-        self.gate_or_leave(service, changes)
+        self.gate_or_leave(service, changes, plan.unchanged())
     }
 
-    /// The health gate, expecting the new pins' images to run and the old ones no longer.
-    /// The health gate now, or left to the caller of [`Updater::start_update`].
-    fn gate_or_leave(&mut self, service: &Service, changes: &[Change]) -> Result<()> {
+    /// The health gate, expecting the new pins' images to run and the old ones no longer,
+    /// and the `unchanged` containers no worse than before: now, or left to the caller of
+    /// [`Updater::start_update`].
+    fn gate_or_leave(
+        &mut self,
+        service: &Service,
+        changes: &[Change],
+        unchanged: &[Container],
+    ) -> Result<()> {
         if self.defer_gate {
             self.gate_left = true;
             return Ok(());
         }
-        gate_after(self.config, self.runner, service, changes)?;
+        gate_after(self.config, self.runner, service, changes, unchanged)?;
         log::info!("{}: restarted", service.dir.name);
         Ok(())
     }
@@ -476,14 +495,17 @@ pub fn journalled(snapshot: Option<u64>, changes: &[Change]) -> Pending {
 }
 
 /// The health gate after `changes` to `service`: the new pins' images run, the replaced
-/// ones no longer in the compose services that changed.
+/// ones no longer in the compose services that changed, and the `unchanged` containers
+/// (as they were before the update) are no worse.
 fn gate_after(
     config: &Config,
     runner: &dyn Runner,
     service: &Service,
     changes: &[Change],
+    unchanged: &[Container],
 ) -> Result<()> {
     let mut expected = expected(changes);
+    expected.unchanged = unchanged.to_vec();
     let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
     expected.services = restart::services_using(config, &service.dir, &entries);
     gate::wait(config, runner, &service.dir.name, &expected)
@@ -496,5 +518,6 @@ fn expected(changes: &[Change]) -> gate::Expected {
         run: changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
         replaced: changes.iter().filter_map(|c| c.old.clone()).collect(),
         services: Vec::new(),
+        unchanged: Vec::new(),
     }
 }
