@@ -21,6 +21,9 @@ pub struct ServiceDir {
     pub env_file: PathBuf,
     /// The owners its files may have besides root and the user running cipug.
     pub trusted: Trusted,
+    /// Its compose project's name, as the compose tool derives it
+    /// ([`crate::formats::compose_project`]).
+    pub project: String,
 }
 
 impl ServiceDir {
@@ -107,6 +110,7 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
             continue;
         }
         services.push(ServiceDir {
+            project: project_of(config, &path, &name, &env_file),
             name,
             path,
             env_file,
@@ -123,6 +127,27 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
         }
     }
     Ok(services)
+}
+
+/// The compose project name of the service `name` in `path`: what its compose tool reads
+/// (the `.env`'s `COMPOSE_PROJECT_NAME`, the compose file's `name:`), else the folder name.
+/// Read before the service's trust is checked, but only as a name to look containers up by.
+fn project_of(config: &Config, path: &Path, name: &str, env_file: &Path) -> String {
+    let flavour = &config.compose_flavour;
+    let env_value = flavour
+        .reads_project_name_from_env()
+        .then(|| std::fs::read(env_file).ok())
+        .flatten()
+        .and_then(|bytes| crate::formats::envfile::EnvFile::parse(&bytes).ok())
+        .and_then(|env| env.get("COMPOSE_PROJECT_NAME").map(|e| e.value.clone()));
+    let file_name = flavour
+        .reads_project_name_from_file()
+        .then(|| crate::compose_file_names::path(config, path))
+        .flatten()
+        .and_then(|file| crate::compose_file_names::read(&file).ok())
+        .and_then(|text| crate::formats::compose_services::ComposeServices::parse(&text).ok())
+        .and_then(|file| file.project_name().map(str::to_owned));
+    crate::formats::compose_project::name(flavour, name, env_value.as_deref(), file_name.as_deref())
 }
 
 /// A path for messages, control characters escaped.

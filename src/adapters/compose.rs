@@ -131,11 +131,7 @@ impl<'c> Compose<'c> {
 /// The compose project name of a service folder, as compose tools derive it: the folder
 /// name in lower case, keeping only `a-z`, `0-9`, `_` and `-`.
 pub fn project_name(folder_name: &str) -> String {
-    folder_name
-        .to_lowercase()
-        .chars()
-        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
-        .collect()
+    crate::formats::compose_project::normalize(folder_name)
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub fn subvolume(
         .to_owned();
     let dir = crate::services::ServiceDir {
         env_file: path.join(&config.env_file_name),
+        project: crate::adapters::compose::project_name(&name),
         name,
         path,
         trusted: crate::files::trust::Trusted::default(),

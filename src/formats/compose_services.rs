@@ -15,6 +15,8 @@ use crate::formats::compose_limits;
 #[derive(Debug, Clone)]
 pub struct ComposeServices {
     services: BTreeMap<String, Value>,
+    /// The top-level `name:`, as written.
+    name: Option<String>,
 }
 
 impl ComposeServices {
@@ -36,7 +38,13 @@ impl ComposeServices {
             Some(Value::Null) | None => BTreeMap::new(),
             Some(_) => return Err("`services` is not a mapping".into()),
         };
-        Ok(ComposeServices { services })
+        let name = value.get("name").and_then(Value::as_str).map(str::to_owned);
+        Ok(ComposeServices { services, name })
+    }
+
+    /// The top-level `name:` (the project's name), as written.
+    pub fn project_name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// The compose services whose `image:` uses one of `entries`' HASHED variables, in name

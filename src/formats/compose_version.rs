@@ -49,6 +49,24 @@ impl ComposeFlavour {
         !self.old_podman_compose() && self.kind != ComposeKind::Unknown
     }
 
+    /// Whether the tool names the project after `COMPOSE_PROJECT_NAME` in the `.env`:
+    /// podman-compose 1.1 and later and docker compose (v1 and v2); podman-compose 1.0
+    /// takes the folder's name whatever the `.env` says.
+    pub fn reads_project_name_from_env(&self) -> bool {
+        matches!(
+            self.kind,
+            ComposeKind::DockerComposeV1 | ComposeKind::DockerComposeV2
+        ) || (self.kind == ComposeKind::PodmanCompose && !self.old_podman_compose())
+    }
+
+    /// Whether the tool names the project after the compose file's top-level `name:`:
+    /// podman-compose 1.1 and later and docker compose v2 (not docker-compose 1.x, not
+    /// podman-compose 1.0).
+    pub fn reads_project_name_from_file(&self) -> bool {
+        self.kind == ComposeKind::DockerComposeV2
+            || (self.kind == ComposeKind::PodmanCompose && !self.old_podman_compose())
+    }
+
     /// Whether the tool takes `--env-file`.
     pub fn has_env_file_option(&self) -> bool {
         !self.old_podman_compose()

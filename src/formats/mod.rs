@@ -3,6 +3,7 @@
 pub mod adoption;
 pub mod compose_file;
 pub mod compose_limits;
+pub mod compose_project;
 pub mod compose_services;
 pub mod compose_version;
 pub mod dialects;

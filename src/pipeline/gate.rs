@@ -31,7 +31,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::adapters::compose::project_name;
 use crate::adapters::compose_flavour::ContainerKind;
 use crate::adapters::container::{self, healthcheck_cmd, image_id_cmd, short, Container};
 use crate::adapters::runner::Runner;
@@ -63,15 +62,16 @@ const SETTLED_POLL: Duration = Duration::from_secs(2);
 /// How often cipug runs podman's healthchecks itself while one has not passed yet.
 const HEALTHCHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Waits for the compose project of service `name` to pass the gate. The error says which
-/// container failed and how.
+/// Waits for the compose project of the service in `dir` to pass the gate. The error says
+/// which container failed and how.
 pub fn wait(
     config: &Config,
     runner: &dyn Runner,
-    name: &str,
+    dir: &crate::services::ServiceDir,
     expected: &Expected,
 ) -> Result<(), String> {
-    let project = project_name(name);
+    let name = dir.name.as_str();
+    let project = dir.project.clone();
     let images = ImageIds::resolve(config, runner, expected)?;
     let settle = Duration::from_secs(config.health_settle);
     let deadline = Duration::from_secs(config.health_timeout) + settle;

@@ -198,6 +198,7 @@ mod tests {
                 path: "/nonexistent".into(),
                 env_file: "/nonexistent/.env".into(),
                 trusted: Default::default(),
+                project: "svc".into(),
             },
             env,
             images,

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::adapters::compose::project_name;
 use crate::adapters::container::{self, Container};
 use crate::adapters::runner::Runner;
 use crate::config::Config;
@@ -27,7 +26,7 @@ pub fn not_ready(
         .filter(|(_, changes, resume, _)| !changes.is_empty() && resume.is_none())
         .filter_map(|(service, changes, ..)| {
             let dir = &service.dir;
-            let containers = match container::list(config, runner, &project_name(&dir.name)) {
+            let containers = match container::list(config, runner, &dir.project) {
                 Ok(containers) => containers,
                 Err(e) => {
                     log::debug!("{}: containers not read before the update: {e}", dir.name);

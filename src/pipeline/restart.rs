@@ -84,12 +84,9 @@ pub fn plan(
     if config.stop_start_method != StopStartMethod::Compose {
         return Ok(Plan::Unit);
     }
-    let all = container::list(
-        config,
-        runner,
-        &crate::adapters::compose::project_name(&dir.name),
-    )
-    .map_err(|e| Error::Compose(format!("{}: cannot read the container list: {e}", dir.name)))?;
+    let all = container::list(config, runner, &dir.project).map_err(|e| {
+        Error::Compose(format!("{}: cannot read the container list: {e}", dir.name))
+    })?;
     if all.is_empty() {
         return Ok(Plan::Fresh);
     }
@@ -218,11 +215,11 @@ const FIRST_LOOK: Duration = Duration::from_millis(800);
 const LOOK_EVERY: Duration = Duration::from_millis(200);
 
 impl StartWatch {
-    /// A watch over the compose `services` of service `name` (none: only the command's end
-    /// counts).
-    pub fn new(name: &str, services: &[String]) -> Self {
+    /// A watch over the compose `services` of the compose project `project` (none: only the
+    /// command's end counts).
+    pub fn new(project: &str, services: &[String]) -> Self {
         StartWatch {
-            project: crate::adapters::compose::project_name(name),
+            project: project.to_owned(),
             services: services.to_vec(),
         }
     }
@@ -344,8 +341,8 @@ impl Plan {
             };
             for cmd in &cmds {
                 if let Err(e) = runner.run(cmd) {
-                    let project = crate::adapters::compose::project_name(&dir.name);
-                    container::remove_stopped(config, runner, &project, ids, &e.to_string())
+                    let project = &dir.project;
+                    container::remove_stopped(config, runner, project, ids, &e.to_string())
                         .map_err(Error::Restart)?;
                     break;
                 }
@@ -442,6 +439,7 @@ mod tests {
             env_file: folder.join(".env"),
             path: folder,
             trusted: Default::default(),
+            project: "svc".into(),
         };
         let changes = [Change {
             entry: "APP".into(),
@@ -585,6 +583,7 @@ mod tests {
             path: "/srv/svc".into(),
             env_file: "/srv/svc/.env".into(),
             trusted: Default::default(),
+            project: "svc".into(),
         };
         let plan = Plan::Services {
             services: vec!["app".into()],

@@ -152,6 +152,7 @@ mod tests {
                 path: "/x".into(),
                 env_file: "/x/.env".into(),
                 trusted: Default::default(),
+                project: "svc".into(),
             },
             images: image_entries(&env).unwrap(),
             env,

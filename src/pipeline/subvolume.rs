@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::adapters::compose::{project_name, Compose};
+use crate::adapters::compose::Compose;
 use crate::adapters::runner::{Cmd, Runner};
 use crate::adapters::{btrfs, snapper};
 use crate::config::Config;
@@ -88,7 +88,7 @@ pub fn plan(config: &Config, dir: &ServiceDir, running: bool) -> Result<Vec<Step
 
 /// Whether the service's compose project has a running container.
 fn running(config: &Config, runner: &dyn Runner, dir: &ServiceDir) -> bool {
-    crate::adapters::container::list(config, runner, &project_name(&dir.name))
+    crate::adapters::container::list(config, runner, &dir.project)
         .is_ok_and(|list| list.iter().any(|c| c.state.status == "running"))
 }
 

@@ -4,7 +4,7 @@
 //! gate must see the restored pins run. When a check fails, the error says what state the
 //! service is left in: which files, which pins, which containers.
 
-use crate::adapters::compose::{project_name, Compose};
+use crate::adapters::compose::Compose;
 use crate::adapters::container;
 use crate::adapters::runner::Runner;
 use crate::config::Config;
@@ -41,7 +41,7 @@ pub fn ensure_no_container(
     dir: &ServiceDir,
     failed: Option<&Service>,
 ) -> Result<()> {
-    container::remove_remaining(config, runner, &project_name(&dir.name)).map_err(|e| {
+    container::remove_remaining(config, runner, &dir.project).map_err(|e| {
         Error::Restart(format!(
             "{}: not rolled back, nothing was restored: {e}; the files still hold the failed version (pins: {})",
             dir.name,
@@ -77,7 +77,7 @@ pub fn start_and_verify(
     expected: &Expected,
 ) -> Result<()> {
     let name = &dir.name;
-    let state = || container::current_state(config, runner, &project_name(name));
+    let state = || container::current_state(config, runner, &dir.project);
     // The command reads the restored `.env`: it may use other variables than the failed one.
     runner.run(&Compose::new(config).start(dir)).map_err(|e| {
         Error::Restart(format!(
@@ -86,7 +86,7 @@ pub fn start_and_verify(
         ))
     })?;
     crate::failpoint::hit("rollback-restarted");
-    gate::wait(config, runner, name, expected).map_err(|e| {
+    gate::wait(config, runner, dir, expected).map_err(|e| {
         Error::Restart(format!(
             "{name}: {restored}, but the health gate failed after the rollback: {e}; {}",
             state()
@@ -108,6 +108,7 @@ mod tests {
                 path: "/srv/app".into(),
                 env_file: "/srv/app/.env".into(),
                 trusted: Default::default(),
+                project: "svc".into(),
             },
             images: image_entries(&env).unwrap(),
             env,

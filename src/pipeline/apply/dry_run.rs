@@ -1,7 +1,6 @@
 //! What an update would do, for `--dry-run`: the `.env` change and every command, in the
 //! order [`Updater`] runs them.
 
-use crate::adapters::compose::project_name;
 use crate::adapters::container::pull_cmd;
 use crate::adapters::snapper::create_cmd;
 use crate::config::SnapshotWhen;
@@ -68,7 +67,7 @@ impl Updater<'_> {
             lines.push(format!(
                 "wait: up to {}s for the containers of project {} to run the new images and be healthy, then {}s with none restarting{}",
                 self.config.health_timeout,
-                project_name(&service.dir.name),
+                service.dir.project,
                 self.config.health_settle,
                 if self.config.auto_rollback {
                     " (else roll back)"

@@ -71,7 +71,7 @@ impl Started {
     /// What tells that the start of `service` has gone far enough for the next service to
     /// go on.
     pub fn watch(&self, service: &Service) -> restart::StartWatch {
-        restart::StartWatch::new(&service.dir.name, &self.start.services)
+        restart::StartWatch::new(&service.dir.project, &self.start.services)
     }
 
     /// Waits for the health gate of `service` after its update.
@@ -508,7 +508,7 @@ fn gate_after(
     expected.unchanged = unchanged.to_vec();
     let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
     expected.services = restart::services_using(config, &service.dir, &entries);
-    gate::wait(config, runner, &service.dir.name, &expected)
+    gate::wait(config, runner, &service.dir, &expected)
         .map_err(|e| Error::Restart(format!("health gate: {e}")))
 }
 
