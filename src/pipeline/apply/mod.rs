@@ -521,3 +521,155 @@ fn expected(changes: &[Change]) -> gate::Expected {
         unchanged: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! An update's steps over the recording runner: their order, what the journal says
+    //! before each, and a failure at each step with what runs after it.
+    use super::*;
+    use crate::adapters::recording::Recording;
+    use crate::config::Sources;
+
+    const OLD: &str =
+        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str =
+        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    /// A service pinned to OLD, the settings of one run (state in the same folder).
+    fn service() -> (tempfile::TempDir, Config, Service) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("svc");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(
+            dir.join("compose.yml"),
+            "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(".env"),
+            format!("SERVICE_APP_IMAGE_TAGGED=r.io/app:1\nSERVICE_APP_IMAGE_HASHED={OLD}\n"),
+        )
+        .unwrap();
+        let state = root.path().join("state");
+        let env = [
+            ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+            ("CIPUG_STATE_DIR", state.to_str().unwrap()),
+            ("CIPUG_HEALTH_TIMEOUT", "0"),
+            ("CIPUG_HEALTH_SETTLE", "0"),
+        ];
+        let config = Config::load(&Sources {
+            flags: Default::default(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            cwd: root.path().to_path_buf(),
+            is_root: true,
+            uid: 0,
+            settings_file: None,
+        })
+        .unwrap();
+        let dir = crate::services::discover(&config).unwrap().remove(0);
+        let service = crate::pipeline::plan::load(&dir).unwrap();
+        (root, config, service)
+    }
+
+    /// The tools of an update that goes well: one running app container on the old image.
+    fn tools(service: &Service) -> Recording {
+        let app = serde_json::json!([{
+            "Id": "c1", "Name": "svc_app_1", "Image": "sha256:old", "RestartCount": 0,
+            "State": {"Status": "running", "StartedAt": "t0", "ExitCode": 0},
+            "Config": {"Labels": {"com.docker.compose.service": "app"}}
+        }]);
+        let configs =
+            serde_json::json!({"configs": [{"config": "svc", "subvolume": service.dir.path}]});
+        Recording::new()
+            .answer("ps -a", "c1\n")
+            .answer("container inspect", &app.to_string())
+            .answer("image inspect", "sha256:new\n")
+            .answer("list-configs", &configs.to_string())
+            .answer(" create ", "5\n")
+    }
+
+    fn change() -> Change {
+        Change {
+            entry: "APP".into(),
+            old: Some(OLD.into()),
+            new: Pin::parse(NEW).unwrap(),
+            retag: None,
+        }
+    }
+
+    fn pinned(service: &Service) -> bool {
+        std::fs::read_to_string(&service.dir.env_file)
+            .unwrap()
+            .contains(NEW)
+    }
+
+    #[test]
+    fn stop_snapshot_journal_write_then_start_in_this_order() {
+        let (_root, config, service) = service();
+        let runner = tools(&service);
+        let journal = Journal::new(&config.state_dir);
+        let mut updater = Updater::new(&config, &runner, &journal);
+        let Step::Started(started) = updater.start_update(&service, vec![change()], None) else {
+            panic!("not started: {:#?}", runner.calls());
+        };
+        assert!(pinned(&service));
+        let entry = journal.get("svc").unwrap();
+        assert_eq!(entry.snapshot_before, Some(5));
+        assert_eq!(entry.stopped.unwrap().services, ["app"]);
+        started.start(&runner).unwrap();
+        let calls = runner.calls();
+        let at = |w: &str| calls.iter().position(|c| c.contains(w)).unwrap();
+        assert!(at("rm -f -t 10 c1") < at(" create "), "{calls:#?}");
+        assert!(at(" create ") < at("up -d --no-deps app"), "{calls:#?}");
+    }
+
+    #[test]
+    fn a_failure_at_each_step_and_what_runs_after_it() {
+        // (failing command, exit code, pins written, runs after it)
+        let cases: [(&str, u8, bool, &[&str]); 3] = [
+            // The stop fails for real (the container still runs): nothing is written and
+            // what may have stopped starts again on the old pins.
+            ("rm -f -t 10", 34, false, &["up -d --no-deps app"]),
+            // No snapshot: nothing written, the old pins start again.
+            ("-c svc create", 31, false, &["up -d --no-deps app"]),
+            // The start fails: the update is rolled back to the snapshot.
+            ("up -d --no-deps", 34, true, &["undochange 5..0"]),
+        ];
+        for (failing, code, written, after) in cases {
+            let (_root, config, service) = service();
+            let mut runner = tools(&service).fail(failing, "boom");
+            if failing.starts_with("up") {
+                // The rollback finds the project's containers gone, then the restored one.
+                runner = runner.answer("ps -a", "").answer("ps -a", "c1\n");
+            }
+            let journal = Journal::new(&config.state_dir);
+            let mut updater = Updater::new(&config, &runner, &journal);
+            let outcome = match updater.start_update(&service, vec![change()], None) {
+                Step::Done(outcome) => outcome,
+                Step::Started(started) => {
+                    let verdict = started.start(&runner);
+                    updater.finish(&service, started, verdict)
+                }
+            };
+            let error = match &outcome {
+                Outcome::Failed { error, .. } | Outcome::RolledBack { error, .. } => error,
+                other => panic!("{failing}: {other:?}"),
+            };
+            assert_eq!(error.exit_code(), code, "{failing}: {error}");
+            if !written {
+                assert!(!pinned(&service), "{failing}: the .env was written");
+            }
+            let calls = runner.calls();
+            let first = calls.iter().position(|c| c.contains(failing)).unwrap();
+            for word in after {
+                assert!(
+                    calls[first + 1..].iter().any(|c| c.contains(word)),
+                    "{failing}: {word} did not run after it: {calls:#?}"
+                );
+            }
+        }
+    }
+}
