@@ -33,6 +33,33 @@ pub fn path(config: &Config, folder: &Path) -> Option<PathBuf> {
     name(config, folder).map(|n| folder.join(n))
 }
 
+/// The override files compose tools merge over the compose file when no `-f` names it.
+pub const OVERRIDE_NAMES: &[&str] = &[
+    "compose.override.yaml",
+    "compose.override.yml",
+    "docker-compose.override.yaml",
+    "docker-compose.override.yml",
+];
+
+/// Every compose file the compose tool reads in `folder`, in the order it merges them: the
+/// compose file, then the override files present, when cipug gives no `-f` (with `-f` the
+/// tools read only the file named).
+pub fn paths(config: &Config, folder: &Path) -> Vec<PathBuf> {
+    let Some(main) = path(config, folder) else {
+        return Vec::new();
+    };
+    let mut all = vec![main];
+    if flag(config, folder).is_none() {
+        all.extend(
+            OVERRIDE_NAMES
+                .iter()
+                .map(|n| folder.join(n))
+                .filter(|p| p.is_file()),
+        );
+    }
+    all
+}
+
 /// What to name in an error when `folder` has no compose file.
 pub fn wanted(config: &Config) -> String {
     if config.compose_file_name.is_empty() {

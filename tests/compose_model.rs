@@ -87,3 +87,48 @@ fn podman_compose_1_0_keeps_the_folders_name() {
     a_named_project_is_updated(DEBIAN_COMPOSE, "pn-deb", "name", "pn-deb");
     a_named_project_is_updated(DEBIAN_COMPOSE, "pe-deb", "env", "pe-deb");
 }
+
+/// A service in `compose.override.yml` and one that `extends:` the changed one take the
+/// image through the same variable: after the update every one of them runs the new pin.
+fn services_through_override_files_and_extends_are_recreated(compose_tool: &str, folder: &str) {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let compose = format!("{COMPOSE}  worker:\n    extends: app\n");
+    let svc = stack.service(
+        folder,
+        &compose,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    fs::write(
+        svc.join("compose.override.yml"),
+        "services:\n  sidekick:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n",
+    )
+    .unwrap();
+    let tool = [
+        ("CIPUG_COMPOSE_TOOL", compose_tool),
+        ("CIPUG_CACHE_DURATION", "0"),
+    ];
+    stack.cipug(&[], &tool).expect_code(0);
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    stack.cipug(&[], &tool).expect_code(0);
+    let pin = format!("{img}@{d2}");
+    let running = running_images(&stack, folder);
+    assert_eq!(running.len(), 3, "app, worker, sidekick: {running:?}");
+    assert!(running.iter().all(|image| *image == pin), "{running:?}");
+}
+
+#[test]
+fn override_files_and_extends_with_the_newest_podman_compose() {
+    services_through_override_files_and_extends_are_recreated(&support::newest_compose(), "ov-new");
+}
+
+#[test]
+fn override_files_and_extends_with_debian_podman_compose() {
+    services_through_override_files_and_extends_are_recreated(DEBIAN_COMPOSE, "ov-deb");
+}

@@ -42,6 +42,67 @@ impl ComposeServices {
         Ok(ComposeServices { services, name })
     }
 
+    /// The project the compose tool makes of `files` (each its path, for errors, and its
+    /// text), merged in order as compose merges an override file: a service's keys in a
+    /// later file replace the earlier ones, a later `name:` wins; then each service that
+    /// `extends:` another of the same files without an `image:` of its own takes that
+    /// one's. An `extends:` with a `file:` is left alone.
+    pub fn parse_project(files: &[(String, String)]) -> Result<ComposeServices, String> {
+        let mut project = ComposeServices {
+            services: BTreeMap::new(),
+            name: None,
+        };
+        for (path, text) in files {
+            let file = ComposeServices::parse(text).map_err(|e| format!("{path}: {e}"))?;
+            project.name = file.name.or(project.name.take());
+            for (name, service) in file.services {
+                match (project.services.get_mut(&name), service) {
+                    (Some(Value::Mapping(base)), Value::Mapping(over)) => {
+                        for (key, value) in over {
+                            base.insert(key, value);
+                        }
+                    }
+                    (_, service) => {
+                        project.services.insert(name, service);
+                    }
+                }
+            }
+        }
+        project.resolve_extends();
+        Ok(project)
+    }
+
+    /// Gives each service that extends another (of the same files) and has no `image:` the
+    /// image of the one it extends, through chains of at most ten.
+    fn resolve_extends(&mut self) {
+        for _ in 0..10 {
+            let inherited: Vec<(String, Value)> = self
+                .services
+                .iter()
+                .filter(|(_, s)| s.get("image").is_none())
+                .filter_map(|(name, s)| {
+                    let base = match s.get("extends")? {
+                        Value::String(base) => base.clone(),
+                        Value::Mapping(m) if m.get("file").is_none() => {
+                            m.get("service")?.as_str()?.to_owned()
+                        }
+                        _ => return None,
+                    };
+                    let image = self.services.get(&base)?.get("image")?.clone();
+                    Some((name.clone(), image))
+                })
+                .collect();
+            if inherited.is_empty() {
+                return;
+            }
+            for (name, image) in inherited {
+                if let Some(Value::Mapping(service)) = self.services.get_mut(&name) {
+                    service.insert(Value::from("image"), image);
+                }
+            }
+        }
+    }
+
     /// The top-level `name:` (the project's name), as written.
     pub fn project_name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -225,6 +286,34 @@ fn variables(value: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn override_files_and_extends_make_one_project() {
+        let main = "name: base\nservices:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n  db:\n    image: postgres:16\n  worker:\n    extends: app\n    command: work\n  cron:\n    extends:\n      service: worker\n  other:\n    extends:\n      file: common.yml\n      service: app\n";
+        let over = "services:\n  db:\n    image: ${SERVICE_DB_IMAGE_HASHED}\n  sidekick:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n";
+        let project = ComposeServices::parse_project(&[
+            ("compose.yml".into(), main.into()),
+            ("compose.override.yml".into(), over.into()),
+        ])
+        .unwrap();
+        assert_eq!(
+            project.services_using(&["APP"]),
+            ["app", "cron", "sidekick", "worker"],
+            "extends (through a chain) and the override file; not another file's extends"
+        );
+        assert_eq!(
+            project.services_using(&["DB"]),
+            ["db"],
+            "the override's image wins"
+        );
+        assert_eq!(project.project_name(), Some("base"));
+        let err = ComposeServices::parse_project(&[(
+            "compose.override.yml".into(),
+            "services: [".into(),
+        )])
+        .unwrap_err();
+        assert!(err.starts_with("compose.override.yml: "), "{err}");
+    }
 
     #[test]
     fn stop_grace_is_the_compose_duration_rounded_up() {

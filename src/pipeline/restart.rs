@@ -56,11 +56,30 @@ pub enum Plan {
 /// The compose services of `dir` whose image uses one of the variables of `entries`; empty
 /// when the compose file cannot be read (the health gate then checks every container).
 pub fn services_using(config: &Config, dir: &ServiceDir, entries: &[&str]) -> Vec<String> {
-    crate::compose_file_names::path(config, &dir.path)
-        .and_then(|path| crate::compose_file_names::read(&path).ok())
-        .and_then(|text| ComposeServices::parse(&text).ok())
+    project_model(config, dir)
         .map(|file| file.services_using(entries))
         .unwrap_or_default()
+}
+
+/// The compose project of `dir` as its compose tool reads it: the compose file and the
+/// override files it merges, `extends:` resolved. An error names the file.
+pub fn project_model(
+    config: &Config,
+    dir: &ServiceDir,
+) -> std::result::Result<ComposeServices, String> {
+    let mut paths = crate::compose_file_names::paths(config, &dir.path);
+    if paths.is_empty() {
+        paths.push(dir.path.join(crate::compose_file_names::wanted(config)));
+    }
+    let files = paths
+        .iter()
+        .map(|p| {
+            crate::compose_file_names::read(p)
+                .map(|text| (p.display().to_string(), text))
+                .map_err(|e| format!("{}: {e}", p.display()))
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    ComposeServices::parse_project(&files)
 }
 
 /// Works out what an update of `dir` with `changes` restarts. Reads the compose file (an
@@ -72,12 +91,7 @@ pub fn plan(
     dir: &ServiceDir,
     changes: &[Change],
 ) -> Result<Plan> {
-    let path = crate::compose_file_names::path(config, &dir.path)
-        .unwrap_or_else(|| dir.path.join(crate::compose_file_names::wanted(config)));
-    let file = crate::compose_file_names::read(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|text| ComposeServices::parse(&text))
-        .map_err(|e| Error::Compose(format!("{}: {e}", path.display())))?;
+    let file = project_model(config, dir).map_err(Error::Compose)?;
     if !config.service_stop_start {
         return Ok(Plan::Nothing);
     }
