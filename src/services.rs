@@ -109,13 +109,19 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
             );
             continue;
         }
-        services.push(ServiceDir {
-            project: project_of(config, &path, &name, &env_file),
+        let mut dir = ServiceDir {
+            project: crate::formats::compose_project::normalize(&name),
             name,
             path,
             env_file,
             trusted: trusted.clone(),
-        });
+        };
+        // Nothing of a service is read before its trust is checked (loading it refuses it
+        // then); an untrusted one keeps the folder's name.
+        if dir.trust_problems().is_empty() {
+            dir.project = project_of(config, &dir.path, &dir.name, &dir.env_file);
+        }
+        services.push(dir);
     }
     services.sort_by(|a, b| a.name.cmp(&b.name));
     for wanted in &config.services_filter {
@@ -131,12 +137,12 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
 
 /// The compose project name of the service `name` in `path`: what its compose tool reads
 /// (the `.env`'s `COMPOSE_PROJECT_NAME`, the compose file's `name:`), else the folder name.
-/// Read before the service's trust is checked, but only as a name to look containers up by.
+/// Read only once the service's files passed the trust check.
 fn project_of(config: &Config, path: &Path, name: &str, env_file: &Path) -> String {
     let flavour = &config.compose_flavour;
     let env_value = flavour
         .reads_project_name_from_env()
-        .then(|| std::fs::read(env_file).ok())
+        .then(|| read_bounded(env_file))
         .flatten()
         .and_then(|bytes| crate::formats::envfile::EnvFile::parse(&bytes).ok())
         .and_then(|env| env.get("COMPOSE_PROJECT_NAME").map(|e| e.value.clone()));
@@ -148,6 +154,19 @@ fn project_of(config: &Config, path: &Path, name: &str, env_file: &Path) -> Stri
         .and_then(|text| crate::formats::compose_services::ComposeServices::parse(&text).ok())
         .and_then(|file| file.project_name().map(str::to_owned));
     crate::formats::compose_project::name(flavour, name, env_value.as_deref(), file_name.as_deref())
+}
+
+/// The first MiB of a regular file (as much as an env file may hold); `None` for anything
+/// else.
+fn read_bounded(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(1 << 20).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// A path for messages, control characters escaped.

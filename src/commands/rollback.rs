@@ -384,6 +384,15 @@ fn journalled_undo(
     number: Option<u64>,
 ) -> std::result::Result<Option<u64>, crate::pipeline::rollback::UndoError> {
     let journal = Journal::new(&config.state_dir);
+    if journal.get(&dir.name).is_some() {
+        return Err(crate::pipeline::rollback::UndoError {
+            error: Error::Restart(format!(
+                "{}: an interrupted update or rollback of it is unfinished; `cipug update` finishes it first",
+                dir.name
+            )),
+            failed_snapshot: None,
+        });
+    }
     let progress = RollingBack {
         to_snapshot: number,
         pins: rolling_back::pins_of(&target),
@@ -406,7 +415,14 @@ fn journalled_undo(
         None,
         &mut record,
     );
-    journal.remove(&dir.name);
+    // A rollback that failed before the files were back is finished by the next update.
+    let restored = journal
+        .get(&dir.name)
+        .and_then(|p| p.rollback)
+        .is_some_and(|r| r.step == RollbackStep::Restored);
+    if result.is_ok() || restored {
+        journal.remove(&dir.name);
+    }
     result
 }
 

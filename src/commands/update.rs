@@ -225,24 +225,9 @@ impl Tally {
     ) {
         let name = &service.dir.name;
         match outcome {
-            // The `.env` holds the new pins but the containers may not: finish next time.
-            Outcome::Failed {
-                error: Error::Pull(_) | Error::Restart(_),
-                ..
-            } => {
-                // A rollback that put the files back but failed to start them has nothing
-                // left to finish; one that failed before that is finished next time.
-                let restored = context
-                    .journal
-                    .get(name)
-                    .and_then(|p| p.rollback)
-                    .is_some_and(|r| r.step == RollbackStep::Restored);
-                if restored {
-                    context.journal.remove(name);
-                }
-            }
             // Nothing was journalled for a service that was already current.
             Outcome::Current => {}
+            Outcome::Failed { error, .. } if unfinished(error, context.journal.get(name)) => {}
             _ => context.journal.remove(name),
         }
         if let Outcome::Current = outcome {
@@ -300,6 +285,21 @@ impl Tally {
         } else {
             Err(Error::Several(self.codes.clone()))
         }
+    }
+}
+
+/// Whether a service that failed with `error` leaves its journal `entry` to be finished by
+/// the next run: a rollback that had not put the files back yet (whatever stopped it, the
+/// compose tool included); an update whose pins may be written but whose containers may not
+/// run them (a pull, restart or compose tool failure). A rollback that put the files back
+/// but whose restored version did not start has nothing left to finish.
+fn unfinished(error: &Error, entry: Option<Pending>) -> bool {
+    match entry.and_then(|p| p.rollback) {
+        Some(rollback) => rollback.step != RollbackStep::Restored,
+        None => matches!(
+            error,
+            Error::Pull(_) | Error::Restart(_) | Error::Compose(_)
+        ),
     }
 }
 

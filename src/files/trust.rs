@@ -162,6 +162,14 @@ fn judge(
     let mut why = String::new();
     if !trusted.owner(meta.uid()) {
         let _ = write!(why, "is owned by {}", user_name(meta.uid()));
+    } else if has_access_acl(path) {
+        // The mode's group bits are then only the ACL's mask: named users or groups may
+        // write it.
+        let _ = write!(
+            why,
+            "has an access ACL (`getfacl {}` shows who else may write it; `setfacl -b` removes it)",
+            path.display()
+        );
     } else if mode & 0o002 != 0 && !sticky_ok {
         let _ = write!(why, "is writable by every user");
     } else if mode & 0o020 != 0 && !trusted.group(meta.gid()) && !sticky_ok {
@@ -178,6 +186,18 @@ fn judge(
         group_name(meta.gid()),
         mode & 0o7777
     )))
+}
+
+/// Whether `path` carries a POSIX access ACL beyond its mode bits (the kernel stores one only
+/// then).
+fn has_access_acl(path: &Path) -> bool {
+    let mut buffer = [0u8; 1024];
+    match rustix::fs::getxattr(path, "system.posix_acl_access", &mut buffer[..]) {
+        Ok(n) => n > 0,
+        // Longer than the buffer: a large ACL.
+        Err(rustix::io::Errno::RANGE) => true,
+        Err(_) => false,
+    }
 }
 
 fn user_name(uid: u32) -> String {
@@ -274,6 +294,36 @@ mod tests {
         fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o777)).unwrap();
         let err = verdict(&dir, &Trusted::default()).unwrap_err().0;
         assert!(err.contains("elsewhere is writable by every user"), "{err}");
+    }
+
+    #[test]
+    fn a_file_with_an_access_acl_is_refused() {
+        let (_base, dir) = service();
+        // A POSIX ACL as `setfacl -m u:4321:rw .env` writes it: version 2, then the user
+        // object, a named user, the group object, the mask and others (tag, perm, id).
+        let entries: [(u16, u16, u32); 5] = [
+            (0x01, 6, u32::MAX),
+            (0x02, 6, 4321),
+            (0x04, 4, u32::MAX),
+            (0x10, 6, u32::MAX),
+            (0x20, 0, u32::MAX),
+        ];
+        let mut acl = 2u32.to_le_bytes().to_vec();
+        for (tag, perm, id) in entries {
+            acl.extend(tag.to_le_bytes());
+            acl.extend(perm.to_le_bytes());
+            acl.extend(id.to_le_bytes());
+        }
+        let env = dir.join(".env");
+        rustix::fs::setxattr(
+            &env,
+            "system.posix_acl_access",
+            &acl,
+            rustix::fs::XattrFlags::empty(),
+        )
+        .expect("the test folder's file system keeps ACLs");
+        let err = verdict(&dir, &Trusted::default()).unwrap_err().0;
+        assert!(err.contains(".env has an access ACL"), "{err}");
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub struct Expected {
     /// The containers the update did not recreate, as they were before it: each is judged
     /// against itself.
     pub unchanged: Vec<Container>,
+    /// The changed compose services that were finished one-shots before the update: only
+    /// theirs may have finished with exit code 0 (a service that ran before and now exits,
+    /// even with 0, fails). `None`: not known (nothing ran before), any may.
+    pub one_shots: Option<Vec<String>>,
 }
 
 /// Containers in "created" longer than this did not start.
@@ -149,6 +153,8 @@ pub struct ImageIds {
     replaced: Vec<(String, String)>,
     /// The compose services checked for a replaced image; empty: all.
     services: Vec<String>,
+    /// See [`Expected::one_shots`].
+    one_shots: Option<Vec<String>>,
 }
 
 impl ImageIds {
@@ -175,6 +181,7 @@ impl ImageIds {
             }
         }
         ids.services = expected.services.clone();
+        ids.one_shots = expected.one_shots.clone();
         Ok(ids)
     }
 
@@ -184,6 +191,7 @@ impl ImageIds {
             run,
             replaced,
             services: Vec::new(),
+            one_shots: None,
         }
     }
 
@@ -197,7 +205,11 @@ impl ImageIds {
     /// update put in place, or belongs to a compose service the update did not change (and
     /// was started again with the whole project).
     fn may_finish(&self, c: &Container) -> bool {
-        !self.changed(c) || self.run.iter().any(|(_, run)| run == c.image_id())
+        let one_shot = self
+            .one_shots
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|s| s == c.compose_service()));
+        !self.changed(c) || (one_shot && self.run.iter().any(|(_, run)| run == c.image_id()))
     }
 
     /// The replaced pin whose image container `c` runs, unless a pin to run has the same
@@ -812,6 +824,22 @@ mod tests {
                 (Err(e), Err(words)) => assert!(e.contains(words), "{what}: {e}"),
                 (got, want) => panic!("{what}: {got:?}, wanted {want:?}"),
             }
+        }
+        // A service that ran before the update and now exits, even with 0, is not done: only
+        // one that was a finished one-shot before may finish again.
+        for (one_shots, pass) in [
+            (Some(vec![]), false),
+            (Some(vec!["app".to_owned()]), true),
+            (None, true),
+        ] {
+            let mut images =
+                ImageIds::new(vec![("reg/app@sha256:new".into(), "appimg".into())], vec![]);
+            images.services = vec!["app".into()];
+            images.one_shots = one_shots.clone();
+            let start = Instant::now();
+            let mut watch = Watch::new("p", Duration::from_secs(0), start);
+            let verdict = watch.observe(std::slice::from_ref(&done), &images, start);
+            assert_eq!(verdict.is_ok(), pass, "{one_shots:?}: {verdict:?}");
         }
         // Done once it has stayed so for the settle period; restarted then, it fails.
         let looks = [

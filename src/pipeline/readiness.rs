@@ -35,6 +35,10 @@ pub fn not_ready(
             };
             let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
             let changing = restart::services_using(config, dir, &entries);
+            if changing.is_empty() {
+                // The changed services are not known: nothing can be told apart.
+                return None;
+            }
             judge(&containers, &changing).map(|why| (dir.name.clone(), why))
         })
         .collect()
@@ -60,10 +64,13 @@ pub fn judge(containers: &[Container], changing: &[String]) -> Option<String> {
 /// Restarting, unhealthy, exited with a failure, or dead.
 fn unwell(container: &Container) -> bool {
     let status = container.status();
+    // 137 and 143: stopped by SIGKILL or SIGTERM (`docker stop`, `podman stop`): stopped on
+    // purpose, not failing.
+    let failed = !matches!(container.state.exit_code, 0 | 137 | 143);
     status == "restarting"
         || status == "dead"
         || container.health().as_deref() == Some("unhealthy")
-        || (matches!(status.as_str(), "exited" | "stopped") && container.state.exit_code != 0)
+        || (matches!(status.as_str(), "exited" | "stopped") && failed)
 }
 
 #[cfg(test)]
@@ -105,6 +112,9 @@ mod tests {
                 container("init", "init", "exited", 3, ""),
                 Some("exit code 3"),
             ),
+            // Stopped on purpose by the admin.
+            (container("db", "db", "exited", 143, ""), None),
+            (container("db", "db", "exited", 137, ""), None),
             // The one being replaced may be broken: the update may be its fix.
             (container("app", "app", "exited", 1, ""), None),
         ];

@@ -43,6 +43,9 @@ pub enum Plan {
         /// The project's other containers as they were before the update: the health gate
         /// judges each against itself, not as a new one.
         unchanged: Vec<Container>,
+        /// The changed compose services whose containers had all finished with exit code
+        /// 0 before the update (one-shots): theirs may finish so again.
+        one_shots: Vec<String>,
     },
     /// `down` and `up -d` the whole compose project.
     Project,
@@ -145,7 +148,19 @@ pub fn plan(
         .filter(|c| !services.iter().any(|s| s == c.compose_service()))
         .cloned()
         .collect();
+    let one_shots = services
+        .iter()
+        .filter(|s| {
+            let before: Vec<&&Container> = targets
+                .iter()
+                .filter(|c| c.compose_service() == s.as_str())
+                .collect();
+            !before.is_empty() && before.iter().all(|c| c.finished())
+        })
+        .cloned()
+        .collect();
     Ok(Plan::Services {
+        one_shots,
         services,
         containers: targets.iter().map(|c| c.id.clone()).collect(),
         dependents: dependents.iter().map(|c| c.id.clone()).collect(),
@@ -313,6 +328,15 @@ impl Plan {
             Plan::Nothing | Plan::AlreadyRunning => Vec::new(),
             Plan::Services { services, .. } => vec![compose.up_services(dir, services)],
             Plan::Project | Plan::Unit | Plan::Fresh => vec![compose.start(dir)],
+        }
+    }
+
+    /// The changed compose services that were finished one-shots before the update; `None`
+    /// when nothing ran before (a fresh project, a whole-project restart): not known.
+    pub fn one_shots(&self) -> Option<&[String]> {
+        match self {
+            Plan::Services { one_shots, .. } => Some(one_shots),
+            _ => None,
         }
     }
 
@@ -605,6 +629,7 @@ mod tests {
             dependents: Vec::new(),
             stop_secs: Some(10),
             unchanged: Vec::new(),
+            one_shots: Vec::new(),
         };
         let improper = "Error: container state improper: stopped";
         let app = |status: &str| {

@@ -140,7 +140,8 @@ impl Steps<'_> {
             Some(resume) => Some(resume.failed),
             None => load(dir).ok(),
         };
-        record(RollbackStep::Started, *failed_snapshot);
+        // As far as it got: a resumed undo never steps back.
+        record(from, *failed_snapshot);
         failpoint::hit("rollback-started");
         if let Err(e) = runner.run(&Compose::new(config).stop(dir)) {
             log::warn!("{name}: stopping before the rollback failed: {e}");

@@ -35,6 +35,8 @@ pub fn prepare<'s>(
         if !options.dry_run {
             newer::announce(service, features.newer, seen, now, notifier);
         }
+        // What an interrupted run left is finished whatever this run's resolution says.
+        let resume = pending_update(service, journal, options.dry_run);
         let split = plan::changes(service, resolutions)
             .map(|changes| tag_update::apply(service, changes, features.moves, resolutions))
             .and_then(|changes| crate::pipeline::update_policy::split(service, changes));
@@ -47,17 +49,20 @@ pub fn prepare<'s>(
                 changes
             }
             Err(error) => {
-                log::error!("{name}: {error}");
-                codes.push(error.exit_code());
-                rows.push(Row::failed(name, "", &error));
-                if !options.dry_run {
-                    let message = error.to_string();
-                    notifier.send(&Notification::new(name, "", None, None, "failed", &message));
+                report_failed(
+                    name,
+                    &error,
+                    (!options.dry_run).then_some(notifier),
+                    (codes, rows),
+                );
+                if let Some(pending) = resume {
+                    // A rollback or an update an interrupted run left: finished all the same
+                    // (it resolves nothing).
+                    prepared.push((service, Vec::new(), Some(pending), Vec::new()));
                 }
                 continue;
             }
         };
-        let resume = pending_update(service, journal, options.dry_run);
         let (changes, mut held) = hold_back(service, changes, past, options.retry_failed);
         let (changes, waiting) = cooldown::split(features.config, service, changes, seen, now);
         for w in &waiting {
@@ -69,37 +74,68 @@ pub fn prepare<'s>(
             );
             rows.push(Row::waiting(name, w, now));
         }
-        for change in &held {
-            let why = history::why_held(past, name, &change.entry, change.new.as_str());
-            log::warn!(
-                "{name}: {} {} {why} and is held back (--retry-failed tries it)",
-                change.entry,
-                change.new
-            );
-            rows.push(Row::change(name, change, "held back"));
-            if !already_recorded_held(past, name, change) && !options.dry_run {
-                notifier.send(&Notification::new(
-                    name,
-                    &change.entry,
-                    change.old.as_deref(),
-                    Some(change.new.as_str()),
-                    "held back",
-                    &format!("{why}; `cipug update --retry-failed` tries it again"),
-                ));
-                events.push(event(
-                    name,
-                    change,
-                    history::Outcome::HeldBack,
-                    (None, None),
-                    None,
-                ));
-            }
-        }
+        let notify = (!options.dry_run).then_some(notifier);
+        report_held(name, &held, past, notify, (rows, events));
         // Waiting entries have their own row already, as held-back ones do.
         held.extend(waiting.into_iter().map(|w| w.change));
         prepared.push((service, changes, resume, held));
     }
     prepared
+}
+
+/// Reports the digests of `name` held back after an earlier failure: logged, a row each,
+/// and (unless `notifier` is `None`, a dry run) a notification and a history event the first
+/// time.
+fn report_held(
+    name: &str,
+    held: &[Change],
+    past: &[Event],
+    notifier: Option<&Notifier<'_>>,
+    (rows, events): (&mut Vec<Row>, &mut Vec<Event>),
+) {
+    for change in held {
+        let why = history::why_held(past, name, &change.entry, change.new.as_str());
+        log::warn!(
+            "{name}: {} {} {why} and is held back (--retry-failed tries it)",
+            change.entry,
+            change.new
+        );
+        rows.push(Row::change(name, change, "held back"));
+        if let (false, Some(notifier)) = (already_recorded_held(past, name, change), notifier) {
+            notifier.send(&Notification::new(
+                name,
+                &change.entry,
+                change.old.as_deref(),
+                Some(change.new.as_str()),
+                "held back",
+                &format!("{why}; `cipug update --retry-failed` tries it again"),
+            ));
+            events.push(event(
+                name,
+                change,
+                history::Outcome::HeldBack,
+                (None, None),
+                None,
+            ));
+        }
+    }
+}
+
+/// Reports a service whose entries could not be worked out: logged, its code and row, and
+/// a notification unless `notifier` is `None` (dry run).
+fn report_failed(
+    name: &str,
+    error: &crate::error::Error,
+    notifier: Option<&Notifier<'_>>,
+    (codes, rows): (&mut Vec<u8>, &mut Vec<Row>),
+) {
+    log::error!("{name}: {error}");
+    codes.push(error.exit_code());
+    rows.push(Row::failed(name, "", error));
+    if let Some(notifier) = notifier {
+        let message = error.to_string();
+        notifier.send(&Notification::new(name, "", None, None, "failed", &message));
+    }
 }
 
 /// How the run was asked to select.

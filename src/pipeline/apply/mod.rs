@@ -40,7 +40,24 @@ pub struct Updater<'a> {
 struct Start {
     cmds: Vec<Cmd>,
     services: Vec<String>,
+    before: Before,
+}
+
+/// What the gate judges against: the containers the update leaves as they are (as they were
+/// before it), and which changed compose services were finished one-shots.
+#[derive(Default, Clone)]
+struct Before {
     unchanged: Vec<Container>,
+    one_shots: Option<Vec<String>>,
+}
+
+impl Before {
+    fn of(plan: &Plan) -> Before {
+        Before {
+            unchanged: plan.unchanged().to_vec(),
+            one_shots: plan.one_shots().map(<[String]>::to_vec),
+        }
+    }
 }
 
 /// A service whose update is done but for its start and health gate: the caller runs the
@@ -76,13 +93,7 @@ impl Started {
 
     /// Waits for the health gate of `service` after its update.
     pub fn gate(&self, config: &Config, runner: &dyn Runner, service: &Service) -> Result<()> {
-        gate_after(
-            config,
-            runner,
-            service,
-            &self.changes,
-            &self.start.unchanged,
-        )
+        gate_after(config, runner, service, &self.changes, &self.start.before)
     }
 }
 
@@ -332,7 +343,7 @@ impl<'a> Updater<'a> {
                 // One `systemctl restart` of the unit.
                 let compose = Compose::new(self.config);
                 Plan::run(self.runner, &compose.restart(&service.dir))?;
-                return self.gate_or_leave(service, changes, &[]);
+                return self.gate_or_leave(service, changes, &Before::default());
             }
             plan.stop(self.config, self.runner, &service.dir)?;
         }
@@ -391,13 +402,13 @@ impl<'a> Updater<'a> {
             self.start_left = Start {
                 cmds,
                 services,
-                unchanged: plan.unchanged().to_vec(),
+                before: Before::of(plan),
             };
             self.gate_left = true;
             return Ok(());
         }
         Plan::run(self.runner, &cmds)?;
-        self.gate_or_leave(service, changes, plan.unchanged())
+        self.gate_or_leave(service, changes, &Before::of(plan))
     }
 
     /// The health gate, expecting the new pins' images to run and the old ones no longer,
@@ -407,13 +418,13 @@ impl<'a> Updater<'a> {
         &mut self,
         service: &Service,
         changes: &[Change],
-        unchanged: &[Container],
+        before: &Before,
     ) -> Result<()> {
         if self.defer_gate {
             self.gate_left = true;
             return Ok(());
         }
-        gate_after(self.config, self.runner, service, changes, unchanged)?;
+        gate_after(self.config, self.runner, service, changes, before)?;
         log::info!("{}: restarted", service.dir.name);
         Ok(())
     }
@@ -502,10 +513,11 @@ fn gate_after(
     runner: &dyn Runner,
     service: &Service,
     changes: &[Change],
-    unchanged: &[Container],
+    before: &Before,
 ) -> Result<()> {
     let mut expected = expected(changes);
-    expected.unchanged = unchanged.to_vec();
+    expected.unchanged = before.unchanged.clone();
+    expected.one_shots = before.one_shots.clone();
     let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
     expected.services = restart::services_using(config, &service.dir, &entries);
     gate::wait(config, runner, &service.dir, &expected)
@@ -519,6 +531,7 @@ fn expected(changes: &[Change]) -> gate::Expected {
         replaced: changes.iter().filter_map(|c| c.old.clone()).collect(),
         services: Vec::new(),
         unchanged: Vec::new(),
+        one_shots: None,
     }
 }
 
