@@ -47,18 +47,24 @@ mod tests {
     #[test]
     fn at_most_gates_at_once_look_at_a_time() {
         let slots = GateSlots::default();
-        let (active, most, done) = (
+        let (active, most, done, entered) = (
+            AtomicUsize::new(0),
             AtomicUsize::new(0),
             AtomicUsize::new(0),
             AtomicUsize::new(0),
         );
+        // The first ones in wait for each other: all of them are inside at once, whatever
+        // the scheduling (no sleep decides it).
+        let first = std::sync::Barrier::new(GATES_AT_ONCE);
         std::thread::scope(|scope| {
             for _ in 0..20 {
                 scope.spawn(|| {
                     slots.run(|| {
                         let now = active.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
-                        std::thread::sleep(std::time::Duration::from_millis(30));
+                        if entered.fetch_add(1, Ordering::SeqCst) < GATES_AT_ONCE {
+                            first.wait();
+                        }
                         active.fetch_sub(1, Ordering::SeqCst);
                         done.fetch_add(1, Ordering::SeqCst);
                     })
@@ -66,7 +72,10 @@ mod tests {
             }
         });
         assert_eq!(done.load(Ordering::SeqCst), 20);
-        let most = most.load(Ordering::SeqCst);
-        assert!((2..=GATES_AT_ONCE).contains(&most), "{most} at once");
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            GATES_AT_ONCE,
+            "at most, and all, at once"
+        );
     }
 }

@@ -68,13 +68,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = RunLock::acquire(dir.path(), Wait::No).unwrap();
         let path = dir.path().to_path_buf();
+        let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = std::sync::Arc::clone(&released);
         let waiter = std::thread::spawn(move || {
-            let started = std::time::Instant::now();
             RunLock::acquire(&path, Wait::Yes).unwrap();
-            started.elapsed()
+            // Got only once the first run let go, however the threads were scheduled.
+            seen.load(std::sync::atomic::Ordering::SeqCst)
         });
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        released.store(true, std::sync::atomic::Ordering::SeqCst);
         drop(first);
-        assert!(waiter.join().unwrap() >= std::time::Duration::from_millis(250));
+        assert!(
+            waiter.join().unwrap(),
+            "the waiter got the lock while it was held"
+        );
     }
 }
