@@ -73,7 +73,8 @@ pub fn run_check(
         0 if fail_outdated && report.has_pending() => exit::OUTDATED,
         code => code,
     };
-    crate::commands::metrics::record(config, crate::commands::metrics::from_check(&report), code);
+    let entries = crate::commands::metrics::from_check(&report);
+    crate::commands::metrics::record(config, &dirs, entries, code);
     if !codes.is_empty() {
         return Err(Error::Several(codes));
     }

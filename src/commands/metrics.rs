@@ -269,13 +269,20 @@ pub fn write(
 }
 
 /// Writes the metrics file of a run if `METRICS_FILE` is set; a failure is a warning.
-pub fn record(config: &crate::config::Config, entries: Vec<EntryMetric>, exit_code: u8) {
+/// `dirs` are the service folders the run found (not looked for again).
+pub fn record(
+    config: &crate::config::Config,
+    dirs: &[crate::services::ServiceDir],
+    entries: Vec<EntryMetric>,
+    exit_code: u8,
+) {
     let Some(path) = &config.metrics_file else {
         return;
     };
-    let services = crate::services::discover(config)
-        .map(|dirs| dirs.into_iter().map(|d| (d.name, d.path)).collect())
-        .unwrap_or_default();
+    let services = dirs
+        .iter()
+        .map(|d| (d.name.clone(), d.path.clone()))
+        .collect();
     let history = crate::pipeline::history::History::new(&config.state_dir)
         .events()
         .unwrap_or_default();

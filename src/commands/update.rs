@@ -123,7 +123,7 @@ pub fn run(
     }
     report::summary(&tally.rows, options.json, out)?;
     let entries = metrics::from_update(&tally.rows, &loaded, &newer);
-    metrics::record(config, entries, crate::error::combine(&tally.codes));
+    metrics::record(config, &dirs, entries, crate::error::combine(&tally.codes));
     tally.result(options)
 }
 
