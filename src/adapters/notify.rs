@@ -217,20 +217,13 @@ mod tests {
     use super::*;
 
     fn config(env: &[(&str, &str)]) -> Config {
-        let mut vars: std::collections::BTreeMap<String, String> = env
+        let vars: Vec<(String, &str)> = env
             .iter()
-            .map(|(k, v)| (format!("CIPUG_{k}"), v.to_string()))
+            .map(|(k, v)| (format!("CIPUG_{k}"), *v))
             .collect();
-        vars.insert("CIPUG_SERVICES_ROOT".into(), "/srv".into());
-        Config::load(&crate::config::Sources {
-            flags: Default::default(),
-            env: vars.into_iter().collect(),
-            cwd: "/".into(),
-            is_root: true,
-            uid: 0,
-            settings_file: None,
-        })
-        .unwrap()
+        let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        all.push(("CIPUG_SERVICES_ROOT", "/srv"));
+        Config::for_tests(&all, std::path::Path::new("/"))
     }
 
     fn failed(i: usize) -> Notification {

@@ -48,7 +48,6 @@ pub fn combination(config: &Config, runner: &dyn Runner) -> Option<Result<String
 mod tests {
     use super::*;
     use crate::adapters::runner::{Cmd, Output, RunError};
-    use crate::config::Sources;
 
     /// Answers every command with one version text.
     struct Version(&'static str);
@@ -70,18 +69,7 @@ mod tests {
             ("CIPUG_CONTAINER_TOOL", container),
             ("CIPUG_ENV_FILE_NAME", env_file),
         ];
-        Config::load(&Sources {
-            flags: Default::default(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            cwd: "/".into(),
-            is_root: true,
-            uid: 0,
-            settings_file: None,
-        })
-        .unwrap()
+        Config::for_tests(&env, std::path::Path::new("/"))
     }
 
     #[test]

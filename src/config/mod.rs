@@ -230,6 +230,26 @@ impl Config {
 }
 
 #[cfg(test)]
+impl Config {
+    /// The settings these environment variables give, alone, as root in `cwd`: for unit
+    /// tests.
+    pub fn for_tests(env: &[(&str, &str)], cwd: &Path) -> Config {
+        Config::load(&Sources {
+            flags: Default::default(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            cwd: cwd.to_path_buf(),
+            is_root: true,
+            uid: 0,
+            settings_file: None,
+        })
+        .unwrap()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -7,6 +7,8 @@ pub mod apply;
 pub mod checks;
 pub mod cooldown;
 pub mod first_seen;
+#[cfg(test)]
+pub mod fixture;
 pub mod gate;
 pub mod gate_slots;
 pub mod history;

@@ -436,7 +436,6 @@ mod tests {
         assert!(dependents_of(&all, &[&all[4]]).is_empty());
     }
     use crate::adapters::runner::{Output, RunError};
-    use crate::config::Sources;
     use crate::formats::image_ref::Pin;
 
     /// Answers `ps` with an app and a db container, `container inspect` with app on image
@@ -529,15 +528,7 @@ mod tests {
     }
 
     fn config_for(root: &std::path::Path) -> Config {
-        Config::load(&Sources {
-            flags: Default::default(),
-            env: [("CIPUG_SERVICES_ROOT".to_owned(), root.display().to_string())].into(),
-            cwd: root.to_path_buf(),
-            is_root: true,
-            uid: 0,
-            settings_file: None,
-        })
-        .unwrap()
+        Config::for_tests(&[("CIPUG_SERVICES_ROOT", root.to_str().unwrap())], root)
     }
 
     /// Answers `ps` with a running db container and, from look `empty` on, a running app

@@ -264,46 +264,13 @@ mod tests {
     //! finishing from each journalled step.
     use super::*;
     use crate::adapters::recording::Recording;
-    use crate::config::Sources;
 
     const NEW: &str =
         "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
-    /// A service folder whose `.env` holds the pin being undone, and the settings of a gate
-    /// that looks once.
+    /// A service folder whose `.env` holds the pin being undone.
     fn service() -> (tempfile::TempDir, Config, ServiceDir) {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("svc");
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::write(
-            dir.join("compose.yml"),
-            "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(".env"),
-            format!("SERVICE_APP_IMAGE_TAGGED=r.io/app:1\nSERVICE_APP_IMAGE_HASHED={NEW}\n"),
-        )
-        .unwrap();
-        let env = [
-            ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
-            ("CIPUG_HEALTH_TIMEOUT", "0"),
-            ("CIPUG_HEALTH_SETTLE", "0"),
-        ];
-        let config = Config::load(&Sources {
-            flags: Default::default(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            cwd: root.path().to_path_buf(),
-            is_root: true,
-            uid: 0,
-            settings_file: None,
-        })
-        .unwrap();
-        let dir = crate::services::discover(&config).unwrap().remove(0);
-        (root, config, dir)
+        crate::pipeline::fixture::service(NEW)
     }
 
     /// The tools answering a rollback that goes well: snapper knows the folder, the project

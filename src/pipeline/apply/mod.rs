@@ -541,7 +541,6 @@ mod tests {
     //! before each, and a failure at each step with what runs after it.
     use super::*;
     use crate::adapters::recording::Recording;
-    use crate::config::Sources;
 
     const OLD: &str =
         "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -550,39 +549,7 @@ mod tests {
 
     /// A service pinned to OLD, the settings of one run (state in the same folder).
     fn service() -> (tempfile::TempDir, Config, Service) {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("svc");
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::write(
-            dir.join("compose.yml"),
-            "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(".env"),
-            format!("SERVICE_APP_IMAGE_TAGGED=r.io/app:1\nSERVICE_APP_IMAGE_HASHED={OLD}\n"),
-        )
-        .unwrap();
-        let state = root.path().join("state");
-        let env = [
-            ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
-            ("CIPUG_STATE_DIR", state.to_str().unwrap()),
-            ("CIPUG_HEALTH_TIMEOUT", "0"),
-            ("CIPUG_HEALTH_SETTLE", "0"),
-        ];
-        let config = Config::load(&Sources {
-            flags: Default::default(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            cwd: root.path().to_path_buf(),
-            is_root: true,
-            uid: 0,
-            settings_file: None,
-        })
-        .unwrap();
-        let dir = crate::services::discover(&config).unwrap().remove(0);
+        let (root, config, dir) = crate::pipeline::fixture::service(OLD);
         let service = crate::pipeline::plan::load(&dir).unwrap();
         (root, config, service)
     }
