@@ -14,21 +14,6 @@ use std::time::{Duration, Instant};
 
 use support::{Behaviour, Stack, COMPOSE, COMPOSE_RESTARTING, DEBIAN_COMPOSE};
 
-fn pin(stack: &Stack, name: &str) -> Option<String> {
-    fs::read_to_string(stack.root.join(name).join(".env"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("SERVICE_APP_IMAGE_HASHED="))
-        .map(str::to_owned)
-}
-
-fn history_json(stack: &Stack, service: &str) -> Vec<serde_json::Value> {
-    let run = stack.cipug(&["history", service, "--format", "json"], &[]);
-    run.expect_code(0);
-    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    json["events"].as_array().unwrap().clone()
-}
-
 #[test]
 fn a_crashing_image_is_rolled_back_and_held_back() {
     let mut stack = Stack::new();
@@ -57,7 +42,7 @@ fn a_crashing_image_is_rolled_back_and_held_back() {
         run.stderr
     );
     assert_eq!(
-        pin(&stack, "u1-crash"),
+        stack.pin("u1-crash"),
         Some(format!("{img}@{d1}")),
         "old pin back"
     );
@@ -81,7 +66,7 @@ fn a_crashing_image_is_rolled_back_and_held_back() {
     // The failed state was kept for inspection.
     let failed = svc.join(format!(".snapshots/{}/snapshot", snapshots[2].0));
     assert!(failed.join("data/started-2").exists());
-    let events = history_json(&stack, "u1-crash");
+    let events = stack.history("u1-crash");
     let last = events.last().unwrap();
     assert_eq!(last["outcome"], "rolled back");
     assert_eq!(last["new"], format!("{img}@{d2}"));
@@ -93,9 +78,9 @@ fn a_crashing_image_is_rolled_back_and_held_back() {
     run.expect_code(0);
     assert!(run.stderr.contains("held back"), "{}", run.stderr);
     assert_eq!(stack.snapshots("u1-crash").len(), 3);
-    assert_eq!(pin(&stack, "u1-crash"), Some(format!("{img}@{d1}")));
+    assert_eq!(stack.pin("u1-crash"), Some(format!("{img}@{d1}")));
     assert_eq!(
-        history_json(&stack, "u1-crash").last().unwrap()["outcome"],
+        stack.history("u1-crash").last().unwrap()["outcome"],
         "held back"
     );
 
@@ -104,7 +89,7 @@ fn a_crashing_image_is_rolled_back_and_held_back() {
         .images
         .push(&stack.registry, "demo/app:latest", "3", Behaviour::Serve);
     stack.cipug(&["--cache-duration", "0"], &[]).expect_code(0);
-    assert_eq!(pin(&stack, "u1-crash"), Some(format!("{img}@{d3}")));
+    assert_eq!(stack.pin("u1-crash"), Some(format!("{img}@{d3}")));
     support::wait_for("v3 to start", 10, || svc.join("data/started-3").exists());
 }
 
@@ -159,7 +144,7 @@ fn crash_loops_are_caught_every_time(compose_tool: &str) {
             "run {run}: {}",
             out.stderr
         );
-        assert_eq!(pin(&stack, "u6-loop"), Some(old.clone()), "run {run}");
+        assert_eq!(stack.pin("u6-loop"), Some(old.clone()), "run {run}");
         assert_runs(&stack, "u6-loop", &old);
         assert_eq!(
             fs::read_to_string(svc.join("data/version")).unwrap(),
@@ -171,7 +156,7 @@ fn crash_loops_are_caught_every_time(compose_tool: &str) {
             "run {run}"
         );
         // The failed digest is held back: the broken version does not come back.
-        let history = history_json(&stack, "u6-loop");
+        let history = stack.history("u6-loop");
         assert_eq!(history.last().unwrap()["new"], format!("{img}@{bad}"));
         eprintln!(
             "run {run}: caught and rolled back in {:.1}s",
@@ -316,7 +301,7 @@ fn finished_one_shots_and_a_db_restarted_long_ago_pass_the_gate() {
     let run = stack.cipug(&[], &env);
     run.expect_code(0);
     assert_eq!(
-        pin(&stack, "u9-siblings"),
+        stack.pin("u9-siblings"),
         Some(format!("{app}@{d2}")),
         "{}",
         run.stderr
@@ -444,11 +429,7 @@ fn containers_left_by_down(compose_tool: &str) {
         "{}",
         out.stderr
     );
-    assert_eq!(
-        pin(&stack, "u7-leak"),
-        Some(new),
-        "the .env was not put back"
-    );
+    assert_eq!(stack.pin("u7-leak"), Some(new), "the .env was not put back");
     assert_eq!(
         stack.snapshots("u7-leak").len(),
         snapshots + 1,
@@ -511,7 +492,7 @@ fn a_failing_healthcheck_is_rolled_back_without_waiting_out_the_timeout() {
         started.elapsed()
     );
     assert!(run.stderr.contains("unhealthy"), "{}", run.stderr);
-    assert_eq!(pin(&stack, "u2-health"), Some(format!("{img}@{d1}")));
+    assert_eq!(stack.pin("u2-health"), Some(format!("{img}@{d1}")));
     assert_eq!(
         stack
             .containers("u2-health")
@@ -558,7 +539,7 @@ fn rollback_on_request_and_history() {
         .cipug(&no_cache, &[("CIPUG_SERVICES_FILTER", "u3-manual")])
         .expect_code(0); // 3: d2 -> d3
     support::wait_for("v3 to start", 10, || svc.join("data/started-3").exists());
-    assert_eq!(pin(&stack, "u3-manual"), Some(format!("{img}@{d3}")));
+    assert_eq!(stack.pin("u3-manual"), Some(format!("{img}@{d3}")));
 
     // Back to before the latest update: pin d2, and v3's data gone.
     let run = stack.cipug(&["rollback", "u3-manual"], &[]);
@@ -569,7 +550,7 @@ fn rollback_on_request_and_history() {
         "{}",
         run.stdout
     );
-    assert_eq!(pin(&stack, "u3-manual"), Some(format!("{img}@{d2}")));
+    assert_eq!(stack.pin("u3-manual"), Some(format!("{img}@{d2}")));
     assert!(!svc.join("data/started-3").exists());
     assert!(svc.join("data/started-2").exists());
     assert_eq!(
@@ -579,10 +560,11 @@ fn rollback_on_request_and_history() {
     // The next run does not undo the rollback: d3 is held back.
     let run = stack.cipug(&no_cache, &[("CIPUG_SERVICES_FILTER", "u3-manual")]);
     run.expect_code(0);
-    assert_eq!(pin(&stack, "u3-manual"), Some(format!("{img}@{d2}")));
+    assert_eq!(stack.pin("u3-manual"), Some(format!("{img}@{d2}")));
 
     // --to an older snapshot: the one before d1 -> d2.
-    let before_d2 = history_json(&stack, "u3-manual")
+    let before_d2 = stack
+        .history("u3-manual")
         .iter()
         .find(|e| e["new"] == format!("{img}@{d2}") && e["outcome"] == "updated")
         .unwrap()["snapshot_before"]
@@ -594,7 +576,7 @@ fn rollback_on_request_and_history() {
             &[],
         )
         .expect_code(0);
-    assert_eq!(pin(&stack, "u3-manual"), Some(format!("{img}@{d1}")));
+    assert_eq!(stack.pin("u3-manual"), Some(format!("{img}@{d1}")));
     assert!(!svc.join("data/started-2").exists());
 
     // A snapshot number that u3-manual's config does not have (only u3-other's would be) is refused.
@@ -613,7 +595,7 @@ fn rollback_on_request_and_history() {
     );
 
     // History, text and JSON.
-    let events = history_json(&stack, "u3-manual");
+    let events = stack.history("u3-manual");
     let outcomes: Vec<&str> = events
         .iter()
         .map(|e| e["outcome"].as_str().unwrap())
@@ -691,7 +673,7 @@ fn rollback_says_what_it_reverts_and_how_to_undo_it() {
         .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
     stack.cipug(&no_cache, &[]).expect_code(0); // APP d1 -> d2, DB unchanged
     support::wait_for("v2 to start", 10, || svc.join("data/started-2").exists());
-    assert_eq!(pin(&stack, name), Some(format!("{img}@{d2}")));
+    assert_eq!(stack.pin(name), Some(format!("{img}@{d2}")));
     // Written after the update: an upload, and the unchanged db's data.
     fs::write(svc.join("data/upload.txt"), "a photo").unwrap();
     fs::write(svc.join("db/started-s1"), "rows written since").unwrap();
@@ -766,7 +748,7 @@ fn rollback_says_what_it_reverts_and_how_to_undo_it() {
         "{description}"
     );
     assert!(!svc.join("data/upload.txt").exists());
-    assert_eq!(pin(&stack, name), Some(format!("{img}@{d1}")));
+    assert_eq!(stack.pin(name), Some(format!("{img}@{d1}")));
     let history = stack.cipug(&["history", name], &[]);
     history.expect_code(0);
     assert!(
@@ -785,7 +767,7 @@ fn rollback_says_what_it_reverts_and_how_to_undo_it() {
         fs::read_to_string(svc.join("data/upload.txt")).unwrap(),
         "a photo"
     );
-    assert_eq!(pin(&stack, name), Some(format!("{img}@{d2}")));
+    assert_eq!(stack.pin(name), Some(format!("{img}@{d2}")));
 
     // --pins-only: the pin before the update, the upload kept, and the warning.
     let run = stack.cipug(&["rollback", name, "--pins-only"], &[]);
@@ -796,7 +778,7 @@ fn rollback_says_what_it_reverts_and_how_to_undo_it() {
         "{}",
         run.stdout
     );
-    assert_eq!(pin(&stack, name), Some(format!("{img}@{d1}")));
+    assert_eq!(stack.pin(name), Some(format!("{img}@{d1}")));
     assert_eq!(
         fs::read_to_string(svc.join("data/upload.txt")).unwrap(),
         "a photo"
@@ -964,7 +946,8 @@ fn dry_run_changes_nothing() {
     assert_eq!(stack.snapshots("u5-dry"), snapshots);
     assert_eq!(stack.container_ids("u5-dry"), ids);
     assert_eq!(fs::read(&cache).unwrap(), cache_before);
-    assert!(history_json(&stack, "u5-dry")
+    assert!(stack
+        .history("u5-dry")
         .iter()
         .all(|e| e["new"] != format!("{img}@{d2}")));
 }
@@ -1014,7 +997,7 @@ fn a_failed_first_pin_starts_the_service_on_its_tag_and_is_held_back() {
         (state.as_str(), image.as_str()),
         ("running", format!("{img}:latest").as_str())
     );
-    let events = history_json(&stack, "u9-first");
+    let events = stack.history("u9-first");
     let last = events.last().unwrap();
     assert_eq!(last["outcome"], "rolled back", "{events:?}");
     assert!(last["snapshot_before"].is_u64() && last["snapshot_failed"].is_u64());

@@ -11,21 +11,6 @@ use std::fs;
 
 use support::{Behaviour, Stack, COMPOSE};
 
-fn pin(stack: &Stack, name: &str) -> Option<String> {
-    fs::read_to_string(stack.root.join(name).join(".env"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("SERVICE_APP_IMAGE_HASHED="))
-        .map(str::to_owned)
-}
-
-fn last_event(stack: &Stack, service: &str) -> serde_json::Value {
-    let run = stack.cipug(&["history", service, "--format", "json"], &[]);
-    run.expect_code(0);
-    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    json["events"].as_array().unwrap().last().unwrap().clone()
-}
-
 #[test]
 fn a_rollback_killed_at_any_step_is_finished_to_the_recorded_snapshot() {
     let mut stack = Stack::new();
@@ -76,7 +61,7 @@ fn a_rollback_killed_at_any_step_is_finished_to_the_recorded_snapshot() {
             "{point}: {}",
             run.stderr
         );
-        assert_eq!(pin(&stack, name), Some(old_pin.clone()), "{point}");
+        assert_eq!(stack.pin(name), Some(old_pin.clone()), "{point}");
         assert!(
             !dir.join("data/started-2").exists(),
             "{point}: bad data left"
@@ -100,7 +85,7 @@ fn a_rollback_killed_at_any_step_is_finished_to_the_recorded_snapshot() {
         // state: none of the half-restored data as a new "before".
         let snapshots = stack.snapshots(name);
         assert_eq!(snapshots.len(), 3, "{point}: {snapshots:?}");
-        let event = last_event(&stack, name);
+        let event = stack.history(name).last().cloned().unwrap();
         assert_eq!(event["outcome"], "rolled back", "{point}: {event}");
         assert_eq!(event["snapshot_before"], snapshots[1].0, "{point}: {event}");
         assert!(
@@ -144,7 +129,7 @@ fn a_release_that_fills_the_disk_is_still_rolled_back() {
         "{}",
         run.stderr
     );
-    assert_eq!(pin(&stack, "w-full"), Some(format!("{img}@{d1}")));
+    assert_eq!(stack.pin("w-full"), Some(format!("{img}@{d1}")));
     assert!(
         !svc.join("data/fill").exists(),
         "the full disk's file is gone"
@@ -156,7 +141,7 @@ fn a_release_that_fills_the_disk_is_still_rolled_back() {
         Some(&("running".to_owned(), format!("{img}@{d1}"))),
         "{containers:?}"
     );
-    let event = last_event(&stack, "w-full");
+    let event = stack.history("w-full").last().cloned().unwrap();
     assert_eq!(event["outcome"], "rolled back", "{event}");
     assert!(event["snapshot_failed"].is_null(), "{event}");
 }
@@ -185,7 +170,7 @@ fn an_update_killed_after_the_stop_starts_the_service_again_when_the_tag_moved_b
         &[("CIPUG_FAILPOINT", "before-snapshot")],
     );
     assert_eq!(run.code, -1, "killed\n{}", run.stderr);
-    assert_eq!(pin(&stack, "w-stopped"), Some(format!("{img}@{d1}")));
+    assert_eq!(stack.pin("w-stopped"), Some(format!("{img}@{d1}")));
     assert!(
         !stack
             .containers("w-stopped")

@@ -617,6 +617,23 @@ impl Stack {
             .collect()
     }
 
+    /// The `SERVICE_APP_IMAGE_HASHED` pin in the `.env` of service `name`.
+    pub fn pin(&self, name: &str) -> Option<String> {
+        fs::read_to_string(self.root.join(name).join(".env"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("SERVICE_APP_IMAGE_HASHED="))
+            .map(str::to_owned)
+    }
+
+    /// The events `cipug history <service> --format json` lists.
+    pub fn history(&self, service: &str) -> Vec<serde_json::Value> {
+        let run = self.cipug(&["history", service, "--format", "json"], &[]);
+        run.expect_code(0);
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        json["events"].as_array().unwrap().clone()
+    }
+
     /// The `<registry>/<repo>` name of an image in this stack's registry.
     pub fn image(&self, repo: &str) -> String {
         format!("{}/{repo}", self.registry.addr)
