@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use crate::formats::compose_version::ComposeKind;
 
 /// The compose specification's default file names, in the order compose tools prefer them.
 pub const DEFAULT_NAMES: &[&str] = &[
@@ -41,23 +42,68 @@ pub const OVERRIDE_NAMES: &[&str] = &[
     "docker-compose.override.yml",
 ];
 
-/// Every compose file the compose tool reads in `folder`, in the order it merges them: the
-/// compose file, then the override files present, when cipug gives no `-f` (with `-f` the
-/// tools read only the file named).
+/// The files podman-compose (1.0 to 1.6) reads when no `-f` names one: every one of these
+/// that exists, merged in this order.
+pub const PODMAN_COMPOSE_NAMES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "compose.override.yaml",
+    "compose.override.yml",
+    "podman-compose.yaml",
+    "podman-compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+    "container-compose.yml",
+    "container-compose.yaml",
+    "container-compose.override.yml",
+    "container-compose.override.yaml",
+];
+
+/// Every compose file the compose tool reads in `folder`, in the order it merges them, when
+/// cipug gives no `-f` (with `-f` the tools read only the file named): for podman-compose
+/// each of [`PODMAN_COMPOSE_NAMES`] present, for docker compose the compose file, then the
+/// override files present. For a tool cipug does not know, both (and
+/// [`podman_only_files`] says which only podman-compose would read).
 pub fn paths(config: &Config, folder: &Path) -> Vec<PathBuf> {
     let Some(main) = path(config, folder) else {
         return Vec::new();
     };
-    let mut all = vec![main];
-    if flag(config, folder).is_none() {
-        all.extend(
-            OVERRIDE_NAMES
-                .iter()
-                .map(|n| folder.join(n))
-                .filter(|p| p.is_file()),
-        );
+    if flag(config, folder).is_some() {
+        return vec![main];
     }
-    all
+    let present = |names: &[&str]| -> Vec<PathBuf> {
+        names
+            .iter()
+            .map(|n| folder.join(n))
+            .filter(|p| p.is_file())
+            .collect()
+    };
+    let mut all = vec![main];
+    all.extend(present(OVERRIDE_NAMES));
+    match config.compose_flavour.kind {
+        ComposeKind::PodmanCompose => present(PODMAN_COMPOSE_NAMES),
+        ComposeKind::Unknown => {
+            all.extend(podman_only_files(config, folder));
+            all
+        }
+        ComposeKind::DockerComposeV1 | ComposeKind::DockerComposeV2 => all,
+    }
+}
+
+/// The files of [`PODMAN_COMPOSE_NAMES`] present in `folder` that docker compose does not
+/// read, when cipug gives no `-f`.
+pub fn podman_only_files(config: &Config, folder: &Path) -> Vec<PathBuf> {
+    if flag(config, folder).is_some() {
+        return Vec::new();
+    }
+    PODMAN_COMPOSE_NAMES
+        .iter()
+        .filter(|n| !DEFAULT_NAMES.contains(n) && !OVERRIDE_NAMES.contains(n))
+        .map(|n| folder.join(n))
+        .filter(|p| p.is_file())
+        .collect()
 }
 
 /// What to name in an error when `folder` has no compose file.
@@ -162,5 +208,32 @@ mod tests {
             );
             assert_eq!(flag(&c, dir.path()).as_deref(), *f, "{files:?} {setting}");
         }
+    }
+
+    #[test]
+    fn each_tool_merges_its_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["compose.yml", "compose.override.yml", "podman-compose.yml"] {
+            std::fs::write(dir.path().join(file), "services: {}\n").unwrap();
+        }
+        let names = |kind: &str| {
+            let mut c = config("");
+            c.compose_flavour = crate::formats::compose_version::ComposeFlavour::parse(kind);
+            paths(&c, dir.path())
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        let all = ["compose.yml", "compose.override.yml", "podman-compose.yml"];
+        assert_eq!(names("podman-compose version 1.0.3"), all);
+        assert_eq!(
+            names("Docker Compose version v2.26.1"),
+            ["compose.yml", "compose.override.yml"]
+        );
+        assert_eq!(names(""), all, "not known: both readings");
+        assert_eq!(
+            podman_only_files(&config(""), dir.path()),
+            [dir.path().join("podman-compose.yml")]
+        );
     }
 }

@@ -132,3 +132,142 @@ fn override_files_and_extends_with_the_newest_podman_compose() {
 fn override_files_and_extends_with_debian_podman_compose() {
     services_through_override_files_and_extends_are_recreated(DEBIAN_COMPOSE, "ov-deb");
 }
+
+/// Services that come through an `include:`d file and through `extends:` of a service in
+/// another file (each path relative to the file naming it) are recreated with the one they
+/// share the variable with; the summary names the containers the update created. Where
+/// cipug cannot follow an include (a variable in its path), it says so and restarts the
+/// whole project: every container runs the new pin all the same. podman-compose 1.6 (1.0
+/// has no `include:`).
+#[test]
+fn includes_and_extends_of_other_files_with_the_newest_podman_compose() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let cases = [
+        ("inc-known", "lib/side.yml", ""),
+        ("inc-unsure", "${LIB}/side.yml", "LIB=lib\n"),
+    ];
+    let mut folders = Vec::new();
+    for (folder, include, env) in cases {
+        let compose = format!(
+            "include:\n  - {include}\n{COMPOSE}  worker:\n    extends:\n      file: common/base.yml\n      service: base\n"
+        );
+        let svc = stack.service(
+            folder,
+            &compose,
+            &format!("{env}SERVICE_APP_IMAGE_TAGGED={img}\n"),
+            true,
+        );
+        fs::create_dir_all(svc.join("lib")).unwrap();
+        fs::create_dir_all(svc.join("common")).unwrap();
+        fs::write(
+            svc.join("lib/side.yml"),
+            "services:\n  side:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n",
+        )
+        .unwrap();
+        fs::write(
+            svc.join("common/base.yml"),
+            "services:\n  base:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    command: [\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n",
+        )
+        .unwrap();
+        folders.push(folder);
+    }
+    let newest = support::newest_compose();
+    let tool = [
+        ("CIPUG_COMPOSE_TOOL", newest.as_str()),
+        ("CIPUG_CACHE_DURATION", "0"),
+    ];
+    stack.cipug(&[], &tool).expect_code(0);
+    let d2 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let run = stack.cipug(&[], &tool);
+    run.expect_code(0);
+    let pin = format!("{img}@{d2}");
+    for folder in folders {
+        let running = running_images(&stack, folder);
+        assert_eq!(running.len(), 3, "{folder}: app, worker, side: {running:?}");
+        assert!(
+            running.iter().all(|image| *image == pin),
+            "{folder}: {running:?}"
+        );
+    }
+    assert!(
+        run.stdout.contains("inc-known: recreated") && run.stdout.contains("worker"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("a path with a variable in it")
+            && run.stderr.contains("the whole project restarts"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A container of the project that the update did not recreate still runs the image the
+/// pin replaced (here one no compose file describes any more, as a service the compose
+/// model missed would): the promise "the pin is what runs" does not hold, so the gate
+/// fails, names it, and the update is rolled back. Before, only the compose services the
+/// plan named were looked at, and the update passed.
+#[test]
+fn a_container_left_on_the_replaced_image_fails_the_gate() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    let d1 = stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let folder = "left-on-old";
+    stack.service(
+        folder,
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    let tool = [
+        ("CIPUG_COMPOSE_TOOL", DEBIAN_COMPOSE),
+        ("CIPUG_CACHE_DURATION", "0"),
+    ];
+    stack.cipug(&[], &tool).expect_code(0);
+    let old = format!("{img}@{d1}");
+    let out = support::sh_in(
+        &stack.root,
+        &stack.container_env(),
+        "podman",
+        &[
+            "run",
+            "-d",
+            "--name",
+            "left-on-old_helper_1",
+            "--label",
+            &format!("com.docker.compose.project={folder}"),
+            "--label",
+            "com.docker.compose.service=helper",
+            &old,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let run = stack.cipug(&[], &tool);
+    run.expect_code(34);
+    assert!(
+        run.stderr.contains("left-on-old_helper_1 still runs")
+            && run.stderr.contains("`helper` was not recreated"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        stack.pin(folder),
+        Some(old),
+        "rolled back to the pin that runs"
+    );
+}

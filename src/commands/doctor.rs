@@ -12,7 +12,6 @@ use crate::adapters::runner::Runner;
 use crate::adapters::snapper::Snapper;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::formats::compose_services::ComposeServices;
 use crate::pipeline::plan::{self, Service};
 use crate::pipeline::prepare::{required_tools, Registries};
 use crate::resolve::{self, Cache};
@@ -223,8 +222,6 @@ fn snapshot_findings(snapper: &mut Snapper<'_>, dir: &ServiceDir) -> Vec<Finding
 fn compose_findings(config: &Config, service: &Service) -> Vec<Finding> {
     let (name, dir) = (&service.dir.name, &service.dir);
     let compose_name = crate::compose_file_names::name(config, &dir.path).unwrap_or_default();
-    let compose =
-        crate::compose_file_names::read(&dir.path.join(&compose_name)).unwrap_or_default();
     let mut found = Vec::new();
     if service.images.is_empty() {
         found.push(fail(format!(
@@ -233,24 +230,37 @@ fn compose_findings(config: &Config, service: &Service) -> Vec<Finding> {
             dir.path.display()
         )));
     }
+    let model = match crate::pipeline::compose_model::load(config, dir) {
+        Ok(model) => model,
+        Err(e) => {
+            found.push(fail(format!("{name}: {e}")));
+            return found;
+        }
+    };
     for image in &service.images {
         let var = image.hashed_key();
-        found.push(if compose.contains(&var) {
-            ok(format!("{name}: {compose_name} uses ${{{var}}}"))
-        } else {
+        let users = model.services_using(&[image.entry.as_str()]);
+        found.push(if users.is_empty() {
             fail(format!(
-                "{name}: {compose_name} does not use ${{{var}}}: write `image: ${{{var}}}` for it"
+                "{name}: {compose_name} does not use ${{{var}}} for an image (nor a file it merges or includes): write `image: ${{{var}}}` for it"
+            ))
+        } else {
+            ok(format!(
+                "{name}: compose service {} uses ${{{var}}}",
+                users.join(", ")
             ))
         });
     }
-    match ComposeServices::parse(&compose) {
-        Ok(file) => found.extend(file.outside_volumes(&dir.path).into_iter().map(|v| {
-            note(format!(
-                "{name}: {v}: not in the snapshot, a rollback does not put it back"
-            ))
-        })),
-        Err(e) => found.push(fail(format!("{name}: {compose_name}: {e}"))),
-    }
+    found.extend(model.outside_volumes(&dir.path).into_iter().map(|v| {
+        note(format!(
+            "{name}: {v}: not in the snapshot, a rollback does not put it back"
+        ))
+    }));
+    found.extend(model.unsure().iter().map(|why| {
+        note(format!(
+            "{name}: {why}: cipug cannot tell which compose services use a pin, so an update restarts the whole project"
+        ))
+    }));
     found
 }
 

@@ -146,7 +146,19 @@ pub fn summary(rows: &[Row], json: bool, out: &mut dyn Write) -> Result<()> {
             r.outcome.clone(),
         ]
     }));
-    table(&table_rows, out)
+    table(&table_rows, out)?;
+    let mut services: Vec<&Row> = rows.iter().filter(|r| !r.recreated.is_empty()).collect();
+    services.dedup_by(|a, b| a.service == b.service);
+    for row in services {
+        writeln!(
+            out,
+            "{}: recreated {}",
+            row.service,
+            row.recreated.join(", ")
+        )
+        .map_err(write_err)?;
+    }
+    Ok(())
 }
 
 /// Prints the check: an aligned table, or the JSON shape documented in the README.

@@ -201,7 +201,7 @@ fn update_all(
 /// A service's update as the run goes: ended, or waiting for its gate in a thread.
 enum Waiting<'s> {
     Done(Outcome),
-    Gate(std::thread::ScopedJoinHandle<'s, (Started, Result<()>)>),
+    Gate(std::thread::ScopedJoinHandle<'s, (Started, Result<Vec<String>>)>),
 }
 
 /// What a run gathers as it goes: exit codes, summary rows, history events, updates.

@@ -12,11 +12,17 @@ use serde_yaml_ng::Value;
 use crate::formats::compose_limits;
 
 /// A compose file, parsed (anchors and `<<` merges applied).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ComposeServices {
     services: BTreeMap<String, Value>,
     /// The top-level `name:`, as written.
     name: Option<String>,
+    /// The files the top-level `include:`s name and no one has read yet, each relative to
+    /// the folder of the file that names it.
+    includes: Vec<String>,
+    /// Why this model may not be what the compose tool runs (an `include:` or an
+    /// `extends:` cipug cannot follow): the caller then restarts the whole project.
+    unsure: Vec<String>,
 }
 
 impl ComposeServices {
@@ -39,37 +45,179 @@ impl ComposeServices {
             Some(_) => return Err("`services` is not a mapping".into()),
         };
         let name = value.get("name").and_then(Value::as_str).map(str::to_owned);
-        Ok(ComposeServices { services, name })
+        let mut file = ComposeServices {
+            services,
+            name,
+            ..ComposeServices::default()
+        };
+        file.read_includes(value.get("include"));
+        Ok(file)
+    }
+
+    /// Takes the paths of a top-level `include:` (short form, `path:` as a string or a
+    /// list); anything else makes the model unsure.
+    fn read_includes(&mut self, include: Option<&Value>) {
+        let entries = match include {
+            None | Some(Value::Null) => return,
+            Some(Value::Sequence(entries)) => entries,
+            Some(_) => {
+                self.unsure.push("`include:` is not a list".into());
+                return;
+            }
+        };
+        for entry in entries {
+            let paths = match entry {
+                Value::Mapping(_) => entry.get("path"),
+                short => Some(short),
+            };
+            match paths {
+                Some(Value::String(path)) => self.includes.push(path.clone()),
+                Some(Value::Sequence(paths)) if paths.iter().all(Value::is_string) => self
+                    .includes
+                    .extend(paths.iter().filter_map(Value::as_str).map(str::to_owned)),
+                _ => self
+                    .unsure
+                    .push("an `include:` entry without a path cipug can read".into()),
+            }
+        }
     }
 
     /// The project the compose tool makes of `files` (each its path, for errors, and its
-    /// text), merged in order as compose merges an override file: a service's keys in a
-    /// later file replace the earlier ones, a later `name:` wins; then each service that
-    /// `extends:` another of the same files without an `image:` of its own takes that
-    /// one's. An `extends:` with a `file:` is left alone.
+    /// text), merged in order as compose merges an override file (see
+    /// [`ComposeServices::merge`]); then each service that `extends:` another of the same
+    /// files without an `image:` of its own takes that one's. What the files include and an
+    /// `extends:` with a `file:` are left to the caller, who reads files
+    /// ([`ComposeServices::take_includes`], [`ComposeServices::extends_in_files`]).
     pub fn parse_project(files: &[(String, String)]) -> Result<ComposeServices, String> {
-        let mut project = ComposeServices {
-            services: BTreeMap::new(),
-            name: None,
-        };
+        let mut project = ComposeServices::default();
         for (path, text) in files {
             let file = ComposeServices::parse(text).map_err(|e| format!("{path}: {e}"))?;
-            project.name = file.name.or(project.name.take());
-            for (name, service) in file.services {
-                match (project.services.get_mut(&name), service) {
-                    (Some(Value::Mapping(base)), Value::Mapping(over)) => {
-                        for (key, value) in over {
-                            base.insert(key, value);
-                        }
-                    }
-                    (_, service) => {
-                        project.services.insert(name, service);
-                    }
-                }
-            }
+            project.merge(path, file);
         }
         project.resolve_extends();
         Ok(project)
+    }
+
+    /// Merges `file` (read from `path`) over this project as compose merges an override or
+    /// an included file: a service's keys in `file` replace the earlier ones, its `name:`
+    /// wins. Paths `file` names (`include:`, `extends: file:`) are made relative to the
+    /// folder of the first file instead of `path`'s.
+    pub fn merge(&mut self, path: &str, mut file: ComposeServices) {
+        let folder = Path::new(path).parent().unwrap_or(Path::new(""));
+        let from_here = |p: &str| -> String {
+            if Path::new(p).is_absolute() || p.contains('$') {
+                p.to_owned()
+            } else {
+                folder.join(p).display().to_string()
+            }
+        };
+        for service in file.services.values_mut() {
+            let Some(Value::Mapping(extends)) = service.get_mut("extends") else {
+                continue;
+            };
+            if let Some(Value::String(other)) = extends.get_mut("file") {
+                *other = from_here(other);
+            }
+        }
+        self.includes
+            .extend(file.includes.iter().map(|p| from_here(p)));
+        self.unsure.append(&mut file.unsure);
+        self.name = file.name.or(self.name.take());
+        for (name, service) in file.services {
+            match (self.services.get_mut(&name), service) {
+                (Some(Value::Mapping(base)), Value::Mapping(over)) => {
+                    for (key, value) in over {
+                        base.insert(key, value);
+                    }
+                }
+                (_, service) => {
+                    self.services.insert(name, service);
+                }
+            }
+        }
+    }
+
+    /// The `include:`d files not read yet (relative to the first file's folder), now taken
+    /// out: the caller reads each and [`ComposeServices::merge`]s it.
+    pub fn take_includes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.includes)
+    }
+
+    /// The services that `extends:` one of another file, not followed yet: (service, file
+    /// relative to the first file's folder, the service it extends there).
+    pub fn extends_in_files(&self) -> Vec<(String, String, String)> {
+        self.services
+            .iter()
+            .filter_map(|(name, s)| {
+                let extends = s.get("extends")?;
+                let file = extends.get("file")?.as_str()?.to_owned();
+                let base = extends.get("service")?.as_str()?.to_owned();
+                Some((name.clone(), file, base))
+            })
+            .collect()
+    }
+
+    /// The service `name` as this project has it, for another file's `extends:`.
+    pub fn service(&self, name: &str) -> Option<&Value> {
+        self.services.get(name)
+    }
+
+    /// Makes `service` extend `base` (another file's service, already resolved): the keys
+    /// `service` does not set come from `base`.
+    pub fn extend_with(&mut self, service: &str, base: &Value) {
+        let (Some(Value::Mapping(own)), Value::Mapping(base)) =
+            (self.services.get_mut(service), base)
+        else {
+            return;
+        };
+        own.remove("extends");
+        for (key, value) in base {
+            if own.get(key).is_none() && key.as_str() != Some("extends") {
+                own.insert(key.clone(), value.clone());
+            }
+        }
+    }
+
+    /// Says that the model may miss what `why` names: see [`ComposeServices::unsure`].
+    pub fn doubt(&mut self, why: String) {
+        self.unsure.push(why);
+    }
+
+    /// Why this model may not be what the compose tool runs; empty when cipug read every
+    /// file the tool reads.
+    pub fn unsure(&self) -> &[String] {
+        &self.unsure
+    }
+
+    /// Resolves the `extends:` within the project (after every file was merged).
+    pub fn finish(&mut self) {
+        self.resolve_extends();
+    }
+
+    /// The compose services whose `image:` is written without a variable: no pin of cipug
+    /// decides what they run.
+    pub fn fixed_services(&self) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|(_, s)| {
+                s.get("image")
+                    .and_then(Value::as_str)
+                    .is_some_and(|i| !i.contains('$'))
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The profiles `service` is in; empty: it always runs.
+    pub fn profiles(&self, service: &str) -> Vec<String> {
+        match self.services.get(service).and_then(|s| s.get("profiles")) {
+            Some(Value::Sequence(p)) => p
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Gives each service that extends another (of the same files) and has no `image:` the

@@ -43,10 +43,17 @@ pub struct Expected {
     pub run: Vec<String>,
     /// Pins that were replaced: no container may run them any more.
     pub replaced: Vec<String>,
-    /// The compose services whose image the update changed; only their containers are
-    /// checked for a replaced image (another service may run the same image by a variable
-    /// of its own). Empty: every container is.
+    /// The compose services whose image the update changed (only theirs may have finished
+    /// as one-shots that ran a new pin). Empty: not known, every container is taken as one.
     pub services: Vec<String>,
+    /// Every pin in the `.env` now: a replaced pin's image may still run where one of these
+    /// has it too.
+    pub pinned: Vec<String>,
+    /// The compose services whose image is written without a variable: they may run a
+    /// replaced pin's image (it is theirs, not cipug's).
+    pub fixed: Vec<String>,
+    /// (compose service, pin): each container of the service must run the pin's image.
+    pub wanted: Vec<(String, String)>,
     /// The containers the update did not recreate, as they were before it: each is judged
     /// against itself.
     pub unchanged: Vec<Container>,
@@ -66,14 +73,14 @@ const SETTLED_POLL: Duration = Duration::from_secs(2);
 /// How often cipug runs podman's healthchecks itself while one has not passed yet.
 const HEALTHCHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Waits for the compose project of the service in `dir` to pass the gate. The error says
-/// which container failed and how.
+/// Waits for the compose project of the service in `dir` to pass the gate: the containers
+/// of its last look. The error says which container failed and how.
 pub fn wait(
     config: &Config,
     runner: &dyn Runner,
     dir: &crate::services::ServiceDir,
     expected: &Expected,
-) -> Result<(), String> {
+) -> Result<Vec<Container>, String> {
     let name = dir.name.as_str();
     let project = dir.project.clone();
     let images = ImageIds::resolve(config, runner, expected)?;
@@ -101,7 +108,7 @@ pub fn wait(
                         settle.as_secs(),
                         started.elapsed().as_secs_f64()
                     );
-                    return Ok(());
+                    return Ok(list);
                 }
                 Verdict::Wait(waiting) => {
                     if podman && last_check.is_none_or(|t| t.elapsed() >= HEALTHCHECK_EVERY) {
@@ -151,10 +158,16 @@ pub struct ImageIds {
     run: Vec<(String, String)>,
     /// (pin, image ID) that must not run.
     replaced: Vec<(String, String)>,
-    /// The compose services checked for a replaced image; empty: all.
+    /// See [`Expected::services`].
     services: Vec<String>,
     /// See [`Expected::one_shots`].
     one_shots: Option<Vec<String>>,
+    /// The image IDs of [`Expected::pinned`] that are in local storage.
+    kept: Vec<String>,
+    /// See [`Expected::fixed`].
+    fixed: Vec<String>,
+    /// (compose service, pin, image ID): see [`Expected::wanted`].
+    wanted: Vec<(String, String, String)>,
 }
 
 impl ImageIds {
@@ -180,8 +193,25 @@ impl ImageIds {
                 ids.replaced.push((pin.clone(), id));
             }
         }
+        if !ids.replaced.is_empty() {
+            for pin in expected.pinned.iter().filter(|p| !expected.run.contains(p)) {
+                ids.kept.extend(id_of(pin).ok());
+            }
+        }
+        for (service, pin) in &expected.wanted {
+            let id = match ids.run.iter().find(|(run, _)| run == pin) {
+                Some((_, id)) => id.clone(),
+                None => match id_of(pin) {
+                    Ok(id) => id,
+                    // Not pulled (a service no one runs): nothing can run it either.
+                    Err(_) => continue,
+                },
+            };
+            ids.wanted.push((service.clone(), pin.clone(), id));
+        }
         ids.services = expected.services.clone();
         ids.one_shots = expected.one_shots.clone();
+        ids.fixed = expected.fixed.clone();
         Ok(ids)
     }
 
@@ -190,8 +220,7 @@ impl ImageIds {
         ImageIds {
             run,
             replaced,
-            services: Vec::new(),
-            one_shots: None,
+            ..ImageIds::default()
         }
     }
 
@@ -212,17 +241,48 @@ impl ImageIds {
         !self.changed(c) || (one_shot && self.run.iter().any(|(_, run)| run == c.image_id()))
     }
 
-    /// The replaced pin whose image container `c` runs, unless a pin to run has the same
-    /// image or `c` belongs to a compose service the update did not change.
+    /// The replaced pin whose image container `c` runs, unless a pin in place has the same
+    /// image or `c`'s compose service names its image without a variable.
     fn replaced_pin(&self, c: &Container) -> Option<&str> {
         let id = c.image_id();
-        if !self.changed(c) || self.run.iter().any(|(_, run)| run == id) {
+        if self.run.iter().any(|(_, run)| run == id)
+            || self.kept.iter().any(|kept| kept == id)
+            || self.fixed.iter().any(|s| s == c.compose_service())
+        {
             return None;
         }
         self.replaced
             .iter()
             .find(|(_, replaced)| replaced == id)
             .map(|(pin, _)| pin.as_str())
+    }
+
+    /// Why container `c` fails the gate by its image: it runs a replaced pin's, or not the
+    /// pin its compose service uses.
+    fn wrong_image(&self, c: &Container) -> Option<String> {
+        let name = c.name();
+        let id = c.image_id();
+        if let Some(pin) = self.replaced_pin(c) {
+            let service = c.compose_service();
+            let hint = if self.changed(c) {
+                String::new()
+            } else {
+                format!(" (compose service `{service}` was not recreated)")
+            };
+            return Some(format!(
+                "{name} still runs {pin} (image {}), the image that was replaced{hint}",
+                short(id)
+            ));
+        }
+        let (service, pin, want) = self
+            .wanted
+            .iter()
+            .find(|(s, _, want)| s == c.compose_service() && want != id)?;
+        Some(format!(
+            "{name} runs image {}, not {pin} (image {}) that compose service `{service}` uses",
+            short(id),
+            short(want)
+        ))
     }
 }
 
@@ -363,16 +423,13 @@ impl Watch {
         images: &ImageIds,
         now: Instant,
     ) -> Result<Option<Pending>, String> {
+        if let Some(wrong) = images.wrong_image(c) {
+            return Err(wrong);
+        }
         if let Some(before) = self.before.get(&c.id) {
             return unchanged(before, c).map(|wait| wait.map(Pending::Wait));
         }
         let name = c.name();
-        if let Some(pin) = images.replaced_pin(c) {
-            return Err(format!(
-                "{name} still runs {pin} (image {}), the image that was replaced",
-                short(c.image_id())
-            ));
-        }
         let finished = c.finished() && images.may_finish(c);
         match c.status().as_str() {
             "running" => {}
@@ -655,14 +712,53 @@ mod tests {
             images().replaced_pin(&on("old", "app")),
             Some("reg/app@sha256:old")
         );
-        // Another compose service may run the replaced image by a variable of its own.
+        // Any compose service still on the replaced image fails, the ones the update did not
+        // recreate too (a service the compose model missed)...
         let mut only_app = images();
         only_app.services = vec!["app".into()];
-        assert_eq!(only_app.replaced_pin(&on("old", "db")), None);
         assert_eq!(
-            only_app.replaced_pin(&on("old", "app")),
+            only_app.replaced_pin(&on("old", "db")),
             Some("reg/app@sha256:old")
         );
+        let wrong = only_app.wrong_image(&on("old", "db")).unwrap();
+        assert!(wrong.contains("`db` was not recreated"), "{wrong}");
+        // ... unless a pin still in place has that image (another entry of its own), or its
+        // image is written without a variable.
+        let mut kept = only_app.clone();
+        kept.kept = vec!["old".into()];
+        assert_eq!(kept.replaced_pin(&on("old", "db")), None);
+        let mut fixed = only_app.clone();
+        fixed.fixed = vec!["db".into()];
+        assert_eq!(fixed.replaced_pin(&on("old", "db")), None);
+        assert!(fixed.replaced_pin(&on("old", "app")).is_some());
+    }
+
+    #[test]
+    fn each_container_of_a_service_runs_its_pin() {
+        let mut ids = images();
+        ids.wanted = vec![("app".into(), "reg/app@sha256:new".into(), "new".into())];
+        let on = |image: &str, service: &str| {
+            let json = serde_json::json!([{
+                "Id": "c", "Name": "p_app_2", "Image": image, "State": {"Status": "running"},
+                "Config": {"Labels": {"com.docker.compose.service": service}},
+            }]);
+            container::parse_inspect(&json.to_string())
+                .unwrap()
+                .remove(0)
+        };
+        assert_eq!(ids.wrong_image(&on("new", "app")), None);
+        assert_eq!(ids.wrong_image(&on("third", "other")), None);
+        let wrong = ids.wrong_image(&on("third", "app")).unwrap();
+        assert!(
+            wrong.contains("p_app_2 runs image third, not reg/app@sha256:new"),
+            "{wrong}"
+        );
+        // An unchanged container's image is checked too.
+        let start = Instant::now();
+        let before = on("third", "app");
+        let mut watch =
+            Watch::new("p", Duration::ZERO, start).knowing(std::slice::from_ref(&before));
+        assert!(watch.observe(&[before], &ids, start).is_err());
     }
 
     /// A container of compose service `service` from `container inspect` JSON.

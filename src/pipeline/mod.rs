@@ -5,7 +5,9 @@
 
 pub mod apply;
 pub mod checks;
+pub mod compose_model;
 pub mod cooldown;
+pub mod expect;
 pub mod first_seen;
 #[cfg(test)]
 pub mod fixture;

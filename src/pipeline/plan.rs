@@ -46,6 +46,9 @@ pub enum Outcome {
         changes: Vec<Change>,
         /// The snapshot taken before, if any.
         snapshot: Option<u64>,
+        /// The containers the update created (their names), as the health gate last saw
+        /// them: empty when none were recreated (or the gate was not waited for).
+        recreated: Vec<String>,
     },
     /// The restart or health gate failed and the update was undone.
     RolledBack {

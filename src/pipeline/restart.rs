@@ -26,6 +26,10 @@ pub enum Plan {
     Nothing,
     /// The changed containers already run the new images: only the pins are written.
     AlreadyRunning,
+    /// The changed compose services had no container before the update and are in
+    /// profiles: only the pins are written, nothing is started (compose would start them
+    /// when named).
+    NotRunning,
     /// Recreate these compose services; `containers` are their current container IDs.
     Services {
         /// The compose service names: those whose image changes, and those whose
@@ -64,25 +68,13 @@ pub fn services_using(config: &Config, dir: &ServiceDir, entries: &[&str]) -> Ve
         .unwrap_or_default()
 }
 
-/// The compose project of `dir` as its compose tool reads it: the compose file and the
-/// override files it merges, `extends:` resolved. An error names the file.
+/// The compose project of `dir` as its compose tool reads it: see
+/// [`crate::pipeline::compose_model`].
 pub fn project_model(
     config: &Config,
     dir: &ServiceDir,
 ) -> std::result::Result<ComposeServices, String> {
-    let mut paths = crate::compose_file_names::paths(config, &dir.path);
-    if paths.is_empty() {
-        paths.push(dir.path.join(crate::compose_file_names::wanted(config)));
-    }
-    let files = paths
-        .iter()
-        .map(|p| {
-            crate::compose_file_names::read(p)
-                .map(|text| (p.display().to_string(), text))
-                .map_err(|e| format!("{}: {e}", p.display()))
-        })
-        .collect::<std::result::Result<Vec<_>, String>>()?;
-    ComposeServices::parse_project(&files)
+    crate::pipeline::compose_model::load(config, dir)
 }
 
 /// Works out what an update of `dir` with `changes` restarts. Reads the compose file (an
@@ -110,14 +102,25 @@ pub fn plan(
     if config.restart_scope == RestartScope::Project {
         return Ok(Plan::Project);
     }
+    if let Some(why) = file.unsure().first() {
+        log::warn!(
+            "{}: cipug cannot be sure which compose services use the changed pins ({why}); the whole project restarts",
+            dir.name
+        );
+        return Ok(Plan::Project);
+    }
     let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
-    let services = file.services_using(&entries);
+    let mut services = file.services_using(&entries);
     if services.is_empty() {
         log::debug!(
             "{}: no compose service uses the changed variables; the whole project restarts",
             dir.name
         );
         return Ok(Plan::Project);
+    }
+    services = running_or_always(&dir.name, &file, &all, services);
+    if services.is_empty() {
+        return Ok(Plan::NotRunning);
     }
     let targets: Vec<&Container> = all
         .iter()
@@ -127,7 +130,6 @@ pub fn plan(
         return Ok(Plan::AlreadyRunning);
     }
     let dependents = dependents_of(&all, &targets);
-    let mut services = services;
     for c in &dependents {
         let service = c.compose_service().to_owned();
         if !service.is_empty() && !services.contains(&service) {
@@ -148,7 +150,20 @@ pub fn plan(
         .filter(|c| !services.iter().any(|s| s == c.compose_service()))
         .cloned()
         .collect();
-    let one_shots = services
+    Ok(Plan::Services {
+        one_shots: one_shots(&services, &targets),
+        services,
+        containers: targets.iter().map(|c| c.id.clone()).collect(),
+        dependents: dependents.iter().map(|c| c.id.clone()).collect(),
+        stop_secs,
+        unchanged,
+    })
+}
+
+/// The compose services of `services` whose containers had all finished with exit code 0
+/// before the update.
+fn one_shots(services: &[String], targets: &[&Container]) -> Vec<String> {
+    services
         .iter()
         .filter(|s| {
             let before: Vec<&&Container> = targets
@@ -158,15 +173,29 @@ pub fn plan(
             !before.is_empty() && before.iter().all(|c| c.finished())
         })
         .cloned()
-        .collect();
-    Ok(Plan::Services {
-        one_shots,
-        services,
-        containers: targets.iter().map(|c| c.id.clone()).collect(),
-        dependents: dependents.iter().map(|c| c.id.clone()).collect(),
-        stop_secs,
-        unchanged,
-    })
+        .collect()
+}
+
+/// The compose services of `services` that had containers before the update or are in no
+/// profile: a service of a profile that is not active did not run, and naming it to compose
+/// would start it.
+fn running_or_always(
+    name: &str,
+    file: &ComposeServices,
+    all: &[Container],
+    services: Vec<String>,
+) -> Vec<String> {
+    let ran = |s: &String| all.iter().any(|c| c.compose_service() == s);
+    let (off, on): (Vec<String>, Vec<String>) = services
+        .into_iter()
+        .partition(|s| !ran(s) && !file.profiles(s).is_empty());
+    if !off.is_empty() {
+        log::info!(
+            "{name}: {} did not run before the update (a profile that is not active); pinned, not started",
+            off.join(", ")
+        );
+    }
+    on
 }
 
 /// The containers of `all` that depend on `targets`, directly or through each other (see
@@ -290,7 +319,7 @@ impl Plan {
     pub fn stop_cmds(&self, config: &Config, dir: &ServiceDir) -> Vec<Cmd> {
         let compose = Compose::new(config);
         match self {
-            Plan::Nothing | Plan::AlreadyRunning | Plan::Fresh => Vec::new(),
+            Plan::Nothing | Plan::AlreadyRunning | Plan::NotRunning | Plan::Fresh => Vec::new(),
             Plan::Services {
                 containers,
                 dependents,
@@ -325,7 +354,7 @@ impl Plan {
     pub fn start_cmds(&self, config: &Config, dir: &ServiceDir) -> Vec<Cmd> {
         let compose = Compose::new(config);
         match self {
-            Plan::Nothing | Plan::AlreadyRunning => Vec::new(),
+            Plan::Nothing | Plan::AlreadyRunning | Plan::NotRunning => Vec::new(),
             Plan::Services { services, .. } => vec![compose.up_services(dir, services)],
             Plan::Project | Plan::Unit | Plan::Fresh => vec![compose.start(dir)],
         }
@@ -337,6 +366,26 @@ impl Plan {
         match self {
             Plan::Services { one_shots, .. } => Some(one_shots),
             _ => None,
+        }
+    }
+
+    /// Every container of the project before the update, as far as the plan knows them
+    /// (a restart of some compose services): the recreated ones, their dependents and the
+    /// unchanged ones.
+    pub fn container_ids(&self) -> Vec<String> {
+        match self {
+            Plan::Services {
+                containers,
+                dependents,
+                unchanged,
+                ..
+            } => containers
+                .iter()
+                .chain(dependents)
+                .cloned()
+                .chain(unchanged.iter().map(|c| c.id.clone()))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 

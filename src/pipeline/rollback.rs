@@ -10,7 +10,6 @@ use crate::failpoint;
 use crate::files::atomic;
 use crate::pipeline::journal::RollbackStep;
 use crate::pipeline::plan::{load, Service};
-use crate::pipeline::restart::{self};
 use crate::pipeline::undo_checks;
 use crate::services::ServiceDir;
 
@@ -156,19 +155,7 @@ impl Steps<'_> {
         };
         let now = load(dir)?;
         let restored = format!("{restored}, pins: {}", undo_checks::pins(&now));
-        let mut expected = undo_checks::expected_between(failed_version.as_ref(), &now);
-        let entries: Vec<&str> = now
-            .images
-            .iter()
-            .filter(|i| {
-                let before = failed_version
-                    .as_ref()
-                    .and_then(|f| f.images.iter().find(|b| b.entry == i.entry));
-                before.map(|b| &b.pinned) != Some(&i.pinned)
-            })
-            .map(|i| i.entry.as_str())
-            .collect();
-        expected.services = restart::services_using(config, dir, &entries);
+        let expected = undo_checks::expected_between(config, failed_version.as_ref(), &now);
         undo_checks::start_and_verify(config, runner, dir, &restored, &expected)
     }
 

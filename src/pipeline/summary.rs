@@ -22,6 +22,10 @@ pub struct Row {
     /// When a waiting change may be adopted (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopt_after: Option<String>,
+    /// The containers the update of the service created (on its rows with outcome
+    /// `updated`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recreated: Vec<String>,
 }
 
 impl Row {
@@ -35,6 +39,7 @@ impl Row {
             new: None,
             outcome: format!("failed ({})", error.exit_code()),
             adopt_after: None,
+            recreated: Vec::new(),
         }
     }
 
@@ -52,6 +57,7 @@ impl Row {
             new: Some(change.new.as_str().to_owned()),
             outcome: outcome.to_owned(),
             adopt_after: None,
+            recreated: Vec::new(),
         }
     }
 
@@ -66,6 +72,7 @@ impl Row {
     /// The rows for one service's outcome.
     pub fn from_outcome(service: &Service, outcome: &Outcome) -> Vec<Row> {
         let name = &service.dir.name;
+        let mut recreated: &[String] = &[];
         let (changes, result) = match outcome {
             Outcome::Current => {
                 return service
@@ -79,10 +86,18 @@ impl Row {
                         new: i.pinned.clone(),
                         outcome: "current".into(),
                         adopt_after: None,
+                        recreated: Vec::new(),
                     })
                     .collect()
             }
-            Outcome::Updated { changes, .. } => (changes, "updated".to_owned()),
+            Outcome::Updated {
+                changes,
+                recreated: created,
+                ..
+            } => {
+                recreated = created;
+                (changes, "updated".to_owned())
+            }
             Outcome::RolledBack { changes, .. } => (changes, "rolled back (34)".to_owned()),
             Outcome::Failed { changes, error, .. } => {
                 (changes, format!("failed ({})", error.exit_code()))
@@ -95,7 +110,10 @@ impl Row {
         }
         changes
             .iter()
-            .map(|c| Row::change(name, c, &result))
+            .map(|c| Row {
+                recreated: recreated.to_vec(),
+                ..Row::change(name, c, &result)
+            })
             .collect()
     }
 }

@@ -9,6 +9,7 @@ use crate::adapters::container;
 use crate::adapters::runner::Runner;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::pipeline::expect::Moved;
 use crate::pipeline::gate::{self, Expected};
 use crate::pipeline::plan::Service;
 use crate::services::ServiceDir;
@@ -51,20 +52,37 @@ pub fn ensure_no_container(
 }
 
 /// What the gate expects after an undo from `failed` to `restored`: the restored pins run,
-/// the failed ones no longer.
-pub fn expected_between(failed: Option<&Service>, restored: &Service) -> Expected {
-    let mut expected = Expected::default();
-    for image in &restored.images {
-        let before = failed
-            .and_then(|f| f.images.iter().find(|i| i.entry == image.entry))
-            .and_then(|i| i.pinned.clone());
-        if before == image.pinned {
-            continue;
-        }
-        expected.run.extend(image.pinned.clone());
-        expected.replaced.extend(before);
-    }
-    expected
+/// the failed ones no longer (see [`crate::pipeline::expect`]).
+pub fn expected_between(config: &Config, failed: Option<&Service>, restored: &Service) -> Expected {
+    let pinned = restored
+        .images
+        .iter()
+        .filter_map(|i| i.pinned.clone())
+        .collect();
+    crate::pipeline::expect::after(config, &restored.dir, pinned, &moved(failed, restored))
+}
+
+/// The entries whose pins differ between `failed` and `restored` (every pinned one when the
+/// failed version is not known).
+fn moved(failed: Option<&Service>, restored: &Service) -> Vec<Moved> {
+    restored
+        .images
+        .iter()
+        .filter_map(|image| {
+            let before = failed
+                .and_then(|f| f.images.iter().find(|i| i.entry == image.entry))
+                .and_then(|i| i.pinned.clone());
+            let to = image
+                .pinned
+                .clone()
+                .filter(|now| before.as_ref() != Some(now))?;
+            Some(Moved {
+                entry: image.entry.clone(),
+                from: before,
+                to,
+            })
+        })
+        .collect()
 }
 
 /// Starts the service after its files were put back (`restored` says how) and checks with
@@ -91,7 +109,8 @@ pub fn start_and_verify(
             "{name}: {restored}, but the health gate failed after the rollback: {e}; {}",
             state()
         ))
-    })
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -123,13 +142,22 @@ mod tests {
         let restored = service(
             "SERVICE_A_IMAGE_TAGGED=r/a\nSERVICE_A_IMAGE_HASHED=r/a@sha256:1\nSERVICE_B_IMAGE_TAGGED=r/b\nSERVICE_B_IMAGE_HASHED=r/b@sha256:9\n",
         );
-        let expected = expected_between(Some(&failed), &restored);
-        assert_eq!(expected.run, ["r/a@sha256:1"]);
-        assert_eq!(expected.replaced, ["r/a@sha256:2"]);
-        assert_eq!(pins(&restored), "A=r/a@sha256:1, B=r/b@sha256:9");
+        let moved_of = |failed| {
+            moved(failed, &restored)
+                .into_iter()
+                .map(|m| (m.entry, m.from, m.to))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            expected_between(None, &restored).run,
-            ["r/a@sha256:1", "r/b@sha256:9"]
+            moved_of(Some(&failed)),
+            [(
+                "A".to_owned(),
+                Some("r/a@sha256:2".to_owned()),
+                "r/a@sha256:1".to_owned()
+            )]
         );
+        assert_eq!(pins(&restored), "A=r/a@sha256:1, B=r/b@sha256:9");
+        let to: Vec<String> = moved_of(None).into_iter().map(|m| m.2).collect();
+        assert_eq!(to, ["r/a@sha256:1", "r/b@sha256:9"]);
     }
 }

@@ -54,7 +54,10 @@ impl Updater<'_> {
             "write: {} (atomically)",
             service.dir.env_file.display()
         ));
-        if !matches!(plan, Plan::Nothing | Plan::AlreadyRunning) {
+        if !matches!(
+            plan,
+            Plan::Nothing | Plan::AlreadyRunning | Plan::NotRunning
+        ) {
             let mut cmds = if stopped_first {
                 Vec::new()
             } else {

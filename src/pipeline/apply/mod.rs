@@ -3,7 +3,6 @@
 //! A failed step ends that service's update; the caller goes on with the next service.
 
 use crate::adapters::compose::Compose;
-use crate::adapters::container::Container;
 use crate::adapters::runner::{Cmd, Runner};
 use crate::adapters::snapper::{Snapper, SnapshotMeta};
 use crate::config::{Config, SnapshotWhen};
@@ -11,13 +10,15 @@ use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::files::atomic;
 use crate::formats::image_ref::Pin;
-use crate::pipeline::gate;
 use crate::pipeline::journal::{Journal, Pending, PendingChange, Stopped};
 use crate::pipeline::plan::{apply, describe, Change, Outcome, Service};
 use crate::pipeline::restart::{self, Plan};
 use crate::pipeline::rolling_back::{self, Rolling};
 
 mod dry_run;
+mod gated;
+
+use gated::{gate_after, Before};
 
 /// Runs the update steps of services, with the settings and tools of one run.
 pub struct Updater<'a> {
@@ -41,23 +42,6 @@ struct Start {
     cmds: Vec<Cmd>,
     services: Vec<String>,
     before: Before,
-}
-
-/// What the gate judges against: the containers the update leaves as they are (as they were
-/// before it), and which changed compose services were finished one-shots.
-#[derive(Default, Clone)]
-struct Before {
-    unchanged: Vec<Container>,
-    one_shots: Option<Vec<String>>,
-}
-
-impl Before {
-    fn of(plan: &Plan) -> Before {
-        Before {
-            unchanged: plan.unchanged().to_vec(),
-            one_shots: plan.one_shots().map(<[String]>::to_vec),
-        }
-    }
 }
 
 /// A service whose update is done but for its start and health gate: the caller runs the
@@ -91,8 +75,13 @@ impl Started {
         restart::StartWatch::new(&service.dir.project, &self.start.services)
     }
 
-    /// Waits for the health gate of `service` after its update.
-    pub fn gate(&self, config: &Config, runner: &dyn Runner, service: &Service) -> Result<()> {
+    /// Waits for the health gate of `service` after its update; the containers it created.
+    pub fn gate(
+        &self,
+        config: &Config,
+        runner: &dyn Runner,
+        service: &Service,
+    ) -> Result<Vec<String>> {
         gate_after(config, runner, service, &self.changes, &self.start.before)
     }
 }
@@ -136,7 +125,9 @@ impl<'a> Updater<'a> {
         };
         self.defer_gate = false;
         match outcome {
-            Outcome::Updated { changes, snapshot } if self.gate_left => Step::Started(Started {
+            Outcome::Updated {
+                changes, snapshot, ..
+            } if self.gate_left => Step::Started(Started {
                 changes,
                 applied: Applied {
                     snapshot,
@@ -151,16 +142,30 @@ impl<'a> Updater<'a> {
 
     /// The outcome of a started update once its gate said `gate`: updated, or (when the gate
     /// failed and AUTO_ROLLBACK is on) rolled back.
-    pub fn finish(&mut self, service: &Service, started: Started, gate: Result<()>) -> Outcome {
+    pub fn finish(
+        &mut self,
+        service: &Service,
+        started: Started,
+        gate: Result<Vec<String>>,
+    ) -> Outcome {
         let Started {
             changes, applied, ..
         } = started;
         match gate {
-            Ok(()) => {
-                log::info!("{}: restarted", service.dir.name);
+            Ok(recreated) => {
+                log::info!(
+                    "{}: restarted{}",
+                    service.dir.name,
+                    if recreated.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (recreated {})", recreated.join(", "))
+                    }
+                );
                 Outcome::Updated {
                     changes,
                     snapshot: applied.snapshot,
+                    recreated,
                 }
             }
             Err(error) => self.fail(service, changes, applied, error),
@@ -237,6 +242,7 @@ impl<'a> Updater<'a> {
                 return Outcome::Updated {
                     changes,
                     snapshot: applied.snapshot,
+                    recreated: Vec::new(),
                 }
             }
             Err(error) => error,
@@ -338,6 +344,9 @@ impl<'a> Updater<'a> {
             );
             return Ok(());
         }
+        if plan == Plan::NotRunning {
+            return Ok(());
+        }
         if !stopped_first {
             if plan == Plan::Unit {
                 // One `systemctl restart` of the unit.
@@ -424,8 +433,12 @@ impl<'a> Updater<'a> {
             self.gate_left = true;
             return Ok(());
         }
-        gate_after(self.config, self.runner, service, changes, before)?;
-        log::info!("{}: restarted", service.dir.name);
+        let recreated = gate_after(self.config, self.runner, service, changes, before)?;
+        log::info!(
+            "{}: restarted (recreated {})",
+            service.dir.name,
+            recreated.join(", ")
+        );
         Ok(())
     }
 
@@ -505,36 +518,6 @@ pub fn journalled(snapshot: Option<u64>, changes: &[Change]) -> Pending {
     }
 }
 
-/// The health gate after `changes` to `service`: the new pins' images run, the replaced
-/// ones no longer in the compose services that changed, and the `unchanged` containers
-/// (as they were before the update) are no worse.
-fn gate_after(
-    config: &Config,
-    runner: &dyn Runner,
-    service: &Service,
-    changes: &[Change],
-    before: &Before,
-) -> Result<()> {
-    let mut expected = expected(changes);
-    expected.unchanged = before.unchanged.clone();
-    expected.one_shots = before.one_shots.clone();
-    let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
-    expected.services = restart::services_using(config, &service.dir, &entries);
-    gate::wait(config, runner, &service.dir, &expected)
-        .map_err(|e| Error::Restart(format!("health gate: {e}")))
-}
-
-/// What the health gate expects after `changes`: the new pins run, the old ones no longer.
-fn expected(changes: &[Change]) -> gate::Expected {
-    gate::Expected {
-        run: changes.iter().map(|c| c.new.as_str().to_owned()).collect(),
-        replaced: changes.iter().filter_map(|c| c.old.clone()).collect(),
-        services: Vec::new(),
-        unchanged: Vec::new(),
-        one_shots: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! An update's steps over the recording runner: their order, what the journal says
@@ -607,6 +590,46 @@ mod tests {
     }
 
     #[test]
+    fn the_gate_names_what_it_recreated_and_fails_on_a_container_left_on_the_old_image() {
+        let (_root, config, service) = service();
+        let container = |id: &str, name: &str, image: &str, compose: &str| {
+            serde_json::json!({
+                "Id": id, "Name": name, "Image": image, "RestartCount": 0,
+                "State": {"Status": "running", "StartedAt": "t1", "ExitCode": 0},
+                "Config": {"Labels": {"com.docker.compose.service": compose}}
+            })
+        };
+        let app = container("c2", "svc_app_2", "sha256:new", "app");
+        // A compose service the model does not know, still on the replaced image.
+        let worker = container("c3", "svc_worker_1", "sha256:old", "worker");
+        let before = Before {
+            unchanged: Vec::new(),
+            one_shots: None,
+            ids: vec!["c1".into()],
+        };
+        let tools = |list: &str, inspect: serde_json::Value| {
+            Recording::new()
+                .answer("ps -a", list)
+                .answer("container inspect", &inspect.to_string())
+                .answer(OLD, "sha256:old\n")
+                .answer(NEW, "sha256:new\n")
+        };
+        let runner = tools("c2\n", serde_json::json!([app]));
+        let recreated = gate_after(&config, &runner, &service, &[change()], &before).unwrap();
+        assert_eq!(recreated, ["svc_app_2"]);
+
+        let runner = tools("c2\nc3\n", serde_json::json!([app, worker]));
+        let error = gate_after(&config, &runner, &service, &[change()], &before)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("svc_worker_1 still runs")
+                && error.contains("`worker` was not recreated"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn a_failure_at_each_step_and_what_runs_after_it() {
         // (failing command, exit code, pins written, runs after it)
         let cases: [(&str, u8, bool, &[&str]); 3] = [
@@ -630,7 +653,7 @@ mod tests {
             let outcome = match updater.start_update(&service, vec![change()], None) {
                 Step::Done(outcome) => outcome,
                 Step::Started(started) => {
-                    let verdict = started.start(&runner);
+                    let verdict = started.start(&runner).map(|()| Vec::new());
                     updater.finish(&service, started, verdict)
                 }
             };
