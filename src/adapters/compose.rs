@@ -52,6 +52,15 @@ impl<'c> Compose<'c> {
         self.compose(service, &["ps"])
     }
 
+    /// The compose services the tool reads in the folder, one per line, where it can list
+    /// them ([`crate::formats::compose_version::ComposeFlavour::lists_services`]).
+    pub fn config_services(&self, service: &ServiceDir) -> Option<Cmd> {
+        self.config
+            .compose_flavour
+            .lists_services()
+            .then(|| self.compose(service, &["config", "--services"]))
+    }
+
     /// Checks the compose tool runs at all (once per run).
     pub fn version(&self) -> Cmd {
         Cmd::from_words(&self.config.compose_tool)

@@ -142,7 +142,7 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
         }
         match plan::load(dir).and_then(crate::pipeline::update_policy::without_off) {
             Ok(service) => {
-                found.extend(compose_findings(config, &service));
+                found.extend(compose_findings(config, runner, &service));
                 loaded.push(service);
             }
             Err(e) => found.push(fail(format!("{}: {e}", dir.name))),
@@ -219,7 +219,7 @@ fn snapshot_findings(snapper: &mut Snapper<'_>, dir: &ServiceDir) -> Vec<Finding
 
 /// Whether the service has entries, its compose file uses them, and which bind mounts are
 /// outside its folder (and so outside its snapshots).
-fn compose_findings(config: &Config, service: &Service) -> Vec<Finding> {
+fn compose_findings(config: &Config, runner: &dyn Runner, service: &Service) -> Vec<Finding> {
     let (name, dir) = (&service.dir.name, &service.dir);
     let compose_name = crate::compose_file_names::name(config, &dir.path).unwrap_or_default();
     let mut found = Vec::new();
@@ -231,7 +231,10 @@ fn compose_findings(config: &Config, service: &Service) -> Vec<Finding> {
         )));
     }
     let model = match crate::pipeline::compose_model::load(config, dir) {
-        Ok(model) => model,
+        Ok(mut model) => {
+            crate::pipeline::compose_model::confirm(config, runner, dir, &mut model);
+            model
+        }
         Err(e) => {
             found.push(fail(format!("{name}: {e}")));
             return found;

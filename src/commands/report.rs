@@ -221,12 +221,13 @@ pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> 
         writeln!(out, "{text}").map_err(write_err)?;
         return Ok(());
     }
-    let mut rows: Vec<[String; 6]> = vec![[
+    let mut rows: Vec<[String; 7]> = vec![[
         "TIME".into(),
         "SERVICE".into(),
         "ENTRY".into(),
         "CHANGE".into(),
         "SNAPSHOTS".into(),
+        "REASON".into(),
         "OUTCOME".into(),
     ]];
     for e in events {
@@ -256,10 +257,26 @@ pub fn history(events: &[Event], json: bool, out: &mut dyn Write) -> Result<()> 
                 _ => format!("{} -> {}", short(e.old.as_deref()), short(e.new.as_deref())),
             },
             snapshots,
+            reason(e),
             e.outcome.as_str().to_owned(),
         ]);
     }
     table(&rows, out)
+}
+
+/// Why a change did not stay (the error of a rollback or failed pull, what a rollback on
+/// request restored), on one line and cut at 100 characters; `-` for an update, whose
+/// message is in the change column.
+fn reason(e: &Event) -> String {
+    let message = match (&e.outcome, &e.message) {
+        (crate::pipeline::history::Outcome::Updated, _) | (_, None) => return "-".into(),
+        (_, Some(m)) => m,
+    };
+    let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line,
+    }
 }
 
 #[cfg(test)]
@@ -341,5 +358,29 @@ mod tests {
         assert!(lines[1].contains("4, failed state 9"), "{text}");
         assert!(lines[2].contains("4, state before rollback 9"), "{text}");
         assert!(!lines[2].contains("failed"), "{text}");
+        // The reason of a rollback, on one line and cut.
+        let why = Event {
+            message: Some(format!(
+                "health gate:\n app_1 exited (exit code 1) {}",
+                "x".repeat(200)
+            )),
+            ..event(Outcome::RolledBack)
+        };
+        let mut out = Vec::new();
+        history(&[why], false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .contains("SNAPSHOTS          REASON"),
+            "{text}"
+        );
+        let row = text.lines().nth(1).unwrap();
+        assert!(
+            row.contains("health gate: app_1 exited (exit code 1) xx"),
+            "{text}"
+        );
+        assert!(row.contains("x...  "), "{text}");
     }
 }

@@ -208,6 +208,11 @@ impl ComposeServices {
             .collect()
     }
 
+    /// The names of the compose services, in name order.
+    pub fn service_names(&self) -> Vec<String> {
+        self.services.keys().cloned().collect()
+    }
+
     /// The profiles `service` is in; empty: it always runs.
     pub fn profiles(&self, service: &str) -> Vec<String> {
         match self.services.get(service).and_then(|s| s.get("profiles")) {

@@ -67,6 +67,15 @@ impl ComposeFlavour {
             || (self.kind == ComposeKind::PodmanCompose && !self.old_podman_compose())
     }
 
+    /// Whether the tool lists the compose services it reads (`config --services`):
+    /// podman-compose 1.1 and later, docker-compose 1.x and docker compose v2.
+    pub fn lists_services(&self) -> bool {
+        matches!(
+            self.kind,
+            ComposeKind::DockerComposeV1 | ComposeKind::DockerComposeV2
+        ) || (self.kind == ComposeKind::PodmanCompose && !self.old_podman_compose())
+    }
+
     /// Whether the tool takes `--env-file`.
     pub fn has_env_file_option(&self) -> bool {
         !self.old_podman_compose()

@@ -13,6 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::adapters::compose::Compose;
+use crate::adapters::runner::Runner;
 use crate::config::Config;
 use crate::formats::compose_services::ComposeServices;
 use crate::formats::compose_version::ComposeKind;
@@ -84,6 +86,61 @@ pub fn load(config: &Config, dir: &ServiceDir) -> Result<ComposeServices, String
     extend_from_files(dir, &mut project, 0);
     project.finish();
     Ok(project)
+}
+
+/// Asks the compose tool which compose services it reads, where it can say, and makes the
+/// model unsure when they are not the model's: one the model lacks, or one in no profile
+/// that the tool lacks (the tool lists only the services of active profiles).
+pub fn confirm(
+    config: &Config,
+    runner: &dyn Runner,
+    dir: &ServiceDir,
+    model: &mut ComposeServices,
+) {
+    let Some(cmd) = Compose::new(config).config_services(dir) else {
+        return;
+    };
+    let listed = match runner.run(&cmd) {
+        Ok(out) => out.stdout,
+        Err(e) => {
+            log::debug!(
+                "{}: the compose tool did not list its services: {e}",
+                dir.name
+            );
+            return;
+        }
+    };
+    let tool: Vec<&str> = listed
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let known = model.service_names();
+    let missed: Vec<&str> = tool
+        .iter()
+        .copied()
+        .filter(|s| !known.iter().any(|k| k == s))
+        .collect();
+    let extra: Vec<&String> = known
+        .iter()
+        .filter(|k| !tool.contains(&k.as_str()) && model.profiles(k).is_empty())
+        .collect();
+    if !missed.is_empty() {
+        model.doubt(format!(
+            "the compose tool reads compose services cipug's reading of the files does not have: {}",
+            missed.join(", ")
+        ));
+    }
+    if !extra.is_empty() {
+        model.doubt(format!(
+            "cipug's reading of the files has compose services the compose tool does not: {}",
+            extra
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
 }
 
 /// Reads the file at `path` into `project` (an included or listed file); a file cipug cannot
@@ -283,5 +340,33 @@ mod tests {
             "{:?}",
             model.unsure()
         );
+    }
+
+    #[test]
+    fn the_compose_tools_own_list_confirms_the_model() {
+        use crate::adapters::recording::Recording;
+        let (_root, mut config, dir) = folder(&[(
+            "compose.yml",
+            "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n  debug:\n    image: busybox\n    profiles: [debug]\n",
+        )]);
+        let unsure_with = |config: &Config, listed: &str| {
+            let runner = Recording::new().answer("config --services", listed);
+            let mut model = load(config, &dir).unwrap();
+            confirm(config, &runner, &dir, &mut model);
+            (model.unsure().join("\n"), runner.calls().len())
+        };
+        // podman-compose 1.0 cannot list them: nothing is asked.
+        assert_eq!(unsure_with(&config, "app\n"), (String::new(), 0));
+        config.compose_flavour =
+            crate::formats::compose_version::ComposeFlavour::parse("podman-compose version 1.6.0");
+        assert_eq!(
+            unsure_with(&config, "app\n"),
+            (String::new(), 1),
+            "a profile's service need not be listed"
+        );
+        let (why, _) = unsure_with(&config, "app\nworker\n");
+        assert!(why.contains("does not have: worker"), "{why}");
+        let (why, _) = unsure_with(&config, "debug\n");
+        assert!(why.contains("the compose tool does not: app"), "{why}");
     }
 }

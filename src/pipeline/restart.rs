@@ -102,6 +102,8 @@ pub fn plan(
     if config.restart_scope == RestartScope::Project {
         return Ok(Plan::Project);
     }
+    let mut file = file;
+    crate::pipeline::compose_model::confirm(config, runner, dir, &mut file);
     if let Some(why) = file.unsure().first() {
         log::warn!(
             "{}: cipug cannot be sure which compose services use the changed pins ({why}); the whole project restarts",
