@@ -83,8 +83,11 @@ fn adopt_then_doctor_then_update() {
         env_after.contains(&format!("SERVICE_WEB_IMAGE_TAGGED={reg}/demo/web:latest")),
         "{env_after}"
     );
+    // Resolved from the .env as compose resolves it, once.
     assert!(
-        env_after.contains("SERVICE_MY_WORKER_IMAGE_TAGGED=${REG}/demo/worker:${WORKER_TAG:-2}"),
+        env_after.contains(&format!(
+            "SERVICE_MY_WORKER_IMAGE_TAGGED={reg}/demo/worker:2"
+        )),
         "{env_after}"
     );
     // A second adopt has nothing to do, says so and changes nothing.

@@ -118,9 +118,13 @@ pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -
     atomic::write(&compose_path, adoption.compose.as_bytes(), 0o644)
         .map_err(|e| Error::io(&compose_path, e))?;
     for entry in &adoption.entries {
+        let shared = match entry.services.as_slice() {
+            [only] if *only == entry.service => String::new(),
+            services => format!(", used by {}", services.join(", ")),
+        };
         writeln!(
             out,
-            "{}: SERVICE_{}_IMAGE_TAGGED={} (compose line {})",
+            "{}: SERVICE_{}_IMAGE_TAGGED={} (compose line {}{shared})",
             entry.service, entry.entry, entry.image, entry.line
         )
         .map_err(io)?;

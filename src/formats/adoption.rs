@@ -7,13 +7,27 @@
 //! lines, anchors, other keys and line endings stay byte-identical.
 //!
 //! [`crate::formats::compose_file`] finds each service's `image:` value and its byte range, refusing
-//! what it cannot edit safely (flow style, aliases, anchors or block scalars on the image,
-//! values spanning lines) with the compose line named; the compose text is then edited by
-//! byte range. This module does no I/O; [`crate::commands::adopt`] reads and writes files.
+//! what it cannot edit safely (aliases, anchors or block scalars on the image, values spanning
+//! lines, merges it cannot follow) with the compose line named; the compose text is then edited
+//! by byte range.
+//!
+//! An image that services take through a YAML merge key (`x-app: &app` with `image:`, then
+//! `backend: {<<: *app}`) is adopted once, where it is written, and every service that merges
+//! it shares that entry: the entry is named after the top-level key without `x-`
+//! (`SERVICE_APP_IMAGE_*`), or after the service when the anchor is a service's own mapping
+//! (`netbox: &netbox` merged by `netbox-worker` gives `SERVICE_NETBOX_IMAGE_*`). A service that
+//! writes `image:` itself is adopted on its own, merges or not.
+//!
+//! The TAGGED value is the reference as compose resolves it: `${VAR}`, `${VAR-default}` and
+//! `${VAR:-default}` are expanded from the env file once, at adoption; a variable the env file
+//! does not set (without a default), or `${VAR?err}` unset, is refused. This module does no
+//! I/O; [`crate::commands::adopt`] reads and writes files.
 
-use crate::formats::compose_file::{service_images, ServiceImage};
+use std::collections::HashMap;
+
+use crate::formats::compose_file::{service_images, Owner, ServiceImage};
 use crate::formats::compose_limits::{self, LimitError};
-use crate::formats::envfile::{render_value, EnvFile, Quote};
+use crate::formats::envfile::{interpolate, render_value, EnvFile, Quote};
 
 /// The result of [`adopt`]: both files rewritten, and what was adopted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,15 +42,18 @@ pub struct Adoption {
     pub entries: Vec<Adopted>,
 }
 
-/// One adopted service.
+/// One adopted `image:` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Adopted {
-    /// The compose service name.
+    /// Where the `image:` is written: the compose service name, or the top-level key whose
+    /// anchored mapping services merge.
     pub service: String,
+    /// The compose services that use the value (more than one when they merge it).
+    pub services: Vec<String>,
     /// The `<X>` of `SERVICE_<X>_IMAGE_TAGGED`.
     pub entry: String,
-    /// The image reference as written in the compose file, quotes removed and `${VAR}`
-    /// forms kept: the value of the TAGGED entry.
+    /// The image reference as compose resolves it, `${VAR}` forms expanded from the env
+    /// file: the value of the TAGGED entry.
     pub image: String,
     /// The 1-based compose line of the `image:` key.
     pub line: usize,
@@ -57,6 +74,7 @@ pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
         .map_err(|e| e.to_string())?
         .ok_or("nothing to adopt: no top-level `services:` mapping")?;
 
+    let vars = env_file.variables();
     let mut entries = Vec::new();
     let mut names: Vec<(&str, String)> = Vec::new(); // (service, X) of every image service
     let mut new_lines: Vec<(String, String)> = Vec::new(); // (key, value) to append
@@ -64,17 +82,21 @@ pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
     let mut copied = 0;
     let mut already = 0;
     for image in &images {
-        let Some((x, value)) = plan_image(image, &env_file, &mut names, &mut new_lines)? else {
+        let plan = plan_image(image, &env_file, &vars, &mut names, &mut new_lines)?;
+        let Some((x, value)) = plan else {
             already += 1;
             continue;
         };
         let hashed = format!("SERVICE_{x}_IMAGE_HASHED");
-        let q = image.quote.map(String::from).unwrap_or_default();
+        // A plain `${...}` would end a flow mapping's value at its `}`.
+        let quote = image.quote.or(image.in_flow.then_some('"'));
+        let q = quote.map(String::from).unwrap_or_default();
         compose_out.push_str(&compose[copied..image.span.start]);
         compose_out.push_str(&format!("{q}${{{hashed}}}{q}"));
         copied = image.span.end;
         entries.push(Adopted {
-            service: image.service.clone(),
+            service: image.owner.name().to_owned(),
+            services: image.services.clone(),
             entry: x,
             image: value,
             line: image.line,
@@ -105,25 +127,25 @@ pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
 fn plan_image<'i>(
     image: &'i ServiceImage,
     env_file: &EnvFile,
+    vars: &HashMap<String, String>,
     names: &mut Vec<(&'i str, String)>,
     new_lines: &mut Vec<(String, String)>,
 ) -> Result<Option<(String, String)>, String> {
-    let at = |msg: String| {
-        format!(
-            "compose line {}: service `{}`: {msg}",
-            image.line, image.service
-        )
+    let owner = image.owner.name();
+    let who = match &image.owner {
+        Owner::Service(name) => format!("service `{name}`"),
+        Owner::Extension(key) => format!("`{key}` (merged by {})", image.services.join(", ")),
     };
-    let x = entry_name(&image.service).ok_or_else(|| {
+    let at = |msg: String| format!("compose line {}: {who}: {msg}", image.line);
+    let x = entry_name(entry_source(&image.owner)).ok_or_else(|| {
         at("the name does not make an env variable name (letters, digits, `_`, `-`, `.`)".into())
     })?;
     if let Some((other, _)) = names.iter().find(|(_, e)| *e == x) {
         return Err(at(format!(
-            "services `{other}` and `{}` both map to SERVICE_{x}_IMAGE_*; rename one",
-            image.service
+            "`{other}` and `{owner}` both map to SERVICE_{x}_IMAGE_*; rename one"
         )));
     }
-    names.push((&image.service, x.clone()));
+    names.push((owner, x.clone()));
 
     let hashed = format!("SERVICE_{x}_IMAGE_HASHED");
     let used = scheme_names(&image.value);
@@ -139,10 +161,11 @@ fn plan_image<'i>(
     }
 
     let tagged = format!("SERVICE_{x}_IMAGE_TAGGED");
+    let resolved = resolve_reference(&image.value, vars).map_err(at)?;
     // `name:tag@sha256:...`: the tag to follow, the digest as the current pin.
-    let (value, pin) = match crate::formats::pinned_ref::split(&image.value) {
+    let (value, pin) = match crate::formats::pinned_ref::split(&resolved) {
         Some((value, pin)) => (value, Some(pin)),
-        None => (image.value.clone(), None),
+        None => (resolved, None),
     };
     match env_file.get(&tagged) {
         Some(existing) if existing.value != value => {
@@ -160,6 +183,33 @@ fn plan_image<'i>(
         }
     }
     Ok(Some((x, value)))
+}
+
+/// The name an entry is made from: the service's, or the top-level key's without `x-`.
+fn entry_source(owner: &Owner) -> &str {
+    match owner {
+        Owner::Service(name) => name,
+        Owner::Extension(key) => key.strip_prefix("x-").unwrap_or(key),
+    }
+}
+
+/// The image reference as compose resolves `value` from the env file's variables: `${VAR}`,
+/// `${VAR-default}` and `${VAR:-default}` expanded. A variable without a default that the
+/// file does not set is refused (compose would take it from the environment it runs in),
+/// and so is `${VAR?err}` or `${VAR:?err}` unset.
+fn resolve_reference(value: &str, vars: &HashMap<String, String>) -> Result<String, String> {
+    let resolved = interpolate(value, |name| vars.get(name).cloned()).map_err(|e| {
+        format!("the image `{value}` cannot be resolved from the env file: {e}; set it there")
+    })?;
+    if resolved.is_empty()
+        || resolved.contains(|c: char| c.is_whitespace() || c.is_control() || c == '$')
+    {
+        return Err(format!(
+            "the image `{value}` resolves to `{}`, which is not an image reference",
+            resolved.escape_debug()
+        ));
+    }
+    Ok(resolved)
 }
 
 /// `<X>` for a compose service name: upper case, `-` and `.` as `_`. `None` if the result
@@ -300,15 +350,17 @@ mod tests {
                 "A=1\r\n# note\r\nSERVICE_WEB_IMAGE_TAGGED=nginx\r\nSERVICE_DB_IMAGE_TAGGED=postgres\r\n",
                 &[("web", "WEB", "nginx", 3), ("db", "DB", "postgres", 5)],
             ),
-            // Interpolated references are kept as written.
+            // Interpolated references are resolved from the env file as compose resolves them.
             (
-                "services:\n  app:\n    image: ${REGISTRY}/app:${TAG:-1}\n  cache:\n    image: \"${REGISTRY:-docker.io}/redis:${REDIS_TAG-7}\"\n",
-                "REGISTRY=r.io\nTAG=2",
-                "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n  cache:\n    image: \"${SERVICE_CACHE_IMAGE_HASHED}\"\n",
-                "REGISTRY=r.io\nTAG=2\nSERVICE_APP_IMAGE_TAGGED=${REGISTRY}/app:${TAG:-1}\nSERVICE_CACHE_IMAGE_TAGGED=${REGISTRY:-docker.io}/redis:${REDIS_TAG-7}\n",
+                "services:\n  app:\n    image: ${REGISTRY}/app:${TAG:-1}\n  cache:\n    image: \"${REGISTRY:-docker.io}/redis:${REDIS_TAG-7}\"\n  web:\n    image: netbox:${VERSION-v4.1}\n  db:\n    image: pg:${EMPTY-16}${EMPTY:-1}\n",
+                "REGISTRY=r.io\nTAG=2\nEMPTY=",
+                "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n  cache:\n    image: \"${SERVICE_CACHE_IMAGE_HASHED}\"\n  web:\n    image: ${SERVICE_WEB_IMAGE_HASHED}\n  db:\n    image: ${SERVICE_DB_IMAGE_HASHED}\n",
+                "REGISTRY=r.io\nTAG=2\nEMPTY=\nSERVICE_APP_IMAGE_TAGGED=r.io/app:2\nSERVICE_CACHE_IMAGE_TAGGED=r.io/redis:7\nSERVICE_WEB_IMAGE_TAGGED=netbox:v4.1\nSERVICE_DB_IMAGE_TAGGED=pg:1\n",
                 &[
-                    ("app", "APP", "${REGISTRY}/app:${TAG:-1}", 3),
-                    ("cache", "CACHE", "${REGISTRY:-docker.io}/redis:${REDIS_TAG-7}", 5),
+                    ("app", "APP", "r.io/app:2", 3),
+                    ("cache", "CACHE", "r.io/redis:7", 5),
+                    ("web", "WEB", "netbox:v4.1", 7),
+                    ("db", "DB", "pg:1", 9),
                 ],
             ),
             // Anchors and merges stay; a build-only service and a null service are skipped.
@@ -334,6 +386,14 @@ mod tests {
                 "\u{feff}services:\n  web:\n    ports: [\"80:80\"]\n    image: ${SERVICE_WEB_IMAGE_HASHED}",
                 "\u{feff}A=1\nSERVICE_WEB_IMAGE_TAGGED=nginx\n",
                 &[("web", "WEB", "nginx", 4)],
+            ),
+            // A service in flow style: the replacement is quoted.
+            (
+                "services:\n  web: {image: nginx, ports: [\"80:80\"]}\n",
+                "",
+                "services:\n  web: {image: \"${SERVICE_WEB_IMAGE_HASHED}\", ports: [\"80:80\"]}\n",
+                "SERVICE_WEB_IMAGE_TAGGED=nginx\n",
+                &[("web", "WEB", "nginx", 2)],
             ),
             // Quoted service names and `services:` with an anchor and a comment.
             (
@@ -361,6 +421,74 @@ mod tests {
                 })
                 .collect();
             assert_eq!(entries, *want_entries, "{compose}");
+        }
+    }
+
+    #[test]
+    fn images_through_merge_keys_are_adopted_once_for_every_service_that_merges_them() {
+        // (compose, compose after, (owner, services, X, image, line) adopted)
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a [&'a str], &'a str, &'a str, usize)],
+        );
+        let cases: &[Case] = &[
+            // An `x-` key's anchor, merged directly and through another anchor; one service
+            // overrides `image:` and is adopted on its own.
+            (
+                "x-image: &image\n  image: frappe/erpnext:v15\nx-backend: &backend\n  <<: *image\n  restart: always\nservices:\n  backend:\n    <<: *backend\n  frontend:\n    <<: [*image]\n  custom:\n    <<: *backend\n    image: mine:1\n",
+                "x-image: &image\n  image: ${SERVICE_IMAGE_IMAGE_HASHED}\nx-backend: &backend\n  <<: *image\n  restart: always\nservices:\n  backend:\n    <<: *backend\n  frontend:\n    <<: [*image]\n  custom:\n    <<: *backend\n    image: ${SERVICE_CUSTOM_IMAGE_HASHED}\n",
+                &[
+                    ("x-image", &["backend", "frontend"], "IMAGE", "frappe/erpnext:v15", 2),
+                    ("custom", &["custom"], "CUSTOM", "mine:1", 13),
+                ],
+            ),
+            // A service's own anchor, merged by another service and aliased by a third.
+            (
+                "services:\n  netbox: &netbox\n    image: netbox:v4\n  worker:\n    <<: *netbox\n    command: rqworker\n  copy: *netbox\n",
+                "services:\n  netbox: &netbox\n    image: ${SERVICE_NETBOX_IMAGE_HASHED}\n  worker:\n    <<: *netbox\n    command: rqworker\n  copy: *netbox\n",
+                &[("netbox", &["netbox", "worker", "copy"], "NETBOX", "netbox:v4", 3)],
+            ),
+            // A template in flow style: the replacement is quoted, or its `}` would end it.
+            (
+                "x-app: &app {image: frappe/erpnext:v15, restart: always}\nservices:\n  backend: {<<: *app}\n",
+                "x-app: &app {image: \"${SERVICE_APP_IMAGE_HASHED}\", restart: always}\nservices:\n  backend: {<<: *app}\n",
+                &[("x-app", &["backend"], "APP", "frappe/erpnext:v15", 1)],
+            ),
+        ];
+        for (compose, want_compose, want) in cases {
+            let got = adopt(compose, b"").unwrap_or_else(|e| panic!("{e}\n{compose}"));
+            assert_eq!(got.compose, *want_compose, "{compose}");
+            let again = adopt(&got.compose, got.env.as_bytes()).unwrap_err();
+            assert!(again.starts_with("nothing to adopt"), "{again}");
+            let entries: Vec<_> = got
+                .entries
+                .iter()
+                .map(|e| {
+                    let services: Vec<&str> = e.services.iter().map(String::as_str).collect();
+                    (
+                        e.service.as_str(),
+                        services,
+                        e.entry.as_str(),
+                        e.image.as_str(),
+                        e.line,
+                    )
+                })
+                .collect();
+            let want: Vec<_> = want
+                .iter()
+                .map(|(o, s, x, i, l)| (*o, s.to_vec(), *x, *i, *l))
+                .collect();
+            assert_eq!(entries, want, "{compose}");
+            let model = crate::formats::compose_services::ComposeServices::parse(&got.compose)
+                .unwrap_or_else(|e| panic!("{e}\n{compose}"));
+            for entry in &got.entries {
+                assert_eq!(model.services_using(&[entry.entry.as_str()]), {
+                    let mut s = entry.services.clone();
+                    s.sort();
+                    s
+                });
+            }
         }
     }
 
@@ -480,12 +608,6 @@ mod tests {
                 Some(1),
             ),
             (
-                "services:\n  web: {image: nginx}\n".into(),
-                "",
-                "flow style",
-                Some(2),
-            ),
-            (
                 "services:\n  web: nginx\n".into(),
                 "",
                 "not a mapping",
@@ -541,6 +663,51 @@ mod tests {
                 None,
             ),
             (svc("image: x"), "A=\"open\n", "env file line 1", None),
+            (
+                svc("image: netbox:${VERSION?set VERSION first}"),
+                "",
+                "variable `VERSION` is required: set VERSION first",
+                Some(3),
+            ),
+            (
+                svc("image: netbox:${VERSION:?set it}"),
+                "VERSION=\n",
+                "variable `VERSION` is required",
+                Some(3),
+            ),
+            (
+                svc("image: netbox:${VERSION}"),
+                "",
+                "variable `VERSION` is not set",
+                Some(3),
+            ),
+            (svc("image: a$$b"), "", "not an image reference", Some(3)),
+            (
+                "x-a: &a\n  image: a\nx-b: &b\n  image: b\nservices:\n  web:\n    <<: [*a, *b]\n"
+                    .into(),
+                "",
+                "more than one anchor",
+                Some(6),
+            ),
+            (
+                "x-a:\n  deep: &a\n    image: a\nservices:\n  web:\n    <<: *a\n".into(),
+                "",
+                "may set `image:`",
+                Some(5),
+            ),
+            (
+                "services:\n  web:\n    <<: {image: a}\n".into(),
+                "",
+                "not an alias",
+                Some(3),
+            ),
+            (
+                "x-web: &w\n  image: a\nservices:\n  web:\n    image: b\n  other:\n    <<: *w\n"
+                    .into(),
+                "",
+                "both map to SERVICE_WEB_IMAGE_*",
+                Some(5),
+            ),
         ];
         for (compose, env, msg, line) in &cases {
             let err = adopt(compose, env.as_bytes()).unwrap_err();

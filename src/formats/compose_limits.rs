@@ -1,9 +1,9 @@
 //! The limits of a compose file, checked before any YAML parser builds it.
 //!
-//! A YAML parser's time can grow with the square of the nesting: libyaml (under
-//! `serde_yaml_ng`, which restart planning and `doctor` use) looks through every open flow
-//! level (`[` or `{`) for each token, so a 160 KB file nested 80,000 levels deep took 44 s
-//! of an update, with the run lock held. Every reader of compose files calls [`check`]
+//! A YAML parser's time can grow with the square of the nesting: libyaml (which cipug used
+//! to read compose files with) looks through every open flow level (`[` or `{`) for each
+//! token, so a 160 KB file nested 80,000 levels deep took 44 s of an update, with the run
+//! lock held; a reader that builds values recurses once a level. Every reader of compose files calls [`check`]
 //! first. It refuses a file larger than [`MAX_BYTES`] and one nested deeper than
 //! [`MAX_DEPTH`] (flow and block collections alike, counted together), far above what real
 //! compose files have (about 8 levels). The count reads `saphyr-parser`'s events, whose
@@ -60,6 +60,21 @@ pub fn check(text: &str) -> Result<(), LimitError> {
     if text.len() > MAX_BYTES {
         return Err(LimitError::TooBig);
     }
+    match scan(text) {
+        // Flow collections over lines indented less than the spec wants: what the compose
+        // tools read, the same nesting once indented (`flow_reindent`).
+        Err(LimitError::NotYaml { info, .. }) if info.contains("invalid indentation") => {
+            match crate::formats::yaml::flow_safe_copy(text) {
+                Some(copy) => scan(&copy.text),
+                None => scan(text),
+            }
+        }
+        result => result,
+    }
+}
+
+/// Counts the nesting of `text` with the event parser.
+fn scan(text: &str) -> Result<(), LimitError> {
     let mut depth = 0_usize;
     for item in Parser::new_from_str(text) {
         let (event, span) = match item {

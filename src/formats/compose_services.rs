@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use serde_yaml_ng::Value;
+use serde_json::Value;
 
 use crate::formats::compose_limits;
 
-/// A compose file, parsed (anchors and `<<` merges applied).
+/// A compose file, parsed (anchors and `<<` merges applied by [`crate::formats::yaml`]).
 #[derive(Debug, Clone, Default)]
 pub struct ComposeServices {
     services: BTreeMap<String, Value>,
@@ -30,17 +30,9 @@ impl ComposeServices {
     /// limit, YAML or compose structure is wrong.
     pub fn parse(text: &str) -> Result<ComposeServices, String> {
         compose_limits::check(text).map_err(|e| e.to_string())?;
-        let mut value: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
-        value.apply_merge().map_err(|e| e.to_string())?;
+        let value = crate::formats::yaml::load(text).map_err(|e| e.to_string())?;
         let services = match value.get("services") {
-            Some(Value::Mapping(map)) => map
-                .iter()
-                .filter_map(|(k, v)| {
-                    let mut v = v.clone();
-                    v.apply_merge().ok()?;
-                    Some((k.as_str()?.to_owned(), v))
-                })
-                .collect(),
+            Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             Some(Value::Null) | None => BTreeMap::new(),
             Some(_) => return Err("`services` is not a mapping".into()),
         };
@@ -59,7 +51,7 @@ impl ComposeServices {
     fn read_includes(&mut self, include: Option<&Value>) {
         let entries = match include {
             None | Some(Value::Null) => return,
-            Some(Value::Sequence(entries)) => entries,
+            Some(Value::Array(entries)) => entries,
             Some(_) => {
                 self.unsure.push("`include:` is not a list".into());
                 return;
@@ -67,12 +59,12 @@ impl ComposeServices {
         };
         for entry in entries {
             let paths = match entry {
-                Value::Mapping(_) => entry.get("path"),
+                Value::Object(_) => entry.get("path"),
                 short => Some(short),
             };
             match paths {
                 Some(Value::String(path)) => self.includes.push(path.clone()),
-                Some(Value::Sequence(paths)) if paths.iter().all(Value::is_string) => self
+                Some(Value::Array(paths)) if paths.iter().all(Value::is_string) => self
                     .includes
                     .extend(paths.iter().filter_map(Value::as_str).map(str::to_owned)),
                 _ => self
@@ -112,7 +104,7 @@ impl ComposeServices {
             }
         };
         for service in file.services.values_mut() {
-            let Some(Value::Mapping(extends)) = service.get_mut("extends") else {
+            let Some(Value::Object(extends)) = service.get_mut("extends") else {
                 continue;
             };
             if let Some(Value::String(other)) = extends.get_mut("file") {
@@ -125,7 +117,7 @@ impl ComposeServices {
         self.name = file.name.or(self.name.take());
         for (name, service) in file.services {
             match (self.services.get_mut(&name), service) {
-                (Some(Value::Mapping(base)), Value::Mapping(over)) => {
+                (Some(Value::Object(base)), Value::Object(over)) => {
                     for (key, value) in over {
                         base.insert(key, value);
                     }
@@ -165,14 +157,14 @@ impl ComposeServices {
     /// Makes `service` extend `base` (another file's service, already resolved): the keys
     /// `service` does not set come from `base`.
     pub fn extend_with(&mut self, service: &str, base: &Value) {
-        let (Some(Value::Mapping(own)), Value::Mapping(base)) =
+        let (Some(Value::Object(own)), Value::Object(base)) =
             (self.services.get_mut(service), base)
         else {
             return;
         };
         own.remove("extends");
         for (key, value) in base {
-            if own.get(key).is_none() && key.as_str() != Some("extends") {
+            if own.get(key).is_none() && key != "extends" {
                 own.insert(key.clone(), value.clone());
             }
         }
@@ -216,7 +208,7 @@ impl ComposeServices {
     /// The profiles `service` is in; empty: it always runs.
     pub fn profiles(&self, service: &str) -> Vec<String> {
         match self.services.get(service).and_then(|s| s.get("profiles")) {
-            Some(Value::Sequence(p)) => p
+            Some(Value::Array(p)) => p
                 .iter()
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
@@ -236,7 +228,7 @@ impl ComposeServices {
                 .filter_map(|(name, s)| {
                     let base = match s.get("extends")? {
                         Value::String(base) => base.clone(),
-                        Value::Mapping(m) if m.get("file").is_none() => {
+                        Value::Object(m) if m.get("file").is_none() => {
                             m.get("service")?.as_str()?.to_owned()
                         }
                         _ => return None,
@@ -249,8 +241,8 @@ impl ComposeServices {
                 return;
             }
             for (name, image) in inherited {
-                if let Some(Value::Mapping(service)) = self.services.get_mut(&name) {
-                    service.insert(Value::from("image"), image);
+                if let Some(Value::Object(service)) = self.services.get_mut(&name) {
+                    service.insert("image".to_owned(), image);
                 }
             }
         }
@@ -295,7 +287,7 @@ impl ComposeServices {
     pub fn outside_volumes(&self, folder: &Path) -> Vec<String> {
         let mut found = Vec::new();
         for (name, service) in &self.services {
-            let Some(Value::Sequence(volumes)) = service.get("volumes") else {
+            let Some(Value::Array(volumes)) = service.get("volumes") else {
                 continue;
             };
             for volume in volumes {
@@ -311,7 +303,7 @@ impl ComposeServices {
                             ("volume", source.to_owned())
                         }
                     }
-                    Value::Mapping(_) => {
+                    Value::Object(_) => {
                         let kind = volume.get("type").and_then(Value::as_str).unwrap_or("");
                         let source = volume.get("source").and_then(Value::as_str).unwrap_or("");
                         (

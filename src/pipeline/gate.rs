@@ -93,6 +93,7 @@ pub fn wait(
     // While only the settle period remains, the containers seen last, looked at alone; the
     // project's list again for the look that may pass.
     let mut known: Option<Vec<String>> = None;
+    let mut progress = crate::pipeline::gate_progress::Progress::new(name, deadline);
     loop {
         let mut pause = POLL;
         let looked = match known.take() {
@@ -137,6 +138,7 @@ pub fn wait(
                 waiting.join(", ")
             ));
         }
+        progress.say(&waiting);
         std::thread::sleep(pause);
     }
 }

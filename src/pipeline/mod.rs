@@ -12,6 +12,7 @@ pub mod first_seen;
 #[cfg(test)]
 pub mod fixture;
 pub mod gate;
+pub mod gate_progress;
 pub mod gate_slots;
 pub mod history;
 pub mod journal;
