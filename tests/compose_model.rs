@@ -23,8 +23,9 @@ fn running_images(stack: &Stack, project: &str) -> Vec<String> {
         .collect()
 }
 
-/// A service named `custom-<folder>` through `how` (`name:` or the `.env`) is pinned and
-/// updated; its containers run under `project`.
+/// A service named `custom-<folder>` through `how` (`name:`, the `.env`, or `both`: the
+/// `.env` and a `name: File-<folder>`) is pinned and updated; its containers run under
+/// `project`.
 fn a_named_project_is_updated(flavour: Flavour, folder: &str, how: &str, project: &str) {
     let mut stack = Stack::with_flavour(flavour);
     let img = stack.image("demo/app");
@@ -33,6 +34,10 @@ fn a_named_project_is_updated(flavour: Flavour, folder: &str, how: &str, project
         .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
     let (compose, env) = match how {
         "name" => (format!("name: custom-{folder}\n{COMPOSE}"), String::new()),
+        "both" => (
+            format!("name: File-{folder}\n{COMPOSE}"),
+            format!("COMPOSE_PROJECT_NAME=custom-{folder}\n"),
+        ),
         _ => (
             COMPOSE.to_owned(),
             format!("COMPOSE_PROJECT_NAME=custom-{folder}\n"),
@@ -85,6 +90,12 @@ fn podman_compose_1_0_keeps_the_folders_name() {
 fn a_project_named_in_the_compose_file_or_the_env_with_docker_compose_v2() {
     a_named_project_is_updated(Flavour::DockerComposeV2, "pn-v2", "name", "custom-pn-v2");
     a_named_project_is_updated(Flavour::DockerComposeV2, "pe-v2", "env", "custom-pe-v2");
+    a_named_project_is_updated(Flavour::DockerComposeV2, "pb-v2", "both", "custom-pb-v2");
+}
+
+#[test]
+fn podman_compose_1_3_takes_the_files_name_first_as_written() {
+    a_named_project_is_updated(Flavour::PodmanCompose13, "pb-13", "both", "File-pb-13");
 }
 
 /// A service in `compose.override.yml` and one that `extends:` the changed one take the

@@ -73,6 +73,16 @@ impl ComposeFlavour {
             || (self.kind == ComposeKind::PodmanCompose && !self.old_podman_compose())
     }
 
+    /// Whether the file's `name:` beats `COMPOSE_PROJECT_NAME` and is taken as written, not
+    /// normalised: podman-compose 1.1 to 1.3 (1.4 turned the order round, as docker compose
+    /// has it).
+    pub fn project_name_file_first(&self) -> bool {
+        self.kind == ComposeKind::PodmanCompose
+            && self
+                .version
+                .is_some_and(|v| (1, 1, 0) <= v && v < (1, 4, 0))
+    }
+
     /// Whether the tool takes `--env-file`.
     pub fn has_env_file_option(&self) -> bool {
         !self.old_podman_compose()
@@ -211,48 +221,49 @@ mod tests {
 
     /// What the tools' `version` prints (tried, but the release candidate and 1.4.0, whose
     /// output has the same form) and what cipug makes of it: (reliable exit codes,
-    /// `--env-file`, project name from the `.env`, from the file's `name:`, as doctor names it).
+    /// `--env-file`, project name from the `.env`, from the file's `name:`, the file's first;
+    /// as doctor names it).
     #[test]
     fn what_each_version_does() {
-        let cases: &[(&str, (bool, bool, bool, bool), &str)] = &[
+        let cases: &[(&str, (bool, bool, bool, bool, bool), &str)] = &[
             (
                 "['podman', '--version', '']\nusing podman version: 4.3.1\npodman-composer version  1.0.3\npodman --version \npodman version 4.3.1\nexit code: 0\n",
-                (false, false, false, false),
+                (false, false, false, false, false),
                 "podman-compose 1.0.3",
             ),
             (
                 "podman-compose version 1.1.0\npodman version 4.3.1\n",
-                (false, true, true, true),
+                (false, true, true, true, true),
                 "podman-compose 1.1.0",
             ),
             // Debian 13's: `up -d` still exits 0 when podman failed.
             (
                 "podman-compose version 1.3.0\npodman version 4.3.1\n",
-                (false, true, true, true),
+                (false, true, true, true, true),
                 "podman-compose 1.3.0",
             ),
             (
                 "podman-compose version 1.4.0\npodman version 5.4.2\n",
-                (true, true, true, true),
+                (true, true, true, true, false),
                 "podman-compose 1.4.0",
             ),
             (
                 "podman-compose version 1.6.0\npodman version 4.3.1\n",
-                (true, true, true, true),
+                (true, true, true, true, false),
                 "podman-compose 1.6.0",
             ),
             (
                 "docker-compose version 1.29.2, build unknown\ndocker-py version: 5.0.3\nCPython version: 3.11.2\n",
-                (true, true, true, false),
+                (true, true, true, false, false),
                 "docker compose 1.29.2",
             ),
             // Debian 13's docker compose v2, standalone and as the plugin.
             (
                 "Docker Compose version 2.26.1-4\n",
-                (true, true, true, true),
+                (true, true, true, true, false),
                 "docker compose 2.26.1",
             ),
-            ("something else 3.1\n", (false, true, false, false), "an unknown compose tool"),
+            ("something else 3.1\n", (false, true, false, false, false), "an unknown compose tool"),
         ];
         for (output, row, name) in cases {
             let f = ComposeFlavour::parse(output);
@@ -261,7 +272,8 @@ mod tests {
                     f.exit_codes_reliable(),
                     f.has_env_file_option(),
                     f.reads_project_name_from_env(),
-                    f.reads_project_name_from_file()
+                    f.reads_project_name_from_file(),
+                    f.project_name_file_first()
                 ),
                 *row,
                 "{output}"
