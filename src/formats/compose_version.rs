@@ -80,7 +80,7 @@ impl ComposeFlavour {
         self.kind == ComposeKind::PodmanCompose
             && self
                 .version
-                .is_some_and(|v| (1, 1, 0) <= v && v < (1, 4, 0))
+                .is_some_and(|v| ((1, 1, 0)..(1, 4, 0)).contains(&v))
     }
 
     /// Whether the tool takes `--env-file`.
