@@ -208,6 +208,13 @@ mod tests {
                 Some((1, 5, 0)),
             ),
             ("something else 3.1\n", ComposeKind::Unknown, None),
+            // What Debian 12's docker client prints for `docker compose --version`: the
+            // plugin's usage, no version; hence `version`.
+            (
+                "\nUsage:  docker compose [OPTIONS] COMMAND\n\nDefine and run multi-container applications with Docker\n\nCommands:\n  version     Show the Docker Compose version information\n",
+                ComposeKind::Unknown,
+                None,
+            ),
         ];
         for (output, kind, version) in cases {
             let flavour = ComposeFlavour::parse(output);
