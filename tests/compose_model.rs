@@ -28,10 +28,18 @@ fn running_images(stack: &Stack, project: &str) -> Vec<String> {
 /// `project`.
 fn a_named_project_is_updated(flavour: Flavour, folder: &str, how: &str, project: &str) {
     let mut stack = Stack::with_flavour(flavour);
-    let img = stack.image("demo/app");
+    a_named_project_is_updated_in(&mut stack, folder, how, project);
+}
+
+/// [`a_named_project_is_updated`] in a stack that may hold other such folders: each has an
+/// image of its own, and each run updates only its folder.
+fn a_named_project_is_updated_in(stack: &mut Stack, folder: &str, how: &str, project: &str) {
+    let repo = format!("demo/{folder}");
+    let img = stack.image(&repo);
+    let latest = format!("{repo}:latest");
     let d1 = stack
         .images
-        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+        .push(&stack.registry, &latest, "1", Behaviour::Serve);
     let (compose, env) = match how {
         "name" => (format!("name: custom-{folder}\n{COMPOSE}"), String::new()),
         "both" => (
@@ -49,15 +57,18 @@ fn a_named_project_is_updated(flavour: Flavour, folder: &str, how: &str, project
         &format!("{env}SERVICE_APP_IMAGE_TAGGED={img}\n"),
         true,
     );
-    let tool = [("CIPUG_CACHE_DURATION", "0")];
+    let tool = [
+        ("CIPUG_CACHE_DURATION", "0"),
+        ("CIPUG_SERVICES_FILTER", folder),
+    ];
     stack.cipug(&[], &tool).expect_code(0);
-    assert_eq!(running_images(&stack, project), [format!("{img}@{d1}")]);
+    assert_eq!(running_images(stack, project), [format!("{img}@{d1}")]);
     let d2 = stack
         .images
-        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+        .push(&stack.registry, &latest, "2", Behaviour::Serve);
     stack.cipug(&[], &tool).expect_code(0);
     assert!(fs::read_to_string(svc.join(".env")).unwrap().contains(&d2));
-    assert_eq!(running_images(&stack, project), [format!("{img}@{d2}")]);
+    assert_eq!(running_images(stack, project), [format!("{img}@{d2}")]);
 }
 
 #[test]
@@ -88,9 +99,11 @@ fn podman_compose_1_0_keeps_the_folders_name() {
 
 #[test]
 fn a_project_named_in_the_compose_file_or_the_env_with_docker_compose_v2() {
-    a_named_project_is_updated(Flavour::DockerComposeV2, "pn-v2", "name", "custom-pn-v2");
-    a_named_project_is_updated(Flavour::DockerComposeV2, "pe-v2", "env", "custom-pe-v2");
-    a_named_project_is_updated(Flavour::DockerComposeV2, "pb-v2", "both", "custom-pb-v2");
+    // One daemon for the three folders.
+    let mut stack = Stack::with_flavour(Flavour::DockerComposeV2);
+    a_named_project_is_updated_in(&mut stack, "pn-v2", "name", "custom-pn-v2");
+    a_named_project_is_updated_in(&mut stack, "pe-v2", "env", "custom-pe-v2");
+    a_named_project_is_updated_in(&mut stack, "pb-v2", "both", "custom-pb-v2");
 }
 
 #[test]
