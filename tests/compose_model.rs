@@ -3,45 +3,49 @@
 //! later (and docker compose); podman-compose 1.0.3 takes the folder's name whatever they
 //! say. cipug must look for the containers under the name the tool used: before, with the
 //! newest podman-compose the gate found none and rolled every good update back. Real
-//! registry, btrfs, snapper, podman, and podman-compose 1.0.3 (Debian's) and the newest.
+//! registry, btrfs, snapper, podman, and podman-compose 1.0.3 (Debian's) and the newest;
+//! the named projects also with docker compose v2 and a private dockerd.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod support;
 
 use std::fs;
 
-use support::{Behaviour, Stack, COMPOSE, DEBIAN_COMPOSE};
+use support::{Behaviour, Flavour, Stack, COMPOSE, DEBIAN_COMPOSE};
 
 /// The images the running containers of compose project `project` were created from.
 fn running_images(stack: &Stack, project: &str) -> Vec<String> {
-    let out = support::sh_in(
-        &stack.root,
-        &stack.container_env(),
-        "podman",
-        &[
-            "ps",
-            "--filter",
-            &format!("label=com.docker.compose.project={project}"),
-            "--format",
-            "{{.Image}}",
-        ],
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
+    stack
+        .containers(project)
+        .into_values()
+        .filter(|(state, _)| state == "running")
+        .map(|(_, image)| image)
         .collect()
 }
 
-/// A service named `custom-<folder>` through `how` (`name:` or the `.env`) is pinned and
-/// updated; its containers run under `project`.
-fn a_named_project_is_updated(compose_tool: &str, folder: &str, how: &str, project: &str) {
-    let mut stack = Stack::new();
-    let img = stack.image("demo/app");
+/// A service named `custom-<folder>` through `how` (`name:`, the `.env`, or `both`: the
+/// `.env` and a `name: File-<folder>`) is pinned and updated; its containers run under
+/// `project`.
+fn a_named_project_is_updated(flavour: Flavour, folder: &str, how: &str, project: &str) {
+    let mut stack = Stack::with_flavour(flavour);
+    a_named_project_is_updated_in(&mut stack, folder, how, project);
+}
+
+/// [`a_named_project_is_updated`] in a stack that may hold other such folders: each has an
+/// image of its own, and each run updates only its folder.
+fn a_named_project_is_updated_in(stack: &mut Stack, folder: &str, how: &str, project: &str) {
+    let repo = format!("demo/{folder}");
+    let img = stack.image(&repo);
+    let latest = format!("{repo}:latest");
     let d1 = stack
         .images
-        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+        .push(&stack.registry, &latest, "1", Behaviour::Serve);
     let (compose, env) = match how {
         "name" => (format!("name: custom-{folder}\n{COMPOSE}"), String::new()),
+        "both" => (
+            format!("name: File-{folder}\n{COMPOSE}"),
+            format!("COMPOSE_PROJECT_NAME=custom-{folder}\n"),
+        ),
         _ => (
             COMPOSE.to_owned(),
             format!("COMPOSE_PROJECT_NAME=custom-{folder}\n"),
@@ -54,23 +58,23 @@ fn a_named_project_is_updated(compose_tool: &str, folder: &str, how: &str, proje
         true,
     );
     let tool = [
-        ("CIPUG_COMPOSE_TOOL", compose_tool),
         ("CIPUG_CACHE_DURATION", "0"),
+        ("CIPUG_SERVICES_FILTER", folder),
     ];
     stack.cipug(&[], &tool).expect_code(0);
-    assert_eq!(running_images(&stack, project), [format!("{img}@{d1}")]);
+    assert_eq!(running_images(stack, project), [format!("{img}@{d1}")]);
     let d2 = stack
         .images
-        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+        .push(&stack.registry, &latest, "2", Behaviour::Serve);
     stack.cipug(&[], &tool).expect_code(0);
     assert!(fs::read_to_string(svc.join(".env")).unwrap().contains(&d2));
-    assert_eq!(running_images(&stack, project), [format!("{img}@{d2}")]);
+    assert_eq!(running_images(stack, project), [format!("{img}@{d2}")]);
 }
 
 #[test]
 fn a_project_named_in_the_compose_file_with_the_newest_podman_compose() {
     a_named_project_is_updated(
-        &support::newest_compose(),
+        Flavour::PodmanComposeNewest,
         "pn-new",
         "name",
         "custom-pn-new",
@@ -79,13 +83,32 @@ fn a_project_named_in_the_compose_file_with_the_newest_podman_compose() {
 
 #[test]
 fn a_project_named_in_the_env_with_the_newest_podman_compose() {
-    a_named_project_is_updated(&support::newest_compose(), "pe-new", "env", "custom-pe-new");
+    a_named_project_is_updated(
+        Flavour::PodmanComposeNewest,
+        "pe-new",
+        "env",
+        "custom-pe-new",
+    );
 }
 
 #[test]
 fn podman_compose_1_0_keeps_the_folders_name() {
-    a_named_project_is_updated(DEBIAN_COMPOSE, "pn-deb", "name", "pn-deb");
-    a_named_project_is_updated(DEBIAN_COMPOSE, "pe-deb", "env", "pe-deb");
+    a_named_project_is_updated(Flavour::PodmanCompose10, "pn-deb", "name", "pn-deb");
+    a_named_project_is_updated(Flavour::PodmanCompose10, "pe-deb", "env", "pe-deb");
+}
+
+#[test]
+fn a_project_named_in_the_compose_file_or_the_env_with_docker_compose_v2() {
+    // One daemon for the three folders.
+    let mut stack = Stack::with_flavour(Flavour::DockerComposeV2);
+    a_named_project_is_updated_in(&mut stack, "pn-v2", "name", "custom-pn-v2");
+    a_named_project_is_updated_in(&mut stack, "pe-v2", "env", "custom-pe-v2");
+    a_named_project_is_updated_in(&mut stack, "pb-v2", "both", "custom-pb-v2");
+}
+
+#[test]
+fn podman_compose_1_3_takes_the_files_name_first_as_written() {
+    a_named_project_is_updated(Flavour::PodmanCompose13, "pb-13", "both", "File-pb-13");
 }
 
 /// A service in `compose.override.yml` and one that `extends:` the changed one take the

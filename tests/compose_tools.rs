@@ -1,6 +1,7 @@
-//! End to end, once per compose tool: Debian's podman-compose 1.0.3, the newest
-//! podman-compose (PyPI, in the test virtualenv) and docker-compose 1.29 with a private
-//! dockerd. Each runs an update, a failing update with automatic rollback and
+//! End to end, once per compose tool: Debian 12's podman-compose 1.0.3, Debian 13's 1.3.0
+//! and the newest podman-compose (PyPI, in virtualenvs), Debian 12's docker-compose 1.29 and
+//! Debian 13's docker compose v2 2.26.1, standalone and as the `docker compose` plugin, with
+//! a private dockerd. Each runs an update, a failing update with automatic rollback and
 //! `cipug rollback`, plus what differs between the tools: `--env-file`, whether the process
 //! environment wins over the `.env`, the pull check, the exit code of a failed `up`, and what
 //! `doctor` says. The other
@@ -21,10 +22,14 @@ fn pin(stack: &Stack, name: &str, file: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The one container of project `service` runs `pin`, under the name its tool gives it:
+/// `<project>-app-1` (docker compose v2), `<project>_app_1` (the Python tools).
 fn running_on(stack: &Stack, service: &str, pin: &str) {
     let containers = stack.containers(service);
     assert_eq!(containers.len(), 1, "{containers:?}");
-    let (state, image) = containers.into_values().next().unwrap();
+    let (name, (state, image)) = containers.into_iter().next().unwrap();
+    let sep = if stack.flavour.v2() { "-" } else { "_" };
+    assert_eq!(name, format!("{service}{sep}app{sep}1"));
     assert_eq!((state.as_str(), image.as_str()), ("running", pin));
 }
 
@@ -150,8 +155,8 @@ fn update_gate_and_rollback(flavour: Flavour, version: &str) {
     failing_up(flavour, &mut stack);
 }
 
-/// A service whose `up` fails: podman-compose 1.0 exits 0 and the health gate catches it;
-/// the other tools exit non-zero and cipug reports that at once. Both exit 34.
+/// A service whose `up` fails: podman-compose before 1.4 exits 0 and the health gate
+/// catches it; the other tools exit non-zero and cipug reports that at once. Both exit 34.
 fn failing_up(flavour: Flavour, stack: &mut Stack) {
     let img = stack.image("demo/app");
     let broken =
@@ -171,17 +176,18 @@ fn failing_up(flavour: Flavour, stack: &mut Stack) {
     );
     run.expect_code(34);
     let up_failed = run.stderr.contains("up -d") && run.stderr.contains("exited with status");
-    assert_eq!(
-        up_failed,
-        flavour != Flavour::PodmanCompose10,
-        "{}",
-        run.stderr
-    );
+    let exits_0 = matches!(flavour, Flavour::PodmanCompose10 | Flavour::PodmanCompose13);
+    assert_eq!(up_failed, !exits_0, "{}", run.stderr);
 }
 
 #[test]
 fn podman_compose_1_0() {
     update_gate_and_rollback(Flavour::PodmanCompose10, "podman-compose 1.0.3");
+}
+
+#[test]
+fn podman_compose_1_3() {
+    update_gate_and_rollback(Flavour::PodmanCompose13, "podman-compose 1.3.0");
 }
 
 #[test]
@@ -192,4 +198,14 @@ fn podman_compose_newest() {
 #[test]
 fn docker_compose() {
     update_gate_and_rollback(Flavour::DockerCompose, "docker compose 1.29.2");
+}
+
+#[test]
+fn docker_compose_v2() {
+    update_gate_and_rollback(Flavour::DockerComposeV2, "docker compose 2.26.1");
+}
+
+#[test]
+fn docker_compose_v2_plugin() {
+    update_gate_and_rollback(Flavour::DockerComposePlugin, "docker compose 2.26.1");
 }

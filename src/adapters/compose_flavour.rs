@@ -1,5 +1,5 @@
 //! Which compose tool and container tool a run drives: the compose tool is asked for its
-//! version once per run (`<COMPOSE_TOOL> --version`, read by
+//! version once per run (`<COMPOSE_TOOL> version`, read by
 //! [`crate::formats::compose_version`]); the container tool's name says whether it speaks
 //! podman or docker.
 
@@ -10,9 +10,10 @@ pub use crate::formats::compose_version::{ComposeFlavour, ComposeKind};
 
 /// Asks the compose tool for its version and checks the settings fit it. A tool that
 /// cannot be asked counts as unknown: every check is kept, and its first real command
-/// reports the problem.
+/// reports the problem. `version`, not `--version`: every compose tool has the subcommand,
+/// and the docker client answers `docker compose --version` with the usage, no version.
 pub fn detect(config: &Config, runner: &dyn Runner) -> Result<ComposeFlavour> {
-    let cmd = Cmd::from_words(&config.compose_tool).arg("--version");
+    let cmd = Cmd::from_words(&config.compose_tool).arg("version");
     let flavour = match runner.run(&cmd) {
         Ok(out) => ComposeFlavour::parse(&format!("{}\n{}", out.stdout, out.stderr)),
         Err(e) => {

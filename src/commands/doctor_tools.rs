@@ -23,7 +23,7 @@ pub fn combination(config: &Config, runner: &dyn Runner) -> Option<Result<String
     let kind = ContainerKind::of(config);
     Some(match (flavour.kind, kind) {
         (ComposeKind::Unknown, _) => Err(format!(
-            "compose tool `{tool}` does not say which compose tool it is (`{tool} --version`); use podman-compose, docker-compose or `docker compose`"
+            "compose tool `{tool}` does not say which compose tool it is (`{tool} version`); use podman-compose, docker-compose or `docker compose`"
         )),
         (ComposeKind::PodmanCompose, ContainerKind::Docker) => Err(format!(
             "{flavour} starts podman containers, which CONTAINER_TOOL `{container}` does not see; set CONTAINER_TOOL=podman"

@@ -3,7 +3,7 @@
 //! finds them): `COMPOSE_PROJECT_NAME` in the `.env`, then the compose file's top-level
 //! `name:`, then the folder's name, each only where the tool reads it (see
 //! [`ComposeFlavour::reads_project_name_from_env`]); lower case, keeping only `a-z`, `0-9`,
-//! `_` and `-`.
+//! `_` and `-`. podman-compose 1.1 to 1.3 take the file's `name:` first, as written.
 
 use crate::formats::compose_version::ComposeFlavour;
 
@@ -17,6 +17,11 @@ pub fn name(
     file_name: Option<&str>,
 ) -> String {
     let usable = |v: &&str| !v.trim().is_empty() && !v.contains('$');
+    if let Some(value) = file_name.filter(usable) {
+        if flavour.project_name_file_first() {
+            return value.to_owned();
+        }
+    }
     if let Some(value) = env_value.filter(usable) {
         if flavour.reads_project_name_from_env() {
             return normalize(value);
@@ -46,6 +51,7 @@ mod tests {
     fn each_tool_reads_what_it_reads() {
         let old = ComposeFlavour::parse("podman-composer version  1.0.3");
         let new = ComposeFlavour::parse("podman-compose version 1.6.0");
+        let trixie = ComposeFlavour::parse("podman-compose version 1.3.0");
         let v1 = ComposeFlavour::parse("docker-compose version 1.29.2, build unknown");
         let v2 = ComposeFlavour::parse("Docker Compose version 2.26.1-4");
         let unknown = ComposeFlavour::default();
@@ -58,6 +64,11 @@ mod tests {
             (&v1, env, file, "from-env"),
             (&v1, None, file, "myapp"),
             (&v2, None, file, "fromfile"),
+            (&v2, env, file, "from-env"),
+            // podman-compose 1.1 to 1.3: the file's name first, as it is written.
+            (&trixie, env, Some("File-Name"), "File-Name"),
+            (&trixie, env, None, "from-env"),
+            (&trixie, None, Some("${NAME}"), "myapp"),
             (&unknown, env, file, "myapp"),
             (&new, Some("${NAME}"), Some(""), "myapp"),
         ];

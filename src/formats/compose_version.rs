@@ -1,7 +1,8 @@
-//! What a compose tool's `--version` says: which tool (podman-compose, docker-compose,
-//! `docker compose`) and version, and what differs between them: podman-compose 1.0 exits 0
-//! when `up` failed and has no `--env-file`; podman-compose 1.1 and later, docker-compose
-//! 1.x and `docker compose` (v2) propagate exit codes and take `--env-file`.
+//! What a compose tool's `version` says: which tool (podman-compose, docker-compose,
+//! `docker compose`) and version, and what differs between them: podman-compose before 1.4
+//! exits 0 when `up -d` failed, and 1.0 has no `--env-file`; podman-compose 1.4 and later,
+//! docker-compose 1.x and `docker compose` (v2) propagate exit codes, and all but
+//! podman-compose 1.0 take `--env-file`.
 
 use std::fmt;
 
@@ -43,10 +44,15 @@ impl ComposeFlavour {
         self.kind == ComposeKind::PodmanCompose && self.version.is_none_or(|v| v < (1, 1, 0))
     }
 
-    /// Whether a failed `up` shows in the exit code. Where it does not (podman-compose 1.0,
-    /// or a tool cipug does not know), only the health gate catches it.
+    /// Whether a failed `up` shows in the exit code. Where it does not (podman-compose
+    /// before 1.4, whose `up -d` returns before it looks at podman's exit codes, or a tool
+    /// cipug does not know), only the health gate catches it.
     pub fn exit_codes_reliable(&self) -> bool {
-        !self.old_podman_compose() && self.kind != ComposeKind::Unknown
+        match self.kind {
+            ComposeKind::PodmanCompose => self.version.is_some_and(|v| v >= (1, 4, 0)),
+            ComposeKind::DockerComposeV1 | ComposeKind::DockerComposeV2 => true,
+            ComposeKind::Unknown => false,
+        }
     }
 
     /// Whether the tool names the project after `COMPOSE_PROJECT_NAME` in the `.env`:
@@ -76,12 +82,23 @@ impl ComposeFlavour {
         ) || (self.kind == ComposeKind::PodmanCompose && !self.old_podman_compose())
     }
 
+    /// Whether the file's `name:` beats `COMPOSE_PROJECT_NAME` and is taken as written, not
+    /// normalised: podman-compose 1.1 to 1.3 (1.4 turned the order round, as docker compose
+    /// has it).
+    pub fn project_name_file_first(&self) -> bool {
+        self.kind == ComposeKind::PodmanCompose
+            && self
+                .version
+                .is_some_and(|v| ((1, 1, 0)..(1, 4, 0)).contains(&v))
+    }
+
     /// Whether the tool takes `--env-file`.
     pub fn has_env_file_option(&self) -> bool {
         !self.old_podman_compose()
     }
 
-    /// Reads the output of `<COMPOSE_TOOL> --version`.
+    /// Reads the output of `<COMPOSE_TOOL> version` (or `--version`, which prints the same
+    /// but for the `docker compose` plugin, whose docker client answers it with the usage).
     pub fn parse(output: &str) -> ComposeFlavour {
         for line in output.lines() {
             let lower = line.to_ascii_lowercase();
@@ -200,6 +217,13 @@ mod tests {
                 Some((1, 5, 0)),
             ),
             ("something else 3.1\n", ComposeKind::Unknown, None),
+            // What Debian 12's docker client prints for `docker compose --version`: the
+            // plugin's usage, no version; hence `version`.
+            (
+                "\nUsage:  docker compose [OPTIONS] COMMAND\n\nDefine and run multi-container applications with Docker\n\nCommands:\n  version     Show the Docker Compose version information\n",
+                ComposeKind::Unknown,
+                None,
+            ),
         ];
         for (output, kind, version) in cases {
             let flavour = ComposeFlavour::parse(output);
@@ -211,17 +235,66 @@ mod tests {
         }
     }
 
+    /// What the tools' `version` prints (tried, but the release candidate and 1.4.0, whose
+    /// output has the same form) and what cipug makes of it: (reliable exit codes,
+    /// `--env-file`, project name from the `.env`, from the file's `name:`, the file's first;
+    /// as doctor names it).
     #[test]
     fn what_each_version_does() {
-        let old = ComposeFlavour::parse("podman-composer version  1.0.3");
-        let new = ComposeFlavour::parse("podman-compose version 1.1.0");
-        let docker = ComposeFlavour::parse("docker-compose version 1.29.2, build unknown");
-        let unknown = ComposeFlavour::default();
-        let row = |f: &ComposeFlavour| (f.exit_codes_reliable(), f.has_env_file_option());
-        assert_eq!(row(&old), (false, false));
-        assert_eq!(row(&new), (true, true));
-        assert_eq!(row(&docker), (true, true));
-        assert_eq!(row(&unknown), (false, true));
-        assert_eq!(old.to_string(), "podman-compose 1.0.3");
+        let cases: &[(&str, (bool, bool, bool, bool, bool), &str)] = &[
+            (
+                "['podman', '--version', '']\nusing podman version: 4.3.1\npodman-composer version  1.0.3\npodman --version \npodman version 4.3.1\nexit code: 0\n",
+                (false, false, false, false, false),
+                "podman-compose 1.0.3",
+            ),
+            (
+                "podman-compose version 1.1.0\npodman version 4.3.1\n",
+                (false, true, true, true, true),
+                "podman-compose 1.1.0",
+            ),
+            // Debian 13's: `up -d` still exits 0 when podman failed.
+            (
+                "podman-compose version 1.3.0\npodman version 4.3.1\n",
+                (false, true, true, true, true),
+                "podman-compose 1.3.0",
+            ),
+            (
+                "podman-compose version 1.4.0\npodman version 5.4.2\n",
+                (true, true, true, true, false),
+                "podman-compose 1.4.0",
+            ),
+            (
+                "podman-compose version 1.6.0\npodman version 4.3.1\n",
+                (true, true, true, true, false),
+                "podman-compose 1.6.0",
+            ),
+            (
+                "docker-compose version 1.29.2, build unknown\ndocker-py version: 5.0.3\nCPython version: 3.11.2\n",
+                (true, true, true, false, false),
+                "docker compose 1.29.2",
+            ),
+            // Debian 13's docker compose v2, standalone and as the plugin.
+            (
+                "Docker Compose version 2.26.1-4\n",
+                (true, true, true, true, false),
+                "docker compose 2.26.1",
+            ),
+            ("something else 3.1\n", (false, true, false, false, false), "an unknown compose tool"),
+        ];
+        for (output, row, name) in cases {
+            let f = ComposeFlavour::parse(output);
+            assert_eq!(
+                (
+                    f.exit_codes_reliable(),
+                    f.has_env_file_option(),
+                    f.reads_project_name_from_env(),
+                    f.reads_project_name_from_file(),
+                    f.project_name_file_first()
+                ),
+                *row,
+                "{output}"
+            );
+            assert_eq!(f.to_string(), *name, "{output}");
+        }
     }
 }

@@ -1,6 +1,11 @@
 //! The compose tools the end-to-end tests run against, and a private docker daemon for the
-//! docker flavour: `dockerd` with its own data, exec root, socket and pid file, the test
+//! docker flavours: `dockerd` with its own data, exec root, socket and pid file, the test
 //! registry marked insecure, stopped by the pid in its pid file when dropped.
+//!
+//! The tools: Debian 12's podman-compose 1.0.3 and docker-compose 1.29 (Python), Debian 13's
+//! podman-compose 1.3.0 and the newest from PyPI (each in a virtualenv of its own), and
+//! Debian 13's docker compose v2 2.26.1 (Go), standalone and as the plugin of Debian 12's
+//! docker client; both docker compose tools with Debian 12's dockerd 20.10.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,10 +19,17 @@ use super::wait_for;
 pub enum Flavour {
     /// Debian 12's podman-compose 1.0.3 with podman.
     PodmanCompose10,
+    /// Debian 13's podman-compose 1.3.0 (from PyPI, in a virtualenv of its own) with podman.
+    PodmanCompose13,
     /// The newest podman-compose from PyPI (in the test virtualenv) with podman.
     PodmanComposeNewest,
     /// Debian's docker-compose 1.29 with Debian's docker 20.10 (`/usr/bin/docker`).
     DockerCompose,
+    /// Debian 13's docker compose v2 (2.26.1), its standalone binary.
+    DockerComposeV2,
+    /// Debian 13's docker compose v2 as the plugin of Debian 12's docker client:
+    /// `/usr/bin/docker compose`, found through `DOCKER_CONFIG`'s `cli-plugins/`.
+    DockerComposePlugin,
 }
 
 /// The virtualenv `scripts/install-deps` makes (`CIPUG_TEST_VENV` overrides it).
@@ -26,13 +38,63 @@ pub fn venv() -> PathBuf {
         .map_or_else(|| PathBuf::from("/opt/cipug-test/venv"), PathBuf::from)
 }
 
+/// The virtualenv of podman-compose 1.3.0 (`CIPUG_TEST_VENV13` overrides it).
+pub fn venv13() -> PathBuf {
+    std::env::var_os("CIPUG_TEST_VENV13")
+        .map_or_else(|| PathBuf::from("/opt/cipug-test/venv-1.3"), PathBuf::from)
+}
+
+/// The folder of Debian 13's unpacked tools (`CIPUG_TEST_TRIXIE` overrides it).
+pub fn trixie() -> PathBuf {
+    std::env::var_os("CIPUG_TEST_TRIXIE")
+        .map_or_else(|| PathBuf::from("/opt/cipug-test/trixie"), PathBuf::from)
+}
+
+/// A file `scripts/install-deps` makes, or a panic that says so.
+fn installed(path: PathBuf) -> String {
+    assert!(
+        path.exists(),
+        "{} is missing (run scripts/install-deps)",
+        path.display()
+    );
+    path.display().to_string()
+}
+
 impl Flavour {
-    /// The `COMPOSE_TOOL` value.
+    /// The `COMPOSE_TOOL` value (shell words).
     pub fn compose_tool(self) -> String {
         match self {
             Flavour::PodmanCompose10 => "podman-compose".into(),
-            Flavour::PodmanComposeNewest => venv().join("bin/podman-compose").display().to_string(),
+            Flavour::PodmanCompose13 => installed(venv13().join("bin/podman-compose")),
+            Flavour::PodmanComposeNewest => installed(venv().join("bin/podman-compose")),
             Flavour::DockerCompose => "docker-compose".into(),
+            Flavour::DockerComposeV2 => installed(
+                trixie().join("docker-compose/usr/libexec/docker/cli-plugins/docker-compose"),
+            ),
+            Flavour::DockerComposePlugin => {
+                installed(trixie().join("docker/cli-plugins/docker-compose"));
+                "/usr/bin/docker compose".into()
+            }
+        }
+    }
+
+    /// The compose tool as a program and its first arguments.
+    pub fn compose_command(self) -> Command {
+        let tool = self.compose_tool();
+        let mut words = tool.split(' ');
+        let mut cmd = Command::new(words.next().unwrap_or_default());
+        cmd.args(words);
+        cmd
+    }
+
+    /// What the tools need in their environment: `DOCKER_CONFIG` for the plugin.
+    pub fn env(self) -> Vec<(String, String)> {
+        match self {
+            Flavour::DockerComposePlugin => vec![(
+                "DOCKER_CONFIG".into(),
+                trixie().join("docker").display().to_string(),
+            )],
+            _ => Vec::new(),
         }
     }
 
@@ -40,14 +102,27 @@ impl Flavour {
     /// may come first on `PATH`.
     pub fn container_tool(self) -> &'static str {
         match self {
-            Flavour::PodmanCompose10 | Flavour::PodmanComposeNewest => "podman",
-            Flavour::DockerCompose => "/usr/bin/docker",
+            Flavour::PodmanCompose10 | Flavour::PodmanCompose13 | Flavour::PodmanComposeNewest => {
+                "podman"
+            }
+            Flavour::DockerCompose | Flavour::DockerComposeV2 | Flavour::DockerComposePlugin => {
+                "/usr/bin/docker"
+            }
         }
     }
 
     /// Whether the containers are docker's.
     pub fn docker(self) -> bool {
-        self == Flavour::DockerCompose
+        self.container_tool() != "podman"
+    }
+
+    /// Whether it is docker compose v2 (Go), which names containers `<project>-<service>-1`
+    /// where the Python tools write `<project>_<service>_1`.
+    pub fn v2(self) -> bool {
+        matches!(
+            self,
+            Flavour::DockerComposeV2 | Flavour::DockerComposePlugin
+        )
     }
 }
 

@@ -550,6 +550,7 @@ impl Stack {
             .iter()
             .map(|d| ("DOCKER_HOST".into(), d.host.clone()));
         docker
+            .chain(self.flavour.env())
             .chain([
                 (
                     "CONTAINERS_CONF".into(),
@@ -733,10 +734,15 @@ fn path_with(first: PathBuf) -> String {
 impl Drop for Stack {
     fn drop(&mut self) {
         let env = self.container_env();
-        let compose = self.flavour.compose_tool();
         for service in &self.services {
             if service.join("compose.yml").exists() {
-                let _ = sh_in(service, &env, &compose, &["down", "-t", "0"]);
+                let _ = self
+                    .flavour
+                    .compose_command()
+                    .args(["down", "-t", "0"])
+                    .current_dir(service)
+                    .envs(env.iter().map(|(k, v)| (k, v)))
+                    .output();
             }
         }
         // Stops the daemon and its containers.
