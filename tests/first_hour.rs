@@ -426,6 +426,96 @@ fn adopt_subvolume_turns_a_folder_with_data_into_a_snapshotted_service() {
 }
 
 #[test]
+fn adopt_refuses_a_folder_it_cannot_snapshot_and_gives_a_subvolume_its_snapper_config() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let compose =
+        format!("services:\n  app:\n    image: {img}:latest\n    volumes:\n      - ./data:/data\n");
+
+    // An ordinary folder: refused, nothing written, no word of `cipug update`.
+    let plain = stack.root.join(format!("f6-plain-{}", stack.id));
+    fs::create_dir_all(plain.join("data")).unwrap();
+    fs::write(plain.join("compose.yml"), &compose).unwrap();
+    for args in [vec!["adopt"], vec!["adopt", "--dry-run"]] {
+        let run = stack.cipug(&[args, vec![plain.to_str().unwrap()]].concat(), &[]);
+        run.expect_code(25);
+        assert!(
+            run.stderr.contains("not a btrfs subvolume")
+                && run.stderr.contains("cipug adopt --subvolume"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stdout.contains("cipug update"), "{}", run.stdout);
+        assert_eq!(
+            fs::read_to_string(plain.join("compose.yml")).unwrap(),
+            compose
+        );
+        assert!(!plain.join(".env").exists());
+    }
+    // Without snapshots there is nothing to refuse.
+    let run = stack.cipug(
+        &[
+            "adopt",
+            "--service-snapshot",
+            "false",
+            plain.to_str().unwrap(),
+        ],
+        &[],
+    );
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("now run `cipug update`"),
+        "{}",
+        run.stdout
+    );
+
+    // A subvolume without a snapper config: adopt creates the config (--dry-run shows it).
+    let name = format!("f6-{}", stack.id);
+    let dir = stack.service(&name, &compose, "", false);
+    stack.track(&dir, &name);
+    let configs = || support::sh("snapper", &["--jsonout", "list-configs"]);
+    let run = stack.cipug(&["adopt", "--dry-run", dir.to_str().unwrap()], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "snapper -c {name} create-config {}",
+            dir.display()
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!configs().contains(&format!("\"{name}\"")));
+    let run = stack.cipug(&["adopt", dir.to_str().unwrap()], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains(&format!("created snapper config {name}"))
+            && run.stdout.contains("now run `cipug update`"),
+        "{}",
+        run.stdout
+    );
+    assert!(configs().contains(&format!("\"{name}\"")), "{}", configs());
+    // Again: the config is found, the files are adopted already.
+    let run = stack.cipug(&["adopt", dir.to_str().unwrap()], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains(&format!("snapper config {name}"))
+            && run.stdout.contains("already adopted"),
+        "{}",
+        run.stdout
+    );
+    // The first update snapshots.
+    stack
+        .cipug(&["update", "--services-filter", &name], &[])
+        .expect_code(0);
+    let list = support::sh("snapper", &["-c", &name, "list"]);
+    assert!(list.contains("cipug update APP"), "{list}");
+}
+
+#[test]
 fn update_policy_per_entry_and_hooks_per_service() {
     let mut stack = Stack::new();
     let img = stack.image("demo/app");

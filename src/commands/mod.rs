@@ -81,10 +81,12 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             dry_run,
             subvolume,
         } => {
-            if subvolume {
-                crate::commands::adopt::subvolume(&config, &runner, &folder, dry_run, out)?;
-            }
-            crate::commands::adopt::run(&config, &folder, dry_run, out)
+            let how = if subvolume {
+                crate::pipeline::subvolume::Folder::MakeSubvolume
+            } else {
+                crate::pipeline::subvolume::Folder::AsItIs
+            };
+            crate::commands::adopt::run(&config, &runner, &folder, how, dry_run, out)
         }
         Action::History { service, json } => {
             let events = crate::pipeline::history::History::new(&config.state_dir).events()?;
