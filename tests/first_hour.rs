@@ -94,6 +94,47 @@ fn doctor_says_ok_for_the_compose_tool_only_when_it_runs() {
 }
 
 #[test]
+fn doctor_names_the_fix_for_a_plain_http_registry_not_listed_as_insecure() {
+    let registry = support::Registry::start("");
+    let addr = registry.addr.as_str();
+    let root = plain_services(&[(
+        "a",
+        &format!("SERVICE_APP_IMAGE_TAGGED={addr}/demo/app:1.2\n"),
+    )]);
+    let conf = tempfile::NamedTempFile::new().unwrap();
+    let env = [
+        ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+        ("CIPUG_SERVICE_SNAPSHOT", "false"),
+        ("CONTAINERS_REGISTRIES_CONF", conf.path().to_str().unwrap()),
+    ];
+    let run = run_cipug(&["doctor"], &env);
+    run.expect_code(12);
+    let line = |run: &support::Run| {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with("FIX") && l.contains(&format!("{addr}/demo/app:1.2")))
+            .unwrap_or_else(|| panic!("{}", run.stdout))
+            .to_owned()
+    };
+    let plain = line(&run);
+    assert!(
+        plain.contains("plain HTTP")
+            && plain.contains(&format!("add {addr} to INSECURE_REGISTRIES"))
+            && plain.contains("insecure = true"),
+        "{plain}"
+    );
+    // Listed as insecure, it is reached; the tag it lacks names its own fix.
+    let listed = [&env[..], &[("CIPUG_INSECURE_REGISTRIES", addr)]].concat();
+    let run = run_cipug(&["doctor"], &listed);
+    run.expect_code(12);
+    let missing = line(&run);
+    assert!(
+        missing.contains("404") && missing.contains("check the repository and tag"),
+        "{missing}"
+    );
+}
+
+#[test]
 fn check_shows_the_tag_of_each_entry() {
     let root = plain_services(&[("a", "SERVICE_APP_IMAGE_TAGGED=127.0.0.1:9/demo/app:1.2\n")]);
     let run = run_cipug(

@@ -6,6 +6,8 @@ pub mod check_snapshots;
 pub mod completion_services;
 pub mod docgen;
 pub mod doctor;
+pub mod doctor_finding;
+pub mod doctor_registries;
 pub mod doctor_tools;
 pub mod metrics;
 pub mod report;
