@@ -740,4 +740,55 @@ fn tags_resolve_through_registries_conf_mirrors_and_rewrites_as_podman_pulls() {
         )),
         "{env}"
     );
+
+    // The tag list (a newer version) and the image labels (what changed) come through the
+    // mirror too.
+    let labelled = |stack: &Stack, version: &str, tag: &str| {
+        let (layout, _) = stack.images.layout_labelled(
+            version,
+            Behaviour::Serve,
+            &[("org.opencontainers.image.version", version)],
+        );
+        stack.images.copy(
+            &layout,
+            &reg,
+            &format!("demo/wc:{tag}"),
+            &["--preserve-digests"],
+        )
+    };
+    let old = labelled(&stack, "1.0.0", "1.0");
+    labelled(&stack, "1.1.0", "1.1");
+    stack.service(
+        "f5-labels",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED=upstream.invalid/demo/wc:1.0\nSERVICE_APP_IMAGE_HASHED=upstream.invalid/demo/wc@{old}\n"),
+        true,
+    );
+    let new = labelled(&stack, "1.0.1", "1.0");
+    let only = ["--services-filter", "f5-labels", "-vv"];
+    let run = stack.cipug(&[&["check", "--format", "json"][..], &only].concat(), &[]);
+    run.expect_code(0);
+    let check: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let image = &check["services"][0]["images"][0];
+    assert_eq!(image["newer"]["minor"], "1.1", "{image}\n{}", run.stderr);
+    assert!(!run.stderr.contains("tags not listed"), "{}", run.stderr);
+    let quiet = [
+        ("CIPUG_SERVICE_STOP_START", "false"),
+        ("CIPUG_SERVICE_PULL", "false"),
+    ];
+    let run = stack.cipug(&[&["update"][..], &only].concat(), &quiet);
+    run.expect_code(0);
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("f5-labels"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("1.0.0 -> 1.0.1"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(!run.stderr.contains("labels not read"), "{}", run.stderr);
+    assert!(stack.pin("f5-labels").unwrap().ends_with(&new));
 }

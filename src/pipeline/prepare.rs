@@ -52,8 +52,8 @@ pub fn now() -> f64 {
 }
 
 /// The registry clients of one run: one native client (for tag lists and image labels, and
-/// for resolving with the native resolver) and the mirror rules of registries.conf, read
-/// once. Each registry is pinged and authorized once a run.
+/// for resolving with the native resolver, all through registries.conf's mirrors) and the
+/// mirror rules of registries.conf, read once. Each registry is pinged and authorized once a run.
 pub struct Registries<'a> {
     native: Native<'a>,
     rules: Vec<crate::formats::registries_conf::Rule>,
@@ -160,6 +160,7 @@ fn native_with<'a>(
         config.resolve_jobs,
         config.resolve_jobs_per_registry,
     )
+    .with_mirrors(crate::formats::registries_conf::rules(files))
 }
 
 /// Resolves `images` (each with its pin now) through the cache, which may only confirm a
