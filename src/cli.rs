@@ -103,6 +103,9 @@ pub enum Command {
         format: Format,
     },
     /// Turn an existing compose service into cipug's scheme (TAGGED in .env, HASHED in compose).
+    ///
+    /// The folder must be a btrfs subvolume (see --subvolume) so that updates can snapshot it;
+    /// a subvolume without a snapper config gets one.
     Adopt {
         /// The service folder.
         folder: std::path::PathBuf,

@@ -94,6 +94,47 @@ fn doctor_says_ok_for_the_compose_tool_only_when_it_runs() {
 }
 
 #[test]
+fn doctor_names_the_fix_for_a_plain_http_registry_not_listed_as_insecure() {
+    let registry = support::Registry::start("");
+    let addr = registry.addr.as_str();
+    let root = plain_services(&[(
+        "a",
+        &format!("SERVICE_APP_IMAGE_TAGGED={addr}/demo/app:1.2\n"),
+    )]);
+    let conf = tempfile::NamedTempFile::new().unwrap();
+    let env = [
+        ("CIPUG_SERVICES_ROOT", root.path().to_str().unwrap()),
+        ("CIPUG_SERVICE_SNAPSHOT", "false"),
+        ("CONTAINERS_REGISTRIES_CONF", conf.path().to_str().unwrap()),
+    ];
+    let run = run_cipug(&["doctor"], &env);
+    run.expect_code(12);
+    let line = |run: &support::Run| {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with("FIX") && l.contains(&format!("{addr}/demo/app:1.2")))
+            .unwrap_or_else(|| panic!("{}", run.stdout))
+            .to_owned()
+    };
+    let plain = line(&run);
+    assert!(
+        plain.contains("plain HTTP")
+            && plain.contains(&format!("add {addr} to INSECURE_REGISTRIES"))
+            && plain.contains("insecure = true"),
+        "{plain}"
+    );
+    // Listed as insecure, it is reached; the tag it lacks names its own fix.
+    let listed = [&env[..], &[("CIPUG_INSECURE_REGISTRIES", addr)]].concat();
+    let run = run_cipug(&["doctor"], &listed);
+    run.expect_code(12);
+    let missing = line(&run);
+    assert!(
+        missing.contains("404") && missing.contains("check the repository and tag"),
+        "{missing}"
+    );
+}
+
+#[test]
 fn check_shows_the_tag_of_each_entry() {
     let root = plain_services(&[("a", "SERVICE_APP_IMAGE_TAGGED=127.0.0.1:9/demo/app:1.2\n")]);
     let run = run_cipug(
@@ -426,6 +467,96 @@ fn adopt_subvolume_turns_a_folder_with_data_into_a_snapshotted_service() {
 }
 
 #[test]
+fn adopt_refuses_a_folder_it_cannot_snapshot_and_gives_a_subvolume_its_snapper_config() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    let compose =
+        format!("services:\n  app:\n    image: {img}:latest\n    volumes:\n      - ./data:/data\n");
+
+    // An ordinary folder: refused, nothing written, no word of `cipug update`.
+    let plain = stack.root.join(format!("f6-plain-{}", stack.id));
+    fs::create_dir_all(plain.join("data")).unwrap();
+    fs::write(plain.join("compose.yml"), &compose).unwrap();
+    for args in [vec!["adopt"], vec!["adopt", "--dry-run"]] {
+        let run = stack.cipug(&[args, vec![plain.to_str().unwrap()]].concat(), &[]);
+        run.expect_code(25);
+        assert!(
+            run.stderr.contains("not a btrfs subvolume")
+                && run.stderr.contains("cipug adopt --subvolume"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stdout.contains("cipug update"), "{}", run.stdout);
+        assert_eq!(
+            fs::read_to_string(plain.join("compose.yml")).unwrap(),
+            compose
+        );
+        assert!(!plain.join(".env").exists());
+    }
+    // Without snapshots there is nothing to refuse.
+    let run = stack.cipug(
+        &[
+            "adopt",
+            "--service-snapshot",
+            "false",
+            plain.to_str().unwrap(),
+        ],
+        &[],
+    );
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("now run `cipug update`"),
+        "{}",
+        run.stdout
+    );
+
+    // A subvolume without a snapper config: adopt creates the config (--dry-run shows it).
+    let name = format!("f6-{}", stack.id);
+    let dir = stack.service(&name, &compose, "", false);
+    stack.track(&dir, &name);
+    let configs = || support::sh("snapper", &["--jsonout", "list-configs"]);
+    let run = stack.cipug(&["adopt", "--dry-run", dir.to_str().unwrap()], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "snapper -c {name} create-config {}",
+            dir.display()
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!configs().contains(&format!("\"{name}\"")));
+    let run = stack.cipug(&["adopt", dir.to_str().unwrap()], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains(&format!("created snapper config {name}"))
+            && run.stdout.contains("now run `cipug update`"),
+        "{}",
+        run.stdout
+    );
+    assert!(configs().contains(&format!("\"{name}\"")), "{}", configs());
+    // Again: the config is found, the files are adopted already.
+    let run = stack.cipug(&["adopt", dir.to_str().unwrap()], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains(&format!("snapper config {name}"))
+            && run.stdout.contains("already adopted"),
+        "{}",
+        run.stdout
+    );
+    // The first update snapshots.
+    stack
+        .cipug(&["update", "--services-filter", &name], &[])
+        .expect_code(0);
+    let list = support::sh("snapper", &["-c", &name, "list"]);
+    assert!(list.contains("cipug update APP"), "{list}");
+}
+
+#[test]
 fn update_policy_per_entry_and_hooks_per_service() {
     let mut stack = Stack::new();
     let img = stack.image("demo/app");
@@ -609,4 +740,55 @@ fn tags_resolve_through_registries_conf_mirrors_and_rewrites_as_podman_pulls() {
         )),
         "{env}"
     );
+
+    // The tag list (a newer version) and the image labels (what changed) come through the
+    // mirror too.
+    let labelled = |stack: &Stack, version: &str, tag: &str| {
+        let (layout, _) = stack.images.layout_labelled(
+            version,
+            Behaviour::Serve,
+            &[("org.opencontainers.image.version", version)],
+        );
+        stack.images.copy(
+            &layout,
+            &reg,
+            &format!("demo/wc:{tag}"),
+            &["--preserve-digests"],
+        )
+    };
+    let old = labelled(&stack, "1.0.0", "1.0");
+    labelled(&stack, "1.1.0", "1.1");
+    stack.service(
+        "f5-labels",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED=upstream.invalid/demo/wc:1.0\nSERVICE_APP_IMAGE_HASHED=upstream.invalid/demo/wc@{old}\n"),
+        true,
+    );
+    let new = labelled(&stack, "1.0.1", "1.0");
+    let only = ["--services-filter", "f5-labels", "-vv"];
+    let run = stack.cipug(&[&["check", "--format", "json"][..], &only].concat(), &[]);
+    run.expect_code(0);
+    let check: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let image = &check["services"][0]["images"][0];
+    assert_eq!(image["newer"]["minor"], "1.1", "{image}\n{}", run.stderr);
+    assert!(!run.stderr.contains("tags not listed"), "{}", run.stderr);
+    let quiet = [
+        ("CIPUG_SERVICE_STOP_START", "false"),
+        ("CIPUG_SERVICE_PULL", "false"),
+    ];
+    let run = stack.cipug(&[&["update"][..], &only].concat(), &quiet);
+    run.expect_code(0);
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("f5-labels"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("1.0.0 -> 1.0.1"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(!run.stderr.contains("labels not read"), "{}", run.stderr);
+    assert!(stack.pin("f5-labels").unwrap().ends_with(&new));
 }

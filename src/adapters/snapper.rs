@@ -243,7 +243,8 @@ impl<'r> Snapper<'r> {
         let configs = self.configs.as_deref().unwrap_or_default();
         config_for(configs, folder).cloned().ok_or_else(|| {
             Error::Snapshot(format!(
-                "{}: no snapper config has this folder as its subvolume; create one with `snapper -c <name> create-config {}`",
+                "{}: no snapper config has this folder as its subvolume; `cipug adopt {}` creates one (or `snapper -c <name> create-config {}`)",
+                folder.display(),
                 folder.display(),
                 folder.display()
             ))

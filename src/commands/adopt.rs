@@ -1,14 +1,16 @@
-//! `cipug adopt <folder> [--dry-run]`: applies [`crate::formats::adoption`] to a service folder, writing
-//! the `.env` first (a TAGGED line alone changes nothing) and then the compose file, each
-//! atomically.
+//! `cipug adopt <folder> [--dry-run] [--subvolume]`: applies [`crate::formats::adoption`] to a
+//! service folder, writing the `.env` first (a TAGGED line alone changes nothing) and then the
+//! compose file, each atomically, once the folder is one `cipug update` can snapshot.
 
 use std::io::Write;
 use std::path::Path;
 
+use crate::adapters::runner::Runner;
 use crate::config::{Config, Sources};
 use crate::error::{Error, Result};
 use crate::files::atomic;
 use crate::formats::line_diff::line_diff;
+use crate::pipeline::subvolume::{self, Folder};
 
 /// How [`crate::formats::adoption::adopt`] says that every image already follows the scheme.
 const ALREADY_ADOPTED: &str = "nothing to adopt: every service with an `image:` already uses";
@@ -23,15 +25,8 @@ pub fn sources_without_root(sources: &Sources, folder: &Path) -> Sources {
     sources
 }
 
-/// `adopt --subvolume`: makes `folder` a btrfs subvolume with a snapper config
-/// ([`crate::pipeline::subvolume`]) before its files are adopted.
-pub fn subvolume(
-    config: &Config,
-    runner: &dyn crate::adapters::runner::Runner,
-    folder: &Path,
-    dry_run: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
+/// The service folder `folder` as the pipeline names it.
+fn service_dir(config: &Config, folder: &Path) -> Result<crate::services::ServiceDir> {
     let path = folder
         .canonicalize()
         .map_err(|_| Error::DirNotFound(folder.to_path_buf()))?;
@@ -40,21 +35,30 @@ pub fn subvolume(
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::Value(format!("{}: the folder name is not UTF-8", path.display())))?
         .to_owned();
-    let dir = crate::services::ServiceDir {
+    Ok(crate::services::ServiceDir {
         env_file: path.join(&config.env_file_name),
         project: crate::adapters::compose::project_name(&name),
         name,
         path,
         trusted: crate::files::trust::Trusted::default(),
-    };
-    crate::pipeline::subvolume::run(config, runner, &dir, dry_run, out)
+    })
 }
 
-/// Runs the adopt command.
-pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -> Result<()> {
-    if !folder.is_dir() {
-        return Err(Error::DirNotFound(folder.to_path_buf()));
-    }
+/// What adopt writes: nothing (every image already follows the scheme), or both files.
+enum Rewrite {
+    Already,
+    Files {
+        env_path: std::path::PathBuf,
+        old_env: String,
+        compose_path: std::path::PathBuf,
+        compose: String,
+        adoption: crate::formats::adoption::Adoption,
+    },
+}
+
+/// Reads the folder's files and works out their adoption; refuses (exit 25) what adopt
+/// cannot rewrite or later runs would refuse. Writes nothing.
+fn rewrite(config: &Config, folder: &Path) -> Result<Rewrite> {
     let Some(compose_path) = crate::compose_file_names::path(config, folder) else {
         log::warn!(
             "{}: no compose file: looked for {}; COMPOSE_FILE_NAME names another",
@@ -80,19 +84,10 @@ pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(Error::io(&env_path, e)),
     };
-    let io = |e| Error::io("standard output", e);
     let adoption = match crate::formats::adoption::adopt(&compose, &env) {
         Ok(adoption) => adoption,
         // Running adopt again is fine: nothing to do is not an error.
-        Err(e) if e.starts_with(ALREADY_ADOPTED) => {
-            writeln!(
-                out,
-                "{}: already adopted; nothing to change",
-                folder.display()
-            )
-            .map_err(io)?;
-            return Ok(());
-        }
+        Err(e) if e.starts_with(ALREADY_ADOPTED) => return Ok(Rewrite::Already),
         Err(e) => return Err(Error::Value(format!("{}: {e}", compose_path.display()))),
     };
     if let Ok(file) = crate::formats::compose_services::ComposeServices::parse(&adoption.compose) {
@@ -100,10 +95,58 @@ pub fn run(config: &Config, folder: &Path, dry_run: bool, out: &mut dyn Write) -
             log::warn!("{volume}: not in the snapshot, a rollback does not put it back");
         }
     }
-    let old_env = String::from_utf8_lossy(&env);
+    Ok(Rewrite::Files {
+        env_path,
+        old_env: String::from_utf8_lossy(&env).into_owned(),
+        compose_path,
+        compose,
+        adoption,
+    })
+}
+
+/// Runs the adopt command: works out the rewrite (refusing what it cannot rewrite), makes
+/// the folder one `cipug update` can snapshot or refuses it ([`subvolume::make_ready`]),
+/// then writes the `.env` and the compose file. Nothing is written before both checks pass.
+pub fn run(
+    config: &Config,
+    runner: &dyn Runner,
+    folder: &Path,
+    how: Folder,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if !folder.is_dir() {
+        return Err(Error::DirNotFound(folder.to_path_buf()));
+    }
+    let io = |e| Error::io("standard output", e);
+    let rewrite = rewrite(config, folder)?;
+    subvolume::make_ready(
+        config,
+        runner,
+        &service_dir(config, folder)?,
+        how,
+        dry_run,
+        out,
+    )?;
+    let Rewrite::Files {
+        env_path,
+        old_env,
+        compose_path,
+        compose,
+        adoption,
+    } = rewrite
+    else {
+        writeln!(
+            out,
+            "{}: already adopted; nothing to change",
+            folder.display()
+        )
+        .map_err(io)?;
+        return Ok(());
+    };
     if dry_run {
         for (path, before, after) in [
-            (&env_path, old_env.as_ref(), adoption.env.as_str()),
+            (&env_path, old_env.as_str(), adoption.env.as_str()),
             (&compose_path, compose.as_str(), adoption.compose.as_str()),
         ] {
             writeln!(out, "--- {}\n+++ {}", path.display(), path.display()).map_err(io)?;

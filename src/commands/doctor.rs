@@ -13,44 +13,11 @@ use crate::adapters::snapper::Snapper;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pipeline::plan::{self, Service};
-use crate::pipeline::prepare::{required_tools, Registries};
-use crate::resolve::{self, Cache};
+use crate::pipeline::prepare::required_tools;
 use crate::services::{self, ServiceDir};
 
-/// One finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    /// Whether it is fine.
-    pub ok: bool,
-    /// Fine, but worth knowing (printed as `note`).
-    pub note: bool,
-    /// What was checked, and if not fine, what to do.
-    pub text: String,
-}
-
-fn ok(text: impl Into<String>) -> Finding {
-    Finding {
-        ok: true,
-        note: false,
-        text: text.into(),
-    }
-}
-
-fn note(text: impl Into<String>) -> Finding {
-    Finding {
-        ok: true,
-        note: true,
-        text: text.into(),
-    }
-}
-
-fn fail(text: impl Into<String>) -> Finding {
-    Finding {
-        ok: false,
-        note: false,
-        text: text.into(),
-    }
-}
+pub use crate::commands::doctor_finding::Finding;
+use crate::commands::doctor_finding::{fail, note, ok};
 
 /// A cache file or state folder that others can change: a planted cache or state is then
 /// possible. Checked as `update` opens it (see [`crate::files::private_dir`]).
@@ -145,10 +112,12 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
                 found.extend(compose_findings(config, runner, &service));
                 loaded.push(service);
             }
-            Err(e) => found.push(fail(format!("{}: {e}", dir.name))),
+            Err(e) => found.push(fail(format!("{}: {e}{}", dir.name, env_fix(dir, &e)))),
         }
     }
-    found.extend(registry_findings(config, runner, &loaded));
+    found.extend(crate::commands::doctor_registries::findings(
+        config, runner, &loaded,
+    ));
     if config.cache_duration > 0 {
         found.push(private(&config.cache_location, "cache", Private::File));
     }
@@ -172,7 +141,10 @@ fn output_folder(path: &Path, setting: &str) -> Finding {
             path.display(),
             folder = path.parent().unwrap_or(Path::new(".")).display()
         )),
-        Err(e) => fail(format!("{setting} {}: its folder: {e}", path.display())),
+        Err(e) => fail(format!(
+            "{setting} {}: its folder: {e}; create the folder (root's, not writable by others) or set {setting} to a file in another",
+            path.display()
+        )),
     }
 }
 
@@ -201,12 +173,15 @@ fn snapshot_findings(snapper: &mut Snapper<'_>, dir: &ServiceDir) -> Vec<Finding
     let mut found = vec![if is_subvolume(&dir.path) {
         ok(format!("{name}: a btrfs subvolume"))
     } else {
-        fail(format!("{name}: {} is not a btrfs subvolume, so it cannot be snapshotted; move it into one (`btrfs subvolume create`)", dir.path.display()))
+        fail(format!("{name}: {} is not a btrfs subvolume, so it cannot be snapshotted; `cipug adopt --subvolume {}` makes it one (or set SERVICE_SNAPSHOT=false to update without snapshots)", dir.path.display(), dir.path.display()))
     }];
     if which::which("snapper").is_ok() {
         found.push(match snapper.config_for(&dir.path) {
             Ok(c) => ok(format!("{name}: snapper config {}", c.config)),
-            Err(e) => fail(format!("{name}: {e}")),
+            Err(e) if e.to_string().contains("create-config") => fail(format!("{name}: {e}")),
+            Err(e) => fail(format!(
+                "{name}: {e}; snapper talks to snapperd over the system D-Bus: check that `snapper list-configs` runs"
+            )),
         });
     }
     if let Some(why) = crate::files::env_place::outside_snapshots(&dir.path, &dir.env_file) {
@@ -215,6 +190,22 @@ fn snapshot_findings(snapper: &mut Snapper<'_>, dir: &ServiceDir) -> Vec<Finding
         )));
     }
     found
+}
+
+/// What to do about a service whose env file did not load: write it with `cipug adopt`
+/// when it is missing, else fix what the error names. Trust refusals name their fix.
+fn env_fix(dir: &ServiceDir, error: &Error) -> String {
+    match error {
+        Error::Env(_) if !dir.env_file.exists() => format!(
+            "; `cipug adopt {}` writes it from the compose file",
+            dir.path.display()
+        ),
+        Error::Env(_) => {
+            "; fix the file (KEY=value lines, as compose reads them; `cipug adopt` writes the entries)"
+                .to_owned()
+        }
+        _ => String::new(),
+    }
 }
 
 /// Whether the service has entries, its compose file uses them, and which bind mounts are
@@ -236,7 +227,11 @@ fn compose_findings(config: &Config, runner: &dyn Runner, service: &Service) -> 
             model
         }
         Err(e) => {
-            found.push(fail(format!("{name}: {e}")));
+            found.push(fail(format!(
+                "{name}: {e}; fix the compose file (`{} config` in {} shows how the compose tool reads it)",
+                config.compose_tool.join(" "),
+                dir.path.display()
+            )));
             return found;
         }
     };
@@ -265,29 +260,6 @@ fn compose_findings(config: &Config, runner: &dyn Runner, service: &Service) -> 
         ))
     }));
     found
-}
-
-/// Whether the registries answer for every tag of the services that loaded.
-fn registry_findings(config: &Config, runner: &dyn Runner, loaded: &[Service]) -> Vec<Finding> {
-    let registries = Registries::new(config, runner);
-    let resolver = registries.resolver(config);
-    let mut cache = Cache::disabled();
-    let images = loaded
-        .iter()
-        .flat_map(|s| s.images.iter().map(|i| (i.tagged.as_str(), None)));
-    resolve::resolve_all(
-        resolver.as_ref(),
-        images,
-        &mut cache,
-        crate::pipeline::prepare::now(),
-        false,
-    )
-    .into_iter()
-    .map(|(image, result)| match result {
-        Ok(pin) => ok(format!("registry answers for {image}: {pin}")),
-        Err(e) => fail(format!("{image}: {e}")),
-    })
-    .collect()
 }
 
 /// Prints the findings; fails with exit 12 when any check failed.

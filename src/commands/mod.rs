@@ -6,6 +6,8 @@ pub mod check_snapshots;
 pub mod completion_services;
 pub mod docgen;
 pub mod doctor;
+pub mod doctor_finding;
+pub mod doctor_registries;
 pub mod doctor_tools;
 pub mod metrics;
 pub mod report;
@@ -81,10 +83,12 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             dry_run,
             subvolume,
         } => {
-            if subvolume {
-                crate::commands::adopt::subvolume(&config, &runner, &folder, dry_run, out)?;
-            }
-            crate::commands::adopt::run(&config, &folder, dry_run, out)
+            let how = if subvolume {
+                crate::pipeline::subvolume::Folder::MakeSubvolume
+            } else {
+                crate::pipeline::subvolume::Folder::AsItIs
+            };
+            crate::commands::adopt::run(&config, &runner, &folder, how, dry_run, out)
         }
         Action::History { service, json } => {
             let events = crate::pipeline::history::History::new(&config.state_dir).events()?;

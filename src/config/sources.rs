@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 pub struct RegistryEnv {
     /// Credential files, in the order podman and skopeo read them.
     pub auth_files: Vec<PathBuf>,
+    /// `$XDG_RUNTIME_DIR`, if set: its auth file is gone after a reboot.
+    pub runtime_dir: Option<PathBuf>,
     /// `$CONTAINERS_REGISTRIES_CONF`, if set.
     pub registries_conf: Option<String>,
     /// `HTTPS_PROXY` (or `https_proxy`, `ALL_PROXY`).
@@ -27,6 +29,7 @@ impl RegistryEnv {
         let first = |names: &[&str]| names.iter().find_map(|n| get(n));
         RegistryEnv {
             auth_files: auth_file_paths(&get, uid),
+            runtime_dir: get("XDG_RUNTIME_DIR").map(PathBuf::from),
             registries_conf: get("CONTAINERS_REGISTRIES_CONF"),
             https_proxy: first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
             no_proxy: first(&["NO_PROXY", "no_proxy"])

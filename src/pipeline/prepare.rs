@@ -52,8 +52,8 @@ pub fn now() -> f64 {
 }
 
 /// The registry clients of one run: one native client (for tag lists and image labels, and
-/// for resolving with the native resolver) and the mirror rules of registries.conf, read
-/// once. Each registry is pinged and authorized once a run.
+/// for resolving with the native resolver, all through registries.conf's mirrors) and the
+/// mirror rules of registries.conf, read once. Each registry is pinged and authorized once a run.
 pub struct Registries<'a> {
     native: Native<'a>,
     rules: Vec<crate::formats::registries_conf::Rule>,
@@ -64,9 +64,10 @@ impl<'a> Registries<'a> {
     /// The clients the settings describe.
     pub fn new(config: &Config, runner: &'a dyn Runner) -> Self {
         let files = registries_conf(config);
+        let rules = crate::formats::registries_conf::rules(&files);
         Registries {
-            native: native_with(config, runner, &files),
-            rules: crate::formats::registries_conf::rules(&files),
+            native: native_with(config, runner, &files, &rules),
+            rules,
             runner,
         }
     }
@@ -134,18 +135,17 @@ fn registries_conf(config: &Config) -> Vec<(std::path::PathBuf, String)> {
 }
 
 /// The native registry client with the settings' transport, credentials and limits, with
-/// the registries.conf `files` already read.
+/// the registries.conf `files` already read and their `rules`.
 fn native_with<'a>(
     config: &Config,
     runner: &'a dyn Runner,
     files: &[(std::path::PathBuf, String)],
+    rules: &[crate::formats::registries_conf::Rule],
 ) -> Native<'a> {
     let env = &config.registry_env;
     let mut insecure = config.insecure_registries.clone();
     insecure.extend(transport::insecure_from_registries_conf(files));
-    insecure.extend(crate::formats::registries_conf::insecure_mirrors(
-        &crate::formats::registries_conf::rules(files),
-    ));
+    insecure.extend(crate::formats::registries_conf::insecure_mirrors(rules));
     let settings = TransportSettings {
         insecure,
         certs_dirs: config.registry_certs_dir.clone(),
@@ -160,6 +160,7 @@ fn native_with<'a>(
         config.resolve_jobs,
         config.resolve_jobs_per_registry,
     )
+    .with_mirrors(rules.to_vec())
 }
 
 /// Resolves `images` (each with its pin now) through the cache, which may only confirm a

@@ -4,6 +4,8 @@
 //! the folder into it (`cp -a --reflink=always`: no data is duplicated on disk), swap the two
 //! (the old folder is kept under `.cipug-adopt-backup/` of the parent), create the snapper
 //! config, and start the service again. `--dry-run` prints the steps and changes nothing.
+//! [`make_ready`] is what every `cipug adopt` does first: a folder `cipug update` could not
+//! snapshot is refused, made a subvolume (`--subvolume`), or given its snapper config.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -86,6 +88,95 @@ pub fn plan(config: &Config, dir: &ServiceDir, running: bool) -> Result<Vec<Step
     Ok(steps)
 }
 
+/// What `cipug adopt` does with a folder that is not a btrfs subvolume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    /// Refuse it: nothing is changed (plain `cipug adopt`).
+    AsItIs,
+    /// Make it one ([`run`]; `cipug adopt --subvolume`).
+    MakeSubvolume,
+}
+
+/// Makes `dir` what `cipug update` snapshots (a btrfs subvolume with a snapper config), or
+/// refuses it (exit 25) before anything changed, so that adopt never ends in a service whose
+/// first update cannot snapshot. With `SERVICE_SNAPSHOT=false` nothing is needed.
+pub fn make_ready(
+    config: &Config,
+    runner: &dyn Runner,
+    dir: &ServiceDir,
+    folder: Folder,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if !config.service_snapshot {
+        return Ok(());
+    }
+    let path = &dir.path;
+    if !btrfs::on_btrfs(path) {
+        return Err(Error::Value(format!(
+            "{}: not adopted: not on a btrfs file system, so `cipug update` cannot snapshot it; \
+             move the service to btrfs, or set SERVICE_SNAPSHOT=false to update it without snapshots",
+            path.display()
+        )));
+    }
+    match folder {
+        Folder::MakeSubvolume => run(config, runner, dir, dry_run, out),
+        Folder::AsItIs if btrfs::is_subvolume(path) => {
+            ensure_snapper_config(runner, dir, dry_run, out)
+        }
+        Folder::AsItIs => Err(Error::Value(format!(
+            "{}: not adopted: not a btrfs subvolume, so `cipug update` cannot snapshot it; \
+             `cipug adopt --subvolume {}` makes it one (a reflink copy; the old folder is kept)",
+            path.display(),
+            path.display()
+        ))),
+    }
+}
+
+/// Gives the subvolume `dir` a snapper config (named as [`config_name`] says) when no config
+/// has it as its subvolume; with `dry_run`, prints the command instead.
+pub fn ensure_snapper_config(
+    runner: &dyn Runner,
+    dir: &ServiceDir,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let io = |e| Error::io("standard output", e);
+    if which::which("snapper").is_err() {
+        return Err(Error::ToolMissing("snapper".into()));
+    }
+    let listed = runner
+        .run(&snapper::list_configs_cmd())
+        .map_err(|e| Error::Snapshot(e.to_string()))?;
+    let configs = snapper::parse_configs(&listed.stdout).map_err(Error::Snapshot)?;
+    let folder = &dir.path;
+    if let Some(found) = snapper::config_for(&configs, folder) {
+        writeln!(out, "{}: snapper config {}", folder.display(), found.config).map_err(io)?;
+        return Ok(());
+    }
+    let name = config_name(&dir.name);
+    if let Some(taken) = configs.iter().find(|c| c.config == name) {
+        return Err(Error::Value(format!(
+            "{}: not adopted: it has no snapper config, and the name {name} is taken by {}'s; \
+             create one by hand: `snapper -c <another name> create-config {}`",
+            folder.display(),
+            taken.subvolume.display(),
+            folder.display()
+        )));
+    }
+    let cmd = snapper::create_config_cmd(&name, folder);
+    if dry_run {
+        writeln!(out, "{}: would run:\n  {cmd}", folder.display()).map_err(io)?;
+        return Ok(());
+    }
+    log::info!("{}: {cmd}", dir.name);
+    runner
+        .run(&cmd)
+        .map_err(|e| Error::Snapshot(e.to_string()))?;
+    writeln!(out, "{}: created snapper config {name}", folder.display()).map_err(io)?;
+    Ok(())
+}
+
 /// Whether the service's compose project has a running container.
 fn running(config: &Config, runner: &dyn Runner, dir: &ServiceDir) -> bool {
     crate::adapters::container::list(config, runner, &dir.project)
@@ -93,7 +184,7 @@ fn running(config: &Config, runner: &dyn Runner, dir: &ServiceDir) -> bool {
 }
 
 /// Converts `folder` (or, with `dry_run`, prints how). A folder that already is a subvolume
-/// with a snapper config is left alone.
+/// is left alone but for a snapper config it lacks ([`ensure_snapper_config`]).
 pub fn run(
     config: &Config,
     runner: &dyn Runner,
@@ -111,7 +202,7 @@ pub fn run(
     }
     if crate::adapters::btrfs::is_subvolume(folder) {
         writeln!(out, "{}: already a btrfs subvolume", folder.display()).map_err(io)?;
-        return Ok(());
+        return ensure_snapper_config(runner, dir, dry_run, out);
     }
     let steps = plan(config, dir, running(config, runner, dir))?;
     if dry_run {

@@ -1,6 +1,7 @@
 //! The labels and annotations of the image a pin runs on this host: the manifest by digest;
 //! for an index (multi-arch), the manifest of this host's platform; then its config blob.
 //! `org.opencontainers.image.version`, `.revision`, `.source` and `.created` say what changed.
+//! Read through registries.conf mirrors, as podman pulls the pin.
 
 use std::collections::BTreeMap;
 
@@ -71,8 +72,16 @@ impl Native<'_> {
     /// The image `pin` (`name@sha256:...`) runs on this host, with its labels.
     /// Its requests have the label reads' own budget (`label_budget`), not what
     /// is left of the resolution's.
+    /// Read from the first of the pin's registries.conf mirrors (then its location) that
+    /// answers, as podman pulls it by digest.
     pub fn platform_image(&self, pin: &str) -> Result<PlatformImage, String> {
         let image = ImageRef::parse(pin)?;
+        self.through_mirrors(&image, |place| self.platform_image_at(place, pin))
+    }
+
+    /// [`Self::platform_image`] at exactly `image`'s registry (`pin` as written, for errors).
+    fn platform_image_at(&self, image: &ImageRef, pin: &str) -> Result<PlatformImage, String> {
+        let image = image.clone();
         let registry = self.registry(&image);
         let _read = LabelRead::start(&registry.labels);
         let Target::Digest(digest) = &image.target else {

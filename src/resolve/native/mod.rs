@@ -29,6 +29,7 @@ use ureq::Body;
 
 use crate::adapters::runner::Runner;
 use crate::formats::image_ref::{ImageRef, Pin};
+use crate::formats::registries_conf::{candidates, Rule};
 use crate::resolve::Resolve;
 
 use auth::pull_scope;
@@ -63,6 +64,7 @@ pub struct Native<'a> {
     per_registry: usize,
     backoff: Duration,
     registries: Mutex<HashMap<String, Arc<Registry>>>,
+    mirrors: Vec<Rule>,
 }
 
 /// The two ways of asking for a manifest.
@@ -92,6 +94,41 @@ impl<'a> Native<'a> {
             per_registry,
             backoff: Duration::from_millis(250),
             registries: Mutex::new(HashMap::new()),
+            mirrors: Vec::new(),
+        }
+    }
+
+    /// The client with the registries.conf `rules` (mirrors, rewrites, blocks) for its tag
+    /// lists and image labels, as manifests resolve through [`crate::resolve::mirrored`].
+    pub fn with_mirrors(mut self, rules: Vec<Rule>) -> Self {
+        self.mirrors = rules;
+        self
+    }
+
+    /// `ask` for each place of `image` in registries.conf's order (its mirrors, then its
+    /// location) until one answers; the error says what each said, the location's first.
+    fn through_mirrors<T>(
+        &self,
+        image: &ImageRef,
+        ask: impl Fn(&ImageRef) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut failures = Vec::new();
+        for candidate in candidates(&self.mirrors, image)? {
+            match ask(&candidate) {
+                Ok(answer) => {
+                    if &candidate != image {
+                        log::debug!("{image}: read through {candidate}");
+                    }
+                    return Ok(answer);
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+        let last = failures.pop().unwrap_or_default();
+        if failures.is_empty() {
+            Err(last)
+        } else {
+            Err(format!("{last} (mirrors: {})", failures.join("; ")))
         }
     }
 

@@ -220,13 +220,54 @@ pub(super) fn describe_transport_error(
             "{peer} {host} redirected to plain HTTP ({}); refused",
             url.split(['?', '#']).next().unwrap_or("")
         ),
-        other => format!("{peer} {host} could not be reached: {other}"),
+        other => format!(
+            "{peer} {host} could not be reached: {other}{}",
+            tls_fix(host, &other.to_string())
+        ),
+    }
+}
+
+/// What to do about a TLS failure, from its text (ureq does not promise the shape of rustls'
+/// error): a handshake answered in plain HTTP (rustls: `received corrupt message of type
+/// InvalidContentType`), or a certificate no CA cipug trusts vouches for.
+fn tls_fix(host: &str, error: &str) -> String {
+    if error.contains("InvalidContentType") {
+        format!(
+            "; it answers in plain HTTP, not HTTPS: if that is meant, add {host} to \
+             INSECURE_REGISTRIES (cipug's setting) and mark it `insecure = true` in \
+             registries.conf (`[[registry]] location = \"{host}\"`) for podman's pulls"
+        )
+    } else if error.contains("certificate") {
+        format!(
+            "; put the CA that signed its certificate in /etc/containers/certs.d/{host}/ca.crt \
+             (REGISTRY_CERTS_DIR), or add {host} to INSECURE_REGISTRIES to skip verification"
+        )
+    } else {
+        String::new()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_failures_name_the_fix() {
+        let plain = tls_fix(
+            "r:5000",
+            "rustls: received corrupt message of type InvalidContentType",
+        );
+        assert!(
+            plain.contains("INSECURE_REGISTRIES") && plain.contains("insecure = true"),
+            "{plain}"
+        );
+        let unknown = tls_fix("r:5000", "rustls: invalid peer certificate: UnknownIssuer");
+        assert!(
+            unknown.contains("/etc/containers/certs.d/r:5000/ca.crt"),
+            "{unknown}"
+        );
+        assert_eq!(tls_fix("r", "connection refused"), "");
+    }
 
     #[test]
     fn digests_are_validated() {

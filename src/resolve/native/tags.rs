@@ -1,6 +1,6 @@
 //! Listing a repository's tags: `GET /v2/<name>/tags/list?n=<page>`, following the `Link`
-//! header (`<...?last=x&n=100>; rel="next"`) page by page. Docker Hub does not count tag lists
-//! against the pull rate limit.
+//! header (`<...?last=x&n=100>; rel="next"`) page by page, through registries.conf mirrors
+//! as a tag is pulled. Docker Hub does not count tag lists against the pull rate limit.
 
 use super::Native;
 use crate::formats::image_ref::ImageRef;
@@ -13,8 +13,14 @@ pub const MAX_PAGES: usize = 100;
 const PAGE_LIMIT: u64 = 4 << 20;
 
 impl Native<'_> {
-    /// Every tag of `image`'s repository, in the registry's order.
+    /// Every tag of `image`'s repository, in the registry's order: from the first of its
+    /// registries.conf mirrors (then its location) that lists them.
     pub fn tags(&self, image: &ImageRef) -> Result<Vec<String>, String> {
+        self.through_mirrors(image, |place| self.tags_at(place))
+    }
+
+    /// Every tag of `image`'s repository at exactly its registry.
+    fn tags_at(&self, image: &ImageRef) -> Result<Vec<String>, String> {
         #[derive(serde::Deserialize)]
         struct Page {
             tags: Option<Vec<String>>,
