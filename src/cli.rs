@@ -60,6 +60,11 @@ pub enum Command {
         /// Try digests again that failed and were rolled back before.
         #[arg(long)]
         retry_failed: bool,
+        /// Update each entry whose tagged reference FILE names to exactly its pin, as another
+        /// host tested it (`cipug check --format json` there, or `<reference> <pin>` lines;
+        /// `-`: standard input); resolve nothing, leave the other entries alone.
+        #[arg(long, value_name = "FILE")]
+        pins: Option<String>,
         /// Format of the run summary.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -272,6 +277,8 @@ pub enum Action {
         retry_failed: bool,
         /// The summary as JSON.
         json: bool,
+        /// The pins file to roll out, if any.
+        pins: Option<String>,
     },
     /// `cipug rollback <service> [--to N] [--dry-run] [--pins-only]`.
     Rollback {
@@ -346,11 +353,13 @@ impl Cli {
             Some(Command::Update {
                 dry_run,
                 retry_failed,
+                pins,
                 format,
             }) => Action::Update {
                 dry_run: *dry_run,
                 retry_failed: *retry_failed,
                 json: *format == Format::Json,
+                pins: pins.clone(),
             },
             Some(Command::Rollback {
                 service,
@@ -407,6 +416,7 @@ impl Cli {
                 dry_run: false,
                 retry_failed: false,
                 json: false,
+                pins: None,
             },
         }
     }
@@ -426,6 +436,7 @@ mod tests {
             dry_run: false,
             retry_failed: false,
             json: false,
+            pins: None,
         };
         let cases: &[(&[&str], Action)] = &[
             (&[], update.clone()),
@@ -437,6 +448,7 @@ mod tests {
                     dry_run: true,
                     retry_failed: false,
                     json: false,
+                    pins: None,
                 },
             ),
             (

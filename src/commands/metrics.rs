@@ -77,7 +77,11 @@ pub fn from_update(
             .any(|i| newer.get(&i.tagged).is_some_and(|n| n.any()))
     };
     let mut entries = Vec::new();
-    for row in rows {
+    // An entry `update --pins` left alone was not looked at: no status to say.
+    let looked_at = rows
+        .iter()
+        .filter(|r| r.outcome != crate::commands::rollout::NOT_IN_PINS);
+    for row in looked_at {
         let status = status_of_outcome(&row.outcome);
         let names: Vec<String> = if row.entry.is_empty() {
             services

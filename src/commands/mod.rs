@@ -12,6 +12,7 @@ pub mod doctor_tools;
 pub mod metrics;
 pub mod report;
 pub mod rollback;
+pub mod rollout;
 pub mod update;
 
 use crate::commands::check::run_check;
@@ -64,6 +65,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             dry_run,
             retry_failed,
             json,
+            pins,
         } => {
             check_tools(&config)?;
             detect_compose(&mut config, &runner)?;
@@ -72,6 +74,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
                 retry_failed,
                 wait: wait(cli),
                 json,
+                pins,
             };
             crate::commands::update::run(&config, &runner, &options, out)
         }

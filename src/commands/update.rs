@@ -9,6 +9,7 @@ use crate::adapters::notify::Notifier;
 use crate::adapters::runner::Runner;
 use crate::commands::metrics;
 use crate::commands::report;
+use crate::commands::rollout;
 use crate::config::Config;
 use crate::error::{exit, Error, Result};
 use crate::formats::retag::Retag;
@@ -31,7 +32,7 @@ use crate::resolve::Resolutions;
 use crate::services;
 
 /// How `update` was asked to run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Print what would be done; change nothing.
     pub dry_run: bool,
@@ -41,6 +42,9 @@ pub struct Options {
     pub wait: Wait,
     /// Print the summary as JSON.
     pub json: bool,
+    /// Roll out these pins instead of resolving tags (`--pins FILE`, `-` for standard
+    /// input): see [`crate::commands::rollout`].
+    pub pins: Option<String>,
 }
 
 /// Runs the update command.
@@ -55,16 +59,29 @@ pub fn run(
     } else {
         Some(RunLock::acquire(&config.state_dir, options.wait)?)
     };
+    let pins = options.pins.as_deref().map(rollout::read).transpose()?;
     let dirs = services::discover(config)?;
     let mut tally = Tally::default();
-    let (loaded, failed) = load_services(&dirs, &mut tally.codes);
+    let (all_loaded, failed) = load_services(&dirs, &mut tally.codes);
     tally.rows = failed
         .iter()
         .map(|(name, e)| Row::failed(name, "", e))
         .collect();
     let registries = Registries::new(config, runner);
     let native = registries.native();
-    let (resolutions, newer, moves) = resolve_all(config, &registries, &loaded, !options.dry_run);
+    let (loaded, resolutions, newer, moves) = match &pins {
+        Some(pins) => {
+            let (kept, rows) = rollout::select(&all_loaded, pins);
+            tally.rows.extend(rows);
+            let none = (NewerTags::new(), Vec::new());
+            (kept, rollout::resolutions(pins), none.0, none.1)
+        }
+        None => {
+            let (resolutions, newer, moves) =
+                resolve_all(config, &registries, &all_loaded, !options.dry_run);
+            (all_loaded.clone(), resolutions, newer, moves)
+        }
+    };
     let history = History::new(&config.state_dir);
     let past = history.events().unwrap_or_else(|e| {
         log::warn!("{e}; held-back digests are not known in this run");
@@ -88,6 +105,7 @@ pub fn run(
         Selection {
             dry_run: options.dry_run,
             retry_failed: options.retry_failed,
+            rollout: pins.is_some(),
         },
         (&mut tally.codes, &mut tally.rows, &mut tally.events),
     );
@@ -122,7 +140,7 @@ pub fn run(
         }
     }
     report::summary(&tally.rows, options.json, out)?;
-    let entries = metrics::from_update(&tally.rows, &loaded, &newer);
+    let entries = metrics::from_update(&tally.rows, &all_loaded, &newer);
     metrics::record(config, &dirs, entries, crate::error::combine(&tally.codes));
     tally.result(options)
 }

@@ -13,6 +13,7 @@ pub mod image_ref;
 pub mod line_diff;
 pub mod pinned_ref;
 pub mod pins;
+pub mod pins_file;
 pub mod python_config;
 pub mod registries_conf;
 pub mod retag;

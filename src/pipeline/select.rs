@@ -64,7 +64,11 @@ pub fn prepare<'s>(
             }
         };
         let (changes, mut held) = hold_back(service, changes, past, options.retry_failed);
-        let (changes, waiting) = cooldown::split(features.config, service, changes, seen, now);
+        let (changes, waiting) = if options.rollout {
+            (changes, Vec::new())
+        } else {
+            cooldown::split(features.config, service, changes, seen, now)
+        };
         for w in &waiting {
             log::info!(
                 "{name}: {} {} is {}",
@@ -145,6 +149,8 @@ pub struct Selection {
     pub dry_run: bool,
     /// Held-back digests are tried again.
     pub retry_failed: bool,
+    /// The pins come from another host's tested run (`update --pins`): no cool-down.
+    pub rollout: bool,
 }
 
 /// What the run found out for cool-down, tag moves and what-changed notes.

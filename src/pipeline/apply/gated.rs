@@ -55,8 +55,9 @@ pub(super) fn gate_after(
 
 /// What the health gate expects after `changes` to `service`.
 fn expected(config: &Config, service: &Service, changes: &[Change]) -> gate::Expected {
-    let pinned = service
-        .images
+    // Every entry of the `.env`, also those a run leaves alone (`update --pins`).
+    let entries = crate::formats::pins::image_entries(&service.env).unwrap_or_default();
+    let pinned = entries
         .iter()
         .filter_map(|i| match changes.iter().find(|c| c.entry == i.entry) {
             Some(c) => Some(c.new.as_str().to_owned()),
