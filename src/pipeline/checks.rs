@@ -148,3 +148,75 @@ pub fn attempted(changes: Vec<Change>, resume: Option<&Pending>) -> Vec<Change> 
         None => changes,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::recording::Recording;
+    use crate::formats::image_ref::Pin;
+
+    const NEW: &str =
+        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn change() -> Change {
+        Change {
+            entry: "APP".into(),
+            old: None,
+            new: Pin::parse(NEW).unwrap(),
+            retag: None,
+        }
+    }
+
+    #[test]
+    fn the_first_reason_a_service_cannot_start_wins_in_this_order() {
+        let mut checks = Checks::default();
+        let changes = [change()];
+        assert!(
+            prepared_failure("svc", &[], None, &checks).is_none(),
+            "nothing to do"
+        );
+        assert!(prepared_failure("svc", &changes, None, &checks).is_none());
+        checks
+            .pulls
+            .insert(NEW.into(), Err("manifest unknown".into()));
+        let code = |checks: &Checks| {
+            prepared_failure("svc", &changes, None, checks)
+                .unwrap()
+                .exit_code()
+        };
+        assert_eq!(code(&checks), 33);
+        checks.compose_broken = Some("not found".into());
+        assert_eq!(code(&checks), 30);
+        checks
+            .not_ready
+            .insert("svc".into(), "db is unhealthy".into());
+        assert_eq!(code(&checks), 34);
+        checks
+            .outside
+            .insert("svc".into(), "the .env is a link".into());
+        assert_eq!(code(&checks), 32);
+    }
+
+    #[test]
+    fn a_run_without_work_checks_nothing_and_one_with_work_pulls_each_new_pin() {
+        let (_root, mut config, dir) = crate::pipeline::fixture::service(NEW);
+        config.service_snapshot = false;
+        let service = crate::pipeline::plan::load(&dir).unwrap();
+        let runner = Recording::new();
+        let idle = vec![(&service, Vec::new(), None, Vec::new())];
+        let checks = Checks::run(&config, &runner, &idle);
+        assert!(checks.pulls.is_empty() && runner.calls().is_empty());
+        let busy = vec![(&service, vec![change()], None, Vec::new())];
+        let checks = Checks::run(&config, &runner, &busy);
+        assert_eq!(checks.pulls.get(NEW), Some(&Ok(())));
+        assert!(
+            runner
+                .calls()
+                .iter()
+                .any(|c| c.contains("pull") && c.contains(NEW)),
+            "{:#?}",
+            runner.calls()
+        );
+        assert!(checks.compose_broken.is_none());
+    }
+}

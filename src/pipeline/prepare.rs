@@ -177,3 +177,46 @@ pub fn resolve_references<'i>(
     }
     resolve::resolve_all(resolver, images, &mut cache, now(), config.verbosity > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tools_each_setting_needs() {
+        let (_root, config, _dir) = crate::pipeline::fixture::service(
+            "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+        );
+        let tools = |change: &dyn Fn(&mut Config)| {
+            let mut c = config.clone();
+            change(&mut c);
+            required_tools(&c)
+        };
+        assert_eq!(
+            tools(&|_| {}),
+            ["podman-compose", "snapper", "podman"],
+            "the defaults"
+        );
+        assert_eq!(
+            tools(&|c| {
+                c.resolver = ResolverKind::Skopeo;
+                c.service_snapshot = false;
+            }),
+            ["skopeo", "podman-compose", "podman"]
+        );
+        assert_eq!(
+            tools(&|c| c.stop_start_method = StopStartMethod::SystemdSystem),
+            ["systemctl", "snapper", "podman"]
+        );
+        assert_eq!(
+            tools(&|c| {
+                c.service_stop_start = false;
+                c.service_pull = false;
+                c.prune_images = false;
+                c.service_snapshot = false;
+            }),
+            Vec::<String>::new(),
+            "only the resolver, which is native"
+        );
+    }
+}

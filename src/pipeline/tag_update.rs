@@ -129,3 +129,76 @@ pub fn apply(
     }
     changes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::image_ref::Pin;
+
+    const OLD: &str =
+        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str =
+        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const MOVED: &str =
+        "r.io/app@sha256:3333333333333333333333333333333333333333333333333333333333333333";
+
+    fn service(extra: &str) -> (tempfile::TempDir, Config, Service) {
+        let (root, config, dir) = crate::pipeline::fixture::service(OLD);
+        let env = std::fs::read_to_string(&dir.env_file).unwrap();
+        std::fs::write(&dir.env_file, format!("{env}{extra}")).unwrap();
+        let service = crate::pipeline::plan::load(&dir).unwrap();
+        (root, config, service)
+    }
+
+    #[test]
+    fn the_entrys_own_mode_wins_unless_it_is_not_one() {
+        for (line, want) in [
+            ("", "off"),
+            ("SERVICE_APP_IMAGE_TAG_UPDATE=minor\n", "minor"),
+            ("SERVICE_APP_IMAGE_TAG_UPDATE= patch \n", "patch"),
+            ("SERVICE_APP_IMAGE_TAG_UPDATE=major\n", "off"),
+        ] {
+            let (_root, config, service) = service(line);
+            assert_eq!(config.tag_update, "off", "the default");
+            assert_eq!(mode(&config, &service, "APP"), want, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn a_resolved_move_replaces_the_entrys_pin_change() {
+        let (_root, _config, service) = service("");
+        let retag = Retag {
+            from: "1".into(),
+            to: "1.1".into(),
+            reference: "r.io/app:1.1".into(),
+        };
+        let moves = vec![("svc".to_owned(), "APP".to_owned(), retag.clone())];
+        let plain = Change {
+            entry: "APP".into(),
+            old: Some(OLD.into()),
+            new: Pin::parse(NEW).unwrap(),
+            retag: None,
+        };
+        let mut resolutions = Resolutions::new();
+        resolutions.insert("r.io/app:1.1".into(), Ok(Pin::parse(MOVED).unwrap()));
+        let got = apply(&service, vec![plain.clone()], &moves, &resolutions);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].new.as_str(), got[0].retag.as_ref()),
+            (MOVED, Some(&retag))
+        );
+        // Not resolved, or failed: the plain change stays.
+        resolutions.insert("r.io/app:1.1".into(), Err("404".into()));
+        assert_eq!(
+            apply(&service, vec![plain.clone()], &moves, &resolutions),
+            [plain.clone()]
+        );
+        assert_eq!(
+            apply(&service, vec![plain.clone()], &moves, &Resolutions::new()),
+            [plain]
+        );
+        // Another service's move changes nothing here.
+        let other = vec![("other".to_owned(), "APP".to_owned(), retag)];
+        assert!(apply(&service, Vec::new(), &other, &Resolutions::new()).is_empty());
+    }
+}

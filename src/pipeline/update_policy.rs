@@ -101,3 +101,81 @@ pub fn report(service: &str, available: &[Change], notifier: Option<&Notifier>) 
     }
     rows
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::image_ref::Pin;
+
+    const OLD: &str =
+        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str =
+        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    /// The fixture service with `lines` added to its `.env`: entries APP, DB and WEB.
+    fn service(lines: &str) -> (tempfile::TempDir, Service) {
+        let (root, _config, dir) = crate::pipeline::fixture::service(OLD);
+        std::fs::write(
+            &dir.env_file,
+            format!(
+                "SERVICE_APP_IMAGE_TAGGED=r.io/app:1\nSERVICE_DB_IMAGE_TAGGED=r.io/db:1\nSERVICE_WEB_IMAGE_TAGGED=r.io/web:1\n{lines}"
+            ),
+        )
+        .unwrap();
+        let service = crate::pipeline::plan::load(&dir).unwrap();
+        (root, service)
+    }
+
+    fn change(entry: &str) -> Change {
+        Change {
+            entry: entry.into(),
+            old: Some(OLD.into()),
+            new: Pin::parse(NEW).unwrap(),
+            retag: None,
+        }
+    }
+
+    #[test]
+    fn each_value_and_a_wrong_one() {
+        let (_root, s) = service(
+            "SERVICE_APP_IMAGE_UPDATE= Notify\nSERVICE_DB_IMAGE_UPDATE=off\nSERVICE_WEB_IMAGE_UPDATE=\n",
+        );
+        assert_eq!(
+            policy(&s, "APP").unwrap(),
+            Policy::Notify,
+            "trimmed, any case"
+        );
+        assert_eq!(policy(&s, "DB").unwrap(), Policy::Off);
+        assert_eq!(
+            policy(&s, "WEB").unwrap(),
+            Policy::Auto,
+            "empty: the default"
+        );
+        assert_eq!(policy(&s, "NONE").unwrap(), Policy::Auto);
+        let (_root, bad) = service("SERVICE_APP_IMAGE_UPDATE=sometimes\n");
+        let e = policy(&bad, "APP").unwrap_err();
+        assert_eq!(e.exit_code(), 32);
+        assert!(
+            e.to_string()
+                .contains(".env:4: SERVICE_APP_IMAGE_UPDATE=`sometimes`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn off_entries_are_dropped_and_notify_ones_only_reported() {
+        let (_root, s) = service("SERVICE_APP_IMAGE_UPDATE=notify\nSERVICE_DB_IMAGE_UPDATE=off\n");
+        let kept = without_off(s.clone()).unwrap();
+        let entries: Vec<&str> = kept.images.iter().map(|i| i.entry.as_str()).collect();
+        assert_eq!(entries, ["APP", "WEB"]);
+        let (apply, report_only) = split(&s, vec![change("APP"), change("WEB")]).unwrap();
+        assert_eq!(apply, [change("WEB")]);
+        assert_eq!(report_only, [change("APP")]);
+        let rows = report("svc", &report_only, None);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].entry.as_str(), rows[0].outcome.as_str()),
+            ("APP", "available")
+        );
+    }
+}
