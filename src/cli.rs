@@ -60,6 +60,9 @@ pub enum Command {
         /// Try digests again that failed and were rolled back before.
         #[arg(long)]
         retry_failed: bool,
+        /// Update services outside their UPDATE_WINDOW too.
+        #[arg(long)]
+        now: bool,
         /// Format of the run summary.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -272,6 +275,8 @@ pub enum Action {
         retry_failed: bool,
         /// The summary as JSON.
         json: bool,
+        /// Ignore update windows (`--now`).
+        now: bool,
     },
     /// `cipug rollback <service> [--to N] [--dry-run] [--pins-only]`.
     Rollback {
@@ -346,11 +351,13 @@ impl Cli {
             Some(Command::Update {
                 dry_run,
                 retry_failed,
+                now,
                 format,
             }) => Action::Update {
                 dry_run: *dry_run,
                 retry_failed: *retry_failed,
                 json: *format == Format::Json,
+                now: *now,
             },
             Some(Command::Rollback {
                 service,
@@ -407,6 +414,7 @@ impl Cli {
                 dry_run: false,
                 retry_failed: false,
                 json: false,
+                now: false,
             },
         }
     }
@@ -426,6 +434,7 @@ mod tests {
             dry_run: false,
             retry_failed: false,
             json: false,
+            now: false,
         };
         let cases: &[(&[&str], Action)] = &[
             (&[], update.clone()),
@@ -437,6 +446,7 @@ mod tests {
                     dry_run: true,
                     retry_failed: false,
                     json: false,
+                    now: false,
                 },
             ),
             (

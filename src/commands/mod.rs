@@ -64,6 +64,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             dry_run,
             retry_failed,
             json,
+            now,
         } => {
             check_tools(&config)?;
             detect_compose(&mut config, &runner)?;
@@ -72,6 +73,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
                 retry_failed,
                 wait: wait(cli),
                 json,
+                ignore_windows: now,
             };
             crate::commands::update::run(&config, &runner, &options, out)
         }

@@ -41,6 +41,8 @@ pub struct Options {
     pub wait: Wait,
     /// Print the summary as JSON.
     pub json: bool,
+    /// Update services outside their update window too.
+    pub ignore_windows: bool,
 }
 
 /// Runs the update command.
@@ -88,6 +90,7 @@ pub fn run(
         Selection {
             dry_run: options.dry_run,
             retry_failed: options.retry_failed,
+            ignore_windows: options.ignore_windows,
         },
         (&mut tally.codes, &mut tally.rows, &mut tally.events),
     );
