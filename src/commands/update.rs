@@ -426,6 +426,7 @@ mod tests {
             "updated",
             "current",
             "waiting (3 h left)",
+            "waiting for window (opens Sat 01:00)",
             "failed (33)",
             "rolled back (34)",
             "held back",
@@ -433,7 +434,7 @@ mod tests {
         .map(row);
         assert_eq!(
             counts(&rows),
-            "1 updated, 2 unchanged, 2 failed, 1 held back"
+            "1 updated, 3 unchanged, 2 failed, 1 held back"
         );
         assert_eq!(counts(&[]), "0 updated, 0 unchanged, 0 failed, 0 held back");
     }
