@@ -65,6 +65,9 @@ pub enum Command {
         /// `-`: standard input); resolve nothing, leave the other entries alone.
         #[arg(long, value_name = "FILE")]
         pins: Option<String>,
+        /// Update services outside their UPDATE_WINDOW too.
+        #[arg(long)]
+        now: bool,
         /// Format of the run summary.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -279,6 +282,8 @@ pub enum Action {
         json: bool,
         /// The pins file to roll out, if any.
         pins: Option<String>,
+        /// Ignore update windows (`--now`).
+        now: bool,
     },
     /// `cipug rollback <service> [--to N] [--dry-run] [--pins-only]`.
     Rollback {
@@ -354,12 +359,14 @@ impl Cli {
                 dry_run,
                 retry_failed,
                 pins,
+                now,
                 format,
             }) => Action::Update {
                 dry_run: *dry_run,
                 retry_failed: *retry_failed,
                 json: *format == Format::Json,
                 pins: pins.clone(),
+                now: *now,
             },
             Some(Command::Rollback {
                 service,
@@ -417,6 +424,7 @@ impl Cli {
                 retry_failed: false,
                 json: false,
                 pins: None,
+                now: false,
             },
         }
     }
@@ -437,6 +445,7 @@ mod tests {
             retry_failed: false,
             json: false,
             pins: None,
+            now: false,
         };
         let cases: &[(&[&str], Action)] = &[
             (&[], update.clone()),
@@ -449,6 +458,7 @@ mod tests {
                     retry_failed: false,
                     json: false,
                     pins: None,
+                    now: false,
                 },
             ),
             (

@@ -51,6 +51,7 @@ const UPDATE_ONLY: &[&str] = &[
     "SNAPSHOT_WHEN",
     "PULL_TIMEOUT",
     "MIN_AGE",
+    "UPDATE_WINDOW",
     "TAG_UPDATE",
     "METRICS_FILE",
 ];

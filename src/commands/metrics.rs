@@ -318,6 +318,7 @@ mod tests {
             ("held back", "held_back"),
             ("rolled back (34)", "held_back"),
             ("waiting (5 h left)", "waiting"),
+            ("waiting for window (opens Sat 01:00)", "waiting"),
             ("failed (33)", "error"),
         ];
         for (outcome, status) in cases {

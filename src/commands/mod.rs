@@ -66,6 +66,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             retry_failed,
             json,
             pins,
+            now,
         } => {
             check_tools(&config)?;
             detect_compose(&mut config, &runner)?;
@@ -75,6 +76,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
                 wait: wait(cli),
                 json,
                 pins,
+                ignore_windows: now,
             };
             crate::commands::update::run(&config, &runner, &options, out)
         }

@@ -48,15 +48,13 @@ pub fn select(loaded: &[Service], pins: &Pins) -> (Vec<Service>, Vec<Row>) {
             .iter()
             .cloned()
             .partition(|i| pins.contains_key(&i.tagged));
-        rows.extend(other.iter().map(|i| Row {
-            service: service.dir.name.clone(),
-            entry: i.entry.clone(),
-            change: String::new(),
-            old: i.pinned.clone(),
-            new: i.pinned.clone(),
-            outcome: NOT_IN_PINS.into(),
-            adopt_after: None,
-            recreated: Vec::new(),
+        rows.extend(other.iter().map(|i| {
+            Row::unchanged(
+                &service.dir.name,
+                &i.entry,
+                i.pinned.as_deref(),
+                NOT_IN_PINS,
+            )
         }));
         if !listed.is_empty() {
             kept.push(Service {

@@ -45,6 +45,8 @@ pub struct Options {
     /// Roll out these pins instead of resolving tags (`--pins FILE`, `-` for standard
     /// input): see [`crate::commands::rollout`].
     pub pins: Option<String>,
+    /// Update services outside their update window too.
+    pub ignore_windows: bool,
 }
 
 /// Runs the update command.
@@ -106,6 +108,7 @@ pub fn run(
             dry_run: options.dry_run,
             retry_failed: options.retry_failed,
             rollout: pins.is_some(),
+            ignore_windows: options.ignore_windows,
         },
         (&mut tally.codes, &mut tally.rows, &mut tally.events),
     );
@@ -441,6 +444,7 @@ mod tests {
             "updated",
             "current",
             "waiting (3 h left)",
+            "waiting for window (opens Sat 01:00)",
             "failed (33)",
             "rolled back (34)",
             "held back",
@@ -448,7 +452,7 @@ mod tests {
         .map(row);
         assert_eq!(
             counts(&rows),
-            "1 updated, 2 unchanged, 2 failed, 1 held back"
+            "1 updated, 3 unchanged, 2 failed, 1 held back"
         );
         assert_eq!(counts(&[]), "0 updated, 0 unchanged, 0 failed, 0 held back");
     }

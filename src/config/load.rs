@@ -136,6 +136,7 @@ struct Checked {
     timeouts: Timeouts,
     compose_tool: Vec<String>,
     container_tool: Vec<String>,
+    update_window: crate::formats::update_window::Windows,
 }
 
 /// Checks the settings of [`Checked`], in this order; the first failure is the error.
@@ -165,6 +166,9 @@ fn check(values: &Values) -> Result<Checked> {
     let resolve_jobs_per_registry = values.in_range("RESOLVE_JOBS_PER_REGISTRY", 1, 256)?;
     let registry_timeout = values.in_range("REGISTRY_TIMEOUT", 1, 3600)?;
     let pull_jobs = values.in_range("PULL_JOBS", 1, 64)?;
+    let window = values.take("UPDATE_WINDOW").text().unwrap_or_default();
+    let update_window = crate::formats::update_window::Windows::parse(&window)
+        .map_err(|e| Error::Value(format!("UPDATE_WINDOW: {e}")))?;
     let timeouts = Timeouts {
         compose: values.seconds("COMPOSE_TIMEOUT")?,
         pull: values.seconds("PULL_TIMEOUT")?,
@@ -183,6 +187,7 @@ fn check(values: &Values) -> Result<Checked> {
         timeouts,
         compose_tool: values.words("COMPOSE_TOOL")?,
         container_tool: values.words("CONTAINER_TOOL")?,
+        update_window,
     })
 }
 
@@ -256,6 +261,7 @@ fn build(
         insecure_registries: take("INSECURE_REGISTRIES").list(),
         registry_env: RegistryEnv::from_env(&sources.env, sources.uid),
         min_age: take("MIN_AGE").hours(),
+        update_window: checked.update_window,
         tag_update: take("TAG_UPDATE").text().unwrap_or_else(|| "off".into()),
         trusted_owners: take("TRUSTED_OWNERS").list(),
         metrics_file: match take("METRICS_FILE") {

@@ -136,6 +136,8 @@ pub struct Config {
     pub registry_env: RegistryEnv,
     /// Hours a new digest must have been seen before it is adopted.
     pub min_age: f64,
+    /// The local times services may be updated in (`UPDATE_WINDOW`; empty: any time).
+    pub update_window: crate::formats::update_window::Windows,
     /// How far version tags may move: `off`, `patch` or `minor`.
     pub tag_update: String,
     /// Owners of service files trusted besides root and the user running cipug
@@ -217,6 +219,8 @@ impl Config {
                 ),
                 "INSECURE_REGISTRIES" => Value::from(self.insecure_registries.clone()),
                 "MIN_AGE" => Value::from(self.min_age),
+                "UPDATE_WINDOW" if self.update_window.is_empty() => Value::Null,
+                "UPDATE_WINDOW" => Value::from(self.update_window.as_str()),
                 "TAG_UPDATE" => Value::from(self.tag_update.as_str()),
                 "TRUSTED_OWNERS" => Value::from(self.trusted_owners.clone()),
                 "METRICS_FILE" => self.metrics_file.as_deref().map_or(Value::Null, path),

@@ -114,6 +114,7 @@ pub const SETTINGS: &[Setting] = &[
     setting!("SNAPPER_TIMEOUT", Kind::Count, Some("600"), "seconds a snapper command may take (undochange copies data back)"),
     setting!("NOTIFY_TIMEOUT", Kind::Count, Some("30"), "seconds NOTIFY_COMMAND and the NOTIFY_URL request may take"),
     setting!("MIN_AGE", Kind::Hours, Some("0"), "hours a new digest must have been seen behind its tag before it is adopted; 0 adopts at once"),
+    setting!("UPDATE_WINDOW", Kind::Text, None, "local times a service may be updated in, e.g. `Sat,Sun 01:00-06:00` or `22:00-02:00; Sun 10:00-12:00`; a service's .env may set its own; empty: any time"),
     setting!("TAG_UPDATE", Kind::Choice(TAG_UPDATES), Some("off"), "move a version tag to its newest patch or minor release (off, patch, minor)"),
     setting!("METRICS_FILE", Kind::Path, None, "Prometheus text file written after every check and update (node_exporter textfile collector)"),
     setting!("CONFIG_FILE", Kind::Path, None, "JSON file with settings (keys without the CIPUG_ prefix)"),

@@ -35,3 +35,4 @@ pub mod tag_update;
 pub mod undo_checks;
 pub mod update_policy;
 pub mod what_changed;
+pub mod window;

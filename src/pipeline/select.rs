@@ -1,5 +1,6 @@
 //! What a run tries for each service: its changes after tag moves, update policies,
-//! held-back digests and the cool-down, and an update an interrupted run left to finish.
+//! held-back digests, the cool-down and the update window, and an update an interrupted run
+//! left to finish.
 
 use crate::adapters::notify::{Notification, Notifier};
 use crate::config::Config;
@@ -12,6 +13,7 @@ use crate::pipeline::newer;
 use crate::pipeline::plan::{self, Change, Service};
 use crate::pipeline::summary::Row;
 use crate::pipeline::tag_update;
+use crate::pipeline::window;
 
 /// One service's work after resolution: its changes to try, an interrupted update to
 /// finish, and the changes held back.
@@ -39,14 +41,15 @@ pub fn prepare<'s>(
         let resume = pending_update(service, journal, options.dry_run);
         let split = plan::changes(service, resolutions)
             .map(|changes| tag_update::apply(service, changes, features.moves, resolutions))
-            .and_then(|changes| crate::pipeline::update_policy::split(service, changes));
-        let changes = match split {
-            Ok((changes, available)) => {
+            .and_then(|changes| crate::pipeline::update_policy::split(service, changes))
+            .and_then(|split| Ok((split, window_opens(features, service, options)?)));
+        let (changes, opens) = match split {
+            Ok(((changes, available), opens)) => {
                 let notify = (!options.dry_run).then_some(notifier);
                 rows.extend(crate::pipeline::update_policy::report(
                     name, &available, notify,
                 ));
-                changes
+                (changes, opens)
             }
             Err(error) => {
                 report_failed(
@@ -82,6 +85,16 @@ pub fn prepare<'s>(
         report_held(name, &held, past, notify, (rows, events));
         // Waiting entries have their own row already, as held-back ones do.
         held.extend(waiting.into_iter().map(|w| w.change));
+        // Outside its window nothing of the service is touched; what an interrupted run
+        // left is still finished, as it would be after a failure.
+        let changes = match opens {
+            Some(opens) => {
+                window::report(name, &changes, &opens, rows);
+                held.extend(changes);
+                Vec::new()
+            }
+            None => changes,
+        };
         prepared.push((service, changes, resume, held));
     }
     prepared
@@ -151,6 +164,19 @@ pub struct Selection {
     pub retry_failed: bool,
     /// The pins come from another host's tested run (`update --pins`): no cool-down.
     pub rollout: bool,
+    /// Update windows are ignored (`--now`).
+    pub ignore_windows: bool,
+}
+
+/// When the window of `service` opens, or `None` when it is open now or windows are
+/// ignored; a bad `UPDATE_WINDOW` in its `.env` is the error.
+fn window_opens(
+    features: &Features<'_, '_>,
+    service: &Service,
+    options: Selection,
+) -> crate::error::Result<Option<chrono::DateTime<chrono::Local>>> {
+    let opens = window::opens(features.config, service, features.now)?;
+    Ok(opens.filter(|_| !options.ignore_windows))
 }
 
 /// What the run found out for cool-down, tag moves and what-changed notes.

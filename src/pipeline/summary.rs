@@ -17,11 +17,15 @@ pub struct Row {
     pub old: Option<String>,
     /// The pin tried.
     pub new: Option<String>,
-    /// updated, current, held back, waiting (N h left), rolled back (34), failed (<code>).
+    /// updated, current, held back, waiting (N h left), waiting for window (opens Sat 01:00),
+    /// rolled back (34), failed (<code>).
     pub outcome: String,
     /// When a waiting change may be adopted (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopt_after: Option<String>,
+    /// When the window of a service waiting for it opens (RFC 3339, local offset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_opens: Option<String>,
     /// The containers the update of the service created (on its rows with outcome
     /// `updated`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -39,6 +43,7 @@ impl Row {
             new: None,
             outcome: format!("failed ({})", error.exit_code()),
             adopt_after: None,
+            window_opens: None,
             recreated: Vec::new(),
         }
     }
@@ -57,6 +62,23 @@ impl Row {
             new: Some(change.new.as_str().to_owned()),
             outcome: outcome.to_owned(),
             adopt_after: None,
+            window_opens: None,
+            recreated: Vec::new(),
+        }
+    }
+
+    /// A row for an entry whose pin stays `pin`, with an outcome word (`current`, `not in
+    /// pins`).
+    pub fn unchanged(service: &str, entry: &str, pin: Option<&str>, outcome: &str) -> Row {
+        Row {
+            service: service.to_owned(),
+            entry: entry.to_owned(),
+            change: String::new(),
+            old: pin.map(str::to_owned),
+            new: pin.map(str::to_owned),
+            outcome: outcome.to_owned(),
+            adopt_after: None,
+            window_opens: None,
             recreated: Vec::new(),
         }
     }
@@ -78,16 +100,7 @@ impl Row {
                 return service
                     .images
                     .iter()
-                    .map(|i| Row {
-                        service: name.clone(),
-                        entry: i.entry.clone(),
-                        change: String::new(),
-                        old: i.pinned.clone(),
-                        new: i.pinned.clone(),
-                        outcome: "current".into(),
-                        adopt_after: None,
-                        recreated: Vec::new(),
-                    })
+                    .map(|i| Row::unchanged(name, &i.entry, i.pinned.as_deref(), "current"))
                     .collect()
             }
             Outcome::Updated {
