@@ -33,6 +33,9 @@ pub struct Change {
     pub new: Pin,
     /// The version tag that moves with the pin (`TAG_UPDATE`), if any.
     pub retag: Option<crate::formats::retag::Retag>,
+    /// Set when the new pin is an older digest of the tag, adopted while the tag's newest
+    /// cools down.
+    pub older: Option<crate::pipeline::cooldown::Older>,
 }
 
 /// What happened to a service.
@@ -130,6 +133,7 @@ pub fn changes(service: &Service, resolutions: &Resolutions) -> Result<Vec<Chang
                 old: image.pinned.clone(),
                 new: pin.clone(),
                 retag: None,
+                older: None,
             }),
             Some(Err(msg)) => {
                 return Err(Error::Resolve {

@@ -64,7 +64,24 @@ pub fn prepare<'s>(
             }
         };
         let (changes, mut held) = hold_back(service, changes, past, options.retry_failed);
-        let (changes, waiting) = cooldown::split(features.config, service, changes, seen, now);
+        let fallback = cooldown::Fallback {
+            served: &|pin| features.native.serves(pin),
+            held: &|entry, pin| {
+                !options.retry_failed && history::is_held(past, name, entry, pin.as_str())
+            },
+        };
+        let (changes, waiting) =
+            cooldown::split(features.config, service, changes, (seen, &fallback), now);
+        for change in &changes {
+            if let Some(older) = &change.older {
+                log::info!(
+                    "{name}: {} adopting {} {}",
+                    change.entry,
+                    crate::pipeline::summary::short(Some(change.new.as_str())),
+                    older.describe()
+                );
+            }
+        }
         for w in &waiting {
             log::info!(
                 "{name}: {} {} is {}",

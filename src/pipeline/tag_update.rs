@@ -121,6 +121,7 @@ pub fn apply(
                     old: image.pinned.clone(),
                     new: pin.clone(),
                     retag: Some(retag.clone()),
+                    older: None,
                 });
             }
             Some(Err(e)) => log::warn!("{}: {e}; tag not moved", retag.reference),
