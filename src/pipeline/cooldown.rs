@@ -14,48 +14,12 @@
 use crate::config::Config;
 use crate::formats::image_ref::Pin;
 use crate::pipeline::first_seen::FirstSeen;
-use crate::pipeline::plan::{Change, Service};
+use crate::pipeline::plan::{Change, Older, Service};
 use crate::pipeline::status::{ServiceCheck, Status};
 use crate::resolve::Resolutions;
 
-/// An older digest adopted while the tag's newest cools down.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Older {
-    /// How long ago the adopted digest was first seen behind the tag (seconds).
-    pub seen_ago: u64,
-    /// The tag's newest digest (as a pin), still cooling down.
-    pub newest: String,
-    /// How long ago the newest was first seen behind the tag (seconds).
-    pub newest_ago: u64,
-}
-
-impl Older {
-    /// `seen 26 h ago; the tag moved on to sha256:… 3 h ago`.
-    pub fn describe(&self) -> String {
-        format!(
-            "seen {} h ago; the tag moved on to {} {} h ago",
-            hours(self.seen_ago),
-            crate::pipeline::summary::short(Some(&self.newest)),
-            hours(self.newest_ago)
-        )
-    }
-}
-
-/// `{"seen_hours": 26.02, "newest": "<pin>", "newest_seen_hours": 3.0}` in `--format json`.
-impl serde::Serialize for Older {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let in_hours = |secs: u64| (secs as f64 / 36.0).round() / 100.0;
-        let mut s = serializer.serialize_struct("Older", 3)?;
-        s.serialize_field("seen_hours", &in_hours(self.seen_ago))?;
-        s.serialize_field("newest", &self.newest)?;
-        s.serialize_field("newest_seen_hours", &in_hours(self.newest_ago))?;
-        s.end()
-    }
-}
-
 /// Hours for people: whole hours from 10 on, one decimal below (`0.6`, `3`, `26`).
-fn hours(secs: u64) -> String {
+pub fn hours(secs: u64) -> String {
     let h = secs as f64 / 3600.0;
     if h >= 10.0 {
         format!("{}", h.floor())

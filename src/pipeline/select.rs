@@ -10,7 +10,7 @@ use crate::pipeline::history::{self, Event};
 use crate::pipeline::journal::{Journal, Pending};
 use crate::pipeline::newer;
 use crate::pipeline::plan::{self, Change, Service};
-use crate::pipeline::summary::Row;
+use crate::pipeline::summary::{short, Row};
 use crate::pipeline::tag_update;
 
 /// One service's work after resolution: its changes to try, an interrupted update to
@@ -75,10 +75,12 @@ pub fn prepare<'s>(
         for change in &changes {
             if let Some(older) = &change.older {
                 log::info!(
-                    "{name}: {} adopting {} {}",
+                    "{name}: {} adopting {} seen {} h ago; the tag moved on to {} {} h ago",
                     change.entry,
-                    crate::pipeline::summary::short(Some(change.new.as_str())),
-                    older.describe()
+                    short(Some(change.new.as_str())),
+                    cooldown::hours(older.seen_ago),
+                    short(Some(&older.newest)),
+                    cooldown::hours(older.newest_ago)
                 );
             }
         }

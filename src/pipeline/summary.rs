@@ -23,7 +23,7 @@ pub struct Row {
     /// Set when the pin tried is an older digest of the tag, adopted while the tag's newest
     /// cools down: how long ago it was seen, the newest and how long ago that was seen.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub adopted_older: Option<crate::pipeline::cooldown::Older>,
+    pub adopted_older: Option<crate::pipeline::plan::Older>,
     /// When a waiting change may be adopted (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopt_after: Option<String>,
