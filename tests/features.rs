@@ -610,3 +610,128 @@ fn a_tag_list_the_registry_refuses_is_a_warning() {
     assert!(image.get("newer").is_none(), "{image}");
     assert_eq!(fake.count("GET /v2/good/tags/list?n=100"), 1);
 }
+
+/// Sets when each digest was first seen behind `tag` to `hours` ago (a fault injection: the
+/// file is cipug's own, and days cannot pass in a test).
+fn first_seen_ago(stack: &Stack, tag: &str, hours: &[(&str, f64)]) {
+    let path = stack.work.path().join("state/first-seen.json");
+    let mut times: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let now = chrono::Utc::now().timestamp() as f64;
+    for (digest, ago) in hours {
+        assert!(
+            times[tag].get(*digest).is_some(),
+            "{digest} seen behind {tag}"
+        );
+        times[tag][*digest] = serde_json::json!(now - ago * 3600.0);
+    }
+    fs::write(&path, times.to_string()).unwrap();
+}
+
+#[test]
+fn a_tag_that_moves_faster_than_min_age_adopts_its_newest_old_enough_digest() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/night");
+    let push = |stack: &Stack, v: &str| {
+        stack
+            .images
+            .push(&stack.registry, "demo/night:nightly", v, Behaviour::Serve)
+    };
+    let p = push(&stack, "p");
+    let tagged = format!("{img}:nightly");
+    let svc = stack.service(
+        "c-night",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={tagged}\nSERVICE_APP_IMAGE_MIN_AGE=24\n"),
+        true,
+    );
+    let env = [
+        ("CIPUG_CACHE_DURATION", "0"),
+        ("CIPUG_HEALTH_TIMEOUT", "10"),
+    ];
+    stack.cipug(&[], &env).expect_code(0);
+    let pin = |d: &str| format!("{img}@{d}");
+    let short = |d: &str| d[..19].to_owned();
+    assert_eq!(stack.pin("c-night"), Some(pin(&p)));
+    // The tag moves every few hours: each run sees a digest younger than a day and waits.
+    let mut pushed = Vec::new();
+    for v in ["a", "b", "c"] {
+        pushed.push(push(&stack, v));
+        let run = stack.cipug(&[], &env);
+        run.expect_code(0);
+        assert!(run.stdout.contains("waiting (24 h left)"), "{}", run.stdout);
+    }
+    let [a, b, c] = [0, 1, 2].map(|i| pushed[i].clone());
+    let [a, b, c] = [&a, &b, &c];
+    first_seen_ago(
+        &stack,
+        &tagged,
+        &[(&p, 48.0), (a, 26.0), (b, 10.0), (c, 3.0)],
+    );
+
+    // A is a day old and newer than the pin: adopted, though the tag has moved on to C.
+    let run = stack.cipug(&["update", "--format", "json"], &env);
+    run.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let row = &json["results"][0];
+    assert_eq!(row["outcome"], "updated (older digest)", "{json}");
+    assert_eq!(row["new"], pin(a), "{json}");
+    assert_eq!(row["adopted_older"]["newest"], pin(c), "{json}");
+    let seen = row["adopted_older"]["seen_hours"].as_f64().unwrap();
+    assert!((25.9..26.2).contains(&seen), "{seen}");
+    let said = format!(
+        "c-night: APP adopting {} seen 26 h ago; the tag moved on to {} 3 h ago",
+        short(a),
+        short(c)
+    );
+    assert!(run.stderr.contains(&said), "{said}\n{}", run.stderr);
+    assert_eq!(stack.pin("c-night"), Some(pin(a)));
+    support::wait_for("A to start", 20, || svc.join("data/started-a").exists());
+    assert!(!svc.join("data/started-c").exists(), "C never ran");
+
+    // A day later for C too: the tag's newest, adopted as usual.
+    first_seen_ago(&stack, &tagged, &[(c, 25.0)]);
+    let run = stack.cipug(&[], &env);
+    run.expect_code(0);
+    assert!(run.stdout.contains("updated"), "{}", run.stdout);
+    assert!(!run.stdout.contains("older digest"), "{}", run.stdout);
+    assert_eq!(stack.pin("c-night"), Some(pin(c)));
+    support::wait_for("C to start", 20, || svc.join("data/started-c").exists());
+
+    // Days later: D and E are old enough, F is not; E is gone from the registry: D, the
+    // next older one.
+    for v in ["d", "e", "f"] {
+        pushed.push(push(&stack, v));
+        stack.cipug(&[], &env).expect_code(0);
+    }
+    let [d, e, f] = [3, 4, 5].map(|i| pushed[i].clone());
+    let [d, e, f] = [&d, &e, &f];
+    first_seen_ago(
+        &stack,
+        &tagged,
+        &[(&p, 60.0), (a, 50.0), (b, 45.0), (c, 40.0)],
+    );
+    first_seen_ago(&stack, &tagged, &[(d, 30.0), (e, 26.0), (f, 1.0)]);
+    let gone = format!("docker://{}", pin(e));
+    support::sh("skopeo", &["delete", "--tls-verify=false", &gone]);
+    let run = stack.cipug(&[], &env);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("updated (older digest)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{} is old enough but not served", pin(e))),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stack.pin("c-night"), Some(pin(d)));
+
+    // Nothing old enough is newer than D but E, which is gone: F waits.
+    let run = stack.cipug(&[], &env);
+    run.expect_code(0);
+    assert!(run.stdout.contains("waiting (23 h left)"), "{}", run.stdout);
+    assert_eq!(stack.pin("c-night"), Some(pin(d)));
+}

@@ -330,7 +330,7 @@ fn counts(rows: &[Row]) -> String {
     let mut tally = [0usize; 4];
     for row in rows {
         let slot = match row.outcome.as_str() {
-            "updated" => 0,
+            o if o.starts_with("updated") => 0,
             "held back" => 3,
             o if o.starts_with("failed") || o.starts_with("rolled back") => 2,
             _ => 1,

@@ -164,6 +164,7 @@ mod tests {
             old: None,
             new: Pin::parse(NEW).unwrap(),
             retag: None,
+            older: None,
         }
     }
 

@@ -2,7 +2,10 @@
 //! `{"<tag as written>": {"<sha256:...>": <unix seconds>}}`. Outside the service subvolumes,
 //! so a rollback cannot undo it, and on disk, so it survives a reboot. A digest is never
 //! forgotten while its tag is followed, so a tag that moves away and comes back keeps the
-//! digest's first time.
+//! digest's first time, and every digest a tag had is kept with its time: the cool-down
+//! adopts the newest of them that is old enough when the tag's newest is not
+//! ([`crate::pipeline::cooldown`]). The same map holds the newer version tags announced
+//! (`"tag <name>"` keys), which are not digests.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,6 +58,21 @@ impl FirstSeen {
         now
     }
 
+    /// When `digest` was first seen behind `tagged`, if it was.
+    pub fn time(&self, tagged: &str, digest: &str) -> Option<f64> {
+        self.times.get(tagged)?.get(digest).copied()
+    }
+
+    /// Every digest seen behind `tagged`, with when it was first seen (other keys left out).
+    pub fn digests<'s>(&'s self, tagged: &str) -> impl Iterator<Item = (&'s str, f64)> + 's {
+        self.times
+            .get(tagged)
+            .into_iter()
+            .flatten()
+            .filter(|(key, _)| crate::formats::image_ref::valid_digest(key))
+            .map(|(key, time)| (key.as_str(), *time))
+    }
+
     /// Whether `what` (e.g. a newer tag) is new behind `tagged`, recording it if so.
     pub fn first_time(&mut self, tagged: &str, what: &str, now: f64) -> bool {
         let digests = self.times.entry(tagged.to_owned()).or_default();
@@ -103,5 +121,21 @@ mod tests {
         let mut again = FirstSeen::load(dir.path());
         assert_eq!(again.see("a:1", "sha256:x", 900.0), 100.0, "came back to x");
         assert_eq!(again.see("a:2", "sha256:x", 900.0), 900.0, "another tag");
+    }
+
+    #[test]
+    fn lists_the_digests_a_tag_had_and_not_the_tags_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        // A file as written before the cool-down looked back: the same shape, read as is.
+        let old = serde_json::json!({"app:1": {&a: 100.0, &b: 200.0, "tag 1.2": 150.0}});
+        std::fs::write(dir.path().join(FILE_NAME), old.to_string()).unwrap();
+        let seen = FirstSeen::load(dir.path());
+        let digests: Vec<(&str, f64)> = seen.digests("app:1").collect();
+        assert_eq!(digests, [(a.as_str(), 100.0), (b.as_str(), 200.0)]);
+        assert_eq!(seen.time("app:1", &b), Some(200.0));
+        assert_eq!(seen.time("app:2", &b), None);
+        assert_eq!(seen.digests("app:2").count(), 0);
     }
 }

@@ -104,6 +104,7 @@ impl Pending {
                     old: c.old.clone(),
                     new: Pin::parse(&c.new).ok()?,
                     retag: None,
+                    older: None,
                 })
             })
             .collect()

@@ -33,6 +33,33 @@ pub struct Change {
     pub new: Pin,
     /// The version tag that moves with the pin (`TAG_UPDATE`), if any.
     pub retag: Option<crate::formats::retag::Retag>,
+    /// Set when the new pin is an older digest of the tag, adopted while the tag's newest
+    /// cools down.
+    pub older: Option<Older>,
+}
+
+/// An older digest adopted while the tag's newest cools down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Older {
+    /// How long ago the adopted digest was first seen behind the tag (seconds).
+    pub seen_ago: u64,
+    /// The tag's newest digest (as a pin), still cooling down.
+    pub newest: String,
+    /// How long ago the newest was first seen behind the tag (seconds).
+    pub newest_ago: u64,
+}
+
+/// `{"seen_hours": 26.02, "newest": "<pin>", "newest_seen_hours": 3.0}` in `--format json`.
+impl serde::Serialize for Older {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let in_hours = |secs: u64| (secs as f64 / 36.0).round() / 100.0;
+        let mut s = serializer.serialize_struct("Older", 3)?;
+        s.serialize_field("seen_hours", &in_hours(self.seen_ago))?;
+        s.serialize_field("newest", &self.newest)?;
+        s.serialize_field("newest_seen_hours", &in_hours(self.newest_ago))?;
+        s.end()
+    }
 }
 
 /// What happened to a service.
@@ -130,6 +157,7 @@ pub fn changes(service: &Service, resolutions: &Resolutions) -> Result<Vec<Chang
                 old: image.pinned.clone(),
                 new: pin.clone(),
                 retag: None,
+                older: None,
             }),
             Some(Err(msg)) => {
                 return Err(Error::Resolve {

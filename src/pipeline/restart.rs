@@ -534,6 +534,7 @@ mod tests {
             old: None,
             new: Pin::parse(&format!("r.io/app@sha256:{}", "a".repeat(64))).unwrap(),
             retag: None,
+            older: None,
         }];
         let plan = plan(&config, &Podman { new_id: "img1" }, &dir, &changes).unwrap();
         assert_eq!(plan, Plan::AlreadyRunning);

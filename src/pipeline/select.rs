@@ -11,7 +11,7 @@ use crate::pipeline::history::{self, Event};
 use crate::pipeline::journal::{Journal, Pending};
 use crate::pipeline::newer;
 use crate::pipeline::plan::{self, Change, Service};
-use crate::pipeline::summary::Row;
+use crate::pipeline::summary::{short, Row};
 use crate::pipeline::tag_update;
 use crate::pipeline::window;
 
@@ -67,11 +67,29 @@ pub fn prepare<'s>(
             }
         };
         let (changes, mut held) = hold_back(service, changes, past, options.retry_failed);
+        let fallback = cooldown::Fallback {
+            served: &|pin| features.native.serves(pin),
+            held: &|entry, pin| {
+                !options.retry_failed && history::is_held(past, name, entry, pin.as_str())
+            },
+        };
         let (changes, waiting) = if options.rollout {
             (changes, Vec::new())
         } else {
-            cooldown::split(features.config, service, changes, seen, now)
+            cooldown::split(features.config, service, changes, (seen, &fallback), now)
         };
+        for change in &changes {
+            if let Some(older) = &change.older {
+                log::info!(
+                    "{name}: {} adopting {} seen {} h ago; the tag moved on to {} {} h ago",
+                    change.entry,
+                    short(Some(change.new.as_str())),
+                    cooldown::hours(older.seen_ago),
+                    short(Some(&older.newest)),
+                    cooldown::hours(older.newest_ago)
+                );
+            }
+        }
         for w in &waiting {
             log::info!(
                 "{name}: {} {} is {}",

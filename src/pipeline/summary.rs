@@ -17,9 +17,13 @@ pub struct Row {
     pub old: Option<String>,
     /// The pin tried.
     pub new: Option<String>,
-    /// updated, current, held back, waiting (N h left), waiting for window (opens Sat 01:00),
-    /// rolled back (34), failed (<code>).
+    /// updated, updated (older digest), current, held back, waiting (N h left), waiting for
+    /// window (opens Sat 01:00), rolled back (34), failed (<code>).
     pub outcome: String,
+    /// Set when the pin tried is an older digest of the tag, adopted while the tag's newest
+    /// cools down: how long ago it was seen, the newest and how long ago that was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopted_older: Option<crate::pipeline::plan::Older>,
     /// When a waiting change may be adopted (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopt_after: Option<String>,
@@ -42,6 +46,7 @@ impl Row {
             old: None,
             new: None,
             outcome: format!("failed ({})", error.exit_code()),
+            adopted_older: None,
             adopt_after: None,
             window_opens: None,
             recreated: Vec::new(),
@@ -61,6 +66,7 @@ impl Row {
             old: change.old.clone(),
             new: Some(change.new.as_str().to_owned()),
             outcome: outcome.to_owned(),
+            adopted_older: change.older.clone(),
             adopt_after: None,
             window_opens: None,
             recreated: Vec::new(),
@@ -77,6 +83,7 @@ impl Row {
             old: pin.map(str::to_owned),
             new: pin.map(str::to_owned),
             outcome: outcome.to_owned(),
+            adopted_older: None,
             adopt_after: None,
             window_opens: None,
             recreated: Vec::new(),
@@ -123,9 +130,15 @@ impl Row {
         }
         changes
             .iter()
-            .map(|c| Row {
-                recreated: recreated.to_vec(),
-                ..Row::change(name, c, &result)
+            .map(|c| {
+                let outcome = match (&c.older, outcome) {
+                    (Some(_), Outcome::Updated { .. }) => "updated (older digest)".to_owned(),
+                    _ => result.clone(),
+                };
+                Row {
+                    recreated: recreated.to_vec(),
+                    ..Row::change(name, c, &outcome)
+                }
             })
             .collect()
     }

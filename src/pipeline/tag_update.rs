@@ -121,6 +121,7 @@ pub fn apply(
                     old: image.pinned.clone(),
                     new: pin.clone(),
                     retag: Some(retag.clone()),
+                    older: None,
                 });
             }
             Some(Err(e)) => log::warn!("{}: {e}; tag not moved", retag.reference),
@@ -178,6 +179,7 @@ mod tests {
             old: Some(OLD.into()),
             new: Pin::parse(NEW).unwrap(),
             retag: None,
+            older: None,
         };
         let mut resolutions = Resolutions::new();
         resolutions.insert("r.io/app:1.1".into(), Ok(Pin::parse(MOVED).unwrap()));

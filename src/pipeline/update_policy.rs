@@ -132,6 +132,7 @@ mod tests {
             old: Some(OLD.into()),
             new: Pin::parse(NEW).unwrap(),
             retag: None,
+            older: None,
         }
     }
 

@@ -560,6 +560,7 @@ mod tests {
             old: Some(OLD.into()),
             new: Pin::parse(NEW).unwrap(),
             retag: None,
+            older: None,
         }
     }
 

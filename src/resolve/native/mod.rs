@@ -240,6 +240,16 @@ impl<'a> Native<'a> {
     }
 }
 
+impl Native<'_> {
+    /// Whether the registry still serves `pin`: a `HEAD` of its manifest by digest, through
+    /// the registries.conf mirrors as a pull asks; the error says what each place said.
+    pub fn serves(&self, pin: &Pin) -> Result<(), String> {
+        let image = ImageRef::parse(pin.as_str())?;
+        self.through_mirrors(&image, |place| self.resolve_digest(place))
+            .map(|_| ())
+    }
+}
+
 impl Resolve for Native<'_> {
     fn prepare(&self, images: &[&ImageRef]) {
         let mut by_registry: HashMap<String, Vec<String>> = HashMap::new();
