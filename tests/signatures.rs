@@ -157,7 +157,10 @@ fn an_unsigned_image_the_policy_requires_signed_is_refused_and_held_back() {
     run.expect_code(0);
     assert_eq!(stack.pin("sig-app"), Some(format!("{image}@{d2}")));
     let (state, running) = stack.containers("sig-app").into_values().next().unwrap();
-    assert_eq!((state.as_str(), running), ("running", format!("{image}@{d2}")));
+    assert_eq!(
+        (state.as_str(), running),
+        ("running", format!("{image}@{d2}"))
+    );
     // Unsigned: refused by the policy, and cipug says so; nothing changed.
     let env_before = fs::read(dir.join(".env")).unwrap();
     let snapshots_before = stack.snapshots("sig-app");
@@ -173,7 +176,10 @@ fn an_unsigned_image_the_policy_requires_signed_is_refused_and_held_back() {
     assert_eq!(fs::read(dir.join(".env")).unwrap(), env_before);
     assert_eq!(stack.snapshots("sig-app"), snapshots_before);
     let (state, running) = stack.containers("sig-app").into_values().next().unwrap();
-    assert_eq!((state.as_str(), running), ("running", format!("{image}@{d2}")));
+    assert_eq!(
+        (state.as_str(), running),
+        ("running", format!("{image}@{d2}"))
+    );
 
     // The next run holds the refused digest back: no pull, nothing touched, exit 0.
     let run = stack.cipug(&["--cache-duration", "0"], &[]);
@@ -194,7 +200,9 @@ fn an_unsigned_image_the_policy_requires_signed_is_refused_and_held_back() {
     // doctor names the policy in force for the registry.
     let doctor = stack.cipug(&["doctor"], &[]);
     assert!(
-        doctor.stdout.contains(&format!("signature policy for {signed_scope}: signedBy"))
+        doctor
+            .stdout
+            .contains(&format!("signature policy for {signed_scope}: signedBy"))
             && doctor
                 .stdout
                 .contains(&signer.public_key.display().to_string()),
