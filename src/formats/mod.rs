@@ -17,5 +17,6 @@ pub mod python_config;
 pub mod registries_conf;
 pub mod retag;
 pub mod settings;
+pub mod signature_policy;
 pub mod version_tag;
 pub mod yaml;
