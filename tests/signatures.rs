@@ -188,25 +188,24 @@ fn an_unsigned_image_the_policy_requires_signed_is_refused_and_held_back() {
     assert_eq!(fs::read(dir.join(".env")).unwrap(), env_before);
     assert_eq!(stack.snapshots("sig-app"), snapshots_before);
     let history = stack.history("sig-app");
-    let refused = history.last().unwrap();
+    let refused = history
+        .iter()
+        .find(|e| e["outcome"] == "pull failed")
+        .unwrap_or_else(|| panic!("{history:?}"));
+    assert_eq!(refused["new"], format!("{image}@{d3}"));
     assert!(
-        refused["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("refused by the signature policy"),
-        "{history:?}"
+        refused["message"].as_str().is_some_and(
+            |m| m.contains("refused by the signature policy: A signature was required")
+        ),
+        "{refused:?}"
     );
+    assert_eq!(history.last().unwrap()["outcome"], "held back");
 
     // doctor names the policy in force for the registry.
     let doctor = stack.cipug(&["doctor"], &[]);
-    assert!(
-        doctor
-            .stdout
-            .contains(&format!("signature policy for {signed_scope}: signedBy"))
-            && doctor
-                .stdout
-                .contains(&signer.public_key.display().to_string()),
-        "{}",
-        doctor.stdout
+    let want = format!(
+        "signature policy for {image}: signedBy (GPG key {}), from transports.docker \"{signed_scope}\"",
+        signer.public_key.display()
     );
+    assert!(doctor.stdout.contains(&want), "{want}\n{}", doctor.stdout);
 }
