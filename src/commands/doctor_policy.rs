@@ -14,6 +14,10 @@ use crate::pipeline::plan::Service;
 
 /// The policy in force for each repository of the services that loaded.
 pub fn findings(config: &Config, loaded: &[Service]) -> Vec<Finding> {
+    let repositories = repositories(loaded);
+    if repositories.is_empty() {
+        return Vec::new();
+    }
     let files = &config.registry_env.policy_files;
     let Some(path) = files.iter().find(|f| f.is_file()) else {
         if ContainerKind::of(config) == ContainerKind::Docker {
@@ -50,7 +54,7 @@ pub fn findings(config: &Config, loaded: &[Service]) -> Vec<Finding> {
             Vec::new()
         };
     }
-    repositories(loaded)
+    repositories
         .iter()
         .map(|(registry, repository)| {
             let (scope, list) = policy.for_repository(registry, repository);
