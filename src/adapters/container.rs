@@ -74,6 +74,17 @@ pub fn pull_cmd(config: &Config, pin: &str) -> Cmd {
         .kind(crate::adapters::runner::ToolKind::Pull)
 }
 
+/// What the container tool said when its signature policy (containers-policy.json(5))
+/// refused a pull, from the pull's standard error; `None` for any other failure. podman
+/// (containers/image) prints `Error: Source image rejected: <why>` for every requirement that
+/// fails (`reject`, a missing or wrong signature); docker has no such policy.
+pub fn policy_refusal(stderr: &str) -> Option<&str> {
+    const REJECTED: &str = "Source image rejected: ";
+    let line = stderr.lines().find(|l| l.contains(REJECTED))?;
+    let (_, why) = line.split_once(REJECTED)?;
+    Some(why.trim()).filter(|why| !why.is_empty())
+}
+
 /// `<CONTAINER_TOOL> healthcheck run <container>` (podman): runs a healthcheck now.
 pub fn healthcheck_cmd(config: &Config, container: &str) -> Cmd {
     tool(config).args(["healthcheck", "run", container])
@@ -406,6 +417,30 @@ mod tests {
         );
         assert!(parse_inspect("garbage").is_err());
         assert_eq!(describe_all(&[]), "no container");
+    }
+
+    #[test]
+    fn pulls_the_signature_policy_refused_are_told_apart() {
+        let cases = [
+            (
+                "Trying to pull r/s/app@sha256:1...\nError: Source image rejected: A signature was required, but no signature exists\n",
+                Some("A signature was required, but no signature exists"),
+            ),
+            (
+                "Error: Source image rejected: Running image docker://r/s/app@sha256:1 is rejected by policy.",
+                Some("Running image docker://r/s/app@sha256:1 is rejected by policy."),
+            ),
+            (
+                "Error: copying system image from manifest list: Source image rejected: Invalid GPG signature: ...",
+                Some("Invalid GPG signature: ..."),
+            ),
+            ("Error: initializing source docker://r/s/app@sha256:1: manifest unknown", None),
+            ("Error: Source image rejected: ", None),
+            ("", None),
+        ];
+        for (stderr, want) in cases {
+            assert_eq!(policy_refusal(stderr), want, "{stderr}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `cipug doctor`: checks the whole setup and says what to fix: the services root, the tools,
 //! each service folder (a btrfs subvolume with a snapper config, an env file that parses, a
-//! compose file that uses the HASHED variables), the registries, and the privacy of the
-//! cache and state folders.
+//! compose file that uses the HASHED variables), the registries and the signature policy
+//! for them, and the privacy of the cache and state folders.
 
 use crate::adapters::btrfs::is_subvolume;
 
@@ -118,6 +118,7 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
     found.extend(crate::commands::doctor_registries::findings(
         config, runner, &loaded,
     ));
+    found.extend(crate::commands::doctor_policy::findings(config, &loaded));
     if config.cache_duration > 0 {
         found.push(private(&config.cache_location, "cache", Private::File));
     }

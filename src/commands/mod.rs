@@ -7,6 +7,7 @@ pub mod completion_services;
 pub mod docgen;
 pub mod doctor;
 pub mod doctor_finding;
+pub mod doctor_policy;
 pub mod doctor_registries;
 pub mod doctor_tools;
 pub mod metrics;

@@ -16,6 +16,9 @@ pub struct RegistryEnv {
     pub runtime_dir: Option<PathBuf>,
     /// `$CONTAINERS_REGISTRIES_CONF`, if set.
     pub registries_conf: Option<String>,
+    /// The signature policy files podman looks at, in order; the first that exists is in
+    /// force: `$HOME/.config/containers/policy.json`, then `/etc/containers/policy.json`.
+    pub policy_files: Vec<PathBuf>,
     /// `HTTPS_PROXY` (or `https_proxy`, `ALL_PROXY`).
     pub https_proxy: Option<String>,
     /// `NO_PROXY` (or `no_proxy`) entries.
@@ -31,6 +34,11 @@ impl RegistryEnv {
             auth_files: auth_file_paths(&get, uid),
             runtime_dir: get("XDG_RUNTIME_DIR").map(PathBuf::from),
             registries_conf: get("CONTAINERS_REGISTRIES_CONF"),
+            policy_files: get("HOME")
+                .map(|home| Path::new(&home).join(".config/containers/policy.json"))
+                .into_iter()
+                .chain([PathBuf::from("/etc/containers/policy.json")])
+                .collect(),
             https_proxy: first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
             no_proxy: first(&["NO_PROXY", "no_proxy"])
                 .map(|v| {

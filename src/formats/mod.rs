@@ -18,6 +18,7 @@ pub mod python_config;
 pub mod registries_conf;
 pub mod retag;
 pub mod settings;
+pub mod signature_policy;
 pub mod update_window;
 pub mod version_tag;
 pub mod yaml;

@@ -1,15 +1,16 @@
 //! Pulling the new pins before anything is touched: every image a run will switch to is
 //! pulled by digest (`<CONTAINER_TOOL> pull <name>@sha256:…`), all at once through a pool of
 //! `PULL_JOBS` workers, with a progress bar on a terminal. A service whose pull failed is
-//! then left alone: no snapshot, no `.env` write, no restart.
+//! then left alone: no snapshot, no `.env` write, no restart. A pull the container tool's
+//! signature policy refused is reported as such.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::adapters::container::pull_cmd;
-use crate::adapters::runner::Runner;
+use crate::adapters::container::{policy_refusal, pull_cmd};
+use crate::adapters::runner::{RunError, Runner};
 use crate::config::Config;
 
 /// Pulls each distinct pin once; the result per pin is `Err(what went wrong)` for a failed
@@ -37,7 +38,7 @@ pub fn pull_all(
                 let result = runner
                     .run(&pull_cmd(config, pin))
                     .map(|_| ())
-                    .map_err(|e| format!("{pin}: pull failed: {e}"));
+                    .map_err(|e| pull_error(pin, &e));
                 bar.inc(1);
                 if let Ok(mut slot) = slots[i].lock() {
                     *slot = Some(result);
@@ -59,6 +60,22 @@ pub fn pull_all(
         .collect()
 }
 
+/// What went wrong pulling `pin`: a refusal of the container tool's signature policy is
+/// said as such, with the tool's words and where to look; any other failure as it came.
+fn pull_error(pin: &str, error: &RunError) -> String {
+    let refused = match error {
+        RunError::Failed { stderr, .. } => policy_refusal(stderr),
+        _ => None,
+    };
+    match refused {
+        Some(why) => format!(
+            "{pin}: refused by the signature policy: {why}; `cipug doctor` shows the policy in \
+             force for its registry: sign the image, or change the policy if it should not apply"
+        ),
+        None => format!("{pin}: pull failed: {error}"),
+    }
+}
+
 /// A progress bar on standard error when it is a terminal; hidden otherwise.
 fn progress_bar(len: usize) -> indicatif::ProgressBar {
     if len < 2 || !std::io::stderr().is_terminal() {
@@ -71,4 +88,35 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::runner::Cmd;
+
+    fn failed(stderr: &str) -> RunError {
+        RunError::Failed {
+            cmd: Box::new(Cmd::new("podman").args(["pull", "r/s/app@sha256:1"])),
+            status: "exited with status 125".into(),
+            stderr: stderr.into(),
+        }
+    }
+
+    #[test]
+    fn a_pull_the_signature_policy_refused_says_so() {
+        let refused = failed(
+            "Error: Source image rejected: A signature was required, but no signature exists\n",
+        );
+        let text = pull_error("r/s/app@sha256:1", &refused);
+        assert!(
+            text.starts_with("r/s/app@sha256:1: refused by the signature policy: A signature was required, but no signature exists; `cipug doctor`"),
+            "{text}"
+        );
+        let other = pull_error("r/s/app@sha256:1", &failed("Error: manifest unknown\n"));
+        assert!(
+            other.starts_with("r/s/app@sha256:1: pull failed: `podman pull r/s/app@sha256:1` exited with status 125: Error: manifest unknown"),
+            "{other}"
+        );
+    }
 }
