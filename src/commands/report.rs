@@ -16,11 +16,8 @@ fn write_err(e: std::io::Error) -> Error {
 
 /// Prints the settings: `NAME=value` lines as the Python cipug did, or one JSON object.
 pub fn config(config: &Config, format: ConfigFormat, out: &mut dyn Write) -> Result<()> {
-    let mut value = config.to_json();
-    // Webhook URLs carry tokens: shown redacted, in JSON too.
-    if let Some(url) = value.get_mut("NOTIFY_URL").filter(|v| v.is_string()) {
-        *url = serde_json::Value::from(crate::adapters::notify::redact(url.as_str().unwrap_or("")));
-    }
+    // NOTIFY_URL comes redacted: its URLs carry tokens.
+    let value = config.to_json();
     let json = match format {
         ConfigFormat::Lines => None,
         ConfigFormat::Json => Some(value.clone()),

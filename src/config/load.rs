@@ -128,6 +128,7 @@ impl Values {
 struct Checked {
     services_root: PathBuf,
     notify_command: Option<Vec<String>>,
+    notify_urls: Vec<crate::formats::notify_url::NotifyUrl>,
     verbosity: u8,
     resolve_jobs: usize,
     resolve_jobs_per_registry: usize,
@@ -156,6 +157,10 @@ fn check(values: &Values) -> Result<Checked> {
         ),
         None => None,
     };
+    let notify_urls = crate::formats::notify_url::parse_all(
+        &values.take("NOTIFY_URL").text().unwrap_or_default(),
+    )
+    .map_err(Error::Value)?;
     let verbosity = values.take("VERBOSITY").count();
     if verbosity > 3 {
         return Err(Error::Value(format!(
@@ -179,6 +184,7 @@ fn check(values: &Values) -> Result<Checked> {
     Ok(Checked {
         services_root,
         notify_command,
+        notify_urls,
         verbosity: verbosity as u8,
         resolve_jobs: resolve_jobs as usize,
         resolve_jobs_per_registry: resolve_jobs_per_registry as usize,
@@ -240,7 +246,7 @@ fn build(
         auto_rollback: take("AUTO_ROLLBACK").flag(),
         snapper_cleanup: take("SNAPPER_CLEANUP").text(),
         notify_command: checked.notify_command,
-        notify_url: take("NOTIFY_URL").text(),
+        notify_urls: checked.notify_urls,
         state_dir: match take("STATE_DIR") {
             Typed::Path(p) => p,
             _ => default_state_dir(sources),

@@ -114,8 +114,8 @@ pub struct Config {
     pub snapper_cleanup: Option<String>,
     /// Command run for each notification.
     pub notify_command: Option<Vec<String>>,
-    /// URL each notification is POSTed to.
-    pub notify_url: Option<String>,
+    /// Where notifications go besides NOTIFY_COMMAND: the URLs of NOTIFY_URL.
+    pub notify_urls: Vec<crate::formats::notify_url::NotifyUrl>,
     /// Folder for history and the lock.
     pub state_dir: PathBuf,
     /// The resolver.
@@ -153,7 +153,7 @@ pub struct Config {
 
 impl Config {
     /// Every setting by name, as JSON: booleans as booleans, numbers as numbers, paths as
-    /// absolute strings, lists as arrays, unset ones as null.
+    /// absolute strings, lists as arrays, unset ones as null; NOTIFY_URL redacted.
     pub fn to_json(&self) -> Value {
         let opt = |v: &Option<String>| v.as_ref().map_or(Value::Null, |s| Value::from(s.as_str()));
         let path = |p: &Path| Value::from(p.to_string_lossy().into_owned());
@@ -198,7 +198,15 @@ impl Config {
                 "AUTO_ROLLBACK" => Value::from(self.auto_rollback),
                 "SNAPPER_CLEANUP" => opt(&self.snapper_cleanup),
                 "NOTIFY_COMMAND" => opt(&self.notify_command.as_ref().map(shell_words::join)),
-                "NOTIFY_URL" => opt(&self.notify_url),
+                // Shown redacted: the URLs carry tokens and passwords.
+                "NOTIFY_URL" if self.notify_urls.is_empty() => Value::Null,
+                "NOTIFY_URL" => Value::from(
+                    self.notify_urls
+                        .iter()
+                        .map(|u| u.shown.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
                 "STATE_DIR" => path(&self.state_dir),
                 "RESOLVER" => Value::from(match self.resolver {
                     ResolverKind::Native => "native",

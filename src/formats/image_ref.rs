@@ -172,6 +172,14 @@ impl fmt::Display for Pin {
     }
 }
 
+/// A pin shortened to its digest's first 12 hex digits, as summaries show it.
+pub fn short_pin(pin: Option<&str>) -> String {
+    match pin.and_then(|p| p.rsplit_once("@sha256:")) {
+        Some((_, hex)) => format!("sha256:{}", hex.chars().take(12).collect::<String>()),
+        None => pin.unwrap_or("(unpinned)").to_owned(),
+    }
+}
+
 /// Whether `digest` is `sha256:` followed by 64 lowercase hex digits.
 pub fn valid_digest(digest: &str) -> bool {
     digest.strip_prefix("sha256:").is_some_and(|hex| {

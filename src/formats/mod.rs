@@ -11,6 +11,7 @@ pub mod envfile;
 pub mod flow_reindent;
 pub mod image_ref;
 pub mod line_diff;
+pub mod notify_url;
 pub mod pinned_ref;
 pub mod pins;
 pub mod pins_file;

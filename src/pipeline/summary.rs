@@ -146,8 +146,5 @@ impl Row {
 
 /// A pin shortened to its digest's first 12 hex digits.
 pub fn short(pin: Option<&str>) -> String {
-    match pin.and_then(|p| p.rsplit_once("@sha256:")) {
-        Some((_, hex)) => format!("sha256:{}", hex.chars().take(12).collect::<String>()),
-        None => pin.unwrap_or("(unpinned)").to_owned(),
-    }
+    crate::formats::image_ref::short_pin(pin)
 }

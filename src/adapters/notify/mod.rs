@@ -1,15 +1,23 @@
 //! Notifications after an entry was updated, rolled back or failed: NOTIFY_COMMAND with the
-//! details in `CIPUG_NOTIFY_*` environment variables, and a JSON POST to NOTIFY_URL. They
-//! are sent together when the run ends, within one `NOTIFY_TIMEOUT` for the whole run. A
-//! failing notification is logged and never fails the update.
+//! details in `CIPUG_NOTIFY_*` environment variables and a JSON POST to each `http(s)://`
+//! URL of NOTIFY_URL, once per notification; the chat and mail services of NOTIFY_URL
+//! ([`services`], [`mail`]) get one summary per run and a message per failure or rollback
+//! ([`message`]). All are sent together when the run ends, within one `NOTIFY_TIMEOUT`
+//! for the whole run. A failing notification is logged and never fails the update.
+
+pub mod mail;
+pub mod message;
+pub mod services;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::adapters::notify::message::Message;
 use crate::adapters::runner::{Cmd, Runner, ToolKind};
 use crate::config::Config;
+use crate::formats::notify_url::{NotifyUrl, Target};
 
 /// What a notification says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,7 +107,7 @@ impl<'a> Notifier<'a> {
 
     /// Queues `note`, to be sent by every configured way when the run ends.
     pub fn send(&self, note: &Notification) {
-        if self.config.notify_command.is_none() && self.config.notify_url.is_none() {
+        if self.config.notify_command.is_none() && self.config.notify_urls.is_empty() {
             return;
         }
         if let Ok(mut queue) = self.queue.lock() {
@@ -118,15 +126,43 @@ impl<'a> Notifier<'a> {
         if notes.is_empty() {
             return;
         }
+        let urls = &self.config.notify_urls;
+        let is_webhook = |u: &&NotifyUrl| matches!(u.target, Target::Webhook { .. });
+        let messages = if urls.iter().any(|u| !is_webhook(&u)) {
+            message::of_run(&notes)
+        } else {
+            Vec::new()
+        };
+        let mut jobs = Vec::new();
+        for note in &notes {
+            if self.config.notify_command.is_some() {
+                jobs.push(Job::Command(note));
+            }
+            jobs.extend(
+                urls.iter()
+                    .filter(is_webhook)
+                    .map(|u| Job::Webhook(u, note)),
+            );
+        }
+        for message in &messages {
+            jobs.extend(
+                urls.iter()
+                    .filter(|u| !is_webhook(u))
+                    .map(|u| Job::Service(u, message)),
+            );
+        }
         let deadline = Instant::now() + self.config.timeouts.notify;
         let next = AtomicUsize::new(0);
         let late = AtomicUsize::new(0);
         std::thread::scope(|scope| {
-            for _ in 0..notes.len().min(SENDERS) {
+            for _ in 0..jobs.len().min(SENDERS) {
                 scope.spawn(|| {
-                    while let Some(note) = notes.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        if !self.deliver(note, deadline) {
+                    while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
                             late.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            self.deliver(job, left);
                         }
                     }
                 });
@@ -136,79 +172,93 @@ impl<'a> Notifier<'a> {
         if late > 0 {
             log::warn!(
                 "{late} of {} notification(s) not sent: NOTIFY_TIMEOUT ({} s for all notifications of the run) passed",
-                notes.len(),
+                jobs.len(),
                 self.config.timeouts.notify.as_secs()
             );
         }
     }
 
-    /// Sends `note` by every configured way before `deadline`; false if time ran out
-    /// before it was tried.
-    fn deliver(&self, note: &Notification, deadline: Instant) -> bool {
-        let left =
-            || Some(deadline.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero());
-        if let Some(words) = &self.config.notify_command {
-            let Some(limit) = left() else { return false };
-            let cmd = Cmd::from_words(words)
-                .env("CIPUG_NOTIFY_SERVICE", &note.service)
-                .env("CIPUG_NOTIFY_ENTRY", &note.entry)
-                .env(
-                    "CIPUG_NOTIFY_OLD_PIN",
-                    note.old_pin.as_deref().unwrap_or(""),
-                )
-                .env(
-                    "CIPUG_NOTIFY_NEW_PIN",
-                    note.new_pin.as_deref().unwrap_or(""),
-                )
-                .env("CIPUG_NOTIFY_OUTCOME", &note.outcome)
-                .env("CIPUG_NOTIFY_MESSAGE", &note.message)
-                .kind(ToolKind::Notify)
-                .limit(limit);
-            if let Err(e) = self.runner.run(&cmd) {
-                log::warn!("notification command failed: {e}");
+    /// Runs `job` within `limit`; a failure is a warning.
+    fn deliver(&self, job: &Job<'_>, limit: Duration) {
+        match job {
+            Job::Command(note) => {
+                let Some(words) = &self.config.notify_command else {
+                    return;
+                };
+                let cmd = Cmd::from_words(words)
+                    .env("CIPUG_NOTIFY_SERVICE", &note.service)
+                    .env("CIPUG_NOTIFY_ENTRY", &note.entry)
+                    .env(
+                        "CIPUG_NOTIFY_OLD_PIN",
+                        note.old_pin.as_deref().unwrap_or(""),
+                    )
+                    .env(
+                        "CIPUG_NOTIFY_NEW_PIN",
+                        note.new_pin.as_deref().unwrap_or(""),
+                    )
+                    .env("CIPUG_NOTIFY_OUTCOME", &note.outcome)
+                    .env("CIPUG_NOTIFY_MESSAGE", &note.message)
+                    .kind(ToolKind::Notify)
+                    .limit(limit);
+                if let Err(e) = self.runner.run(&cmd) {
+                    log::warn!("notification command failed: {e}");
+                }
+            }
+            Job::Webhook(url, note) => {
+                let Target::Webhook { url: address } = &url.target else {
+                    return;
+                };
+                let agent = ureq::Agent::config_builder()
+                    .timeout_global(Some(limit))
+                    .build()
+                    .new_agent();
+                let body = serde_json::to_string(note).unwrap_or_default();
+                let sent = agent
+                    .post(address.as_str())
+                    .header("Content-Type", "application/json")
+                    .header("Title", note.title.as_str())
+                    .send(body.as_bytes());
+                if let Err(e) = sent {
+                    warn_failed(url, &e.to_string());
+                }
+            }
+            Job::Service(url, message) => {
+                let sent = match &url.target {
+                    Target::Smtp(mail) => mail::send(mail, message, limit),
+                    target => services::send(target, message, limit),
+                };
+                if let Err(e) = sent {
+                    warn_failed(url, &e);
+                }
             }
         }
-        if let Some(url) = &self.config.notify_url {
-            let Some(limit) = left() else { return false };
-            let agent = ureq::Agent::config_builder()
-                .timeout_global(Some(limit))
-                .build()
-                .new_agent();
-            let body = serde_json::to_string(note).unwrap_or_default();
-            match agent
-                .post(url.as_str())
-                .header("Content-Type", "application/json")
-                .header("Title", note.title.as_str())
-                .send(body.as_bytes())
-            {
-                Ok(_) => {}
-                Err(e) => log::warn!("notification to {} failed: {e}", redact(url)),
-            }
-        }
-        true
     }
+}
+
+/// One thing to send.
+enum Job<'a> {
+    /// NOTIFY_COMMAND for one notification.
+    Command(&'a Notification),
+    /// The JSON POST of one notification to a webhook.
+    Webhook(&'a NotifyUrl, &'a Notification),
+    /// A message to a chat or mail service.
+    Service(&'a NotifyUrl, &'a Message),
+}
+
+/// Warns that sending to `url` failed, with every secret of the URL cut out of `error`
+/// (a service or library may quote the address it could not reach).
+fn warn_failed(url: &NotifyUrl, error: &str) {
+    let mut error = error.to_owned();
+    for secret in &url.secrets {
+        error = error.replace(secret.as_str(), "<redacted>");
+    }
+    log::warn!("notification to {} failed: {error}", url.shown);
 }
 
 impl Drop for Notifier<'_> {
     /// A run that ends early (an error, a panic) still sends what it queued.
     fn drop(&mut self) {
         self.flush();
-    }
-}
-
-/// A URL as shown in messages and `cipug config`: scheme and host only. User info, path
-/// (webhook tokens live there: `/hooks/<token>`, ntfy topics), query and fragment may all
-/// hold secrets.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "<redacted>".to_owned();
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if rest.len() > authority.len() && !matches!(&rest[authority.len()..], "/" | "") {
-        format!("{scheme}://{host}/<redacted>")
-    } else {
-        format!("{scheme}://{host}")
     }
 }
 
@@ -283,29 +333,6 @@ mod tests {
         assert!(took < std::time::Duration::from_secs(8), "{took:?}");
         let sent = std::fs::read_to_string(&log).unwrap();
         assert_eq!(sent.lines().count(), 16, "{sent}");
-    }
-
-    #[test]
-    fn urls_are_redacted() {
-        for (url, shown) in [
-            (
-                "https://u:p@ntfy.sh/topic?auth=x",
-                "https://ntfy.sh/<redacted>",
-            ),
-            (
-                "http://gotify.local/message?token=abc",
-                "http://gotify.local/<redacted>",
-            ),
-            (
-                "https://hooks.slack.com/services/T0/B0/XYZ",
-                "https://hooks.slack.com/<redacted>",
-            ),
-            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
-            ("http://u@h.io?t=1", "http://h.io/<redacted>"),
-            ("not a url s3cret", "<redacted>"),
-        ] {
-            assert_eq!(redact(url), shown, "{url}");
-        }
     }
 
     #[test]
