@@ -97,12 +97,7 @@ pub fn run(
     );
     let mut updater = Updater::new(config, runner, &journal).knowing(&graph);
     if options.dry_run {
-        let outside = crate::pipeline::checks::outside_snapshots(config, &prepared);
-        for (service, changes, _, _) in &prepared {
-            let refused = outside.get(&service.dir.name).map(String::as_str);
-            let after = graph.lines_of(&service.dir.name);
-            print_plan(&mut updater, (service, changes), (refused, after), out)?;
-        }
+        print_plans((config, &mut updater), &graph, &prepared, out)?;
         return tally.result(options);
     }
     let checks = Checks::run(config, runner, &prepared);
@@ -426,6 +421,22 @@ fn apply(
             failed_snapshot: None,
         }),
     }
+}
+
+/// `--dry-run`: what the update of each of `prepared` would change and run.
+fn print_plans(
+    (config, updater): (&Config, &mut Updater<'_>),
+    graph: &Graph,
+    prepared: &[Prepared<'_>],
+    out: &mut dyn Write,
+) -> Result<()> {
+    let outside = crate::pipeline::checks::outside_snapshots(config, prepared);
+    for (service, changes, _, _) in prepared {
+        let refused = outside.get(&service.dir.name).map(String::as_str);
+        let after = graph.lines_of(&service.dir.name);
+        print_plan(updater, (service, changes), (refused, after), out)?;
+    }
+    Ok(())
 }
 
 /// `--dry-run`: what an update of `service` would change and run, or why it would be
