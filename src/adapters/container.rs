@@ -28,6 +28,19 @@ pub fn container_ids_cmd(config: &Config, project: &str) -> Cmd {
     ])
 }
 
+/// `<CONTAINER_TOOL> ps -a -q --no-trunc --filter label=com.docker.compose.project`: the ids
+/// of every container of every compose project, for the links between projects.
+pub fn compose_container_ids_cmd(config: &Config) -> Cmd {
+    tool(config).args([
+        "ps",
+        "-a",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        "label=com.docker.compose.project",
+    ])
+}
+
 /// `<CONTAINER_TOOL> container inspect <ids>`: a JSON array with one object per container.
 pub fn inspect_containers_cmd(config: &Config, ids: &[String]) -> Cmd {
     tool(config)
@@ -203,6 +216,16 @@ impl Container {
             .map_or("", String::as_str)
     }
 
+    /// The compose project the container belongs to (its `com.docker.compose.project`
+    /// label), empty when it has none.
+    pub fn compose_project(&self) -> &str {
+        self.config
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("com.docker.compose.project"))
+            .map_or("", String::as_str)
+    }
+
     /// Whether it runs.
     pub fn running(&self) -> bool {
         self.status() == "running"
@@ -271,6 +294,18 @@ pub fn parse_inspect(json: &str) -> Result<Vec<Container>, String> {
 /// Every container of compose project `project`, as `container inspect` describes it.
 pub fn list(config: &Config, runner: &dyn Runner, project: &str) -> Result<Vec<Container>, String> {
     let ids = ids(config, runner, project)?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    inspect(config, runner, &ids)
+}
+
+/// Every container of every compose project, as `container inspect` describes it.
+pub fn list_compose(config: &Config, runner: &dyn Runner) -> Result<Vec<Container>, String> {
+    let out = runner
+        .run(&compose_container_ids_cmd(config))
+        .map_err(|e| e.to_string())?;
+    let ids: Vec<String> = out.stdout.split_whitespace().map(str::to_owned).collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }

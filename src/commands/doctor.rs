@@ -115,6 +115,13 @@ pub fn findings(config: &Config, runner: &dyn Runner) -> Vec<Finding> {
             Err(e) => found.push(fail(format!("{}: {e}{}", dir.name, env_fix(dir, &e)))),
         }
     }
+    let graph = crate::pipeline::dependents::Graph::find(config, runner, &loaded);
+    found.extend(
+        graph
+            .lines()
+            .into_iter()
+            .map(|l| ok(format!("dependents: {l}"))),
+    );
     found.extend(crate::commands::doctor_registries::findings(
         config, runner, &loaded,
     ));

@@ -15,6 +15,8 @@ use crate::error::{exit, Error, Result};
 use crate::formats::retag::Retag;
 use crate::pipeline::apply::{Started, Step, Updater};
 use crate::pipeline::checks::{attempted, prepared_failure, Checks};
+use crate::pipeline::dependents::restart::{bring_up, Restarted};
+use crate::pipeline::dependents::Graph;
 use crate::pipeline::first_seen::FirstSeen;
 use crate::pipeline::gate_slots::GateSlots;
 use crate::pipeline::history::{Event, History};
@@ -65,6 +67,8 @@ pub fn run(
     let dirs = services::discover(config)?;
     let mut tally = Tally::default();
     let (all_loaded, failed) = load_services(&dirs, &mut tally.codes);
+    let graph = Graph::find(config, runner, &all_loaded);
+    let all_loaded = graph.order(all_loaded);
     tally.rows = failed
         .iter()
         .map(|(name, e)| Row::failed(name, "", e))
@@ -112,13 +116,9 @@ pub fn run(
         },
         (&mut tally.codes, &mut tally.rows, &mut tally.events),
     );
-    let mut updater = Updater::new(config, runner, &journal);
+    let mut updater = Updater::new(config, runner, &journal).knowing(&graph);
     if options.dry_run {
-        let outside = crate::pipeline::checks::outside_snapshots(config, &prepared);
-        for (service, changes, _, _) in &prepared {
-            let refused = outside.get(&service.dir.name).map(String::as_str);
-            print_plan(&mut updater, (service, changes), refused, out)?;
-        }
+        print_plans((config, &mut updater), &graph, &prepared, out)?;
         return tally.result(options);
     }
     let checks = Checks::run(config, runner, &prepared);
@@ -128,6 +128,8 @@ pub fn run(
         journal: &journal,
         notifier: &notifier,
         features: &features,
+        graph: &graph,
+        services: &loaded,
     };
     update_all(&mut updater, &context, &checks, prepared, &mut tally);
     seen.save();
@@ -186,6 +188,14 @@ fn update_all(
         for (service, changes, resume, held) in prepared {
             let step = match apply(updater, context, checks, service, changes, resume) {
                 Step::Done(outcome) => Waiting::Done(outcome),
+                Step::Started(started) if has_dependents(context, service) => {
+                    // Its dependents in other folders start once it passed its gate, before
+                    // the next service goes on.
+                    let verdict = started.start(context.runner).and_then(|()| {
+                        slots.run(|| started.gate(context.config, context.runner, service))
+                    });
+                    Waiting::Done(updater.finish(service, started, verdict))
+                }
                 Step::Started(started) => {
                     // The start runs in the gate's thread; the next service goes on once
                     // the containers run (or the start ended).
@@ -204,9 +214,17 @@ fn update_all(
                     Waiting::Gate(gate)
                 }
             };
-            steps.push((service, held, step));
+            let taken = updater.taken_down();
+            let restarted = if has_dependents(context, service) {
+                let (config, runner) = (context.config, context.runner);
+                let (graph, all) = (context.graph, context.services);
+                bring_up(config, runner, graph, all, &service.dir.name, &taken)
+            } else {
+                Vec::new()
+            };
+            steps.push((service, held, step, restarted));
         }
-        for (service, held, step) in steps {
+        for (service, held, step, restarted) in steps {
             let outcome = match step {
                 Waiting::Done(outcome) => outcome,
                 Waiting::Gate(handle) => match handle.join() {
@@ -215,8 +233,14 @@ fn update_all(
                 },
             };
             tally.add(context, service, &outcome, &held);
+            tally.add_restarted(&restarted);
         }
     });
+}
+
+/// Whether other folders depend on `service`.
+fn has_dependents(context: &Context<'_>, service: &Service) -> bool {
+    !context.graph.dependents(&service.dir.name).is_empty()
 }
 
 /// A service's update as the run goes: ended, or waiting for its gate in a thread.
@@ -290,6 +314,26 @@ impl Tally {
         what_changed::annotate(&mut self.rows[first..], name, &notes);
     }
 
+    /// Records the dependents started again after their provider: a row each
+    /// (`restarted after <provider>`, or `failed (<code>): restarted after <provider>`).
+    fn add_restarted(&mut self, restarted: &[Restarted]) {
+        for r in restarted {
+            let after = format!("restarted after {}", r.provider);
+            let outcome = match &r.result {
+                Ok(_) => after,
+                Err(e) => {
+                    self.codes.push(e.exit_code());
+                    format!("failed ({}): {after}", e.exit_code())
+                }
+            };
+            self.rows.push(Row {
+                outcome,
+                recreated: r.result.as_ref().map(Vec::clone).unwrap_or_default(),
+                ..Row::failed(&r.dependent, "", &Error::Value(String::new()))
+            });
+        }
+    }
+
     /// The run's result from the codes gathered, after a last line that counts the entries
     /// by what happened to them.
     fn result(&self, options: &Options) -> Result<()> {
@@ -348,6 +392,10 @@ struct Context<'a> {
     journal: &'a Journal,
     notifier: &'a Notifier<'a>,
     features: &'a Features<'a, 'a>,
+    /// The dependencies between the service folders.
+    graph: &'a Graph,
+    /// Every service of the run, in its order.
+    services: &'a [Service],
 }
 
 /// Updates one service (or finishes its interrupted update), all but its health gate,
@@ -396,12 +444,29 @@ fn apply(
     }
 }
 
+/// `--dry-run`: what the update of each of `prepared` would change and run.
+fn print_plans(
+    (config, updater): (&Config, &mut Updater<'_>),
+    graph: &Graph,
+    prepared: &[Prepared<'_>],
+    out: &mut dyn Write,
+) -> Result<()> {
+    let outside = crate::pipeline::checks::outside_snapshots(config, prepared);
+    for (service, changes, _, _) in prepared {
+        let refused = outside.get(&service.dir.name).map(String::as_str);
+        let after = graph.lines_of(&service.dir.name);
+        print_plan(updater, (service, changes), (refused, after), out)?;
+    }
+    Ok(())
+}
+
 /// `--dry-run`: what an update of `service` would change and run, or why it would be
-/// refused (`refused`: its env file is outside its snapshots).
+/// refused (`refused`: its env file is outside its snapshots), and the dependents in other
+/// folders it would restart after it (`after`).
 fn print_plan(
     updater: &mut Updater<'_>,
     (service, changes): (&Service, &[Change]),
-    refused: Option<&str>,
+    (refused, after): (Option<&str>, Vec<String>),
     out: &mut dyn Write,
 ) -> Result<()> {
     if changes.is_empty() {
@@ -423,7 +488,8 @@ fn print_plan(
     let lines = hook(crate::adapters::hooks::PRE)
         .into_iter()
         .chain(plan)
-        .chain(hook(crate::adapters::hooks::POST));
+        .chain(hook(crate::adapters::hooks::POST))
+        .chain(after.into_iter().map(|d| format!("then restarts {d}")));
     for line in lines {
         writeln!(out, "  {line}").map_err(io)?;
     }

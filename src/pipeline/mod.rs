@@ -7,6 +7,7 @@ pub mod apply;
 pub mod checks;
 pub mod compose_model;
 pub mod cooldown;
+pub mod dependents;
 pub mod expect;
 pub mod first_seen;
 #[cfg(test)]

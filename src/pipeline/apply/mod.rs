@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::files::atomic;
 use crate::formats::image_ref::Pin;
+use crate::pipeline::dependents::{restart::TakenDown, Graph};
 use crate::pipeline::journal::{Journal, Pending, PendingChange, Stopped};
 use crate::pipeline::plan::{apply, describe, Change, Outcome, Service};
 use crate::pipeline::restart::{self, Plan};
@@ -17,6 +18,7 @@ use crate::pipeline::rolling_back::{self, Rolling};
 
 mod dry_run;
 mod gated;
+mod outside;
 
 use gated::{gate_after, Before};
 
@@ -32,6 +34,10 @@ pub struct Updater<'a> {
     gate_left: bool,
     /// The start left to the caller with the gate.
     start_left: Start,
+    /// The dependencies between the run's service folders, when known.
+    graph: Option<&'a Graph>,
+    /// What the current update did to its dependents in other folders.
+    taken: TakenDown,
 }
 
 /// A compose start left to the caller: its commands (`up -d ...`), the compose services
@@ -105,6 +111,8 @@ impl<'a> Updater<'a> {
             defer_gate: false,
             gate_left: false,
             start_left: Default::default(),
+            graph: None,
+            taken: TakenDown::default(),
         }
     }
 
@@ -119,6 +127,7 @@ impl<'a> Updater<'a> {
         self.defer_gate = true;
         self.gate_left = false;
         self.start_left = Default::default();
+        self.taken = TakenDown::default();
         let outcome = match resume {
             Some(pending) => self.resume(service, pending),
             None => self.update(service, changes),
@@ -301,7 +310,7 @@ impl<'a> Updater<'a> {
         let plan = restart::plan(self.config, self.runner, &service.dir, changes)?;
         if applied.resumed {
             // An interrupted run already took the snapshot and wrote the `.env`.
-            plan.stop(self.config, self.runner, &service.dir)?;
+            self.stop(service, &plan)?;
             return self.start(service, &plan, changes);
         }
         let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
@@ -322,7 +331,7 @@ impl<'a> Updater<'a> {
                 };
                 self.journal
                     .put(name, &entry)
-                    .and_then(|()| plan.stop(self.config, self.runner, &service.dir))
+                    .and_then(|()| self.stop(service, &plan))
             }
             None => Ok(()),
         };
@@ -351,10 +360,11 @@ impl<'a> Updater<'a> {
             if plan == Plan::Unit {
                 // One `systemctl restart` of the unit.
                 let compose = Compose::new(self.config);
+                self.take_down_outside(service, &plan)?;
                 Plan::run(self.runner, &compose.restart(&service.dir))?;
                 return self.gate_or_leave(service, changes, &Before::default());
             }
-            plan.stop(self.config, self.runner, &service.dir)?;
+            self.stop(service, &plan)?;
         }
         self.start(service, &plan, changes)
     }
