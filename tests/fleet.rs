@@ -110,6 +110,7 @@ impl Fleet {
                     &host_dir.join("netcfg").display().to_string(),
                 )
                 .replace(".0.0/16\"", &format!(".{}.0/18\"", 64 * n));
+            assert!(conf.contains(&format!(".{}.0/18", 64 * n)), "{conf}");
             fs::write(host_dir.join("containers.conf"), conf).unwrap();
             fs::copy(
                 stack.work.path().join("registries.conf"),
@@ -184,9 +185,7 @@ impl Fleet {
                 }),
             )
         };
-        let group = |hosts: &[Host]| {
-            serde_json::json!({ "hosts": hosts.iter().map(host).collect::<serde_json::Map<_, _>>() })
-        };
+        let group = |hosts: &[Host]| serde_json::json!({ "hosts": hosts.iter().map(host).collect::<serde_json::Map<_, _>>() });
         let inventory = serde_json::json!({
             "all": {
                 "vars": {
@@ -206,7 +205,6 @@ impl Fleet {
                 },
             },
         });
-        fs::create_dir_all(self.results()).unwrap();
         fs::write(self.dir.join("inventory.json"), inventory.to_string()).unwrap();
     }
 
@@ -216,8 +214,7 @@ impl Fleet {
 
     fn result(&self, file: &str) -> serde_json::Value {
         let path = self.results().join(file);
-        let text =
-            fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
     }
 
@@ -388,8 +385,15 @@ fn the_fleet_runs_the_canarys_digests_and_a_broken_canary_stops_the_rollout() {
         .push(&stack.registry, tag, "3", Behaviour::Serve);
     let (code, out) = fleet.playbook(&["--limit", "!canary"]);
     assert_eq!(code, 0, "{out}");
+    let batches = out.matches("PLAY [Roll the canary's digests out, a batch at a time]");
+    assert_eq!(batches.count(), 2, "one host per batch: {out}");
     for host in [h2, h3] {
-        assert_eq!(host.pin(), Some(format!("{img}@{d2}")), "{}: not {d3}", host.name);
+        assert_eq!(
+            host.pin(),
+            Some(format!("{img}@{d2}")),
+            "{}: not {d3}",
+            host.name
+        );
         // Each host sees its own container only.
         let containers = host.containers();
         assert_eq!(containers.len(), 1, "{}: {containers:?}", host.name);
@@ -411,7 +415,6 @@ fn the_fleet_runs_the_canarys_digests_and_a_broken_canary_stops_the_rollout() {
         .images
         .push(&stack.registry, tag, "4", Behaviour::Crash);
     fs::remove_dir_all(fleet.results()).unwrap();
-    fs::create_dir_all(fleet.results()).unwrap();
     let before: Vec<String> = [h2, h3].iter().map(|h| h.env_file()).collect();
     let (code, out) = fleet.playbook(&[]);
     assert_ne!(code, 0, "{out}");
