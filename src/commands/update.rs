@@ -128,6 +128,21 @@ pub fn run(
     };
     update_all(&mut updater, &context, &checks, prepared, &mut tally);
     seen.save();
+    record_and_prune(config, runner, (&history, &notifier), &mut tally);
+    report::summary(&tally.rows, options.json, out)?;
+    let entries = metrics::from_update(&tally.rows, &all_loaded, &newer);
+    metrics::record(config, &dirs, entries, crate::error::combine(&tally.codes));
+    tally.result(options)
+}
+
+/// After the updates: appends the run's events to the history, sends the notifications and
+/// prunes images when something was updated; a failure counts in the run's exit code.
+fn record_and_prune(
+    config: &Config,
+    runner: &dyn Runner,
+    (history, notifier): (&History, &Notifier),
+    tally: &mut Tally,
+) {
     if let Err(e) = history.append(&tally.events) {
         log::error!("could not record history: {e}");
         tally.codes.push(e.exit_code());
@@ -139,10 +154,6 @@ pub fn run(
             tally.codes.push(exit::TOOL_ERROR);
         }
     }
-    report::summary(&tally.rows, options.json, out)?;
-    let entries = metrics::from_update(&tally.rows, &all_loaded, &newer);
-    metrics::record(config, &dirs, entries, crate::error::combine(&tally.codes));
-    tally.result(options)
 }
 
 /// Resolves every tag of `loaded` once, finds newer version tags and resolves the tag moves
