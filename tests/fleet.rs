@@ -239,6 +239,19 @@ impl Fleet {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
+        // ansible-playbook leaves its ssh connections open (ControlPersist) for a minute:
+        // close them, and with them the sessions they hold on the sshds.
+        for socket in fs::read_dir(self.dir.join("cp"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = Command::new("ssh")
+                .arg("-o")
+                .arg(format!("ControlPath={}", socket.path().display()))
+                .args(["-O", "exit", "fleet"])
+                .output();
+        }
         for host in &mut self.hosts {
             let _ = host.sshd.kill();
             let _ = host.sshd.wait();
