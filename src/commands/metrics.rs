@@ -1,5 +1,5 @@
-//! The metrics file (`METRICS_FILE`): after every `check` and `update`, the state of each
-//! entry, the age of each service's newest snapshot, the run's time and exit code and the
+//! The metrics file (`METRICS_FILE`): after every `check` and `update`, the state and the
+//! pinned digest of each entry, the age of each service's newest snapshot, the run's time and exit code and the
 //! number of updates by outcome, in the Prometheus text format that node_exporter's textfile
 //! collector reads. Written atomically, so the collector never sees half a file.
 
@@ -31,6 +31,13 @@ pub struct EntryMetric {
     pub status: &'static str,
     /// Whether a newer version tag exists.
     pub newer: bool,
+    /// The digest (`sha256:...`) the entry is pinned to after the run, if any.
+    pub digest: Option<String>,
+}
+
+/// The digest of a pin (`name@sha256:...`), or `None` for a pin without one.
+pub fn digest_of(pin: &str) -> Option<String> {
+    pin.rsplit_once('@').map(|(_, digest)| digest.to_owned())
 }
 
 /// What one run tells the metrics file.
@@ -83,21 +90,29 @@ pub fn from_update(
         .filter(|r| r.outcome != crate::commands::rollout::NOT_IN_PINS);
     for row in looked_at {
         let status = status_of_outcome(&row.outcome);
-        let names: Vec<String> = if row.entry.is_empty() {
+        // The pin the run left: the new one when it was adopted, the old one otherwise.
+        let kept = if row.outcome.starts_with("updated") {
+            row.new.as_ref()
+        } else {
+            row.old.as_ref()
+        };
+        let names: Vec<(String, Option<String>)> = if row.entry.is_empty() {
             services
                 .iter()
                 .filter(|s| s.dir.name == row.service)
-                .flat_map(|s| s.images.iter().map(|i| i.entry.clone()))
+                .flat_map(|s| s.images.iter())
+                .map(|i| (i.entry.clone(), i.pinned.as_deref().and_then(digest_of)))
                 .collect()
         } else {
-            vec![row.entry.clone()]
+            vec![(row.entry.clone(), kept.and_then(|p| digest_of(p)))]
         };
-        for entry in names {
+        for (entry, digest) in names {
             entries.push(EntryMetric {
                 newer: has_newer(&row.service, &entry),
                 service: row.service.clone(),
                 entry,
                 status,
+                digest,
             });
         }
     }
@@ -123,6 +138,7 @@ pub fn from_check(report: &crate::pipeline::status::CheckReport) -> Vec<EntryMet
                     Status::Error => "error",
                 },
                 newer: i.newer.as_ref().is_some_and(|n| n.any()),
+                digest: i.pinned.as_deref().and_then(digest_of),
             })
         })
         .collect()
@@ -139,8 +155,9 @@ fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Result
     Ok(g)
 }
 
-/// `cipug_entry_status` (one series per status, 1 for the entry's) and
-/// `cipug_entry_newer_available`.
+/// `cipug_entry_status` (one series per status, 1 for the entry's),
+/// `cipug_entry_newer_available` and `cipug_entry_pin` (the digest as a label, so that a
+/// fleet's digests of one entry can be compared).
 fn entry_metrics(registry: &Registry, entries: &[EntryMetric]) -> Result<(), String> {
     let status = gauge(
         registry,
@@ -154,6 +171,12 @@ fn entry_metrics(registry: &Registry, entries: &[EntryMetric]) -> Result<(), Str
         "1 when a newer version tag of the entry's image exists",
         &["service", "entry"],
     )?;
+    let pin = gauge(
+        registry,
+        "cipug_entry_pin",
+        "1 for the digest the entry is pinned to",
+        &["service", "entry", "digest"],
+    )?;
     for e in entries {
         for s in STATUSES {
             let value = if *s == e.status { 1.0 } else { 0.0 };
@@ -164,6 +187,10 @@ fn entry_metrics(registry: &Registry, entries: &[EntryMetric]) -> Result<(), Str
         newer
             .with_label_values(&[e.service.as_str(), e.entry.as_str()])
             .set(if e.newer { 1.0 } else { 0.0 });
+        if let Some(digest) = &e.digest {
+            pin.with_label_values(&[e.service.as_str(), e.entry.as_str(), digest.as_str()])
+                .set(1.0);
+        }
     }
     Ok(())
 }
@@ -371,6 +398,7 @@ mod tests {
                 entry: "APP".into(),
                 status: "waiting",
                 newer: true,
+                digest: Some(format!("sha256:{}", "a".repeat(64))),
             }],
             services: Vec::new(),
             exit_code: 34,
@@ -387,5 +415,37 @@ mod tests {
         );
         assert!(text.contains("cipug_updates_total{outcome=\"rolled_back\"} 0\n"));
         assert!(text.contains("cipug_snapshot_age_seconds{service=\"web\"} 90\n"));
+        let pin = format!(
+            "cipug_entry_pin{{digest=\"sha256:{}\",entry=\"APP\",service=\"web \\\"a\\\"\"}} 1\n",
+            "a".repeat(64)
+        );
+        assert!(text.contains(&pin), "{text}");
+    }
+
+    #[test]
+    fn the_pin_metric_carries_the_digest_the_run_left() {
+        use crate::pipeline::summary::Row;
+        let d = |c: &str| format!("img@sha256:{}", c.repeat(64));
+        let row = |entry: &str, outcome: &str| Row {
+            new: Some(d("2")),
+            ..Row::unchanged("web", entry, Some(&d("1")), outcome)
+        };
+        let rows = [
+            row("A", "updated"),
+            row("B", "rolled back (34)"),
+            row("C", "current"),
+            row("D", "waiting (5 h left)"),
+        ];
+        let newer = crate::pipeline::newer::NewerTags::default();
+        let digests: Vec<Option<String>> = from_update(&rows, &[], &newer)
+            .into_iter()
+            .map(|e| e.digest)
+            .collect();
+        let digest = |c: &str| Some(format!("sha256:{}", c.repeat(64)));
+        assert_eq!(
+            digests,
+            [digest("2"), digest("1"), digest("1"), digest("1")]
+        );
+        assert_eq!(digest_of("img"), None);
     }
 }

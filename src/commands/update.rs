@@ -75,19 +75,13 @@ pub fn run(
         .collect();
     let registries = Registries::new(config, runner);
     let native = registries.native();
-    let (loaded, resolutions, newer, moves) = match &pins {
-        Some(pins) => {
-            let (kept, rows) = rollout::select(&all_loaded, pins);
-            tally.rows.extend(rows);
-            let none = (NewerTags::new(), Vec::new());
-            (kept, rollout::resolutions(pins), none.0, none.1)
-        }
-        None => {
-            let (resolutions, newer, moves) =
-                resolve_all(config, &registries, &all_loaded, !options.dry_run);
-            (all_loaded.clone(), resolutions, newer, moves)
-        }
-    };
+    let (loaded, resolutions, newer, moves) = targets(
+        config,
+        &registries,
+        (&all_loaded, pins.as_ref()),
+        !options.dry_run,
+        &mut tally.rows,
+    );
     let history = History::new(&config.state_dir);
     let past = history.events().unwrap_or_else(|e| {
         log::warn!("{e}; held-back digests are not known in this run");
@@ -133,6 +127,54 @@ pub fn run(
     };
     update_all(&mut updater, &context, &checks, prepared, &mut tally);
     seen.save();
+    record_and_prune(config, runner, (&history, &notifier), &mut tally);
+    report::summary(&tally.rows, options.json, out)?;
+    let entries = metrics::from_update(&tally.rows, &all_loaded, &newer);
+    metrics::record(config, &dirs, entries, crate::error::combine(&tally.codes));
+    tally.result(options)
+}
+
+/// What the run tries: with `pins`, the entries they name, each resolved to its pin (and a
+/// `not in pins` row in `rows` for each other entry); otherwise every entry of `loaded`,
+/// resolved, with the newer version tags and the tag moves they allow.
+fn targets(
+    config: &Config,
+    registries: &Registries<'_>,
+    (loaded, pins): (&[Service], Option<&crate::formats::pins_file::Pins>),
+    save_cache: bool,
+    rows: &mut Vec<Row>,
+) -> (
+    Vec<Service>,
+    Resolutions,
+    NewerTags,
+    Vec<(String, String, Retag)>,
+) {
+    match pins {
+        Some(pins) => {
+            let (kept, left) = rollout::select(loaded, pins);
+            rows.extend(left);
+            (
+                kept,
+                rollout::resolutions(pins),
+                NewerTags::new(),
+                Vec::new(),
+            )
+        }
+        None => {
+            let (resolutions, newer, moves) = resolve_all(config, registries, loaded, save_cache);
+            (loaded.to_vec(), resolutions, newer, moves)
+        }
+    }
+}
+
+/// After the updates: appends the run's events to the history, sends the notifications and
+/// prunes images when something was updated; a failure counts in the run's exit code.
+fn record_and_prune(
+    config: &Config,
+    runner: &dyn Runner,
+    (history, notifier): (&History, &Notifier),
+    tally: &mut Tally,
+) {
     if let Err(e) = history.append(&tally.events) {
         log::error!("could not record history: {e}");
         tally.codes.push(e.exit_code());
@@ -144,10 +186,6 @@ pub fn run(
             tally.codes.push(exit::TOOL_ERROR);
         }
     }
-    report::summary(&tally.rows, options.json, out)?;
-    let entries = metrics::from_update(&tally.rows, &all_loaded, &newer);
-    metrics::record(config, &dirs, entries, crate::error::combine(&tally.codes));
-    tally.result(options)
 }
 
 /// Resolves every tag of `loaded` once, finds newer version tags and resolves the tag moves

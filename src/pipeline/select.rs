@@ -67,38 +67,7 @@ pub fn prepare<'s>(
             }
         };
         let (changes, mut held) = hold_back(service, changes, past, options.retry_failed);
-        let fallback = cooldown::Fallback {
-            served: &|pin| features.native.serves(pin),
-            held: &|entry, pin| {
-                !options.retry_failed && history::is_held(past, name, entry, pin.as_str())
-            },
-        };
-        let (changes, waiting) = if options.rollout {
-            (changes, Vec::new())
-        } else {
-            cooldown::split(features.config, service, changes, (seen, &fallback), now)
-        };
-        for change in &changes {
-            if let Some(older) = &change.older {
-                log::info!(
-                    "{name}: {} adopting {} seen {} h ago; the tag moved on to {} {} h ago",
-                    change.entry,
-                    short(Some(change.new.as_str())),
-                    cooldown::hours(older.seen_ago),
-                    short(Some(&older.newest)),
-                    cooldown::hours(older.newest_ago)
-                );
-            }
-        }
-        for w in &waiting {
-            log::info!(
-                "{name}: {} {} is {}",
-                w.change.entry,
-                w.change.new,
-                w.label(now)
-            );
-            rows.push(Row::waiting(name, w, now));
-        }
+        let (changes, waiting) = cool_down(features, service, changes, (seen, past), options, rows);
         let notify = (!options.dry_run).then_some(notifier);
         report_held(name, &held, past, notify, (rows, events));
         // Waiting entries have their own row already, as held-back ones do.
@@ -116,6 +85,53 @@ pub fn prepare<'s>(
         prepared.push((service, changes, resume, held));
     }
     prepared
+}
+
+/// The cool-down of `changes` (none for a rollout of tested pins): those to try now, an
+/// older digest adopted where the newest cools down (logged), and those that wait (a row
+/// each).
+fn cool_down(
+    features: &Features<'_, '_>,
+    service: &Service,
+    changes: Vec<Change>,
+    (seen, past): (&mut FirstSeen, &[Event]),
+    options: Selection,
+    rows: &mut Vec<Row>,
+) -> (Vec<Change>, Vec<cooldown::Waiting>) {
+    let (name, now) = (&service.dir.name, features.now);
+    let fallback = cooldown::Fallback {
+        served: &|pin| features.native.serves(pin),
+        held: &|entry, pin| {
+            !options.retry_failed && history::is_held(past, name, entry, pin.as_str())
+        },
+    };
+    let (changes, waiting) = if options.rollout {
+        (changes, Vec::new())
+    } else {
+        cooldown::split(features.config, service, changes, (seen, &fallback), now)
+    };
+    for change in &changes {
+        if let Some(older) = &change.older {
+            log::info!(
+                "{name}: {} adopting {} seen {} h ago; the tag moved on to {} {} h ago",
+                change.entry,
+                short(Some(change.new.as_str())),
+                cooldown::hours(older.seen_ago),
+                short(Some(&older.newest)),
+                cooldown::hours(older.newest_ago)
+            );
+        }
+    }
+    for w in &waiting {
+        log::info!(
+            "{name}: {} {} is {}",
+            w.change.entry,
+            w.change.new,
+            w.label(now)
+        );
+        rows.push(Row::waiting(name, w, now));
+    }
+    (changes, waiting)
 }
 
 /// Reports the digests of `name` held back after an earlier failure: logged, a row each,
