@@ -145,7 +145,10 @@ fn project_of(config: &Config, path: &Path, name: &str, env_file: &Path) -> Stri
         .then(|| read_bounded(env_file))
         .flatten()
         .and_then(|bytes| crate::formats::envfile::EnvFile::parse(&bytes).ok())
-        .and_then(|env| env.get("COMPOSE_PROJECT_NAME").map(|e| e.value.clone()));
+        .and_then(|env| {
+            env.get(crate::formats::env_keys::COMPOSE_PROJECT_NAME.name)
+                .map(|e| e.value.clone())
+        });
     let file_name = flavour
         .reads_project_name_from_file()
         .then(|| crate::compose_file_names::path(config, path))
