@@ -52,12 +52,13 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Resolve every tag; where a digest moved, snapshot, pin, pull and restart the service.
+    /// Resolve every tag; where a digest moved, pull, snapshot, pin and restart the service.
     Update {
         /// Print the `.env` changes and every command, and change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Try digests again that failed and were rolled back before.
+        /// Try the held-back digests again (rolled back, not pulled, or left by `cipug
+        /// rollback`).
         #[arg(long)]
         retry_failed: bool,
         /// Update each entry whose tagged reference FILE names to exactly its pin, as another
@@ -99,8 +100,8 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// Exit 41 when any entry is outdated or unpinned (for monitoring); held-back ones do
-        /// not count.
+        /// Exit 41 when any entry is outdated or unpinned (for monitoring); held-back and
+        /// waiting ones do not count.
         #[arg(long)]
         fail_outdated: bool,
     },

@@ -50,6 +50,59 @@ pub mod exit {
     pub const SEVERAL: u8 = 255;
 }
 
+/// Every exit code with what it means: the README's table and the man page's EXIT STATUS
+/// (text between backquotes is a name: code in the README, bold in the man page).
+pub const EXIT_CODES: &[(u8, &str)] = &[
+    (exit::OK, "everything went fine"),
+    (exit::TOOL_MISSING, "a required tool is missing"),
+    (exit::BUSY, "another cipug run is going on (see `--wait`)"),
+    (exit::DOCTOR, "`doctor` found problems"),
+    (exit::FILE_NOT_FOUND, "file not found (the config file)"),
+    (exit::DIR_NOT_FOUND, "directory not found (`SERVICES_ROOT`)"),
+    (
+        exit::UNKNOWN_FORMAT,
+        "unknown file format (the config file is not JSON, the settings file not `KEY=value` lines)",
+    ),
+    (
+        exit::UNKNOWN_STRUCTURE,
+        "unknown data structure (the config file is not a JSON object)",
+    ),
+    (exit::TYPE_ERROR, "type error (a setting of the wrong type)"),
+    (
+        exit::VALUE_ERROR,
+        "value error (an unknown setting, a value out of range, `SERVICES_ROOT` missing, an \
+         `ENV_FILE_NAME` the compose tool cannot pass; a service whose files another user \
+         could change, or a settings or config file another user could change)",
+    ),
+    (
+        exit::TOOL_ERROR,
+        "tool or registry error (the compose tool check failed, a tag could not be resolved, \
+         a `PRE_UPDATE_COMMAND` or `POST_UPDATE_COMMAND` failed)",
+    ),
+    (exit::SNAPSHOT_ERROR, "snapshot error"),
+    (
+        exit::ENV_ERROR,
+        "env error (a `.env` could not be parsed or written, or lies outside its service's \
+         snapshots)",
+    ),
+    (
+        exit::PULL_ERROR,
+        "image pull error (nothing of that service was touched)",
+    ),
+    (
+        exit::RESTART_ERROR,
+        "service restart error (also when the update was rolled back, and when a project was \
+         not well before its update: not ready, nothing touched)",
+    ),
+    (exit::SNAPSHOTS_TOO_OLD, "snapshots missing or too old"),
+    (
+        exit::OUTDATED,
+        "`check --fail-outdated`: entries are outdated or unpinned (held-back and waiting ones \
+         do not count)",
+    ),
+    (exit::SEVERAL, "several different errors in one run"),
+];
+
 /// Everything that can go wrong in cipug.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -192,6 +245,89 @@ pub fn combine(codes: &[u8]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One error of every kind (a new kind fails to compile here until it is added).
+    fn one_of_each() -> Vec<Error> {
+        let text = String::new;
+        let all = vec![
+            Error::ToolMissing(text()),
+            Error::Busy(text()),
+            Error::Doctor(text()),
+            Error::FileNotFound(PathBuf::new()),
+            Error::DirNotFound(PathBuf::new()),
+            Error::UnknownFormat {
+                path: PathBuf::new(),
+                msg: text(),
+            },
+            Error::UnknownStructure(text()),
+            Error::Type(text()),
+            Error::Value(text()),
+            Error::Resolve {
+                image: text(),
+                msg: text(),
+            },
+            Error::Compose(text()),
+            Error::from(RunError::Failed {
+                cmd: Box::new(crate::adapters::runner::Cmd::new("x")),
+                status: text(),
+                stderr: text(),
+            }),
+            Error::Snapshot(text()),
+            Error::Env(text()),
+            Error::Pull(text()),
+            Error::Restart(text()),
+            Error::Hook(text()),
+            Error::SnapshotsTooOld(text()),
+            Error::io("x", std::io::Error::other("x")),
+            Error::Outdated(text()),
+            Error::Several(vec![30, 31]),
+        ];
+        for error in &all {
+            match error {
+                Error::ToolMissing(_)
+                | Error::Busy(_)
+                | Error::Doctor(_)
+                | Error::FileNotFound(_)
+                | Error::DirNotFound(_)
+                | Error::UnknownFormat { .. }
+                | Error::UnknownStructure(_)
+                | Error::Type(_)
+                | Error::Value(_)
+                | Error::Run(_)
+                | Error::Resolve { .. }
+                | Error::Compose(_)
+                | Error::Snapshot(_)
+                | Error::Env(_)
+                | Error::Pull(_)
+                | Error::Restart(_)
+                | Error::Hook(_)
+                | Error::SnapshotsTooOld(_)
+                | Error::Io { .. }
+                | Error::Outdated(_)
+                | Error::Several(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_exit_code_is_in_the_table_once() {
+        for error in one_of_each() {
+            let code = error.exit_code();
+            assert!(
+                EXIT_CODES.iter().any(|(c, _)| *c == code),
+                "exit code {code} ({error:?}) is not in EXIT_CODES"
+            );
+        }
+        let mut codes: Vec<u8> = EXIT_CODES.iter().map(|(c, _)| *c).collect();
+        codes.dedup();
+        assert_eq!(
+            codes.len(),
+            EXIT_CODES.len(),
+            "listed twice, or out of order"
+        );
+        assert!(codes.windows(2).all(|w| w[0] < w[1]), "in ascending order");
+    }
 
     #[test]
     fn combine_codes() {

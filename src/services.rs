@@ -37,6 +37,22 @@ impl ServiceDir {
         }
     }
 
+    /// Reads the compose project's name as the compose tool of `config` derives it (see
+    /// [`ServiceDir::project`]). Until the tool is known that is the folder's name: a run
+    /// that restarts reads it again once it asked the tool for its version. Nothing of a
+    /// service is read before its trust is checked (loading it refuses it then); an
+    /// untrusted one keeps the folder's name.
+    pub fn read_project(&mut self, config: &Config) {
+        let flavour = &config.compose_flavour;
+        let reads_files =
+            flavour.reads_project_name_from_env() || flavour.reads_project_name_from_file();
+        self.project = if reads_files && self.trust_problems().is_empty() {
+            project_of(config, &self.path, &self.name, &self.env_file)
+        } else {
+            crate::formats::compose_project::normalize(&self.name)
+        };
+    }
+
     /// Every reason [`ServiceDir::check_trust`] refuses the service for, for `doctor`.
     pub fn trust_problems(&self) -> Vec<crate::files::trust::Refused> {
         let env_name = self
@@ -116,11 +132,7 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
             env_file,
             trusted: trusted.clone(),
         };
-        // Nothing of a service is read before its trust is checked (loading it refuses it
-        // then); an untrusted one keeps the folder's name.
-        if dir.trust_problems().is_empty() {
-            dir.project = project_of(config, &dir.path, &dir.name, &dir.env_file);
-        }
+        dir.read_project(config);
         services.push(dir);
     }
     services.sort_by(|a, b| a.name.cmp(&b.name));
@@ -145,7 +157,10 @@ fn project_of(config: &Config, path: &Path, name: &str, env_file: &Path) -> Stri
         .then(|| read_bounded(env_file))
         .flatten()
         .and_then(|bytes| crate::formats::envfile::EnvFile::parse(&bytes).ok())
-        .and_then(|env| env.get("COMPOSE_PROJECT_NAME").map(|e| e.value.clone()));
+        .and_then(|env| {
+            env.get(crate::formats::env_keys::COMPOSE_PROJECT_NAME.name)
+                .map(|e| e.value.clone())
+        });
     let file_name = flavour
         .reads_project_name_from_file()
         .then(|| crate::compose_file_names::path(config, path))

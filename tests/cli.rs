@@ -245,14 +245,33 @@ fn readme_documents_every_setting_and_exit_code() {
             setting.name
         );
     }
-    for code in [
-        0, 10, 20, 21, 22, 23, 24, 25, 30, 31, 32, 33, 34, 40, 41, 255,
-    ] {
+    for key in cipug::formats::env_keys::ENV_KEYS {
         assert!(
-            readme.contains(&format!("| {code} |")),
-            "README lacks exit code {code}"
+            readme.contains(&format!("`{}`", key.shown())),
+            "README lacks .env key {}",
+            key.shown()
         );
     }
+}
+
+#[test]
+fn readme_exit_code_table_is_the_codes_table() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let head = "## Exit codes\n\n| code | meaning |\n|---|---|\n";
+    let start = readme.find(head).expect("README has an exit code table") + head.len();
+    let rows: Vec<&str> = readme[start..]
+        .lines()
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let expected: Vec<String> = cipug::error::EXIT_CODES
+        .iter()
+        .map(|(code, meaning)| format!("| {code} | {meaning} |"))
+        .collect();
+    assert_eq!(
+        rows, expected,
+        "README's exit codes differ from src/error.rs"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Which compose tool and container tool a run drives: the compose tool is asked for its
-//! version once per run (`<COMPOSE_TOOL> version`, read by
-//! [`crate::formats::compose_version`]); the container tool's name says whether it speaks
-//! podman or docker.
+//! version once per run that restarts a service with it (`<COMPOSE_TOOL> version`, read by
+//! [`crate::formats::compose_version`]), and by `doctor`; the container tool's name says
+//! whether it speaks podman or docker.
 
 use crate::adapters::runner::{Cmd, Runner};
 use crate::config::Config;

@@ -7,15 +7,16 @@
 
 use crate::adapters::runner::{Cmd, Runner};
 use crate::error::{Error, Result};
+use crate::formats::env_keys;
 use crate::formats::envfile::EnvFile;
 use crate::services::ServiceDir;
 
 /// The `.env` key of the command run before an update.
-pub const PRE: &str = "PRE_UPDATE_COMMAND";
+pub const PRE: &str = env_keys::PRE_UPDATE_COMMAND.name;
 /// The `.env` key of the command run after a successful update.
-pub const POST: &str = "POST_UPDATE_COMMAND";
+pub const POST: &str = env_keys::POST_UPDATE_COMMAND.name;
 /// The `.env` key of the seconds each may take.
-pub const TIMEOUT: &str = "UPDATE_COMMAND_TIMEOUT";
+pub const TIMEOUT: &str = env_keys::UPDATE_COMMAND_TIMEOUT.name;
 /// The seconds a hook may take when `UPDATE_COMMAND_TIMEOUT` is not set.
 pub const DEFAULT_TIMEOUT: u64 = 300;
 
@@ -72,4 +73,15 @@ pub fn run(runner: &dyn Runner, env: &EnvFile, dir: &ServiceDir, key: &str) -> R
         let what = if timed_out { "timed out" } else { "failed" };
         Error::Hook(format!("{key} {what}: {e}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_default_timeout_is_the_one_used() {
+        let documented = env_keys::UPDATE_COMMAND_TIMEOUT.default;
+        assert_eq!(documented, Some(DEFAULT_TIMEOUT.to_string().as_str()));
+    }
 }

@@ -1,54 +1,34 @@
 //! The man page and shell completions, generated from the clap definitions so they cannot
-//! drift from `--help`. The man page is one page: its subcommand list names no other page,
-//! and it ends with the exit codes.
+//! drift from `--help`, and from the tables of the code: the settings
+//! ([`crate::formats::settings`]), the keys of a service's `.env`
+//! ([`crate::formats::env_keys`]) and the exit codes ([`crate::error::EXIT_CODES`]). The man
+//! page is one page: its subcommand list names no other page, and it ends with the exit codes.
 
 use std::io::Write;
 
-use crate::error::{exit, Error, Result};
-
-/// Every exit code with what it means, for the man page.
-pub const EXIT_CODES: &[(u8, &str)] = &[
-    (exit::OK, "everything went fine"),
-    (exit::TOOL_MISSING, "a required tool is missing"),
-    (exit::BUSY, "another cipug run is going on (see --wait)"),
-    (exit::DOCTOR, "doctor found problems"),
-    (
-        exit::FILE_NOT_FOUND,
-        "file not found (the config file, a compose file)",
-    ),
-    (exit::DIR_NOT_FOUND, "directory not found (SERVICES_ROOT)"),
-    (exit::UNKNOWN_FORMAT, "the config file is not JSON"),
-    (
-        exit::UNKNOWN_STRUCTURE,
-        "the config file is not a JSON object",
-    ),
-    (exit::TYPE_ERROR, "a setting of the wrong type"),
-    (
-        exit::VALUE_ERROR,
-        "an unknown setting, a value out of range, SERVICES_ROOT missing",
-    ),
-    (exit::TOOL_ERROR, "tool or registry error"),
-    (exit::SNAPSHOT_ERROR, "snapshot error"),
-    (
-        exit::ENV_ERROR,
-        "a .env could not be parsed or written, or lies outside its service's snapshots",
-    ),
-    (exit::PULL_ERROR, "image pull error"),
-    (
-        exit::RESTART_ERROR,
-        "service restart error (also when the update was rolled back)",
-    ),
-    (exit::SNAPSHOTS_TOO_OLD, "snapshots missing or too old"),
-    (
-        exit::OUTDATED,
-        "check --fail-outdated: entries are outdated or unpinned",
-    ),
-    (exit::SEVERAL, "several different errors in one run"),
-];
+use crate::error::{Error, Result, EXIT_CODES};
+use crate::formats::env_keys::{Applies, ENV_KEYS};
 
 /// Escapes text for roff: backslashes and hyphens, and a leading dot or quote.
 fn roff(text: &str) -> String {
-    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    line_start(text.replace('\\', "\\e").replace('-', "\\-"))
+}
+
+/// Escapes text for roff as [`roff`] does, with what stands between backquotes in bold.
+fn marked(text: &str) -> String {
+    let parts = text.split('`').enumerate().map(|(i, part)| {
+        let escaped = part.replace('\\', "\\e").replace('-', "\\-");
+        if i % 2 == 1 {
+            format!("\\fB{escaped}\\fR")
+        } else {
+            escaped
+        }
+    });
+    line_start(parts.collect())
+}
+
+/// `escaped` made safe to start a line: a leading dot or quote would be a request.
+fn line_start(escaped: String) -> String {
     if escaped.starts_with('.') || escaped.starts_with('\'') {
         format!("\\&{escaped}")
     } else {
@@ -79,9 +59,11 @@ pub fn man(out: &mut dyn Write) -> Result<()> {
             writeln!(out, "{}", roff(&about.to_string())).map_err(io)?;
         }
     }
+    settings(out).map_err(io)?;
+    env_keys(out).map_err(io)?;
     writeln!(out, ".SH \"EXIT STATUS\"").map_err(io)?;
     for (code, meaning) in EXIT_CODES {
-        writeln!(out, ".TP\n\\fB{code}\\fR\n{}", roff(meaning)).map_err(io)?;
+        writeln!(out, ".TP\n\\fB{code}\\fR\n{}", marked(meaning)).map_err(io)?;
     }
     writeln!(
         out,
@@ -89,6 +71,46 @@ pub fn man(out: &mut dyn Write) -> Result<()> {
     )
     .map_err(io)?;
     page.render_version_section(out).map_err(io)
+}
+
+/// The SETTINGS section: where settings come from; each is an option above.
+fn settings(out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, ".SH SETTINGS")?;
+    let text = "Every setting is an option above, the environment variable it names \
+        (`CIPUG_<NAME>`), a `CIPUG_<NAME>=value` line of the settings file \
+        `/etc/cipug/cipug.env` (`CIPUG_SETTINGS_FILE` names another, empty for none), and the \
+        key `<NAME>` of the JSON file `CONFIG_FILE`. The strongest first: options, the \
+        environment, the settings file, the JSON file, the defaults. Booleans take \
+        `true`/`false`, `1`/`0`, `yes`/`no`; lists a comma-separated string. \
+        `cipug config` prints every setting in effect.";
+    writeln!(out, "{}", marked(text))
+}
+
+/// The section on a service's `.env`: every key of [`ENV_KEYS`].
+fn env_keys(out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, ".SH \"THE .ENV OF A SERVICE\"")?;
+    let text = "Each folder under `SERVICES_ROOT` is a service: a compose file and its env file \
+        (`ENV_FILE_NAME`). cipug reads these keys in it. A key with <X> belongs to one image \
+        entry, <X> being the entry's name; the others to the whole service.";
+    writeln!(out, "{}", marked(text))?;
+    for key in ENV_KEYS {
+        let default = key
+            .default
+            .map(|d| format!(" [default: {d}]"))
+            .unwrap_or_default();
+        let scope = match key.applies {
+            Applies::PerEntry => "per entry",
+            Applies::PerService => "per service",
+        };
+        writeln!(
+            out,
+            ".TP\n\\fB{}\\fR ({scope})\n{}{}",
+            roff(&key.shown()),
+            marked(key.help),
+            roff(&default)
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes the completion script for `shell`.
@@ -113,8 +135,44 @@ mod tests {
         let page = String::from_utf8(page).unwrap();
         assert!(page.contains(".SH \"EXIT STATUS\""), "{page}");
         assert!(page.contains("\\fB34\\fR\nservice restart error"), "{page}");
+        assert!(
+            page.contains("\\fB41\\fR\n\\fBcheck \\-\\-fail\\-outdated\\fR"),
+            "{page}"
+        );
         assert!(page.contains("cipug rollback"), "{page}");
         assert!(!page.contains("cipug\\-update(1)"), "{page}");
         assert!(!page.contains("(1)"), "names another page");
+    }
+
+    fn page() -> String {
+        let mut page = Vec::new();
+        man(&mut page).unwrap();
+        String::from_utf8(page).unwrap()
+    }
+
+    #[test]
+    fn man_page_has_every_setting_env_key_and_exit_code() {
+        let page = page();
+        for setting in crate::formats::settings::SETTINGS {
+            let var = roff(&setting.env_var());
+            assert!(page.contains(&var), "man page lacks setting {var}");
+        }
+        let section = &page[page.find(".SH \"THE .ENV OF A SERVICE\"").unwrap()..];
+        for key in ENV_KEYS {
+            let entry = format!(".TP\n\\fB{}\\fR", roff(&key.shown()));
+            assert!(section.contains(&entry), "man page lacks .env key {entry}");
+        }
+        let section = &page[page.find(".SH \"EXIT STATUS\"").unwrap()..];
+        for (code, meaning) in EXIT_CODES {
+            let entry = format!(".TP\n\\fB{code}\\fR\n{}", marked(meaning));
+            assert!(section.contains(&entry), "man page lacks exit code {code}");
+        }
+    }
+
+    #[test]
+    fn names_between_backquotes_are_bold() {
+        assert_eq!(marked("see `--wait`"), "see \\fB\\-\\-wait\\fR");
+        assert_eq!(marked(".env"), "\\&.env");
+        assert_eq!(roff("a\\b"), "a\\eb");
     }
 }

@@ -70,7 +70,6 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             now,
         } => {
             check_tools(&config)?;
-            detect_compose(&mut config, &runner)?;
             let options = crate::commands::update::Options {
                 dry_run,
                 retry_failed,
@@ -135,7 +134,9 @@ fn run_rollback(
     check_tools(&config)?;
     // A dry run starts nothing: it does not need to know the compose tool.
     if !dry_run {
-        detect_compose(&mut config, runner)?;
+        if let Some(detected) = with_compose_flavour(&config, runner)? {
+            config = detected;
+        }
     }
     let options = crate::commands::rollback::Options {
         to,
@@ -146,10 +147,15 @@ fn run_rollback(
     crate::commands::rollback::run(&config, runner, &service, &options, out)
 }
 
-/// Detects the compose tool once for this run, where the run drives it directly.
-fn detect_compose(config: &mut Config, runner: &dyn Runner) -> Result<()> {
-    if Compose::new(config).needed() || config.stop_start_method == StopStartMethod::Compose {
-        config.compose_flavour = crate::adapters::compose_flavour::detect(config, runner)?;
+/// The settings with the compose tool's flavour, asked from the tool once
+/// (`<COMPOSE_TOOL> version`), when the run drives the compose tool directly; `None` when
+/// it does not. Project names read before are to be read again
+/// ([`crate::services::ServiceDir::read_project`]).
+pub(crate) fn with_compose_flavour(config: &Config, runner: &dyn Runner) -> Result<Option<Config>> {
+    if !Compose::new(config).needed() && config.stop_start_method != StopStartMethod::Compose {
+        return Ok(None);
     }
-    Ok(())
+    let mut detected = config.clone();
+    detected.compose_flavour = crate::adapters::compose_flavour::detect(config, runner)?;
+    Ok(Some(detected))
 }

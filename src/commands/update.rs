@@ -58,6 +58,36 @@ pub fn run(
     options: &Options,
     out: &mut dyn Write,
 ) -> Result<()> {
+    // Whether the compose tool passes an ENV_FILE_NAME other than .env only its version
+    // says: asked first then, since the answer can stop the run before anything changed.
+    // Otherwise it is asked once a service is to be restarted, and not at all when nothing
+    // changes.
+    if config.env_file_name == ".env" {
+        return update(config, runner, options, out, Flavour::WhenRestarting);
+    }
+    match crate::commands::with_compose_flavour(config, runner)? {
+        Some(detected) => update(&detected, runner, options, out, Flavour::Known),
+        None => update(config, runner, options, out, Flavour::Known),
+    }
+}
+
+/// Whether the run knows the compose tool's flavour already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavour {
+    /// Asked at the start (or not needed).
+    Known,
+    /// To be asked once a service is to be restarted.
+    WhenRestarting,
+}
+
+/// The update of every service, with the compose tool's flavour known or not yet.
+fn update(
+    config: &Config,
+    runner: &dyn Runner,
+    options: &Options,
+    out: &mut dyn Write,
+    flavour: Flavour,
+) -> Result<()> {
     let _lock = if options.dry_run {
         None
     } else {
@@ -66,16 +96,14 @@ pub fn run(
     let pins = options.pins.as_deref().map(rollout::read).transpose()?;
     let dirs = services::discover(config)?;
     let mut tally = Tally::default();
-    let (all_loaded, failed) = load_services(&dirs, &mut tally.codes);
-    let graph = Graph::find(config, runner, &all_loaded);
-    let all_loaded = graph.order(all_loaded);
+    let (mut all_loaded, failed) = load_services(&dirs, &mut tally.codes);
     tally.rows = failed
         .iter()
         .map(|(name, e)| Row::failed(name, "", e))
         .collect();
     let registries = Registries::new(config, runner);
     let native = registries.native();
-    let (loaded, resolutions, newer, moves) = targets(
+    let (mut loaded, resolutions, newer, moves) = targets(
         config,
         &registries,
         (&all_loaded, pins.as_ref()),
@@ -110,6 +138,20 @@ pub fn run(
         },
         (&mut tally.codes, &mut tally.rows, &mut tally.events),
     );
+    let work = by_index(&loaded, prepared);
+    let detected = detect_for_restarts(config, runner, (flavour, &work), &mut loaded)?;
+    let config = detected.as_ref().unwrap_or(config);
+    if let Some(detected) = &detected {
+        for service in &mut all_loaded {
+            service.dir.read_project(detected);
+        }
+    }
+    let features = Features { config, ..features };
+    let (graph, work) = in_dependency_order(config, runner, &all_loaded, &loaded, work);
+    let prepared: Vec<Prepared<'_>> = work
+        .into_iter()
+        .filter_map(|(i, changes, resume, held)| Some((loaded.get(i)?, changes, resume, held)))
+        .collect();
     let mut updater = Updater::new(config, runner, &journal).knowing(&graph);
     if options.dry_run {
         print_plans((config, &mut updater), &graph, &prepared, out)?;
@@ -123,7 +165,7 @@ pub fn run(
         notifier: &notifier,
         features: &features,
         graph: &graph,
-        services: &loaded,
+        services: &all_loaded,
     };
     update_all(&mut updater, &context, &checks, prepared, &mut tally);
     seen.save();
@@ -132,6 +174,38 @@ pub fn run(
     let entries = metrics::from_update(&tally.rows, &all_loaded, &newer);
     metrics::record(config, &dirs, entries, crate::error::combine(&tally.codes));
     tally.result(options)
+}
+
+/// The dependencies between the service folders (looked for only when something is to be
+/// restarted: a run with nothing to change asks the container tool nothing), and `work` with
+/// providers before their dependents.
+fn in_dependency_order(
+    config: &Config,
+    runner: &dyn Runner,
+    all: &[Service],
+    loaded: &[Service],
+    mut work: Vec<Indexed>,
+) -> (Graph, Vec<Indexed>) {
+    let restarts = work
+        .iter()
+        .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
+    if !restarts {
+        return (Graph::default(), work);
+    }
+    let graph = Graph::find(config, runner, all);
+    let order: Vec<String> = graph
+        .order(loaded.to_vec())
+        .into_iter()
+        .map(|s| s.dir.name)
+        .collect();
+    let rank = |i: usize| {
+        loaded
+            .get(i)
+            .and_then(|s| order.iter().position(|n| *n == s.dir.name))
+            .unwrap_or(usize::MAX)
+    };
+    work.sort_by_key(|(i, ..)| rank(*i));
+    (graph, work)
 }
 
 /// What the run tries: with `pins`, the entries they name, each resolved to its pin (and a
@@ -180,6 +254,50 @@ fn record_and_prune(
         tally.codes.push(e.exit_code());
     }
     notifier.flush();
+    prune(config, runner, tally);
+}
+
+/// A service's preparation by the index of the service in `loaded`, so that `loaded` can be
+/// changed after it.
+type Indexed = (usize, Vec<Change>, Option<Pending>, Vec<Change>);
+
+/// `prepared` by the index of each service in `loaded`.
+fn by_index(loaded: &[Service], prepared: Vec<Prepared<'_>>) -> Vec<Indexed> {
+    prepared
+        .into_iter()
+        .filter_map(|(service, changes, resume, held)| {
+            let i = loaded.iter().position(|s| std::ptr::eq(s, service))?;
+            Some((i, changes, resume, held))
+        })
+        .collect()
+}
+
+/// The settings with the compose tool's flavour for a run that restarts (`None` when it is
+/// known already, nothing in `work` restarts, or the run does not drive the compose tool),
+/// and the project name of each of `loaded` read again as that tool derives it.
+fn detect_for_restarts(
+    config: &Config,
+    runner: &dyn Runner,
+    (flavour, work): (Flavour, &[Indexed]),
+    loaded: &mut [Service],
+) -> Result<Option<Config>> {
+    let restarts = work
+        .iter()
+        .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
+    if flavour == Flavour::Known || !restarts {
+        return Ok(None);
+    }
+    let detected = crate::commands::with_compose_flavour(config, runner)?;
+    if let Some(detected) = &detected {
+        for service in loaded.iter_mut() {
+            service.dir.read_project(detected);
+        }
+    }
+    Ok(detected)
+}
+
+/// Removes unused images after a run that updated something (`PRUNE_IMAGES`).
+fn prune(config: &Config, runner: &dyn Runner, tally: &mut Tally) {
     if config.prune_images && tally.updated > 0 {
         if let Err(e) = runner.run(&Compose::new(config).prune()) {
             log::error!("pruning images: {e}");
@@ -537,6 +655,107 @@ fn print_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::recording::Recording;
+
+    const OLD: &str =
+        "r.invalid/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str =
+        "r.invalid/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    /// A service `svc` following `r.invalid/app:latest`, pinned to `pin`, whose tag skopeo
+    /// resolves (through the recording runner) to `latest`; the settings of one run.
+    fn service(pin: &str, latest: &str) -> (tempfile::TempDir, Config, Recording) {
+        let (root, mut config, dir) = crate::pipeline::fixture::service(pin);
+        std::fs::write(
+            &dir.env_file,
+            format!(
+                "SERVICE_APP_IMAGE_TAGGED=r.invalid/app:latest\nSERVICE_APP_IMAGE_HASHED={pin}\n"
+            ),
+        )
+        .unwrap();
+        config.resolver = crate::config::ResolverKind::Skopeo;
+        config.cache_duration = 0;
+        config.cache_location = root.path().join("cache.json");
+        let (name, digest) = latest.split_once('@').unwrap();
+        let inspect = serde_json::json!({"Name": name, "Digest": digest});
+        let runner = Recording::new()
+            .answer("skopeo inspect", &inspect.to_string())
+            .answer("podman-compose version", "podman-compose version 1.6.0\n");
+        (root, config, runner)
+    }
+
+    fn update(config: &Config, runner: &Recording, dry_run: bool) -> Result<()> {
+        let options = Options {
+            dry_run,
+            retry_failed: false,
+            wait: Wait::No,
+            json: false,
+            pins: None,
+            ignore_windows: false,
+        };
+        run(config, runner, &options, &mut Vec::new())
+    }
+
+    #[test]
+    fn a_run_with_nothing_to_change_runs_no_compose_command() {
+        for dry_run in [false, true] {
+            let (_root, config, runner) = service(OLD, OLD);
+            update(&config, &runner, dry_run).unwrap();
+            let calls = runner.calls();
+            assert!(
+                calls.iter().all(|c| c.starts_with("skopeo inspect")),
+                "dry run {dry_run}: {calls:#?}"
+            );
+            assert_eq!(runner.count("skopeo inspect"), 1);
+        }
+    }
+
+    #[test]
+    fn a_run_that_restarts_asks_the_compose_tool_once_before_it_uses_it() {
+        let (_root, mut config, runner) = service(OLD, NEW);
+        // No snapshot, so that the update goes on to the compose tool's start.
+        config.service_snapshot = false;
+        let _ = update(&config, &runner, false);
+        let calls = runner.calls();
+        assert_eq!(runner.count("podman-compose version"), 1, "{calls:#?}");
+        let asked = calls
+            .iter()
+            .position(|c| c.contains("podman-compose version"))
+            .unwrap();
+        let used = calls
+            .iter()
+            .position(|c| c.starts_with("podman-compose") && !c.contains("podman-compose version"))
+            .unwrap();
+        assert!(asked < used, "{calls:#?}");
+    }
+
+    #[test]
+    fn a_project_named_in_the_env_is_read_once_the_tool_is_known() {
+        let (root, config, runner) = service(OLD, NEW);
+        let env = root.path().join("svc/.env");
+        let text = std::fs::read_to_string(&env).unwrap();
+        std::fs::write(&env, format!("COMPOSE_PROJECT_NAME=custom\n{text}")).unwrap();
+        let _ = update(&config, &runner, false);
+        let calls = runner.calls();
+        let listed = |project: &str| {
+            let label = format!("label=com.docker.compose.project={project}");
+            calls.iter().any(|c| c.contains(&label))
+        };
+        // podman-compose 1.6 names the project after COMPOSE_PROJECT_NAME.
+        assert!(listed("custom"), "{calls:#?}");
+        assert!(!listed("svc"), "{calls:#?}");
+    }
+
+    #[test]
+    fn an_env_file_name_the_tool_cannot_pass_stops_the_run_before_anything() {
+        let (_root, mut config, _) = service(OLD, OLD);
+        config.env_file_name = "app.env".into();
+        let runner =
+            Recording::new().answer("podman-compose version", "podman-composer version  1.0.3\n");
+        let err = update(&config, &runner, false).unwrap_err();
+        assert_eq!(err.exit_code(), exit::VALUE_ERROR, "{err}");
+        assert_eq!(runner.calls().len(), 1, "{:#?}", runner.calls());
+    }
 
     #[test]
     fn the_last_line_counts_what_happened() {

@@ -7,6 +7,7 @@ pub mod compose_project;
 pub mod compose_services;
 pub mod compose_version;
 pub mod dialects;
+pub mod env_keys;
 pub mod envfile;
 pub mod flow_reindent;
 pub mod image_ref;

@@ -4,11 +4,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::formats::dialects::{self, Reading, Tool};
+use crate::formats::env_keys::{ENTRY_INFIX, ENTRY_PREFIX, HASHED, TAGGED};
 use crate::formats::envfile::EnvFile;
-
-const PREFIX: &str = "SERVICE_";
-const TAGGED: &str = "_IMAGE_TAGGED";
-const HASHED: &str = "_IMAGE_HASHED";
 
 /// One followed image of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,27 +26,25 @@ pub struct ImageEntry {
 impl ImageEntry {
     /// `SERVICE_<X>_IMAGE_TAGGED`.
     pub fn tagged_key(&self) -> String {
-        format!("{PREFIX}{}{TAGGED}", self.entry)
+        TAGGED.key(&self.entry)
     }
 
     /// `SERVICE_<X>_IMAGE_HASHED`.
     pub fn hashed_key(&self) -> String {
-        format!("{PREFIX}{}{HASHED}", self.entry)
+        HASHED.key(&self.entry)
     }
 }
 
 /// Whether `name` is a `SERVICE_<X>_IMAGE_<...>` variable, one that decides a pin.
 pub fn is_pin_variable(name: &str) -> bool {
-    name.strip_prefix(PREFIX)
-        .and_then(|rest| rest.find("_IMAGE_"))
+    name.strip_prefix(ENTRY_PREFIX)
+        .and_then(|rest| rest.find(ENTRY_INFIX))
         .is_some_and(|i| i > 0)
 }
 
 /// The `<X>` of a TAGGED key.
 fn tagged_entry(key: &str) -> Option<&str> {
-    key.strip_prefix(PREFIX)
-        .and_then(|k| k.strip_suffix(TAGGED))
-        .filter(|x| !x.is_empty())
+    TAGGED.entry_in(key)
 }
 
 /// Finds the image entries of `env`, in file order, with the values every compose tool
@@ -60,7 +55,7 @@ pub fn image_entries(env: &EnvFile) -> Result<Vec<ImageEntry>, (usize, String)> 
     let mut images: Vec<ImageEntry> = Vec::new();
     let mut hashed_lines: HashMap<&str, Vec<usize>> = HashMap::new();
     for entry in env.entries() {
-        if entry.key.starts_with(PREFIX) && entry.key.ends_with(HASHED) {
+        if HASHED.entry_in(&entry.key).is_some() {
             hashed_lines.entry(&entry.key).or_default().push(entry.line);
         }
     }
@@ -92,7 +87,7 @@ pub fn image_entries(env: &EnvFile) -> Result<Vec<ImageEntry>, (usize, String)> 
                 tagged.escape_debug()
             )));
         }
-        let hashed_key = format!("{PREFIX}{x}{HASHED}");
+        let hashed_key = HASHED.key(x);
         let lines = hashed_lines.get(hashed_key.as_str()).map_or(&[][..], |l| l);
         if let [_, second, ..] = lines {
             return Err((*second, format!("{hashed_key} is set twice")));

@@ -44,7 +44,13 @@ impl Checks {
         }
         let outside = outside_snapshots(config, prepared);
         let not_ready = crate::pipeline::readiness::not_ready(config, runner, prepared);
-        let compose_broken = check_compose_tool(config, runner);
+        // A flavour this run read from the tool's `version` says already that it starts.
+        let compose_broken = match config.compose_flavour.kind {
+            crate::formats::compose_version::ComposeKind::Unknown => {
+                check_compose_tool(config, runner)
+            }
+            _ => None,
+        };
         let pulls = if config.service_pull {
             // A service refused for where its env file lies pulls nothing.
             let pins: Vec<String> = prepared

@@ -225,14 +225,13 @@ fn parse(path: &Path, text: &str) -> Result<ComposeServices, String> {
 
 /// `COMPOSE_FILE` as the compose tool would see it: cipug's environment, else the `.env`.
 fn compose_file_setting(dir: &ServiceDir) -> Option<String> {
-    if let Ok(value) = std::env::var("COMPOSE_FILE") {
+    let key = crate::formats::env_keys::COMPOSE_FILE.name;
+    if let Ok(value) = std::env::var(key) {
         return Some(value).filter(|v| !v.is_empty());
     }
     let bytes = std::fs::read(&dir.env_file).ok()?;
     let env = EnvFile::parse(&bytes).ok()?;
-    env.variables()
-        .remove("COMPOSE_FILE")
-        .filter(|v| !v.is_empty())
+    env.variables().remove(key).filter(|v| !v.is_empty())
 }
 
 /// `COMPOSE_PATH_SEPARATOR`, `:` when unset.

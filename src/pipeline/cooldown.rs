@@ -69,7 +69,7 @@ pub fn rfc3339(time: f64) -> String {
 /// The cool-down of `entry` of `service` in hours: `SERVICE_<X>_IMAGE_MIN_AGE` from its `.env`,
 /// else `MIN_AGE`. A value that is not a number of hours is a warning and the setting applies.
 pub fn min_age(config: &Config, service: &Service, entry: &str) -> f64 {
-    let key = format!("SERVICE_{entry}_IMAGE_MIN_AGE");
+    let key = crate::formats::env_keys::MIN_AGE.key(entry);
     match service.env.variables().get(&key) {
         None => config.min_age,
         Some(text) => match text.trim().parse::<f64>() {

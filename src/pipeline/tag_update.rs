@@ -12,7 +12,7 @@ use crate::resolve::Resolutions;
 
 /// How far `entry` of `service` may move: `SERVICE_<X>_IMAGE_TAG_UPDATE`, else `TAG_UPDATE`.
 pub fn mode(config: &Config, service: &Service, entry: &str) -> String {
-    let key = format!("SERVICE_{entry}_IMAGE_TAG_UPDATE");
+    let key = crate::formats::env_keys::TAG_UPDATE.key(entry);
     match service
         .env
         .variables()

@@ -21,7 +21,7 @@ pub enum Policy {
 
 /// The `.env` key of entry `x`'s policy.
 pub fn key(x: &str) -> String {
-    format!("SERVICE_{x}_IMAGE_UPDATE")
+    crate::formats::env_keys::UPDATE.key(x)
 }
 
 /// The policy of entry `x` of `service`; a value that is not one of the three is an error
