@@ -39,7 +39,20 @@ pub fn static_binary() -> PathBuf {
             let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
             let triple = "x86_64-unknown-linux-musl";
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-            let out = Command::new(cargo)
+            // Without what cargo gives a test process (CARGO_PKG_*, CARGO_MANIFEST_DIR, the
+            // library path, ...): with them, the build scripts of dependencies run again and
+            // the binary `scripts/package-deb` built is rebuilt, and rebuilt again by it.
+            let mut build = Command::new(cargo);
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy();
+                let keep = ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&key.as_ref());
+                if (key.starts_with("CARGO_") && !keep)
+                    || ["LD_LIBRARY_PATH", "OUT_DIR", "RUSTC", "RUSTDOC"].contains(&key.as_ref())
+                {
+                    build.env_remove(key.as_ref());
+                }
+            }
+            let out = build
                 .args(["build", "--release", "--locked", "--target", triple])
                 .current_dir(repo)
                 .output()
