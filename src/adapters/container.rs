@@ -80,6 +80,11 @@ pub fn image_id_cmd(config: &Config, pin: &str) -> Cmd {
     tool(config).args(["image", "inspect", "--format", "{{.Id}}", pin])
 }
 
+/// `<CONTAINER_TOOL> --version`: podman and docker name themselves and their version.
+pub fn version_cmd(config: &Config) -> Cmd {
+    tool(config).arg("--version")
+}
+
 /// `<CONTAINER_TOOL> pull <pin>`: the same registries, credentials and storage compose uses.
 pub fn pull_cmd(config: &Config, pin: &str) -> Cmd {
     tool(config)

@@ -3,8 +3,10 @@
 
 use crate::adapters::compose::Compose;
 use crate::adapters::compose_flavour::{self, ComposeKind, ContainerKind};
+use crate::adapters::container;
 use crate::adapters::runner::Runner;
 use crate::config::{Config, StopStartMethod};
+use crate::formats::container_version;
 
 /// What doctor says about the compose tool and container tool: `Ok(text)` when they fit,
 /// `Err(what to fix)` when not.
@@ -34,7 +36,8 @@ pub fn combination(config: &Config, runner: &dyn Runner) -> Option<Result<String
             ))
         }
         _ => Ok(format!(
-            "compose tool `{tool}` is {flavour}, with container tool `{container}`{}",
+            "compose tool `{tool}` is {flavour}, with container tool `{container}`{}{}",
+            container_version_of(config, runner).map_or(String::new(), |v| format!(" ({v})")),
             if flavour.exit_codes_reliable() {
                 ""
             } else {
@@ -44,18 +47,32 @@ pub fn combination(config: &Config, runner: &dyn Runner) -> Option<Result<String
     })
 }
 
+/// The container tool's name and version (`podman 5.4.2`), when it says them.
+fn container_version_of(config: &Config, runner: &dyn Runner) -> Option<String> {
+    let out = runner.run(&container::version_cmd(config)).ok()?;
+    container_version::parse(&out.stdout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapters::runner::{Cmd, Output, RunError};
 
-    /// Answers every command with one version text.
+    /// Answers the compose tool's `version` with one text and the container tool's
+    /// `--version` as podman 5.4.2 or docker 26.1.5 do.
     struct Version(&'static str);
 
     impl Runner for Version {
-        fn run(&self, _cmd: &Cmd) -> std::result::Result<Output, RunError> {
+        fn run(&self, cmd: &Cmd) -> std::result::Result<Output, RunError> {
+            let stdout = match (cmd.args.as_slice(), cmd.program.as_str()) {
+                ([flag], "podman") if flag == "--version" => "podman version 5.4.2\n",
+                ([flag], _) if flag == "--version" => {
+                    "Docker version 26.1.5+dfsg1, build a72d7cd\n"
+                }
+                _ => self.0,
+            };
             Ok(Output {
-                stdout: self.0.to_owned(),
+                stdout: stdout.to_owned(),
                 stderr: String::new(),
             })
         }
@@ -83,13 +100,13 @@ mod tests {
                 &old,
                 "podman",
                 ".env",
-                Ok("is podman-compose 1.0.3, with container tool `podman` (exits 0 on failures"),
+                Ok("is podman-compose 1.0.3, with container tool `podman` (podman 5.4.2) (exits 0 on failures"),
             ),
             (
                 &new,
                 "podman",
                 ".env",
-                Ok("is podman-compose 1.6.0, with container tool `podman`"),
+                Ok("is podman-compose 1.6.0, with container tool `podman` (podman 5.4.2)"),
             ),
             (&new, "podman", "app.env", Ok("is podman-compose 1.6.0")),
             (
@@ -102,7 +119,7 @@ mod tests {
                 &docker,
                 "/usr/bin/docker",
                 ".env",
-                Ok("is docker compose 1.29.2, with container tool `/usr/bin/docker`"),
+                Ok("is docker compose 1.29.2, with container tool `/usr/bin/docker` (docker 26.1.5+dfsg1)"),
             ),
             (&v2, "docker", ".env", Ok("is docker compose 2.20.2")),
             (&new, "docker", ".env", Err("set CONTAINER_TOOL=podman")),

@@ -15,6 +15,7 @@ pub mod report;
 pub mod rollback;
 pub mod rollout;
 pub mod update;
+pub mod update_plan;
 
 use crate::commands::check::run_check;
 use crate::pipeline::prepare::check_tools;

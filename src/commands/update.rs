@@ -10,9 +10,11 @@ use crate::adapters::runner::Runner;
 use crate::commands::metrics;
 use crate::commands::report;
 use crate::commands::rollout;
+use crate::commands::update_plan::{
+    by_index, detect_for_restarts, in_dependency_order, print_plans, targets, Flavour,
+};
 use crate::config::Config;
 use crate::error::{exit, Error, Result};
-use crate::formats::retag::Retag;
 use crate::pipeline::apply::{Started, Step, Updater};
 use crate::pipeline::checks::{attempted, prepared_failure, Checks};
 use crate::pipeline::dependents::restart::{bring_up, Restarted};
@@ -22,15 +24,12 @@ use crate::pipeline::gate_slots::GateSlots;
 use crate::pipeline::history::{Event, History};
 use crate::pipeline::journal::{Journal, Pending, RollbackStep};
 use crate::pipeline::lock::{RunLock, Wait};
-use crate::pipeline::newer::{self, NewerTags};
 use crate::pipeline::plan::{Change, Outcome, Service};
-use crate::pipeline::prepare::{load_services, resolve_services, Registries};
+use crate::pipeline::prepare::{load_services, Registries};
 use crate::pipeline::record::record;
 use crate::pipeline::select::{prepare, Features, Prepared, Selection};
 use crate::pipeline::summary::Row;
-use crate::pipeline::tag_update;
 use crate::pipeline::what_changed;
-use crate::resolve::Resolutions;
 use crate::services;
 
 /// How `update` was asked to run.
@@ -71,15 +70,6 @@ pub fn run(
     }
 }
 
-/// Whether the run knows the compose tool's flavour already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flavour {
-    /// Asked at the start (or not needed).
-    Known,
-    /// To be asked once a service is to be restarted.
-    WhenRestarting,
-}
-
 /// The update of every service, with the compose tool's flavour known or not yet.
 fn update(
     config: &Config,
@@ -97,10 +87,7 @@ fn update(
     let dirs = services::discover(config)?;
     let mut tally = Tally::default();
     let (mut all_loaded, failed) = load_services(&dirs, &mut tally.codes);
-    tally.rows = failed
-        .iter()
-        .map(|(name, e)| Row::failed(name, "", e))
-        .collect();
+    tally.rows = failed.iter().map(|(n, e)| Row::failed(n, "", e)).collect();
     let registries = Registries::new(config, runner);
     let native = registries.native();
     let (mut loaded, resolutions, newer, moves) = targets(
@@ -111,10 +98,7 @@ fn update(
         &mut tally.rows,
     );
     let history = History::new(&config.state_dir);
-    let past = history.events().unwrap_or_else(|e| {
-        log::warn!("{e}; held-back digests are not known in this run");
-        Vec::new()
-    });
+    let past = past_events(&history);
     let journal = Journal::new(&config.state_dir);
     let notifier = Notifier::new(config, runner);
     let mut seen = FirstSeen::load(&config.state_dir);
@@ -141,11 +125,7 @@ fn update(
     let work = by_index(&loaded, prepared);
     let detected = detect_for_restarts(config, runner, (flavour, &work), &mut loaded)?;
     let config = detected.as_ref().unwrap_or(config);
-    if let Some(detected) = &detected {
-        for service in &mut all_loaded {
-            service.dir.read_project(detected);
-        }
-    }
+    reread_projects(detected.as_ref(), &mut all_loaded);
     let features = Features { config, ..features };
     let (graph, work) = in_dependency_order(config, runner, &all_loaded, &loaded, work);
     let prepared: Vec<Prepared<'_>> = work
@@ -176,67 +156,19 @@ fn update(
     tally.result(options)
 }
 
-/// The dependencies between the service folders (looked for only when something is to be
-/// restarted: a run with nothing to change asks the container tool nothing), and `work` with
-/// providers before their dependents.
-fn in_dependency_order(
-    config: &Config,
-    runner: &dyn Runner,
-    all: &[Service],
-    loaded: &[Service],
-    mut work: Vec<Indexed>,
-) -> (Graph, Vec<Indexed>) {
-    let restarts = work
-        .iter()
-        .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
-    if !restarts {
-        return (Graph::default(), work);
-    }
-    let graph = Graph::find(config, runner, all);
-    let order: Vec<String> = graph
-        .order(loaded.to_vec())
-        .into_iter()
-        .map(|s| s.dir.name)
-        .collect();
-    let rank = |i: usize| {
-        loaded
-            .get(i)
-            .and_then(|s| order.iter().position(|n| *n == s.dir.name))
-            .unwrap_or(usize::MAX)
-    };
-    work.sort_by_key(|(i, ..)| rank(*i));
-    (graph, work)
+/// The history so far; empty (with a warning) when it cannot be read.
+fn past_events(history: &History) -> Vec<Event> {
+    history.events().unwrap_or_else(|e| {
+        log::warn!("{e}; held-back digests are not known in this run");
+        Vec::new()
+    })
 }
 
-/// What the run tries: with `pins`, the entries they name, each resolved to its pin (and a
-/// `not in pins` row in `rows` for each other entry); otherwise every entry of `loaded`,
-/// resolved, with the newer version tags and the tag moves they allow.
-fn targets(
-    config: &Config,
-    registries: &Registries<'_>,
-    (loaded, pins): (&[Service], Option<&crate::formats::pins_file::Pins>),
-    save_cache: bool,
-    rows: &mut Vec<Row>,
-) -> (
-    Vec<Service>,
-    Resolutions,
-    NewerTags,
-    Vec<(String, String, Retag)>,
-) {
-    match pins {
-        Some(pins) => {
-            let (kept, left) = rollout::select(loaded, pins);
-            rows.extend(left);
-            (
-                kept,
-                rollout::resolutions(pins),
-                NewerTags::new(),
-                Vec::new(),
-            )
-        }
-        None => {
-            let (resolutions, newer, moves) = resolve_all(config, registries, loaded, save_cache);
-            (loaded.to_vec(), resolutions, newer, moves)
+/// Each service's project name read again as the compose tool `detected` derives it.
+fn reread_projects(detected: Option<&Config>, services: &mut [Service]) {
+    for service in services.iter_mut() {
+        if let Some(detected) = detected {
+            service.dir.read_project(detected);
         }
     }
 }
@@ -257,45 +189,6 @@ fn record_and_prune(
     prune(config, runner, tally);
 }
 
-/// A service's preparation by the index of the service in `loaded`, so that `loaded` can be
-/// changed after it.
-type Indexed = (usize, Vec<Change>, Option<Pending>, Vec<Change>);
-
-/// `prepared` by the index of each service in `loaded`.
-fn by_index(loaded: &[Service], prepared: Vec<Prepared<'_>>) -> Vec<Indexed> {
-    prepared
-        .into_iter()
-        .filter_map(|(service, changes, resume, held)| {
-            let i = loaded.iter().position(|s| std::ptr::eq(s, service))?;
-            Some((i, changes, resume, held))
-        })
-        .collect()
-}
-
-/// The settings with the compose tool's flavour for a run that restarts (`None` when it is
-/// known already, nothing in `work` restarts, or the run does not drive the compose tool),
-/// and the project name of each of `loaded` read again as that tool derives it.
-fn detect_for_restarts(
-    config: &Config,
-    runner: &dyn Runner,
-    (flavour, work): (Flavour, &[Indexed]),
-    loaded: &mut [Service],
-) -> Result<Option<Config>> {
-    let restarts = work
-        .iter()
-        .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
-    if flavour == Flavour::Known || !restarts {
-        return Ok(None);
-    }
-    let detected = crate::commands::with_compose_flavour(config, runner)?;
-    if let Some(detected) = &detected {
-        for service in loaded.iter_mut() {
-            service.dir.read_project(detected);
-        }
-    }
-    Ok(detected)
-}
-
 /// Removes unused images after a run that updated something (`PRUNE_IMAGES`).
 fn prune(config: &Config, runner: &dyn Runner, tally: &mut Tally) {
     if config.prune_images && tally.updated > 0 {
@@ -304,27 +197,6 @@ fn prune(config: &Config, runner: &dyn Runner, tally: &mut Tally) {
             tally.codes.push(exit::TOOL_ERROR);
         }
     }
-}
-
-/// Resolves every tag of `loaded` once, finds newer version tags and resolves the tag moves
-/// they allow, all through the run's registry clients.
-fn resolve_all(
-    config: &Config,
-    registries: &Registries<'_>,
-    loaded: &[Service],
-    save_cache: bool,
-) -> (Resolutions, NewerTags, Vec<(String, String, Retag)>) {
-    let resolver = registries.resolver(config);
-    let mut resolutions = resolve_services(config, &*resolver, loaded, save_cache);
-    let newer = newer::find(
-        registries.native(),
-        loaded,
-        &resolutions,
-        config.resolve_jobs,
-    );
-    let moves = tag_update::plan(config, loaded, &newer);
-    tag_update::resolve(config, &*resolver, &moves, &mut resolutions, save_cache);
-    (resolutions, newer, moves)
 }
 
 /// Updates each service in turn, all but the health gates; each started service's gate is
@@ -598,58 +470,6 @@ fn apply(
             failed_snapshot: None,
         }),
     }
-}
-
-/// `--dry-run`: what the update of each of `prepared` would change and run.
-fn print_plans(
-    (config, updater): (&Config, &mut Updater<'_>),
-    graph: &Graph,
-    prepared: &[Prepared<'_>],
-    out: &mut dyn Write,
-) -> Result<()> {
-    let outside = crate::pipeline::checks::outside_snapshots(config, prepared);
-    for (service, changes, _, _) in prepared {
-        let refused = outside.get(&service.dir.name).map(String::as_str);
-        let after = graph.lines_of(&service.dir.name);
-        print_plan(updater, (service, changes), (refused, after), out)?;
-    }
-    Ok(())
-}
-
-/// `--dry-run`: what an update of `service` would change and run, or why it would be
-/// refused (`refused`: its env file is outside its snapshots), and the dependents in other
-/// folders it would restart after it (`after`).
-fn print_plan(
-    updater: &mut Updater<'_>,
-    (service, changes): (&Service, &[Change]),
-    (refused, after): (Option<&str>, Vec<String>),
-    out: &mut dyn Write,
-) -> Result<()> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let io = |e| Error::io("standard output", e);
-    if let Some(why) = refused {
-        writeln!(out, "{}: would be refused (32): {why}", service.dir.name).map_err(io)?;
-        return Ok(());
-    }
-    writeln!(out, "{}: would update", service.dir.name).map_err(io)?;
-    let hook = |key| {
-        crate::adapters::hooks::command(&service.env, &service.dir, key)
-            .ok()
-            .flatten()
-            .map(|c| format!("{key}: {c}"))
-    };
-    let plan = updater.plan(service, changes);
-    let lines = hook(crate::adapters::hooks::PRE)
-        .into_iter()
-        .chain(plan)
-        .chain(hook(crate::adapters::hooks::POST))
-        .chain(after.into_iter().map(|d| format!("then restarts {d}")));
-    for line in lines {
-        writeln!(out, "  {line}").map_err(io)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

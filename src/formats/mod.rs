@@ -6,6 +6,7 @@ pub mod compose_limits;
 pub mod compose_project;
 pub mod compose_services;
 pub mod compose_version;
+pub mod container_version;
 pub mod dialects;
 pub mod env_keys;
 pub mod envfile;

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 pub mod auth;
+pub mod debian13;
 pub mod fake;
 pub mod flavour;
 
