@@ -234,21 +234,38 @@ fn help_and_version() {
     );
 }
 
+/// The README and every page in `docs/`, one after the other.
+fn documentation() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    let mut docs: Vec<_> = fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    pages.extend(docs);
+    pages
+        .iter()
+        .map(|p| fs::read_to_string(p).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn readme_documents_every_setting_and_exit_code() {
-    let readme =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = documentation();
     for setting in cipug::formats::settings::SETTINGS {
         assert!(
             readme.contains(&format!("`{}`", setting.name)),
-            "README lacks setting {}",
+            "README and docs/ lack setting {}",
             setting.name
         );
     }
     for key in cipug::formats::env_keys::ENV_KEYS {
         assert!(
             readme.contains(&format!("`{}`", key.shown())),
-            "README lacks .env key {}",
+            "README and docs/ lack .env key {}",
             key.shown()
         );
     }
