@@ -792,3 +792,54 @@ fn tags_resolve_through_registries_conf_mirrors_and_rewrites_as_podman_pulls() {
     assert!(!run.stderr.contains("labels not read"), "{}", run.stderr);
     assert!(stack.pin("f5-labels").unwrap().ends_with(&new));
 }
+
+/// On a terminal a waiting health gate says what it waits for and how long it may still
+/// take; in a log (no terminal) it does not. The terminal is `script`'s pseudo-terminal.
+#[test]
+fn a_waiting_gate_says_so_on_a_terminal_only() {
+    let mut stack = Stack::new();
+    let img = stack.image("demo/app");
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
+    stack.service(
+        "g-term",
+        COMPOSE,
+        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+        true,
+    );
+    let settings = [("CIPUG_HEALTH_SETTLE", "4"), ("CIPUG_CACHE_DURATION", "0")];
+    let cmd = stack.cipug_command(&[], &settings);
+    let line = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| shell_words::quote(&a.to_string_lossy()).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &format!("exec {line}"), "/dev/null"])
+        .env_clear();
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            script.env(key, value);
+        }
+    }
+    let out = script.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("g-term: health gate waits for") && text.contains("s left at most"),
+        "{text}"
+    );
+    // The same wait in a log says nothing of it.
+    stack
+        .images
+        .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);
+    let run = stack.cipug(&[], &settings);
+    run.expect_code(0);
+    assert!(
+        !run.stderr.contains("health gate waits for"),
+        "{}",
+        run.stderr
+    );
+}
