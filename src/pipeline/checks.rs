@@ -159,19 +159,12 @@ pub fn attempted(changes: Vec<Change>, resume: Option<&Pending>) -> Vec<Change> 
 mod tests {
     use super::*;
     use crate::adapters::recording::Recording;
-    use crate::formats::image_ref::Pin;
 
     const NEW: &str =
         "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
     fn change() -> Change {
-        Change {
-            entry: "APP".into(),
-            old: None,
-            new: Pin::parse(NEW).unwrap(),
-            retag: None,
-            older: None,
-        }
+        crate::pipeline::fixture::change("APP", None, NEW)
     }
 
     #[test]

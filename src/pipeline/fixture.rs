@@ -34,3 +34,14 @@ pub fn service(pin: &str) -> (tempfile::TempDir, Config, ServiceDir) {
     let dir = crate::services::discover(&config).unwrap().remove(0);
     (root, config, dir)
 }
+
+/// A change of `entry` from `old` to `new` (a pin), no tag move.
+pub fn change(entry: &str, old: Option<&str>, new: &str) -> crate::pipeline::plan::Change {
+    crate::pipeline::plan::Change {
+        entry: entry.to_owned(),
+        old: old.map(str::to_owned),
+        new: crate::formats::image_ref::Pin::parse(new).unwrap(),
+        retag: None,
+        older: None,
+    }
+}

@@ -203,11 +203,22 @@ fn running_or_always(
 /// The containers of `all` that depend on `targets`, directly or through each other (see
 /// [`Container::depends_on`]), those furthest down first: the order they are removed in.
 fn dependents_of<'c>(all: &'c [Container], targets: &[&Container]) -> Vec<&'c Container> {
+    depending(all, targets, |_| true)
+}
+
+/// The containers of `all` that `keep` accepts and that depend on `targets`, directly or
+/// through each other, those furthest down first.
+pub fn depending<'c>(
+    all: &'c [Container],
+    targets: &[&Container],
+    keep: impl Fn(&Container) -> bool,
+) -> Vec<&'c Container> {
     let mut chosen: Vec<&Container> = targets.to_vec();
     let mut found: Vec<&Container> = Vec::new();
     loop {
         let next: Vec<&Container> = all
             .iter()
+            .filter(|c| keep(c))
             .filter(|c| !chosen.iter().any(|t| t.id == c.id))
             .filter(|c| chosen.iter().any(|t| c.depends_on(t)))
             .collect();

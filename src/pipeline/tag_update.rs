@@ -174,13 +174,7 @@ mod tests {
             reference: "r.io/app:1.1".into(),
         };
         let moves = vec![("svc".to_owned(), "APP".to_owned(), retag.clone())];
-        let plain = Change {
-            entry: "APP".into(),
-            old: Some(OLD.into()),
-            new: Pin::parse(NEW).unwrap(),
-            retag: None,
-            older: None,
-        };
+        let plain = crate::pipeline::fixture::change("APP", Some(OLD), NEW);
         let mut resolutions = Resolutions::new();
         resolutions.insert("r.io/app:1.1".into(), Ok(Pin::parse(MOVED).unwrap()));
         let got = apply(&service, vec![plain.clone()], &moves, &resolutions);

@@ -105,7 +105,6 @@ pub fn report(service: &str, available: &[Change], notifier: Option<&Notifier>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::image_ref::Pin;
 
     const OLD: &str =
         "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -127,13 +126,7 @@ mod tests {
     }
 
     fn change(entry: &str) -> Change {
-        Change {
-            entry: entry.into(),
-            old: Some(OLD.into()),
-            new: Pin::parse(NEW).unwrap(),
-            retag: None,
-            older: None,
-        }
+        crate::pipeline::fixture::change(entry, Some(OLD), NEW)
     }
 
     #[test]

@@ -565,13 +565,7 @@ mod tests {
     }
 
     fn change() -> Change {
-        Change {
-            entry: "APP".into(),
-            old: Some(OLD.into()),
-            new: Pin::parse(NEW).unwrap(),
-            retag: None,
-            older: None,
-        }
+        crate::pipeline::fixture::change("APP", Some(OLD), NEW)
     }
 
     fn pinned(service: &Service) -> bool {

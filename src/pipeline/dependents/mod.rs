@@ -142,29 +142,18 @@ impl Graph {
         let Some((_, project)) = self.projects.iter().find(|(n, _)| n == provider) else {
             return Vec::new();
         };
-        let mut chosen: Vec<&Container> = self
+        let stopping: Vec<&Container> = self
             .containers
             .iter()
             .filter(|c| c.compose_project() == project)
             .filter(|c| stopped.is_none_or(|ids| ids.contains(&c.id)))
             .collect();
-        let mut found: Vec<&Container> = Vec::new();
-        loop {
-            let next: Vec<&Container> = self
-                .containers
-                .iter()
-                .filter(|c| c.compose_project() != project)
-                .filter(|c| !chosen.iter().any(|t| t.id == c.id))
-                .filter(|c| chosen.iter().any(|t| c.depends_on(t)))
-                .collect();
-            if next.is_empty() {
-                break;
-            }
-            chosen.extend(&next);
-            found.extend(next);
-        }
-        found.reverse();
-        found.into_iter().cloned().collect()
+        crate::pipeline::restart::depending(&self.containers, &stopping, |c| {
+            c.compose_project() != project
+        })
+        .into_iter()
+        .cloned()
+        .collect()
     }
 
     /// `services` in the order a run takes them: each provider before its dependents,
