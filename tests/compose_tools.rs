@@ -1,7 +1,7 @@
 //! End to end, once per compose tool: Debian 12's podman-compose 1.0.3, Debian 13's 1.3.0
 //! and the newest podman-compose (PyPI, in virtualenvs), Debian 12's docker-compose 1.29 and
-//! Debian 13's docker compose v2 2.26.1, standalone and as the `docker compose` plugin, with
-//! a private dockerd. Each runs an update, a failing update with automatic rollback and
+//! Debian 13's docker compose v2 2.26.1, standalone and as the `docker compose` plugin (of
+//! Debian 12's docker 20.10 and of Debian 13's docker 26.1.5), with a private dockerd. Each runs an update, a failing update with automatic rollback and
 //! `cipug rollback`, plus what differs between the tools: `--env-file`, whether the process
 //! environment wins over the `.env`, the pull check, the exit code of a failed `up`, and what
 //! `doctor` says. The other
@@ -208,4 +208,9 @@ fn docker_compose_v2() {
 #[test]
 fn docker_compose_v2_plugin() {
     update_gate_and_rollback(Flavour::DockerComposePlugin, "docker compose 2.26.1");
+}
+
+#[test]
+fn docker_compose_v2_plugin_on_docker_26() {
+    update_gate_and_rollback(Flavour::DockerComposePlugin26, "docker compose 2.26.1");
 }

@@ -90,7 +90,7 @@ fn joined_and_linked_run(stack: &Stack, name: &str) {
     let out = support::sh_in(
         &stack.root,
         &stack.container_env(),
-        stack.flavour.container_tool(),
+        &stack.flavour.container_tool(),
         &args,
     );
     assert!(

@@ -5,7 +5,9 @@
 //! The tools: Debian 12's podman-compose 1.0.3 and docker-compose 1.29 (Python), Debian 13's
 //! podman-compose 1.3.0 and the newest from PyPI (each in a virtualenv of its own), and
 //! Debian 13's docker compose v2 2.26.1 (Go), standalone and as the plugin of Debian 12's
-//! docker client; both docker compose tools with Debian 12's dockerd 20.10.
+//! docker client; both docker compose tools with Debian 12's dockerd 20.10. And the plugin
+//! with Debian 13's docker 26.1.5 (its dockerd and client, unpacked beside Debian 12's; the
+//! daemon runs on Debian 12's containerd and runc).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,9 @@ pub enum Flavour {
     /// Debian 13's docker compose v2 as the plugin of Debian 12's docker client:
     /// `/usr/bin/docker compose`, found through `DOCKER_CONFIG`'s `cli-plugins/`.
     DockerComposePlugin,
+    /// Debian 13's docker compose v2 as the plugin of Debian 13's docker 26.1.5: its client
+    /// (`docker compose`, the plugin through `DOCKER_CONFIG`) and a private dockerd 26.
+    DockerComposePlugin26,
 }
 
 /// The virtualenv `scripts/install-deps` makes (`CIPUG_TEST_VENV` overrides it).
@@ -48,6 +53,11 @@ pub fn venv13() -> PathBuf {
 pub fn trixie() -> PathBuf {
     std::env::var_os("CIPUG_TEST_TRIXIE")
         .map_or_else(|| PathBuf::from("/opt/cipug-test/trixie"), PathBuf::from)
+}
+
+/// Debian 13's docker.io and docker-cli (26.1.5), unpacked together.
+pub fn docker26() -> PathBuf {
+    trixie().join("docker26")
 }
 
 /// A file `scripts/install-deps` makes, or a panic that says so.
@@ -75,6 +85,10 @@ impl Flavour {
                 installed(trixie().join("docker/cli-plugins/docker-compose"));
                 "/usr/bin/docker compose".into()
             }
+            Flavour::DockerComposePlugin26 => {
+                installed(trixie().join("docker/cli-plugins/docker-compose"));
+                format!("{} compose", self.container_tool())
+            }
         }
     }
 
@@ -90,7 +104,7 @@ impl Flavour {
     /// What the tools need in their environment: `DOCKER_CONFIG` for the plugin.
     pub fn env(self) -> Vec<(String, String)> {
         match self {
-            Flavour::DockerComposePlugin => vec![(
+            Flavour::DockerComposePlugin | Flavour::DockerComposePlugin26 => vec![(
                 "DOCKER_CONFIG".into(),
                 trixie().join("docker").display().to_string(),
             )],
@@ -100,14 +114,15 @@ impl Flavour {
 
     /// The `CONTAINER_TOOL` value. Debian's docker client by its path: another, newer one
     /// may come first on `PATH`.
-    pub fn container_tool(self) -> &'static str {
+    pub fn container_tool(self) -> String {
         match self {
             Flavour::PodmanCompose10 | Flavour::PodmanCompose13 | Flavour::PodmanComposeNewest => {
-                "podman"
+                "podman".into()
             }
             Flavour::DockerCompose | Flavour::DockerComposeV2 | Flavour::DockerComposePlugin => {
-                "/usr/bin/docker"
+                "/usr/bin/docker".into()
             }
+            Flavour::DockerComposePlugin26 => installed(docker26().join("usr/bin/docker")),
         }
     }
 
@@ -121,7 +136,9 @@ impl Flavour {
     pub fn v2(self) -> bool {
         matches!(
             self,
-            Flavour::DockerComposeV2 | Flavour::DockerComposePlugin
+            Flavour::DockerComposeV2
+                | Flavour::DockerComposePlugin
+                | Flavour::DockerComposePlugin26
         )
     }
 }
@@ -132,13 +149,17 @@ static DAEMONS: AtomicUsize = AtomicUsize::new(0);
 pub struct Dockerd {
     dir: PathBuf,
     child: std::process::Child,
+    /// The docker client of the flavour.
+    client: String,
     /// `unix://<dir>/docker.sock`, for `DOCKER_HOST`.
     pub host: String,
 }
 
 impl Dockerd {
-    /// Starts a daemon keeping everything under `dir`; `registry` is marked insecure.
-    pub fn start(dir: &Path, registry: &str) -> Dockerd {
+    /// Starts the daemon of `flavour` (Debian 12's `dockerd`, or docker 26's from its folder,
+    /// its own programs first on `PATH`) keeping everything under `dir`; `registry` is marked
+    /// insecure.
+    pub fn start(flavour: Flavour, dir: &Path, registry: &str) -> Dockerd {
         fs::create_dir_all(dir).unwrap();
         // Own address pools, so that two daemons of parallel tests never share a subnet.
         let n = (std::process::id() as usize * 7 + DAEMONS.fetch_add(1, Ordering::SeqCst)) % 200;
@@ -149,7 +170,23 @@ impl Dockerd {
         fs::write(dir.join("daemon.json"), config.to_string()).unwrap();
         let host = format!("unix://{}", dir.join("docker.sock").display());
         let log = fs::File::create(dir.join("dockerd.log")).unwrap();
-        let child = Command::new("dockerd")
+        let mut cmd = if flavour == Flavour::DockerComposePlugin26 {
+            let x = docker26();
+            let mut cmd = Command::new(installed(x.join("usr/sbin/dockerd")));
+            cmd.env(
+                "PATH",
+                format!(
+                    "{}:{}:{}",
+                    x.join("usr/sbin").display(),
+                    x.join("usr/bin").display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            );
+            cmd
+        } else {
+            Command::new("dockerd")
+        };
+        let child = cmd
             .arg("--config-file")
             .arg(dir.join("daemon.json"))
             .arg("--data-root")
@@ -167,6 +204,7 @@ impl Dockerd {
         let mut daemon = Dockerd {
             dir: dir.to_path_buf(),
             child,
+            client: flavour.container_tool(),
             host,
         };
         wait_for("dockerd", 30, || {
@@ -180,9 +218,9 @@ impl Dockerd {
         daemon
     }
 
-    /// Runs Debian's docker client against this daemon.
+    /// Runs the flavour's docker client against this daemon.
     pub fn docker(&self, args: &[&str]) -> std::process::Output {
-        Command::new(Flavour::DockerCompose.container_tool())
+        Command::new(&self.client)
             .args(args)
             .env("DOCKER_HOST", &self.host)
             .output()

@@ -529,7 +529,7 @@ impl Stack {
         .unwrap();
         let dockerd = flavour
             .docker()
-            .then(|| flavour::Dockerd::start(&w.join("docker"), &registry.addr));
+            .then(|| flavour::Dockerd::start(flavour, &w.join("docker"), &registry.addr));
         Stack {
             registry,
             images: Images::new(),
@@ -846,7 +846,7 @@ impl Stack {
         let out = sh_in(
             &self.root,
             &self.container_env(),
-            self.flavour.container_tool(),
+            &self.flavour.container_tool(),
             &[
                 "ps",
                 "-aq",
