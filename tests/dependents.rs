@@ -147,3 +147,8 @@ fn a_depended_on_service_is_updated_with_docker_compose_1_29() {
 fn a_depended_on_service_is_updated_with_docker_compose_v2() {
     a_depended_on_service_is_updated(Flavour::DockerComposeV2, "dep-v2", true);
 }
+
+#[test]
+fn a_depended_on_service_is_updated_with_docker_compose_v2_on_docker_26() {
+    a_depended_on_service_is_updated(Flavour::DockerComposePlugin26, "dep-26", true);
+}

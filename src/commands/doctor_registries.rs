@@ -48,7 +48,20 @@ pub fn registry_fix(image: &str, error: &str) -> String {
     let host = ImageRef::parse(image)
         .map(|i| i.registry)
         .unwrap_or_else(|_| "<registry>".into());
-    let has = |words: &[&str]| words.iter().any(|w| error.contains(w));
+    // A status code counts as a number of its own: a port such as 34011 is no 401.
+    let numbers: Vec<&str> = error
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let has = |words: &[&str]| {
+        words.iter().any(|w| {
+            if w.bytes().all(|b| b.is_ascii_digit()) {
+                numbers.contains(w)
+            } else {
+                error.contains(w)
+            }
+        })
+    };
     let fix = if has(&["blocked by registries.conf"]) {
         "remove `blocked = true` for it from registries.conf, or use another image".to_owned()
     } else if has(&["401", "403", "Unauthorized", "Forbidden", "credentials"]) {
@@ -167,6 +180,10 @@ mod tests {
         let cases = [
             ("registry registry.example answered 401 Unauthorized", "podman login registry.example"),
             ("registry registry.example answered 404 Not Found", "TAGGED entry"),
+            (
+                "registry 127.0.0.1:34011 answered 404 Not Found (MANIFEST_UNKNOWN: manifest unknown)",
+                "check the repository and tag",
+            ),
             ("registry registry.example: host not found", "DNS"),
             ("registry registry.example did not answer in time (REGISTRY_TIMEOUT 10 s for this registry)", "REGISTRY_TIMEOUT"),
             ("registry registry.example could not be reached: connection refused", "reachable"),
