@@ -18,27 +18,21 @@ pub fn tool(config: &Config) -> Cmd {
 /// the ids of every container of a compose project, running or not. podman-compose (1.0
 /// and 1.6) and docker compose all set this label.
 pub fn container_ids_cmd(config: &Config, project: &str) -> Cmd {
-    tool(config).args([
-        "ps",
-        "-a",
-        "-q",
-        "--no-trunc",
-        "--filter",
+    ids_labelled(
+        config,
         &format!("label=com.docker.compose.project={project}"),
-    ])
+    )
 }
 
 /// `<CONTAINER_TOOL> ps -a -q --no-trunc --filter label=com.docker.compose.project`: the ids
 /// of every container of every compose project, for the links between projects.
 pub fn compose_container_ids_cmd(config: &Config) -> Cmd {
-    tool(config).args([
-        "ps",
-        "-a",
-        "-q",
-        "--no-trunc",
-        "--filter",
-        "label=com.docker.compose.project",
-    ])
+    ids_labelled(config, "label=com.docker.compose.project")
+}
+
+/// `<CONTAINER_TOOL> ps -a -q --no-trunc --filter <filter>`.
+fn ids_labelled(config: &Config, filter: &str) -> Cmd {
+    tool(config).args(["ps", "-a", "-q", "--no-trunc", "--filter", filter])
 }
 
 /// `<CONTAINER_TOOL> container inspect <ids>`: a JSON array with one object per container.
