@@ -4,22 +4,18 @@
 //! snapshots the service with snapper, writes the new pin, pulls and restarts the service.
 //! The pipeline reads top-down: [`cli`] and [`config`] make the settings, [`services`] finds
 //! the service folders, [`formats::envfile`] and [`formats::pins`] read their entries, [`resolve`] turns tags
-//! into digests, [`pipeline::plan`] runs the steps over [`adapters::runner`], and [`commands::report`] prints.
+//! into digests, [`pipeline::service`] runs the steps over [`adapters::runner`], and [`commands::report`] prints.
 
 pub mod adapters;
+pub mod base;
 pub mod cli;
 pub mod commands;
-pub mod compose_file_names;
 pub mod config;
 pub mod config_file;
 pub mod error;
-pub mod failpoint;
 pub mod files;
 pub mod formats;
-pub mod interrupt;
-pub mod logging;
 pub mod pipeline;
 pub mod resolve;
 pub mod services;
 pub mod setting_scope;
-pub mod timeouts;

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use cipug::{cli, commands, error::Error, logging};
+use cipug::{base::logging, cli, commands, error::Error};
 
 fn main() -> ExitCode {
     let cli = cli::parse();

@@ -22,7 +22,7 @@ pub struct ServiceDir {
     /// The owners its files may have besides root and the user running cipug.
     pub trusted: Trusted,
     /// Its compose project's name, as the compose tool derives it
-    /// ([`crate::formats::compose_project`]).
+    /// ([`crate::formats::compose::project`]).
     pub project: String,
 }
 
@@ -49,7 +49,7 @@ impl ServiceDir {
         self.project = if reads_files && self.trust_problems().is_empty() {
             project_of(config, &self.path, &self.name, &self.env_file)
         } else {
-            crate::formats::compose_project::normalize(&self.name)
+            crate::formats::compose::project::normalize(&self.name)
         };
     }
 
@@ -82,7 +82,7 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
         let path = entry.path();
         let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
         if file_type.is_symlink() {
-            if crate::compose_file_names::name(config, &path).is_some() {
+            if crate::formats::compose::file_names::name(config, &path).is_some() {
                 log::warn!(
                     "{}: skipped, a service folder must not be a symlink (it points to {}); move the folder into {}",
                     shown(&path),
@@ -110,10 +110,10 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
             log::debug!("{name}: filtered out");
             continue;
         }
-        let Some(compose_file) = crate::compose_file_names::name(config, &path) else {
+        let Some(compose_file) = crate::formats::compose::file_names::name(config, &path) else {
             log::trace!(
                 "{name}: none of {}, not a service",
-                crate::compose_file_names::wanted(config)
+                crate::formats::compose::file_names::wanted(config)
             );
             continue;
         };
@@ -126,7 +126,7 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
             continue;
         }
         let mut dir = ServiceDir {
-            project: crate::formats::compose_project::normalize(&name),
+            project: crate::formats::compose::project::normalize(&name),
             name,
             path,
             env_file,
@@ -163,12 +163,17 @@ fn project_of(config: &Config, path: &Path, name: &str, env_file: &Path) -> Stri
         });
     let file_name = flavour
         .reads_project_name_from_file()
-        .then(|| crate::compose_file_names::path(config, path))
+        .then(|| crate::formats::compose::file_names::path(config, path))
         .flatten()
-        .and_then(|file| crate::compose_file_names::read(&file).ok())
-        .and_then(|text| crate::formats::compose_services::ComposeServices::parse(&text).ok())
+        .and_then(|file| crate::formats::compose::file_names::read(&file).ok())
+        .and_then(|text| crate::formats::compose::services::ComposeServices::parse(&text).ok())
         .and_then(|file| file.project_name().map(str::to_owned));
-    crate::formats::compose_project::name(flavour, name, env_value.as_deref(), file_name.as_deref())
+    crate::formats::compose::project::name(
+        flavour,
+        name,
+        env_value.as_deref(),
+        file_name.as_deref(),
+    )
 }
 
 /// The first MiB of a regular file (as much as an env file may hold); `None` for anything

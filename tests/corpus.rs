@@ -20,13 +20,13 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use cipug::formats::adoption::{adopt, Adoption};
-use cipug::formats::compose_services::ComposeServices;
+use cipug::formats::compose::adoption::{adopt, Adoption};
+use cipug::formats::compose::services::ComposeServices;
 use serde_json::Value;
 
 /// A compose file or a tool's `config` output, read by cipug's YAML reader.
 fn yaml(text: &str) -> Value {
-    cipug::formats::yaml::load(text).unwrap_or(Value::Null)
+    cipug::formats::compose::yaml::load(text).unwrap_or(Value::Null)
 }
 
 const PODMAN_COMPOSE: &str = "/opt/cipug-test/venv/bin/podman-compose";
@@ -203,7 +203,7 @@ fn config(tool: Tool, dir: &Path, file: &str) -> Result<Value, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let value: Value = cipug::formats::yaml::load(&String::from_utf8_lossy(&out.stdout))
+    let value: Value = cipug::formats::compose::yaml::load(&String::from_utf8_lossy(&out.stdout))
         .map_err(|e| e.to_string())?;
     let mut services = value.get("services").cloned().unwrap_or(Value::Null);
     if let Value::Object(map) = &mut services {

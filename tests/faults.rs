@@ -535,7 +535,7 @@ fn killed_at_every_step_the_next_run_finishes_the_job() {
         .images
         .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
     let compose = support::COMPOSE;
-    let points = cipug::failpoint::POINTS;
+    let points = cipug::base::failpoint::POINTS;
     let names: Vec<String> = points.iter().map(|p| format!("k-{p}")).collect();
     for name in &names {
         stack.service(

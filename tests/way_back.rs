@@ -18,7 +18,7 @@ fn a_rollback_killed_at_any_step_is_finished_to_the_recorded_snapshot() {
     let d1 = stack
         .images
         .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
-    let points = cipug::failpoint::ROLLBACK_POINTS;
+    let points = cipug::base::failpoint::ROLLBACK_POINTS;
     let names: Vec<String> = points.iter().map(|p| format!("w-{p}")).collect();
     for name in &names {
         stack.service(

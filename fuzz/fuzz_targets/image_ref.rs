@@ -11,7 +11,7 @@
 
 #![no_main]
 
-use cipug::formats::image_ref::{valid_digest, ImageRef, Pin, Target};
+use cipug::formats::image::reference::{valid_digest, ImageRef, Pin, Target};
 use libfuzzer_sys::fuzz_target;
 
 /// The longest repository name, registry included, that registries accept.

@@ -23,7 +23,7 @@ impl<'c> Compose<'c> {
     /// image variables, so the pin in the `.env` is what runs.
     fn compose(&self, service: &ServiceDir, args: &[&str]) -> Cmd {
         let mut cmd = Cmd::from_words(&self.config.compose_tool);
-        if let Some(file) = crate::compose_file_names::flag(self.config, &service.path) {
+        if let Some(file) = crate::formats::compose::file_names::flag(self.config, &service.path) {
             cmd = cmd.args(["-f", &file]);
         }
         if self.config.env_file_name != ".env" {
@@ -53,7 +53,7 @@ impl<'c> Compose<'c> {
     }
 
     /// The compose services the tool reads in the folder, one per line, where it can list
-    /// them ([`crate::formats::compose_version::ComposeFlavour::lists_services`]).
+    /// them ([`crate::formats::compose::version::ComposeFlavour::lists_services`]).
     pub fn config_services(&self, service: &ServiceDir) -> Option<Cmd> {
         self.config
             .compose_flavour
@@ -140,7 +140,7 @@ impl<'c> Compose<'c> {
 /// The compose project name of a service folder, as compose tools derive it: the folder
 /// name in lower case, keeping only `a-z`, `0-9`, `_` and `-`.
 pub fn project_name(folder_name: &str) -> String {
-    crate::formats::compose_project::normalize(folder_name)
+    crate::formats::compose::project::normalize(folder_name)
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! Which compose tool and container tool a run drives: the compose tool is asked for its
 //! version once per run that restarts a service with it (`<COMPOSE_TOOL> version`, read by
-//! [`crate::formats::compose_version`]), and by `doctor`; the container tool's name says
+//! [`crate::formats::compose::version`]), and by `doctor`; the container tool's name says
 //! whether it speaks podman or docker.
 
 use crate::adapters::runner::{Cmd, Runner};
 use crate::config::Config;
 use crate::error::{Error, Result};
-pub use crate::formats::compose_version::{ComposeFlavour, ComposeKind};
+pub use crate::formats::compose::version::{ComposeFlavour, ComposeKind};
 
 /// Asks the compose tool for its version and checks the settings fit it. A tool that
 /// cannot be asked counts as unknown: every check is kept, and its first real command

@@ -17,7 +17,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub use crate::timeouts::{Timeouts, ToolKind};
+pub use crate::base::timeouts::{Timeouts, ToolKind};
 
 /// A command line to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +261,7 @@ impl Runner for SystemRunner {
         }
         // After the removals: a value cipug sets itself is kept.
         command.envs(cmd.env.iter().map(|(k, v)| (k, v)));
-        let running = crate::interrupt::Running::start();
+        let running = crate::base::interrupt::Running::start();
         let mut child = command.spawn().map_err(not_started)?;
         if let (Some(text), Some(mut input)) = (cmd.stdin.clone(), child.stdin.take()) {
             // In a thread: a program that does not read its input must not block the wait.
@@ -415,7 +415,7 @@ fn wait_within(child: &mut Child, limit: Duration) -> std::io::Result<Waited> {
             break Some(status);
         }
         // Ctrl-C and the like reach the command as they would without a group of its own.
-        if let (Some(signal), false) = (crate::interrupt::caught(), passed_on) {
+        if let (Some(signal), false) = (crate::base::interrupt::caught(), passed_on) {
             kill_group(child, rustix::process::Signal::from_named_raw(signal));
             passed_on = true;
         }

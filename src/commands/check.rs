@@ -6,7 +6,9 @@ use crate::config::{Config, ResolverKind};
 use crate::error::{exit, Error, Result};
 use crate::pipeline::history::History;
 use crate::pipeline::prepare::{load_services, now, resolve_services, Registries};
-use crate::pipeline::status::{check_service, mark_held, CheckReport, ServiceCheck, Status};
+use crate::pipeline::select::status::{
+    check_service, mark_held, CheckReport, ServiceCheck, Status,
+};
 use crate::services::{self};
 use std::io::Write;
 
@@ -28,7 +30,7 @@ pub fn run_check(
     let resolutions = resolve_services(config, &*registries.resolver(config), &loaded, true);
     let mut report = CheckReport::default();
     let now = now();
-    let mut seen = crate::pipeline::first_seen::FirstSeen::load(&config.state_dir);
+    let mut seen = crate::pipeline::select::first_seen::FirstSeen::load(&config.state_dir);
     // The digests `update` holds back after a rollback are held back here too.
     let past = History::new(&config.state_dir)
         .events()
@@ -36,18 +38,24 @@ pub fn run_check(
             log::warn!("{e}; held-back digests are not known in this check");
             Vec::new()
         });
-    let newer = crate::pipeline::newer::find(
+    let newer = crate::pipeline::select::newer::find(
         registries.native(),
         &loaded,
         &resolutions,
         config.resolve_jobs,
     );
     for service in &loaded {
-        crate::pipeline::cooldown::record(service, &resolutions, &mut seen, now);
+        crate::pipeline::select::cooldown::record(service, &resolutions, &mut seen, now);
         let mut checked = check_service(service, &resolutions);
         mark_held(&mut checked, &past);
-        crate::pipeline::cooldown::mark_waiting(config, service, &mut checked, &mut seen, now);
-        crate::pipeline::newer::mark(&mut checked, &newer);
+        crate::pipeline::select::cooldown::mark_waiting(
+            config,
+            service,
+            &mut checked,
+            &mut seen,
+            now,
+        );
+        crate::pipeline::select::newer::mark(&mut checked, &newer);
         for image in checked.images.iter().filter(|i| i.status == Status::Error) {
             log::error!(
                 "{}: {}: {}",

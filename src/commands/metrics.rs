@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::pipeline::history::{Event, Outcome};
-use crate::pipeline::plan::Service;
+use crate::pipeline::service::Service;
 
 /// Every status an entry can be in, as `cipug_entry_status{status}` lists them.
 pub const STATUSES: &[&str] = &[
@@ -71,9 +71,9 @@ pub fn status_of_outcome(outcome: &str) -> &'static str {
 /// The entries of an update run's summary, for the metrics file. A row for a whole service
 /// that failed (no entry) stands for each of its entries.
 pub fn from_update(
-    rows: &[crate::pipeline::summary::Row],
+    rows: &[crate::pipeline::record::summary::Row],
     services: &[Service],
-    newer: &crate::pipeline::newer::NewerTags,
+    newer: &crate::pipeline::select::newer::NewerTags,
 ) -> Vec<EntryMetric> {
     let has_newer = |service: &str, entry: &str| {
         services
@@ -87,7 +87,7 @@ pub fn from_update(
     // An entry `update --pins` left alone was not looked at: no status to say.
     let looked_at = rows
         .iter()
-        .filter(|r| r.outcome != crate::commands::rollout::NOT_IN_PINS);
+        .filter(|r| r.outcome != crate::commands::update::rollout::NOT_IN_PINS);
     for row in looked_at {
         let status = status_of_outcome(&row.outcome);
         // The pin the run left: the new one when it was adopted, the old one otherwise.
@@ -120,8 +120,8 @@ pub fn from_update(
 }
 
 /// The entries of a check, for the metrics file.
-pub fn from_check(report: &crate::pipeline::status::CheckReport) -> Vec<EntryMetric> {
-    use crate::pipeline::status::Status;
+pub fn from_check(report: &crate::pipeline::select::status::CheckReport) -> Vec<EntryMetric> {
+    use crate::pipeline::select::status::Status;
     report
         .services
         .iter()
@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn check_statuses_are_the_words_of_update_runs() {
-        use crate::pipeline::status::{CheckReport, ImageCheck, ServiceCheck, Status};
+        use crate::pipeline::select::status::{CheckReport, ImageCheck, ServiceCheck, Status};
         let image = |entry: &str, status| ImageCheck {
             entry: entry.into(),
             tagged: "a".into(),
@@ -424,7 +424,7 @@ mod tests {
 
     #[test]
     fn the_pin_metric_carries_the_digest_the_run_left() {
-        use crate::pipeline::summary::Row;
+        use crate::pipeline::record::summary::Row;
         let d = |c: &str| format!("img@sha256:{}", c.repeat(64));
         let row = |entry: &str, outcome: &str| Row {
             new: Some(d("2")),
@@ -436,7 +436,7 @@ mod tests {
             row("C", "current"),
             row("D", "waiting (5 h left)"),
         ];
-        let newer = crate::pipeline::newer::NewerTags::default();
+        let newer = crate::pipeline::select::newer::NewerTags::default();
         let digests: Vec<Option<String>> = from_update(&rows, &[], &newer)
             .into_iter()
             .map(|e| e.digest)

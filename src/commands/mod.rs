@@ -6,16 +6,10 @@ pub mod check_snapshots;
 pub mod completion_services;
 pub mod docgen;
 pub mod doctor;
-pub mod doctor_finding;
-pub mod doctor_policy;
-pub mod doctor_registries;
-pub mod doctor_tools;
 pub mod metrics;
 pub mod report;
 pub mod rollback;
-pub mod rollout;
 pub mod update;
-pub mod update_plan;
 
 use crate::commands::check::run_check;
 use crate::pipeline::prepare::check_tools;
@@ -30,7 +24,7 @@ use crate::error::{Error, Result};
 
 /// Runs the command line `cli`, writing results to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
-    crate::interrupt::install();
+    crate::base::interrupt::install();
     // These need no settings.
     match cli.action() {
         Action::Man => return crate::commands::docgen::man(out),
@@ -54,7 +48,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
     };
     config.verbosity = (i16::from(config.verbosity) + i16::from(cli.verbose) - i16::from(cli.quiet))
         .clamp(0, 3) as u8;
-    crate::logging::init(config.verbosity);
+    crate::base::logging::init(config.verbosity);
     let runner = SystemRunner::new(config.timeouts);
     match cli.action() {
         Action::PrintConfig { format } => report::config(&config, format, out),
@@ -90,9 +84,9 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<()> {
             subvolume,
         } => {
             let how = if subvolume {
-                crate::pipeline::subvolume::Folder::MakeSubvolume
+                crate::commands::adopt::subvolume::Folder::MakeSubvolume
             } else {
-                crate::pipeline::subvolume::Folder::AsItIs
+                crate::commands::adopt::subvolume::Folder::AsItIs
             };
             crate::commands::adopt::run(&config, &runner, &folder, how, dry_run, out)
         }

@@ -1,6 +1,6 @@
 //! What cipug prints on standard output: the settings and the run summary.
 
-use crate::pipeline::summary::{short, Row};
+use crate::pipeline::record::summary::{short, Row};
 
 use std::io::Write;
 
@@ -8,7 +8,7 @@ use crate::cli::ConfigFormat;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pipeline::history::Event;
-use crate::pipeline::status::{CheckReport, Status};
+use crate::pipeline::select::status::{CheckReport, Status};
 
 fn write_err(e: std::io::Error) -> Error {
     Error::io("standard output", e)
@@ -183,7 +183,7 @@ pub fn check(report: &CheckReport, json: bool, out: &mut dyn Write) -> Result<()
                 Status::Unpinned => "unpinned".to_owned(),
                 // The word `update` uses for it.
                 Status::HeldBack => "held back".to_owned(),
-                Status::Waiting => crate::pipeline::cooldown::label_of(
+                Status::Waiting => crate::pipeline::select::cooldown::label_of(
                     image.adopt_after.as_deref(),
                     crate::pipeline::prepare::now(),
                 ),

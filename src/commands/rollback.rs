@@ -21,10 +21,10 @@ use crate::formats::pins::ImageEntry;
 use crate::pipeline::history::{self, Event, History};
 use crate::pipeline::journal::{Journal, Pending, RollbackStep, RollingBack};
 use crate::pipeline::lock::{RunLock, Wait};
-use crate::pipeline::plan;
-use crate::pipeline::rollback::{undo, Kept, UndoTarget};
-use crate::pipeline::rollback_preview::{self, pin_changes, PinChange};
-use crate::pipeline::rolling_back;
+use crate::pipeline::service;
+use crate::pipeline::undo::rollback::{undo, Kept, UndoTarget};
+use crate::pipeline::undo::rollback_preview::{self, pin_changes, PinChange};
+use crate::pipeline::undo::rolling_back;
 use crate::services::{self, ServiceDir};
 
 /// How many changed files the rollback itself lists (the dry run lists them all).
@@ -82,7 +82,7 @@ pub fn run(
         .ok_or_else(|| Error::DirNotFound(config.services_root.join(name)))?;
     let live = match options.dry_run {
         true => rollback_preview::live_entries(&dir)?,
-        false => plan::load(&dir)?.images,
+        false => service::load(&dir)?.images,
     };
     let history = History::new(&config.state_dir);
     let past = history.events()?;
@@ -231,7 +231,7 @@ fn events(
     out: &mut dyn Write,
 ) -> Result<Vec<Event>> {
     let name = &dir.name;
-    let after = plan::load(dir)?;
+    let after = service::load(dir)?;
     let notifier = Notifier::new(config, runner);
     let mut events = Vec::new();
     for image in &after.images {
@@ -382,10 +382,10 @@ fn journalled_undo(
     snapper: &mut Snapper<'_>,
     (dir, target, why): (&ServiceDir, UndoTarget, &str),
     number: Option<u64>,
-) -> std::result::Result<Option<u64>, crate::pipeline::rollback::UndoError> {
+) -> std::result::Result<Option<u64>, crate::pipeline::undo::rollback::UndoError> {
     let journal = Journal::new(&config.state_dir);
     if journal.get(&dir.name).is_some() {
-        return Err(crate::pipeline::rollback::UndoError {
+        return Err(crate::pipeline::undo::rollback::UndoError {
             error: Error::Restart(format!(
                 "{}: an interrupted update or rollback of it is unfinished; `cipug update` finishes it first",
                 dir.name

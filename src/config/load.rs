@@ -10,10 +10,10 @@ use serde_json::{Map, Value};
 use super::convert::{convert, Raw, Typed};
 use super::sources::{RegistryEnv, Sources};
 use super::{Config, ResolverKind, RestartScope, SnapshotWhen, StopStartMethod};
+use crate::base::timeouts::Timeouts;
 use crate::error::{Error, Result};
-use crate::formats::compose_version::ComposeFlavour;
+use crate::formats::compose::version::ComposeFlavour;
 use crate::formats::settings::{self, Setting, SETTINGS};
-use crate::timeouts::Timeouts;
 
 impl Config {
     /// Reads, merges and validates the settings.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::formats::compose_version::ComposeFlavour;
+use crate::formats::compose::version::ComposeFlavour;
 use crate::formats::settings::SETTINGS;
 
 mod convert;
@@ -88,7 +88,7 @@ pub struct Config {
     /// Prune unused images at the end.
     pub prune_images: bool,
     /// The compose file name in each service; empty: found per service
-    /// ([`crate::compose_file_names`]).
+    /// ([`crate::formats::compose::file_names`]).
     pub compose_file_name: String,
     /// The env file name in each service.
     pub env_file_name: String,
@@ -127,7 +127,7 @@ pub struct Config {
     /// Seconds a registry's whole share of the run may take.
     pub registry_timeout: u64,
     /// Time limits of external commands.
-    pub timeouts: crate::timeouts::Timeouts,
+    pub timeouts: crate::base::timeouts::Timeouts,
     /// Folders with per-registry CA certificates.
     pub registry_certs_dir: Vec<PathBuf>,
     /// Registries reached over plain HTTP or unverified TLS.

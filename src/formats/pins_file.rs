@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::formats::image_ref::{ImageRef, Pin};
+use crate::formats::image::reference::{ImageRef, Pin};
 
 /// TAGGED reference (as written in the `.env`) → the pin to run.
 pub type Pins = BTreeMap<String, Pin>;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::formats::image_ref::{ImageRef, Target};
+use crate::formats::image::reference::{ImageRef, Target};
 
 /// One `[[registry]]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -36,11 +36,11 @@ pub fn service(pin: &str) -> (tempfile::TempDir, Config, ServiceDir) {
 }
 
 /// A change of `entry` from `old` to `new` (a pin), no tag move.
-pub fn change(entry: &str, old: Option<&str>, new: &str) -> crate::pipeline::plan::Change {
-    crate::pipeline::plan::Change {
+pub fn change(entry: &str, old: Option<&str>, new: &str) -> crate::pipeline::service::Change {
+    crate::pipeline::service::Change {
         entry: entry.to_owned(),
         old: old.map(str::to_owned),
-        new: crate::formats::image_ref::Pin::parse(new).unwrap(),
+        new: crate::formats::image::reference::Pin::parse(new).unwrap(),
         retag: None,
         older: None,
     }

@@ -216,7 +216,7 @@ pub fn now() -> String {
 /// One history event of `change`.
 pub fn event(
     service: &str,
-    change: &crate::pipeline::plan::Change,
+    change: &crate::pipeline::service::Change,
     outcome: Outcome,
     snapshots: (Option<u64>, Option<u64>),
     message: Option<String>,

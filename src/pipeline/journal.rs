@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::files::private_dir::{self, Create, PrivateDir, Untrusted};
-use crate::formats::image_ref::Pin;
-use crate::pipeline::plan::Change;
+use crate::formats::image::reference::Pin;
+use crate::pipeline::service::Change;
 
 /// One pin change of an update in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +85,7 @@ pub enum RollbackStep {
 
 impl Pending {
     /// Whether the `.env` of `service` already holds every new pin of this update.
-    pub fn written(&self, service: &crate::pipeline::plan::Service) -> bool {
+    pub fn written(&self, service: &crate::pipeline::service::Service) -> bool {
         self.changes.iter().all(|c| {
             service
                 .images

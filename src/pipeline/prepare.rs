@@ -5,7 +5,7 @@ use crate::adapters::compose::Compose;
 use crate::adapters::runner::Runner;
 use crate::config::{Config, ResolverKind, StopStartMethod};
 use crate::error::{Error, Result};
-use crate::pipeline::plan::{self, Service};
+use crate::pipeline::service::{self, Service};
 use crate::resolve::native::transport::{self, TransportSettings};
 use crate::resolve::native::Native;
 use crate::resolve::{self, skopeo::Skopeo, Cache, Resolve};
@@ -112,7 +112,7 @@ pub fn load_services(
     let mut loaded = Vec::new();
     let mut failed = Vec::new();
     for dir in dirs {
-        match plan::load(dir).and_then(crate::pipeline::update_policy::without_off) {
+        match service::load(dir).and_then(crate::pipeline::select::update_policy::without_off) {
             Ok(service) => loaded.push(service),
             Err(e) => {
                 log::error!("{}: {e}", dir.name);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::files::private_dir::{Create, PrivateDir, Untrusted};
-use crate::formats::image_ref::Pin;
+use crate::formats::image::reference::Pin;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CacheEntry {

@@ -3,7 +3,7 @@
 //! wins. The pin keeps the name as written (`docker.io/library/nginx@...`), so podman pulls it
 //! through the same mirrors.
 
-use crate::formats::image_ref::{ImageRef, Pin};
+use crate::formats::image::reference::{ImageRef, Pin};
 use crate::formats::registries_conf::{candidates, Rule};
 
 use super::Resolve;

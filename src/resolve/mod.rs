@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::formats::image_ref::{ImageRef, Pin};
+use crate::formats::image::reference::{ImageRef, Pin};
 
 pub use cache::Cache;
 

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::adapters::runner::{Cmd, RunError, Runner, ToolKind};
-use crate::formats::image_ref::{ImageRef, Pin};
+use crate::formats::image::reference::{ImageRef, Pin};
 use crate::resolve::Resolve;
 
 /// The fields of `skopeo inspect` output that make a pin.

@@ -3,7 +3,7 @@
 //! message of its own per failure or rollback, which someone may have to act on.
 
 use crate::adapters::notify::Notification;
-use crate::formats::image_ref::short_pin;
+use crate::formats::image::reference::short_pin;
 
 /// A message to a chat or mail service.
 #[derive(Debug, Clone, PartialEq, Eq)]

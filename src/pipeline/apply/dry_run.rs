@@ -5,8 +5,8 @@ use crate::adapters::container::pull_cmd;
 use crate::adapters::snapper::create_cmd;
 use crate::config::SnapshotWhen;
 use crate::formats::line_diff::line_diff;
-use crate::pipeline::plan::{apply, describe, Change, Service};
-use crate::pipeline::restart::{self, Plan};
+use crate::pipeline::project::restart::{self, Plan};
+use crate::pipeline::service::{apply, describe, Change, Service};
 
 use super::Updater;
 

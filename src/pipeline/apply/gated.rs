@@ -1,14 +1,14 @@
-//! The health gate of an update: what it expects (see [`crate::pipeline::expect`]), judged
+//! The health gate of an update: what it expects (see [`crate::pipeline::gate::expect`]), judged
 //! against what the project was before, and which containers the update created.
 
 use crate::adapters::container::Container;
 use crate::adapters::runner::Runner;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::pipeline::expect::Moved;
 use crate::pipeline::gate;
-use crate::pipeline::plan::{Change, Service};
-use crate::pipeline::restart::Plan;
+use crate::pipeline::gate::expect::Moved;
+use crate::pipeline::project::restart::Plan;
+use crate::pipeline::service::{Change, Service};
 
 /// What the gate judges against: the containers the update leaves as they are (as they were
 /// before it), and which changed compose services were finished one-shots.
@@ -31,7 +31,7 @@ impl Before {
     }
 }
 
-/// The health gate after `changes` to `service`: see [`crate::pipeline::expect`]; the
+/// The health gate after `changes` to `service`: see [`crate::pipeline::gate::expect`]; the
 /// `unchanged` containers (as they were before the update) are no worse. The names of the
 /// containers it saw that were not there before.
 pub(super) fn gate_after(
@@ -72,5 +72,5 @@ fn expected(config: &Config, service: &Service, changes: &[Change]) -> gate::Exp
             to: c.new.as_str().to_owned(),
         })
         .collect();
-    crate::pipeline::expect::after(config, &service.dir, pinned, &moved)
+    crate::pipeline::gate::expect::after(config, &service.dir, pinned, &moved)
 }

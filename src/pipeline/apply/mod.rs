@@ -5,16 +5,16 @@
 use crate::adapters::compose::Compose;
 use crate::adapters::runner::{Cmd, Runner};
 use crate::adapters::snapper::{Snapper, SnapshotMeta};
+use crate::base::failpoint;
 use crate::config::{Config, SnapshotWhen};
 use crate::error::{Error, Result};
-use crate::failpoint;
 use crate::files::atomic;
-use crate::formats::image_ref::Pin;
-use crate::pipeline::dependents::{restart::TakenDown, Graph};
+use crate::formats::image::reference::Pin;
 use crate::pipeline::journal::{Journal, Pending, PendingChange, Stopped};
-use crate::pipeline::plan::{apply, describe, Change, Outcome, Service};
-use crate::pipeline::restart::{self, Plan};
-use crate::pipeline::rolling_back::{self, Rolling};
+use crate::pipeline::project::dependents::{restart::TakenDown, Graph};
+use crate::pipeline::project::restart::{self, Plan};
+use crate::pipeline::service::{apply, describe, Change, Outcome, Service};
+use crate::pipeline::undo::rolling_back::{self, Rolling};
 
 mod dry_run;
 mod gated;
@@ -543,7 +543,7 @@ mod tests {
     /// A service pinned to OLD, the settings of one run (state in the same folder).
     fn service() -> (tempfile::TempDir, Config, Service) {
         let (root, config, dir) = crate::pipeline::fixture::service(OLD);
-        let service = crate::pipeline::plan::load(&dir).unwrap();
+        let service = crate::pipeline::service::load(&dir).unwrap();
         (root, config, service)
     }
 

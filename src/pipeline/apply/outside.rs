@@ -1,11 +1,11 @@
-//! An update's dependents in other folders ([`crate::pipeline::dependents`]): removed
+//! An update's dependents in other folders ([`crate::pipeline::project::dependents`]): removed
 //! before the provider stops, and handed to the caller to start again after its gate.
 
 use super::Updater;
 use crate::error::Result;
-use crate::pipeline::dependents::{restart, Graph};
-use crate::pipeline::plan::Service;
-use crate::pipeline::restart::Plan;
+use crate::pipeline::project::dependents::{restart, Graph};
+use crate::pipeline::project::restart::Plan;
+use crate::pipeline::service::Service;
 
 impl<'a> Updater<'a> {
     /// The updater, knowing the dependencies between the run's service folders: an update

@@ -4,7 +4,7 @@
 
 use super::response::{header, registry_message, status_text, Peer};
 use super::Native;
-use crate::formats::image_ref::ImageRef;
+use crate::formats::image::reference::ImageRef;
 
 /// What a `GET` brought back.
 #[derive(Debug)]

@@ -130,7 +130,7 @@ impl Native<'_> {
             .and_then(|s| s.split(':').nth(1))
             .unwrap_or("");
         let same_site = realm_host == registry.host
-            || (registry.name == crate::formats::image_ref::DOCKER_HUB
+            || (registry.name == crate::formats::image::reference::DOCKER_HUB
                 && realm_host == "auth.docker.io");
         let creds = if same_site {
             self.credentials(registry, repository)?

@@ -13,7 +13,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::adapters::runner::{Cmd, Runner, ToolKind};
-use crate::formats::image_ref::DOCKER_HUB;
+use crate::formats::image::reference::DOCKER_HUB;
 
 /// A user name and password (or token). `Debug` does not show them.
 #[derive(Clone, PartialEq, Eq)]

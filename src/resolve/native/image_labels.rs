@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::label_budget::LabelRead;
 use super::{Native, MANIFEST_LIMIT, MANIFEST_TYPES};
-use crate::formats::image_ref::{ImageRef, Target};
+use crate::formats::image::reference::{ImageRef, Target};
 
 const CONFIG_LIMIT: u64 = 4 << 20;
 

@@ -66,7 +66,7 @@ mod tests {
 
     use super::*;
     use crate::adapters::runner::SystemRunner;
-    use crate::formats::image_ref::ImageRef;
+    use crate::formats::image::reference::ImageRef;
     use crate::resolve::native::transport::TransportSettings;
     use crate::resolve::native::Native;
 

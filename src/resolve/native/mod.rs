@@ -28,7 +28,7 @@ use ureq::http::Response;
 use ureq::Body;
 
 use crate::adapters::runner::Runner;
-use crate::formats::image_ref::{ImageRef, Pin};
+use crate::formats::image::reference::{ImageRef, Pin};
 use crate::formats::registries_conf::{candidates, Rule};
 use crate::resolve::Resolve;
 

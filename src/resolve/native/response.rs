@@ -9,7 +9,7 @@ use ureq::http::Response;
 use ureq::Body;
 
 use super::{Failure, MANIFEST_LIMIT, MANIFEST_TYPES};
-use crate::formats::image_ref::{valid_digest, ImageRef, Target};
+use crate::formats::image::reference::{valid_digest, ImageRef, Target};
 
 /// Who answers a request, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

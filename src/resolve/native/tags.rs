@@ -3,7 +3,7 @@
 //! as a tag is pulled. Docker Hub does not count tag lists against the pull rate limit.
 
 use super::Native;
-use crate::formats::image_ref::ImageRef;
+use crate::formats::image::reference::ImageRef;
 
 /// Tags asked for per page (Docker Hub's largest page).
 pub const PAGE_SIZE: usize = 100;

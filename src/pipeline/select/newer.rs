@@ -1,0 +1,132 @@
+//! "A newer version exists": for every entry whose tag is a version, the repository's tags
+//! are listed and the newest patch, minor and major release with the same shape are found.
+//! Tag lists of different repositories are read in parallel; a list that cannot be read is
+//! a warning and leaves the entry without an answer.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::formats::image::reference::{ImageRef, Target};
+use crate::formats::image::version_tag::{Newer, VersionTag};
+use crate::pipeline::service::Service;
+use crate::resolve::native::Native;
+use crate::resolve::Resolutions;
+
+/// The newer versions of each reference (as written after interpolation) that is a version.
+pub type NewerTags = BTreeMap<String, Newer>;
+
+/// The version tag of `reference`, if its tag is a version.
+pub fn version_of(reference: &str) -> Option<(ImageRef, VersionTag)> {
+    let image = ImageRef::parse(reference).ok()?;
+    let Target::Tag(tag) = &image.target else {
+        return None;
+    };
+    let version = VersionTag::parse(tag)?;
+    Some((image, version))
+}
+
+/// Lists the tags of every repository with a version-tagged reference in `services` that
+/// resolved (once per repository), and finds the newer versions of each such reference, with
+/// at most `jobs` lists in flight.
+pub fn find(
+    native: &Native<'_>,
+    services: &[Service],
+    resolutions: &Resolutions,
+    jobs: usize,
+) -> NewerTags {
+    // Repository name -> (a reference to list it with, the version references in it).
+    let mut todo: BTreeMap<String, (ImageRef, Vec<(String, VersionTag)>)> = BTreeMap::new();
+    for image in services.iter().flat_map(|s| &s.images) {
+        if !matches!(resolutions.get(&image.tagged), Some(Ok(_))) {
+            continue;
+        }
+        if let Some((parsed, version)) = version_of(&image.tagged) {
+            let (_, refs) = todo
+                .entry(parsed.name())
+                .or_insert_with(|| (parsed, Vec::new()));
+            if !refs.iter().any(|(r, _)| r == &image.tagged) {
+                refs.push((image.tagged.clone(), version));
+            }
+        }
+    }
+    let found = Mutex::new(NewerTags::new());
+    let threads = jobs.clamp(1, todo.len().max(1));
+    let queue = Mutex::new(todo.into_values().collect::<Vec<_>>());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let Some((image, refs)) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop()
+                else {
+                    return;
+                };
+                let tags = match native.tags(&image) {
+                    Ok(tags) => tags,
+                    Err(e) => {
+                        log::warn!("{}: tags not listed: {e}", image.name());
+                        continue;
+                    }
+                };
+                for (reference, version) in refs {
+                    let newer = version.newer(tags.iter().map(String::as_str));
+                    if newer.any() {
+                        log::debug!("{reference}: newer versions: {}", newer.describe());
+                    }
+                    found
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(reference, newer);
+                }
+            });
+        }
+    });
+    found.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Adds the newer versions to the entries of a check.
+pub fn mark(checked: &mut crate::pipeline::select::status::ServiceCheck, newer: &NewerTags) {
+    for image in &mut checked.images {
+        image.newer = newer.get(&image.tagged).cloned();
+    }
+}
+
+/// Sends one notification per entry of `service` when a newer version tag shows up that no
+/// earlier run announced (remembered in the first-seen file under the repository, as
+/// `tag <name>`).
+pub fn announce(
+    service: &Service,
+    newer: &NewerTags,
+    seen: &mut crate::pipeline::select::first_seen::FirstSeen,
+    now: f64,
+    notifier: &crate::adapters::notify::Notifier<'_>,
+) {
+    for image in &service.images {
+        let Some(n) = newer.get(&image.tagged).filter(|n| n.any()) else {
+            continue;
+        };
+        // Per repository: a tag announced stays announced when the entry's own tag moves.
+        let repository = image
+            .tagged
+            .rsplit_once(':')
+            .map_or(image.tagged.as_str(), |(name, _)| name);
+        let fresh = [&n.patch, &n.minor, &n.major]
+            .into_iter()
+            .flatten()
+            .filter(|t| seen.first_time(repository, &format!("tag {t}"), now))
+            .count();
+        if fresh == 0 {
+            continue;
+        }
+        let name = &service.dir.name;
+        let message = format!("{}: {}: newer: {}", image.entry, image.tagged, n.describe());
+        notifier.send(&crate::adapters::notify::Notification {
+            title: format!("cipug: {name} newer version"),
+            body: message.clone(),
+            message,
+            service: name.clone(),
+            entry: image.entry.clone(),
+            old_pin: image.pinned.clone(),
+            new_pin: None,
+            outcome: "newer version".into(),
+        });
+    }
+}
