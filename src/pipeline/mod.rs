@@ -1,7 +1,8 @@
-//! The update pipeline, in order: find the services and resolve their tags
-//! ([`prepare`]), compare the pins ([`plan`], [`status`]), take the run lock ([`lock`]),
-//! snapshot, write, pull and restart ([`apply`], [`journal`]), gate on health ([`gate`]),
-//! roll back ([`rollback`]) and record the outcome ([`history`]).
+//! The update pipeline, one folder per stage: [`prepare`] the services and resolve their
+//! tags, [`select`] what each service tries, [`checks`] before anything is touched (the tool,
+//! the pulls), [`apply`] the update's steps on the service's compose [`project`], the health
+//! [`gate`], the way back ([`undo`]), and the [`record`] of each outcome. [`service`] holds a
+//! service's pins and changes; [`journal`], [`lock`] and [`history`] are the run's state.
 
 pub mod apply;
 pub mod checks;

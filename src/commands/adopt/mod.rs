@@ -1,6 +1,7 @@
 //! `cipug adopt <folder> [--dry-run] [--subvolume]`: applies [`crate::formats::compose::adoption`] to a
 //! service folder, writing the `.env` first (a TAGGED line alone changes nothing) and then the
 //! compose file, each atomically, once the folder is one `cipug update` can snapshot.
+
 pub mod subvolume;
 
 use std::io::Write;

@@ -2,6 +2,7 @@
 //! each service folder (a btrfs subvolume with a snapper config, an env file that parses, a
 //! compose file that uses the HASHED variables), the registries and the signature policy
 //! for them, and the privacy of the cache and state folders.
+
 pub mod finding;
 pub mod policy;
 pub mod registries;

@@ -1,6 +1,7 @@
 //! `cipug update`: one run over all services. Takes the run lock, resolves every entry,
 //! holds back digests that failed before, updates each service whose pins moved, records
 //! history, sends notifications, prunes, and prints the summary.
+
 pub mod plan;
 pub mod rollout;
 

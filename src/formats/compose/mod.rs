@@ -1,5 +1,6 @@
 //! Compose files: the names the tools look for, size and nesting limits, the one YAML
 //! reader, the project model's values, adopt's byte ranges and edits, the tool's version.
+
 pub mod adoption;
 pub mod file;
 pub mod file_names;

@@ -1,4 +1,5 @@
 //! Image references: parsing them, pins by digest, version tags and tag moves.
+
 pub mod pinned;
 pub mod reference;
 pub mod retag;

@@ -1,6 +1,7 @@
 //! What is checked once for the whole run before any service is touched: the compose tool
 //! works, each env file lies inside the folder its snapshots hold, and every new pin pulled;
 //! a service either fails here untouched or goes on.
+
 pub mod pull;
 pub mod readiness;
 

@@ -27,6 +27,7 @@
 //!
 //! podman runs healthchecks from systemd timers; where none run (no systemd as PID 1),
 //! cipug runs `podman healthcheck run` itself while it waits, so the gate still sees them.
+
 pub mod expect;
 pub mod progress;
 pub mod slots;

@@ -1,5 +1,6 @@
 //! The record of an update's outcome: history events, log lines, notifications and the
 //! what-changed note of each entry.
+
 pub mod summary;
 pub mod what_changed;
 

@@ -1,6 +1,7 @@
 //! What a run tries for each service: its changes after tag moves, update policies,
 //! held-back digests, the cool-down and the update window, and an update an interrupted run
 //! left to finish.
+
 pub mod cooldown;
 pub mod first_seen;
 pub mod newer;
