@@ -18,6 +18,7 @@ pub mod files;
 pub mod formats;
 pub mod interrupt;
 pub mod logging;
+pub mod parallel;
 pub mod pipeline;
 pub mod resolve;
 pub mod services;
