@@ -11,7 +11,7 @@ mod support;
 
 use std::fs;
 
-use support::{Behaviour, Flavour, Stack, COMPOSE, DEBIAN_COMPOSE};
+use support::{Behaviour, Deployed, Flavour, Stack, COMPOSE, DEBIAN_COMPOSE};
 
 /// The images the running containers of compose project `project` were created from.
 fn running_images(stack: &Stack, project: &str) -> Vec<String> {
@@ -239,22 +239,12 @@ fn includes_and_extends_of_other_files_with_the_newest_podman_compose() {
 #[test]
 fn a_container_left_on_the_replaced_image_fails_the_gate() {
     let mut stack = Stack::new();
-    let img = stack.image("demo/app");
-    let d1 = stack
-        .images
-        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
     let folder = "left-on-old";
-    stack.service(
-        folder,
-        COMPOSE,
-        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
-        true,
-    );
     let tool = [
         ("CIPUG_COMPOSE_TOOL", DEBIAN_COMPOSE),
         ("CIPUG_CACHE_DURATION", "0"),
     ];
-    stack.cipug(&[], &tool).expect_code(0);
+    let Deployed { img, d1, svc: _ } = stack.deployed(folder, COMPOSE, &tool);
     let old = format!("{img}@{d1}");
     let out = support::sh_in(
         &stack.root,

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::{plain_services, run_cipug, Behaviour, Stack, COMPOSE};
+use support::{plain_services, run_cipug, Behaviour, Deployed, Stack, COMPOSE};
 
 #[test]
 fn help_lists_only_the_settings_a_subcommand_reads() {
@@ -209,16 +209,6 @@ fn completions_offer_service_names_and_setting_values() {
 #[test]
 fn a_rollback_is_told_as_such_and_held_back_digests_and_registry_errors_notify() {
     let mut stack = Stack::new();
-    let img = stack.image("demo/app");
-    stack
-        .images
-        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
-    let svc = stack.service(
-        "f1-web",
-        COMPOSE,
-        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
-        true,
-    );
     let recorded = stack.work.path().join("notified.txt");
     let notify = format!(
         "sh -c 'echo \"$CIPUG_NOTIFY_SERVICE|$CIPUG_NOTIFY_OUTCOME|$CIPUG_NOTIFY_MESSAGE\" >> {}'",
@@ -229,8 +219,7 @@ fn a_rollback_is_told_as_such_and_held_back_digests_and_registry_errors_notify()
         ("CIPUG_CACHE_DURATION", "0"),
         ("CIPUG_HEALTH_TIMEOUT", "5"),
     ];
-    stack.cipug(&[], &env).expect_code(0);
-    support::wait_for("v1 to start", 10, || svc.join("data/started-1").exists());
+    let Deployed { img: _, d1: _, svc } = stack.deployed("f1-web", COMPOSE, &env);
     stack
         .images
         .push(&stack.registry, "demo/app:latest", "2", Behaviour::Crash);

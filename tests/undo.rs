@@ -12,23 +12,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use support::{Behaviour, Stack, COMPOSE, COMPOSE_RESTARTING, DEBIAN_COMPOSE};
+use support::{Behaviour, Deployed, Stack, COMPOSE, COMPOSE_RESTARTING, DEBIAN_COMPOSE};
 
 #[test]
 fn a_crashing_image_is_rolled_back_and_held_back() {
     let mut stack = Stack::new();
-    let img = stack.image("demo/app");
-    let d1 = stack
-        .images
-        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
-    let svc = stack.service(
-        "u1-crash",
-        COMPOSE,
-        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
-        true,
-    );
-    stack.cipug(&[], &[]).expect_code(0);
-    support::wait_for("v1 to start", 10, || svc.join("data/started-1").exists());
+    let Deployed { img, d1, svc } = stack.deployed("u1-crash", COMPOSE, &[]);
 
     let d2 = stack
         .images
@@ -108,23 +97,12 @@ fn assert_runs(stack: &Stack, service: &str, pin: &str) {
 /// the old image running and the snapshot's data in place. One stack for the ten runs.
 fn crash_loops_are_caught_every_time(compose_tool: &str) {
     let mut stack = Stack::new();
-    let img = stack.image("demo/app");
-    let d1 = stack
-        .images
-        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
-    let svc = stack.service(
-        "u6-loop",
-        COMPOSE_RESTARTING,
-        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
-        true,
-    );
     let env = [
         ("CIPUG_COMPOSE_TOOL", compose_tool),
         ("CIPUG_CACHE_DURATION", "0"),
         ("CIPUG_HEALTH_TIMEOUT", "20"),
     ];
-    stack.cipug(&[], &env).expect_code(0);
-    support::wait_for("v1 to start", 10, || svc.join("data/started-1").exists());
+    let Deployed { img, d1, svc } = stack.deployed("u6-loop", COMPOSE_RESTARTING, &env);
     let old = format!("{img}@{d1}");
     for run in 1..=10 {
         fs::write(svc.join("data/version"), "1\n").unwrap();
@@ -366,16 +344,6 @@ fn containers_left_by_down(compose_tool: &str) {
     let mut stack = Stack::new();
     stack.stand_in("leaky-compose", LEAKY_COMPOSE);
     stack.stand_in("stubborn-podman", STUBBORN_PODMAN);
-    let img = stack.image("demo/app");
-    let d1 = stack
-        .images
-        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
-    let svc = stack.service(
-        "u7-leak",
-        COMPOSE_RESTARTING,
-        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
-        true,
-    );
     let env = [
         ("CIPUG_COMPOSE_TOOL", "leaky-compose"),
         ("REAL_COMPOSE", compose_tool),
@@ -383,8 +351,7 @@ fn containers_left_by_down(compose_tool: &str) {
         ("CIPUG_CACHE_DURATION", "0"),
         ("CIPUG_HEALTH_TIMEOUT", "20"),
     ];
-    stack.cipug(&[], &env).expect_code(0);
-    support::wait_for("v1 to start", 10, || svc.join("data/started-1").exists());
+    let Deployed { img, d1, svc } = stack.deployed("u7-leak", COMPOSE_RESTARTING, &env);
     fs::write(svc.join("data/version"), "1\n").unwrap();
     let old = format!("{img}@{d1}");
 
@@ -460,20 +427,10 @@ fn containers_left_by_down_with_the_newest_podman_compose() {
 #[test]
 fn a_failing_healthcheck_is_rolled_back_without_waiting_out_the_timeout() {
     let mut stack = Stack::new();
-    let img = stack.image("demo/app");
-    let d1 = stack
-        .images
-        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
     let compose = format!(
         "{COMPOSE}    healthcheck:\n      test: [\"CMD\", \"/bin/cat\", \"/tmp/ok\"]\n      interval: 1s\n      retries: 2\n"
     );
-    stack.service(
-        "u2-health",
-        &compose,
-        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
-        true,
-    );
-    stack.cipug(&[], &[]).expect_code(0);
+    let Deployed { img, d1, svc: _ } = stack.deployed("u2-health", &compose, &[]);
     stack.images.push(
         &stack.registry,
         "demo/app:latest",

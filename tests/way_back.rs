@@ -9,7 +9,7 @@ mod support;
 
 use std::fs;
 
-use support::{Behaviour, Stack, COMPOSE};
+use support::{Behaviour, Deployed, Stack, COMPOSE};
 
 #[test]
 fn a_rollback_killed_at_any_step_is_finished_to_the_recorded_snapshot() {
@@ -106,18 +106,7 @@ fn a_rollback_killed_at_any_step_is_finished_to_the_recorded_snapshot() {
 #[test]
 fn a_release_that_fills_the_disk_is_still_rolled_back() {
     let mut stack = Stack::new();
-    let img = stack.image("demo/app");
-    let d1 = stack
-        .images
-        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
-    let svc = stack.service(
-        "w-full",
-        COMPOSE,
-        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
-        true,
-    );
-    stack.cipug(&[], &[]).expect_code(0);
-    support::wait_for("v1 to start", 20, || svc.join("data/started-1").exists());
+    let Deployed { img, d1, svc } = stack.deployed("w-full", COMPOSE, &[]);
     stack
         .images
         .push(&stack.registry, "demo/app:latest", "2", Behaviour::FillDisk);
@@ -149,18 +138,7 @@ fn a_release_that_fills_the_disk_is_still_rolled_back() {
 #[test]
 fn an_update_killed_after_the_stop_starts_the_service_again_when_the_tag_moved_back() {
     let mut stack = Stack::new();
-    let img = stack.image("demo/app");
-    let d1 = stack
-        .images
-        .push(&stack.registry, "demo/app:latest", "1", Behaviour::Serve);
-    let svc = stack.service(
-        "w-stopped",
-        COMPOSE,
-        &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
-        true,
-    );
-    stack.cipug(&[], &[]).expect_code(0);
-    support::wait_for("v1 to start", 20, || svc.join("data/started-1").exists());
+    let Deployed { img, d1, svc: _ } = stack.deployed("w-stopped", COMPOSE, &[]);
     stack
         .images
         .push(&stack.registry, "demo/app:latest", "2", Behaviour::Serve);

@@ -4,4 +4,5 @@
 pub mod failpoint;
 pub mod interrupt;
 pub mod logging;
+pub mod parallel;
 pub mod timeouts;

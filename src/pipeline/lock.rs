@@ -68,19 +68,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = RunLock::acquire(dir.path(), Wait::No).unwrap();
         let path = dir.path().to_path_buf();
-        let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let seen = std::sync::Arc::clone(&released);
+        let (got, acquired) = std::sync::mpsc::channel();
         let waiter = std::thread::spawn(move || {
-            RunLock::acquire(&path, Wait::Yes).unwrap();
-            // Got only once the first run let go, however the threads were scheduled.
-            seen.load(std::sync::atomic::Ordering::SeqCst)
+            let lock = RunLock::acquire(&path, Wait::Yes).unwrap();
+            got.send(()).unwrap();
+            lock
         });
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        released.store(true, std::sync::atomic::Ordering::SeqCst);
-        drop(first);
+        // Only a check that it did not happen yet, not a proof of order: the first run
+        // still holds the lock.
         assert!(
-            waiter.join().unwrap(),
+            acquired
+                .recv_timeout(std::time::Duration::from_millis(100))
+                .is_err(),
             "the waiter got the lock while it was held"
         );
+        drop(first);
+        acquired.recv().unwrap();
+        waiter.join().unwrap();
     }
 }

@@ -8,11 +8,9 @@ pub mod mirrored;
 pub mod native;
 pub mod skopeo;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
+use crate::base::parallel::parallel_map;
 use crate::formats::image::reference::{ImageRef, Pin};
+use std::collections::BTreeMap;
 
 pub use cache::Cache;
 
@@ -134,34 +132,11 @@ fn run_pool(
     todo: &[(String, ImageRef)],
     bar: &indicatif::ProgressBar,
 ) -> Vec<Result<Pin, String>> {
-    let slots: Vec<Mutex<Option<Result<Pin, String>>>> =
-        todo.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let workers = resolver.jobs().clamp(1, todo.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((written, image)) = todo.get(i) else {
-                    break;
-                };
-                let result = resolver.resolve(image, written);
-                bar.inc(1);
-                if let Ok(mut slot) = slots[i].lock() {
-                    *slot = Some(result);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err("resolver thread failed".into()))
-        })
-        .collect()
+    parallel_map(todo, resolver.jobs(), |(written, image)| {
+        let result = resolver.resolve(image, written);
+        bar.inc(1);
+        result
+    })
 }
 
 /// A progress bar on standard error when it is a terminal; hidden otherwise.
@@ -182,7 +157,7 @@ fn progress_bar(show: bool, len: usize) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     struct Counting(AtomicUsize);
 

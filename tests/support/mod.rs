@@ -589,6 +589,25 @@ impl Stack {
         path
     }
 
+    /// Version 1 of `demo/app:latest` (serving) pushed, service `name` of `compose` made
+    /// (with a snapper config) with an `.env` that tags it, its first update run with `env`
+    /// (exit 0), and version 1 started: it wrote `data/started-1`.
+    pub fn deployed(&mut self, name: &str, compose: &str, env: &[(&str, &str)]) -> Deployed {
+        let img = self.image("demo/app");
+        let d1 = self
+            .images
+            .push(&self.registry, "demo/app:latest", "1", Behaviour::Serve);
+        let svc = self.service(
+            name,
+            compose,
+            &format!("SERVICE_APP_IMAGE_TAGGED={img}\n"),
+            true,
+        );
+        self.cipug(&[], env).expect_code(0);
+        wait_for("v1 to start", 20, || svc.join("data/started-1").exists());
+        Deployed { img, d1, svc }
+    }
+
     /// Has the stack clean up a service folder and snapper config the test made another way.
     pub fn track(&mut self, path: &Path, snapper_config: &str) {
         self.services.push(path.to_path_buf());
@@ -786,6 +805,16 @@ fn stop_processes_inside(root: &Path) {
     if stopped {
         std::thread::sleep(Duration::from_millis(300));
     }
+}
+
+/// A service on its first pin, as [`Stack::deployed`] leaves it.
+pub struct Deployed {
+    /// The image's name in the stack's registry (`<registry>/demo/app`).
+    pub img: String,
+    /// The digest of version 1, the service's pin.
+    pub d1: String,
+    /// The service folder.
+    pub svc: PathBuf,
 }
 
 /// What a cipug run did.

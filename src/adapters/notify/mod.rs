@@ -9,13 +9,13 @@ pub mod mail;
 pub mod message;
 pub mod services;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::adapters::notify::message::Message;
 use crate::adapters::runner::{Cmd, Runner, ToolKind};
+use crate::base::parallel::parallel_map;
 use crate::config::Config;
 use crate::formats::notify_url::{NotifyUrl, Target};
 
@@ -152,23 +152,15 @@ impl<'a> Notifier<'a> {
             );
         }
         let deadline = Instant::now() + self.config.timeouts.notify;
-        let next = AtomicUsize::new(0);
-        let late = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for _ in 0..jobs.len().min(SENDERS) {
-                scope.spawn(|| {
-                    while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            late.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            self.deliver(job, left);
-                        }
-                    }
-                });
+        let sent = parallel_map(&jobs, SENDERS, |job| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
             }
+            self.deliver(job, left);
+            true
         });
-        let late = late.into_inner();
+        let late = sent.iter().filter(|&&sent| !sent).count();
         if late > 0 {
             log::warn!(
                 "{late} of {} notification(s) not sent: NOTIFY_TIMEOUT ({} s for all notifications of the run) passed",
@@ -265,6 +257,7 @@ impl Drop for Notifier<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn config(env: &[(&str, &str)]) -> Config {
         let vars: Vec<(String, &str)> = env

@@ -6,11 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::adapters::container::{policy_refusal, pull_cmd};
 use crate::adapters::runner::{RunError, Runner};
+use crate::base::parallel::parallel_map;
 use crate::config::Config;
 
 /// Pulls each distinct pin once; the result per pin is `Err(what went wrong)` for a failed
@@ -24,40 +23,16 @@ pub fn pull_all(
     todo.sort();
     todo.dedup();
     let bar = progress_bar(todo.len());
-    let slots: Vec<Mutex<Option<Result<(), String>>>> =
-        todo.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let workers = config.pull_jobs.clamp(1, todo.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(pin) = todo.get(i) else {
-                    break;
-                };
-                let result = runner
-                    .run(&pull_cmd(config, pin))
-                    .map(|_| ())
-                    .map_err(|e| pull_error(pin, &e));
-                bar.inc(1);
-                if let Ok(mut slot) = slots[i].lock() {
-                    *slot = Some(result);
-                }
-            });
-        }
+    let results = parallel_map(&todo, config.pull_jobs, |pin| {
+        let result = runner
+            .run(&pull_cmd(config, pin))
+            .map(|_| ())
+            .map_err(|e| pull_error(pin, &e));
+        bar.inc(1);
+        result
     });
     bar.finish_and_clear();
-    todo.into_iter()
-        .zip(slots)
-        .map(|(pin, slot)| {
-            let result = slot
-                .into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(format!("{pin}: pull worker failed")));
-            (pin.clone(), result)
-        })
-        .collect()
+    todo.into_iter().cloned().zip(results).collect()
 }
 
 /// What went wrong pulling `pin`: a refusal of the container tool's signature policy is

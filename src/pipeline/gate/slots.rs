@@ -2,40 +2,26 @@
 //! wait for them: the settle period of one service does not hold up the next, and the
 //! looks of many do not crowd out the services being restarted.
 
+use crate::base::parallel::Slots;
+
 /// How many services wait for their health gate at once (each looks at its containers four
 /// times a second until they run, then every two seconds with one `container inspect`).
 const GATES_AT_ONCE: usize = 8;
 
 /// Lets at most [`GATES_AT_ONCE`] health gates look at their containers at a time, whichever
 /// threads wait for them: the settle period of one service does not hold up the next.
-pub struct GateSlots {
-    free: std::sync::Mutex<usize>,
-    freed: std::sync::Condvar,
-}
+pub struct GateSlots(Slots);
 
 impl Default for GateSlots {
     fn default() -> Self {
-        GateSlots {
-            free: std::sync::Mutex::new(GATES_AT_ONCE),
-            freed: std::sync::Condvar::new(),
-        }
+        GateSlots(Slots::new(GATES_AT_ONCE))
     }
 }
 
 impl GateSlots {
     /// Runs `f` (a health gate) once a slot is free, and frees it again.
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
-        {
-            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-            while *free == 0 {
-                free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
-            }
-            *free -= 1;
-        }
-        let out = f();
-        *self.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.freed.notify_one();
-        out
+        self.0.run(f)
     }
 }
 

@@ -4,8 +4,8 @@
 //! a warning and leaves the entry without an answer.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
+use crate::base::parallel::parallel_map;
 use crate::formats::image::reference::{ImageRef, Target};
 use crate::formats::image::version_tag::{Newer, VersionTag};
 use crate::pipeline::service::Service;
@@ -49,37 +49,26 @@ pub fn find(
             }
         }
     }
-    let found = Mutex::new(NewerTags::new());
-    let threads = jobs.clamp(1, todo.len().max(1));
-    let queue = Mutex::new(todo.into_values().collect::<Vec<_>>());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let Some((image, refs)) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop()
-                else {
-                    return;
-                };
-                let tags = match native.tags(&image) {
-                    Ok(tags) => tags,
-                    Err(e) => {
-                        log::warn!("{}: tags not listed: {e}", image.name());
-                        continue;
-                    }
-                };
-                for (reference, version) in refs {
-                    let newer = version.newer(tags.iter().map(String::as_str));
-                    if newer.any() {
-                        log::debug!("{reference}: newer versions: {}", newer.describe());
-                    }
-                    found
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(reference, newer);
+    let todo: Vec<_> = todo.into_values().collect();
+    let listed = parallel_map(&todo, jobs, |(image, refs)| {
+        let tags = match native.tags(image) {
+            Ok(tags) => tags,
+            Err(e) => {
+                log::warn!("{}: tags not listed: {e}", image.name());
+                return Vec::new();
+            }
+        };
+        refs.iter()
+            .map(|(reference, version)| {
+                let newer = version.newer(tags.iter().map(String::as_str));
+                if newer.any() {
+                    log::debug!("{reference}: newer versions: {}", newer.describe());
                 }
-            });
-        }
+                (reference.clone(), newer)
+            })
+            .collect()
     });
-    found.into_inner().unwrap_or_else(|e| e.into_inner())
+    listed.into_iter().flatten().collect()
 }
 
 /// Adds the newer versions to the entries of a check.

@@ -3,11 +3,13 @@
 //! authentication challenge, and sending requests with retries within the registry's deadline.
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ureq::http::Response;
 use ureq::{Agent, Body};
+
+use crate::base::parallel::Slots;
 
 use super::challenge::{self, Challenge};
 use super::credentials::Credentials;
@@ -29,6 +31,7 @@ pub(super) struct Registry {
     pub(super) endpoint: OnceLock<Result<Endpoint, String>>,
     pub(super) tokens: Mutex<HashMap<String, (String, Instant)>>,
     pub(super) credentials: Mutex<HashMap<String, Option<Credentials>>>,
+    /// Caps the requests in flight to the registry.
     pub(super) slots: Slots,
     /// When the registry's share of the run ends (REGISTRY_TIMEOUT after first contact):
     /// every request, retry and wait of it and its token server ends by then.
@@ -47,39 +50,6 @@ pub(super) struct Endpoint {
     pub(super) agent: Agent,
     pub(super) challenge: Option<Challenge>,
     pub(super) insecure: bool,
-}
-
-/// A counting semaphore capping requests in flight to one registry.
-pub(super) struct Slots {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-pub(super) struct SlotGuard<'s>(&'s Slots);
-
-impl Slots {
-    pub(super) fn new(n: usize) -> Slots {
-        Slots {
-            free: Mutex::new(n.max(1)),
-            freed: Condvar::new(),
-        }
-    }
-
-    pub(super) fn acquire(&self) -> SlotGuard<'_> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        SlotGuard(self)
-    }
-}
-
-impl Drop for SlotGuard<'_> {
-    fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.0.freed.notify_one();
-    }
 }
 
 impl Native<'_> {
@@ -238,29 +208,5 @@ impl Native<'_> {
             };
             std::thread::sleep(wait.min(MAX_RETRY_AFTER));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slots_cap_concurrency() {
-        let slots = Slots::new(2);
-        let busy = std::sync::atomic::AtomicUsize::new(0);
-        let peak = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for _ in 0..8 {
-                s.spawn(|| {
-                    let _g = slots.acquire();
-                    let now = busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                    peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(10));
-                    busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                });
-            }
-        });
-        assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

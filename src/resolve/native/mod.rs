@@ -28,13 +28,14 @@ use ureq::http::Response;
 use ureq::Body;
 
 use crate::adapters::runner::Runner;
+use crate::base::parallel::Slots;
 use crate::formats::image::reference::{ImageRef, Pin};
 use crate::formats::registries_conf::{candidates, Rule};
 use crate::resolve::Resolve;
 
 use auth::pull_scope;
 use challenge::Challenge;
-use endpoint::{Endpoint, Registry, Slots};
+use endpoint::{Endpoint, Registry};
 use label_budget::LabelBudget;
 use response::{
     checked_digest, digest_of_body, header, manifest_kind, registry_message, retry_after,
