@@ -11,7 +11,6 @@ pub mod cli;
 pub mod commands;
 pub mod compose_file_names;
 pub mod config;
-pub mod config_file;
 pub mod error;
 pub mod failpoint;
 pub mod files;

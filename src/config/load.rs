@@ -319,7 +319,7 @@ fn default_state_dir(sources: &Sources) -> PathBuf {
 }
 
 fn read_config_file(path: &Path) -> Result<Map<String, Value>> {
-    let bytes = crate::config_file::read_trusted(path)?;
+    let bytes = super::trusted_file::read_trusted(path)?;
     let text = String::from_utf8(bytes).map_err(|_| Error::UnknownFormat {
         path: path.to_path_buf(),
         msg: "not valid JSON: not UTF-8".into(),

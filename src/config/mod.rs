@@ -13,6 +13,7 @@ mod convert;
 mod load;
 pub mod settings_file;
 mod sources;
+mod trusted_file;
 
 pub use convert::parse_bool;
 pub use load::parse_config_file;
