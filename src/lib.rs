@@ -20,5 +20,4 @@ pub mod logging;
 pub mod pipeline;
 pub mod resolve;
 pub mod services;
-pub mod setting_scope;
 pub mod timeouts;
