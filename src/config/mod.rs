@@ -1,6 +1,7 @@
 //! Settings from flags, `CIPUG_*` environment variables, a JSON file and defaults, turned
 //! into one validated [`Config`]. The strongest source wins, in that order. This file holds
-//! the type; its sources, loading and the conversion of single values live beside it.
+//! the type; its sources, loading, the conversion of single values, the choice enums and the
+//! JSON `cipug config` prints (from the settings table's rows) live beside it.
 
 use std::path::PathBuf;
 
