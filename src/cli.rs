@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::formats::settings::{Kind, Setting, SETTINGS};
+use crate::config::table::{Kind, Setting, SETTINGS};
 
 /// Container images pinning and updating gadget: pins compose image tags to digests, and
 /// snapshots and restarts a service when its digest moved.
@@ -241,7 +241,7 @@ impl TypedValueParser for Suggest {
 }
 
 /// The command line definition, each subcommand's help showing only the settings it reads
-/// ([`crate::setting_scope`]); the others are still accepted.
+/// ([`Setting::read_by`]); the others are still accepted.
 pub fn command() -> clap::Command {
     let mut cmd = <Cli as clap::CommandFactory>::command();
     let names: Vec<String> = cmd
@@ -253,7 +253,7 @@ pub fn command() -> clap::Command {
     for name in names {
         cmd = cmd.mut_subcommand(&name, |mut sub| {
             for setting in SETTINGS {
-                if !crate::setting_scope::uses(&name, setting.name) {
+                if !setting.read_by(&name) {
                     sub = sub.arg(setting_arg(setting).hide(true));
                 }
             }

@@ -255,7 +255,7 @@ fn documentation() -> String {
 #[test]
 fn readme_documents_every_setting_and_exit_code() {
     let readme = documentation();
-    for setting in cipug::formats::settings::SETTINGS {
+    for setting in cipug::config::table::SETTINGS {
         assert!(
             readme.contains(&format!("`{}`", setting.name)),
             "README and docs/ lack setting {}",

@@ -1,6 +1,6 @@
 //! The man page and shell completions, generated from the clap definitions so they cannot
 //! drift from `--help`, and from the tables of the code: the settings
-//! ([`crate::formats::settings`]), the keys of a service's `.env`
+//! ([`crate::config::table`]), the keys of a service's `.env`
 //! ([`crate::formats::env_keys`]) and the exit codes ([`crate::error::EXIT_CODES`]). The man
 //! page is one page: its subcommand list names no other page, and it ends with the exit codes.
 
@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn man_page_has_every_setting_env_key_and_exit_code() {
         let page = page();
-        for setting in crate::formats::settings::SETTINGS {
+        for setting in crate::config::table::SETTINGS {
             let var = roff(&setting.env_var());
             assert!(page.contains(&var), "man page lacks setting {var}");
         }

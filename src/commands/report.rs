@@ -21,7 +21,7 @@ pub fn config(config: &Config, format: ConfigFormat, out: &mut dyn Write) -> Res
     let json = match format {
         ConfigFormat::Lines => None,
         ConfigFormat::Json => Some(value.clone()),
-        ConfigFormat::PythonJson => Some(crate::formats::python_config::python_shape(&value)),
+        ConfigFormat::PythonJson => Some(crate::config::python::python_shape(&value)),
     };
     if let Some(value) = json {
         writeln!(

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Number, Value};
 
+use crate::config::table::{Kind, Setting};
 use crate::error::{Error, Result};
-use crate::formats::settings::{Kind, Setting};
 
 /// A value before conversion, with the place it came from for error messages.
 pub(super) enum Raw {
@@ -206,9 +206,9 @@ fn text_choice(text: &str, words: &[&str], origin: &str) -> Result<Typed> {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::table::{Kind, SETTINGS};
     use crate::config::tests::{sources, with_file};
     use crate::config::Config;
-    use crate::formats::settings::{Kind, SETTINGS};
 
     #[test]
     fn booleans_and_lists() {

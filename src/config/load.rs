@@ -9,11 +9,11 @@ use serde_json::{Map, Value};
 
 use super::convert::{convert, Raw, Typed};
 use super::sources::{RegistryEnv, Sources};
-use super::{Config, ResolverKind, RestartScope, SnapshotWhen, StopStartMethod};
+use super::{Config, ResolverKind, RestartScope, SnapshotWhen, StopStartMethod, TagUpdate};
 use crate::base::timeouts::Timeouts;
+use crate::config::table::{self, Setting, SETTINGS};
 use crate::error::{Error, Result};
 use crate::formats::compose::version::ComposeFlavour;
-use crate::formats::settings::{self, Setting, SETTINGS};
 
 impl Config {
     /// Reads, merges and validates the settings.
@@ -104,6 +104,15 @@ impl Values {
                 "{name} must be {low} to {high}, not {n}"
             )))
         }
+    }
+
+    /// The choice `name`, validated by its `Kind::Choice` words at conversion; unset (there
+    /// is always a default) gives the first word's variant.
+    fn choice<T: Default>(&self, name: &str, from_word: fn(&str) -> Option<T>) -> T {
+        self.take(name)
+            .text()
+            .and_then(|word| from_word(&word))
+            .unwrap_or_default()
     }
 
     /// The time limit `name`: 1 second to a day.
@@ -213,22 +222,12 @@ fn build(
         compose_tool: checked.compose_tool,
         container_tool: checked.container_tool,
         service_stop_start: take("SERVICE_STOP_START").flag(),
-        stop_start_method: match take("STOP_START_METHOD").text().as_deref() {
-            Some("systemd-system") => StopStartMethod::SystemdSystem,
-            Some("systemd-user") => StopStartMethod::SystemdUser,
-            _ => StopStartMethod::Compose,
-        },
+        stop_start_method: values.choice("STOP_START_METHOD", StopStartMethod::from_word),
         service_snapshot: take("SERVICE_SNAPSHOT").flag(),
         service_pull: take("SERVICE_PULL").flag(),
         pull_jobs: checked.pull_jobs,
-        restart_scope: match take("RESTART_SCOPE").text().as_deref() {
-            Some("project") => RestartScope::Project,
-            _ => RestartScope::Services,
-        },
-        snapshot_when: match take("SNAPSHOT_WHEN").text().as_deref() {
-            Some("running") => SnapshotWhen::Running,
-            _ => SnapshotWhen::Stopped,
-        },
+        restart_scope: values.choice("RESTART_SCOPE", RestartScope::from_word),
+        snapshot_when: values.choice("SNAPSHOT_WHEN", SnapshotWhen::from_word),
         prune_images: take("PRUNE_IMAGES").flag(),
         compose_file_name: take("COMPOSE_FILE_NAME").text().unwrap_or_default(),
         env_file_name: take("ENV_FILE_NAME").text().unwrap_or_default(),
@@ -251,10 +250,7 @@ fn build(
             Typed::Path(p) => p,
             _ => default_state_dir(sources),
         },
-        resolver: match take("RESOLVER").text().as_deref() {
-            Some("skopeo") => ResolverKind::Skopeo,
-            _ => ResolverKind::Native,
-        },
+        resolver: values.choice("RESOLVER", ResolverKind::from_word),
         resolve_jobs: checked.resolve_jobs,
         resolve_jobs_per_registry: checked.resolve_jobs_per_registry,
         registry_timeout: checked.registry_timeout,
@@ -268,7 +264,7 @@ fn build(
         registry_env: RegistryEnv::from_env(&sources.env, sources.uid),
         min_age: take("MIN_AGE").hours(),
         update_window: checked.update_window,
-        tag_update: take("TAG_UPDATE").text().unwrap_or_else(|| "off".into()),
+        tag_update: values.choice("TAG_UPDATE", TagUpdate::from_word),
         trusted_owners: take("TRUSTED_OWNERS").list(),
         metrics_file: match take("METRICS_FILE") {
             Typed::Path(p) => Some(p),
@@ -319,7 +315,7 @@ fn default_state_dir(sources: &Sources) -> PathBuf {
 }
 
 fn read_config_file(path: &Path) -> Result<Map<String, Value>> {
-    let bytes = crate::config_file::read_trusted(path)?;
+    let bytes = super::trusted_file::read_trusted(path)?;
     let text = String::from_utf8(bytes).map_err(|_| Error::UnknownFormat {
         path: path.to_path_buf(),
         msg: "not valid JSON: not UTF-8".into(),
@@ -352,12 +348,12 @@ pub fn parse_config_file(path: &Path, text: &str) -> Result<Map<String, Value>> 
         }
     }
     for key in map.keys() {
-        match settings::find(key) {
+        match table::find(key) {
             Some(_) => {}
             None => {
                 let hint = key
                     .strip_prefix("CIPUG_")
-                    .filter(|k| settings::find(k).is_some())
+                    .filter(|k| table::find(k).is_some())
                     .map(|k| format!(" (write `{k}`, without the CIPUG_ prefix)"))
                     .unwrap_or_default();
                 return Err(Error::Value(format!(

@@ -53,7 +53,7 @@ pub fn merge_into(env: &mut HashMap<String, String>) -> Result<Option<Looked>> {
 
 /// The variables of the settings file at `path`, or `None` when there is none.
 pub fn read(path: &Path) -> Result<Option<Vec<(String, String)>>> {
-    let bytes = match crate::config_file::read_trusted_as(path, VARIABLE, "the settings file") {
+    let bytes = match super::trusted_file::read_trusted_as(path, VARIABLE, "the settings file") {
         Ok(bytes) => bytes,
         Err(Error::FileNotFound(_)) => return Ok(None),
         Err(e) => return Err(e),

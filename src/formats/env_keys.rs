@@ -40,6 +40,11 @@ impl EnvKey {
         }
     }
 
+    /// What a per-entry key ends with after the entry's name: `_IMAGE_TAGGED`.
+    pub fn suffix(&self) -> String {
+        format!("{ENTRY_INFIX}{}", self.name)
+    }
+
     /// The key as documented: `SERVICE_<X>_IMAGE_TAGGED`, `PRE_UPDATE_COMMAND`.
     pub fn shown(&self) -> String {
         self.key("<X>")
@@ -54,6 +59,11 @@ impl EnvKey {
         let x = rest.strip_suffix(self.name)?.strip_suffix(ENTRY_INFIX)?;
         Some(x).filter(|x| !x.is_empty())
     }
+}
+
+/// Every per-entry key of entry `x` at once, for messages: `SERVICE_<x>_IMAGE_*`.
+pub fn entry_keys(x: &str) -> String {
+    format!("{ENTRY_PREFIX}{x}{ENTRY_INFIX}*")
 }
 
 const fn entry(name: &'static str, default: Option<&'static str>, help: &'static str) -> EnvKey {
@@ -171,6 +181,8 @@ mod tests {
     fn keys_of_entries_and_services() {
         assert_eq!(TAGGED.key("APP"), "SERVICE_APP_IMAGE_TAGGED");
         assert_eq!(TAG_UPDATE.shown(), "SERVICE_<X>_IMAGE_TAG_UPDATE");
+        assert_eq!(HASHED.suffix(), "_IMAGE_HASHED");
+        assert_eq!(entry_keys("APP"), "SERVICE_APP_IMAGE_*");
         assert_eq!(PRE_UPDATE_COMMAND.key("APP"), "PRE_UPDATE_COMMAND");
         let table = [
             (TAGGED, "SERVICE_APP_IMAGE_TAGGED", Some("APP")),

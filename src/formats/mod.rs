@@ -10,8 +10,6 @@ pub mod line_diff;
 pub mod notify_url;
 pub mod pins;
 pub mod pins_file;
-pub mod python_config;
 pub mod registries_conf;
-pub mod settings;
 pub mod signature_policy;
 pub mod update_window;

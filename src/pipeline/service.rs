@@ -199,7 +199,7 @@ pub fn apply(service: &Service, changes: &[Change]) -> EnvFile {
         let image = service.images.iter().find(|i| i.entry == change.entry);
         let tagged_key = image.map(ImageEntry::tagged_key);
         let hashed_key = image.map_or_else(
-            || format!("SERVICE_{}_IMAGE_HASHED", change.entry),
+            || crate::formats::env_keys::HASHED.key(&change.entry),
             ImageEntry::hashed_key,
         );
         env.set(&hashed_key, change.new.as_str(), tagged_key.as_deref());

@@ -169,8 +169,11 @@ pub fn run(
         };
         writeln!(
             out,
-            "{}: SERVICE_{}_IMAGE_TAGGED={} (compose line {}{shared})",
-            entry.service, entry.entry, entry.image, entry.line
+            "{}: {}={} (compose line {}{shared})",
+            entry.service,
+            crate::formats::env_keys::TAGGED.key(&entry.entry),
+            entry.image,
+            entry.line
         )
         .map_err(io)?;
     }

@@ -230,8 +230,9 @@ fn compose_findings(config: &Config, runner: &dyn Runner, service: &Service) -> 
     let mut found = Vec::new();
     if service.images.is_empty() {
         found.push(fail(format!(
-            "{name}: {} has no SERVICE_<X>_IMAGE_TAGGED entry; run `cipug adopt {}`",
+            "{name}: {} has no {} entry; run `cipug adopt {}`",
             dir.env_file.display(),
+            crate::formats::env_keys::TAGGED.shown(),
             dir.path.display()
         )));
     }

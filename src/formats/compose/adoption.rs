@@ -27,6 +27,7 @@ use std::collections::HashMap;
 
 use crate::formats::compose::file::{service_images, Owner, ServiceImage};
 use crate::formats::compose::limits::{self, LimitError};
+use crate::formats::env_keys::{entry_keys, ENTRY_PREFIX, HASHED, TAGGED};
 use crate::formats::envfile::{interpolate, render_value, EnvFile, Quote};
 
 /// The result of [`adopt`]: both files rewritten, and what was adopted.
@@ -87,7 +88,7 @@ pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
             already += 1;
             continue;
         };
-        let hashed = format!("SERVICE_{x}_IMAGE_HASHED");
+        let hashed = HASHED.key(&x);
         // A plain `${...}` would end a flow mapping's value at its `}`.
         let quote = image.quote.or(image.in_flow.then_some('"'));
         let q = quote.map(String::from).unwrap_or_default();
@@ -142,12 +143,13 @@ fn plan_image<'i>(
     })?;
     if let Some((other, _)) = names.iter().find(|(_, e)| *e == x) {
         return Err(at(format!(
-            "`{other}` and `{owner}` both map to SERVICE_{x}_IMAGE_*; rename one"
+            "`{other}` and `{owner}` both map to {}; rename one",
+            entry_keys(&x)
         )));
     }
     names.push((owner, x.clone()));
 
-    let hashed = format!("SERVICE_{x}_IMAGE_HASHED");
+    let hashed = HASHED.key(&x);
     let used = scheme_names(&image.value);
     if let Some(other) = used.iter().find(|name| **name != hashed) {
         return Err(at(format!(
@@ -160,7 +162,7 @@ fn plan_image<'i>(
         return Ok(None);
     }
 
-    let tagged = format!("SERVICE_{x}_IMAGE_TAGGED");
+    let tagged = TAGGED.key(&x);
     let resolved = resolve_reference(&image.value, vars).map_err(at)?;
     // `name:tag@sha256:...`: the tag to follow, the digest as the current pin.
     let (value, pin) = match crate::formats::image::pinned::split(&resolved) {
@@ -231,8 +233,7 @@ fn scheme_names(value: &str) -> Vec<&str> {
     value
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|w| {
-            w.starts_with("SERVICE_")
-                && (w.ends_with("_IMAGE_HASHED") || w.ends_with("_IMAGE_TAGGED"))
+            w.starts_with(ENTRY_PREFIX) && [HASHED, TAGGED].iter().any(|k| w.ends_with(&k.suffix()))
         })
         .collect()
 }

@@ -263,7 +263,7 @@ impl ComposeServices {
                 variables(image).iter().any(|var| {
                     entries
                         .iter()
-                        .any(|entry| *var == format!("SERVICE_{entry}_IMAGE_HASHED"))
+                        .any(|entry| *var == crate::formats::env_keys::HASHED.key(entry))
                 })
             })
             .map(|(name, _)| name.clone())

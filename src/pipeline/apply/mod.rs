@@ -490,7 +490,7 @@ impl<'a> Updater<'a> {
             .iter()
             .map(|c| {
                 (
-                    format!("SERVICE_{}_IMAGE_HASHED", c.entry),
+                    crate::formats::env_keys::HASHED.key(&c.entry),
                     c.new.as_str().to_owned(),
                 )
             })

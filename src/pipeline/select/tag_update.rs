@@ -4,14 +4,14 @@
 //! the line stay) together with the new pin, so the update goes through the same snapshot,
 //! health gate and rollback, and a rollback puts the old tag back with the old pin.
 
-use crate::config::Config;
+use crate::config::{Config, TagUpdate};
 use crate::formats::image::retag::{rewrite, Retag};
 use crate::pipeline::select::newer::NewerTags;
 use crate::pipeline::service::{Change, Service};
 use crate::resolve::Resolutions;
 
 /// How far `entry` of `service` may move: `SERVICE_<X>_IMAGE_TAG_UPDATE`, else `TAG_UPDATE`.
-pub fn mode(config: &Config, service: &Service, entry: &str) -> String {
+pub fn mode(config: &Config, service: &Service, entry: &str) -> TagUpdate {
     let key = crate::formats::env_keys::TAG_UPDATE.key(entry);
     match service
         .env
@@ -19,16 +19,15 @@ pub fn mode(config: &Config, service: &Service, entry: &str) -> String {
         .get(&key)
         .map(|v| v.trim().to_owned())
     {
-        None => config.tag_update.clone(),
-        Some(v) if crate::formats::settings::TAG_UPDATES.contains(&v.as_str()) => v,
-        Some(v) => {
+        None => config.tag_update,
+        Some(v) => TagUpdate::from_word(&v).unwrap_or_else(|| {
             log::warn!(
                 "{}: {key}=`{v}` is not off, patch or minor; TAG_UPDATE ({}) applies",
                 service.dir.env_file.display(),
                 config.tag_update
             );
-            config.tag_update.clone()
-        }
+            config.tag_update
+        }),
     }
 }
 
@@ -43,7 +42,10 @@ pub fn plan(
     for service in services {
         for image in &service.images {
             let mode = mode(config, service, &image.entry);
-            let Some(to) = newer.get(&image.tagged).and_then(|n| n.target(&mode)) else {
+            let Some(to) = newer
+                .get(&image.tagged)
+                .and_then(|n| n.target(mode.as_str()))
+            else {
                 continue;
             };
             let Some((_, version)) = crate::pipeline::select::newer::version_of(&image.tagged)

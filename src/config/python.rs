@@ -1,39 +1,18 @@
 //! The settings in the Python cipug's `--print-config-json` shape, which scripts parse: for
 //! the settings the Python tool had, lists as comma-separated strings and unset values as
-//! `""`. cipug's own settings keep their typed values.
+//! `""`. cipug's own settings keep their typed values. Which settings the Python tool had is
+//! a column of the settings table ([`Origin`]).
 
 use serde_json::Value;
 
-/// The settings the Python cipug printed.
-pub const PYTHON_SETTINGS: &[&str] = &[
-    "VERBOSITY",
-    "SERVICES_ROOT",
-    "SERVICES_FILTER",
-    "SERVICES_FILTER_EXCLUDE",
-    "COMPOSE_TOOL",
-    "CONTAINER_TOOL",
-    "SERVICE_STOP_START",
-    "STOP_START_METHOD",
-    "SERVICE_SNAPSHOT",
-    "SERVICE_PULL",
-    "PRUNE_IMAGES",
-    "COMPOSE_FILE_NAME",
-    "ENV_FILE_NAME",
-    "CACHE_DURATION",
-    "CACHE_LOCATION",
-    "SNAPSHOTS_DIR_SNAPPER",
-    "SNAPSHOTS_MAX_AGE_SNAPPER",
-    "SNAPSHOTS_DIR_BTRBK",
-    "SNAPSHOTS_MAX_AGE_BTRBK",
-    "CONFIG_FILE",
-];
+use crate::config::table::{self, Origin};
 
 /// Turns the typed settings object of `Config::to_json` into the Python tool's shape.
 pub fn python_shape(typed: &Value) -> Value {
     let mut value = typed.clone();
     if let Value::Object(map) = &mut value {
         for (key, v) in map.iter_mut() {
-            if !PYTHON_SETTINGS.contains(&key.as_str()) {
+            if !table::find(key).is_some_and(|s| s.origin == Origin::Python) {
                 continue;
             }
             match v {
