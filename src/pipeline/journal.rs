@@ -46,6 +46,21 @@ pub struct Pending {
     /// again on the old pins if it dies before the `.env` holds the new ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+    /// The step the update was about to take when the entry was written; none in a
+    /// rollback's entries and in those written before the steps were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached: Option<StepName>,
+}
+
+/// The steps of an update an entry is written before (see
+/// `pipeline::apply` for all its steps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepName {
+    /// Stopping what changes, for a snapshot at rest: the `.env` holds the old pins.
+    Stop,
+    /// The snapshot (if any) is taken; the new pins are being written to the `.env`.
+    WriteEnv,
 }
 
 /// What an update stopped before it wrote the new pins.
@@ -204,6 +219,7 @@ mod tests {
             changes: Vec::new(),
             rollback: None,
             stopped: None,
+            reached: None,
         }
     }
 
@@ -251,6 +267,7 @@ mod tests {
             }],
             rollback: None,
             stopped: None,
+            reached: Some(StepName::WriteEnv),
         };
         journal.put("svc", &pending).unwrap();
         assert_eq!(journal.get("svc"), Some(pending));

@@ -1,17 +1,20 @@
 //! Applying a service's planned changes: check the compose tool, snapshot, write the env
 //! file, pull, restart and gate on health; or finish an update that a crashed run left.
-//! A failed step ends that service's update; the caller goes on with the next service.
+//! The update is a list of [`steps::Step`]s built once ([`steps::Steps`]), printed for
+//! `--dry-run` ([`Updater::plan`]) or taken in order here, up to the start and the gate,
+//! which are left to the caller ([`Started`]). A failed step ends that service's update;
+//! the caller goes on with the next service.
 
 use crate::adapters::compose::Compose;
 use crate::adapters::runner::{Cmd, Runner};
 use crate::adapters::snapper::{Snapper, SnapshotMeta};
-use crate::config::{Config, SnapshotWhen};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::files::atomic;
 use crate::formats::image_ref::Pin;
 use crate::pipeline::dependents::{restart::TakenDown, Graph};
-use crate::pipeline::journal::{Journal, Pending, PendingChange, Stopped};
+use crate::pipeline::journal::{Journal, Pending, PendingChange};
 use crate::pipeline::plan::{apply, describe, Change, Outcome, Service};
 use crate::pipeline::restart::{self, Plan};
 use crate::pipeline::rolling_back::{self, Rolling};
@@ -19,8 +22,10 @@ use crate::pipeline::rolling_back::{self, Rolling};
 mod dry_run;
 mod gated;
 mod outside;
+mod steps;
 
 use gated::{gate_after, Before};
+use steps::{Begin, Steps};
 
 /// Runs the update steps of services, with the settings and tools of one run.
 pub struct Updater<'a> {
@@ -28,12 +33,6 @@ pub struct Updater<'a> {
     runner: &'a dyn Runner,
     snapper: Snapper<'a>,
     journal: &'a Journal,
-    /// Leave the health gate to the caller ([`Updater::start_update`]).
-    defer_gate: bool,
-    /// Set when a gate was left to the caller in the current update.
-    gate_left: bool,
-    /// The start left to the caller with the gate.
-    start_left: Start,
     /// The dependencies between the run's service folders, when known.
     graph: Option<&'a Graph>,
     /// What the current update did to its dependents in other folders.
@@ -48,6 +47,25 @@ struct Start {
     cmds: Vec<Cmd>,
     services: Vec<String>,
     before: Before,
+}
+
+impl Start {
+    /// The start and gate among the steps left once the update reached its start.
+    fn left(rest: impl Iterator<Item = steps::Step>) -> Start {
+        let mut start = Start::default();
+        for step in rest {
+            match step {
+                steps::Step::Start { cmds, services } => {
+                    start.cmds = cmds;
+                    start.services = services;
+                }
+                steps::Step::Gate(before) => start.before = before,
+                // Nothing else comes after the start (see `Steps::new`).
+                _ => {}
+            }
+        }
+        start
+    }
 }
 
 /// A service whose update is done but for its start and health gate: the caller runs the
@@ -95,8 +113,6 @@ impl Started {
 /// How far an update got, for the rollback and the journal.
 struct Applied {
     snapshot: Option<u64>,
-    /// Finishing an interrupted update: snapshot and `.env` are done.
-    resumed: bool,
     env_written: bool,
 }
 
@@ -108,44 +124,170 @@ impl<'a> Updater<'a> {
             runner,
             snapper: Snapper::new(runner),
             journal,
-            defer_gate: false,
-            gate_left: false,
-            start_left: Default::default(),
             graph: None,
             taken: TakenDown::default(),
         }
     }
 
-    /// Updates one service like [`Updater::update`] (or finishes an interrupted update like
-    /// [`Updater::resume`]) but leaves the health gate to the caller.
+    /// Updates one service whose pins are `changes` (none: nothing to do), or finishes the
+    /// update an interrupted run left in the journal (`resume`; its `.env` already holds the
+    /// new pins, or it is a rollback in progress), all but its start and health gate, which
+    /// are left to the caller.
     pub fn start_update(
         &mut self,
         service: &Service,
         changes: Vec<Change>,
         resume: Option<&Pending>,
     ) -> Step {
-        self.defer_gate = true;
-        self.gate_left = false;
-        self.start_left = Default::default();
         self.taken = TakenDown::default();
-        let outcome = match resume {
-            Some(pending) => self.resume(service, pending),
-            None => self.update(service, changes),
-        };
-        self.defer_gate = false;
-        match outcome {
-            Outcome::Updated {
-                changes, snapshot, ..
-            } if self.gate_left => Step::Started(Started {
-                changes,
-                applied: Applied {
-                    snapshot,
-                    resumed: false,
+        let (changes, applied, begin) = match resume {
+            Some(pending) => {
+                if let Some(progress) = &pending.rollback {
+                    let rolling = Rolling {
+                        config: self.config,
+                        runner: self.runner,
+                        journal: self.journal,
+                    };
+                    let snapper = &mut self.snapper;
+                    let done = rolling_back::finish(&rolling, snapper, service, pending, progress);
+                    return Step::Done(done);
+                }
+                log::warn!(
+                    "{}: finishing an update an interrupted run left behind",
+                    service.dir.name
+                );
+                let applied = Applied {
+                    snapshot: pending.snapshot_before,
                     env_written: true,
-                },
-                start: std::mem::take(&mut self.start_left),
-            }),
-            outcome => Step::Done(outcome),
+                };
+                (pending.to_changes(), applied, Begin::Written)
+            }
+            None if changes.is_empty() => return Step::Done(Outcome::Current),
+            None => {
+                let applied = Applied {
+                    snapshot: None,
+                    env_written: false,
+                };
+                (changes, applied, Begin::Fresh)
+            }
+        };
+        let name = &service.dir.name;
+        for change in &changes {
+            log::info!(
+                "{name}: {} {} -> {}",
+                change.entry,
+                change.old.as_deref().unwrap_or("(unpinned)"),
+                change.new
+            );
+        }
+        match restart::plan(self.config, self.runner, &service.dir, &changes) {
+            Ok(plan) => {
+                let steps = Steps::new(self.config, &service.dir, plan, begin);
+                self.take(service, changes, steps, applied)
+            }
+            Err(error) => Step::Done(self.fail(service, changes, applied, error)),
+        }
+    }
+
+    /// Takes `steps` in order up to the start (or the gate), which it leaves to the caller.
+    /// A failure before the `.env` is written starts again on the old pins what was stopped
+    /// for the snapshot; one after it is rolled back ([`Updater::fail`]).
+    fn take(
+        &mut self,
+        service: &Service,
+        changes: Vec<Change>,
+        steps: Steps,
+        mut applied: Applied,
+    ) -> Step {
+        let stops_first = steps.stops_first();
+        let Steps { plan, list } = steps;
+        let mut list = list.into_iter();
+        while let Some(step) = list.next() {
+            if let steps::Step::Start { .. } | steps::Step::Gate(_) = step {
+                if let steps::Step::Start { .. } = step {
+                    failpoint::hit("during-restart");
+                }
+                let start = Start::left(std::iter::once(step).chain(list));
+                return Step::Started(Started {
+                    changes,
+                    applied,
+                    start,
+                });
+            }
+            let Err(error) = self.take_step(service, (&changes, &plan), &step, &mut applied) else {
+                continue;
+            };
+            if stops_first && !applied.env_written {
+                // Nothing was written: the old pins start again.
+                let cmds = plan.start_cmds(self.config, &service.dir);
+                if let Err(e) = Plan::run(self.runner, &cmds) {
+                    log::error!(
+                        "{}: starting again on the old pins failed: {e}",
+                        service.dir.name
+                    );
+                }
+            }
+            return Step::Done(self.fail(service, changes, applied, error));
+        }
+        Step::Done(Outcome::Updated {
+            changes,
+            snapshot: applied.snapshot,
+            recreated: Vec::new(),
+        })
+    }
+
+    /// Takes one step (all but the start and the gate) of an update of `service` with
+    /// `changes` that restarts as `plan` says.
+    fn take_step(
+        &mut self,
+        service: &Service,
+        (changes, plan): (&[Change], &Plan),
+        step: &steps::Step,
+        applied: &mut Applied,
+    ) -> Result<()> {
+        let name = &service.dir.name;
+        let journalled = |snapshot, stopped: &Option<_>| Pending {
+            stopped: stopped.clone(),
+            reached: step.name(),
+            ..journalled(snapshot, changes)
+        };
+        match step {
+            steps::Step::JournalStopping(stopping) => {
+                log::debug!("{name}: stopping for a snapshot at rest");
+                let entry = journalled(None, &Some(stopping.clone()));
+                self.journal.put(name, &entry)
+            }
+            steps::Step::TakeDownOutside => self.take_down_outside(service, plan),
+            steps::Step::Stop(_) => plan.stop(self.config, self.runner, &service.dir),
+            steps::Step::Snapshot => {
+                failpoint::hit("before-snapshot");
+                applied.snapshot = Some(self.snapshot(service, changes)?);
+                Ok(())
+            }
+            steps::Step::Journal(stopped) => {
+                if !self.config.service_snapshot {
+                    failpoint::hit("before-snapshot");
+                }
+                self.journal
+                    .put(name, &journalled(applied.snapshot, stopped))?;
+                failpoint::hit("after-snapshot");
+                Ok(())
+            }
+            steps::Step::WriteEnv => {
+                self.write_env(service, changes)?;
+                applied.env_written = true;
+                failpoint::hit("after-env-write");
+                Ok(())
+            }
+            steps::Step::PinOnly => {
+                log::info!(
+                    "{name}: the containers already run the new image; pin written, not restarted"
+                );
+                Ok(())
+            }
+            steps::Step::Restart { cmds, .. } => Plan::run(self.runner, cmds),
+            // Left to the caller (see `take`).
+            steps::Step::Start { .. } | steps::Step::Gate(_) => Ok(()),
         }
     }
 
@@ -181,30 +323,6 @@ impl<'a> Updater<'a> {
         }
     }
 
-    /// Finishes an update that an interrupted run left in the journal (its `.env` already
-    /// holds the new pins): pull, restart, health gate, rollback if that fails.
-    pub fn resume(&mut self, service: &Service, pending: &Pending) -> Outcome {
-        if let Some(progress) = &pending.rollback {
-            let rolling = Rolling {
-                config: self.config,
-                runner: self.runner,
-                journal: self.journal,
-            };
-            return rolling_back::finish(&rolling, &mut self.snapper, service, pending, progress);
-        }
-        log::warn!(
-            "{}: finishing an update an interrupted run left behind",
-            service.dir.name
-        );
-        let changes = pending.to_changes();
-        let applied = Applied {
-            snapshot: pending.snapshot_before,
-            resumed: true,
-            env_written: true,
-        };
-        self.run_steps(service, changes, applied)
-    }
-
     /// Starts again, on the old pins, what an update an interrupted run left (`pending`,
     /// whose `.env` was not written) had stopped; a failure is logged (the update that may
     /// follow in this run stops and starts it anyway).
@@ -225,38 +343,6 @@ impl<'a> Updater<'a> {
         if let Err(e) = self.runner.run(&cmd) {
             log::error!("{name}: starting it again on the old pins failed: {e}");
         }
-    }
-
-    /// Updates one service whose pins are `changes` (none: nothing to do).
-    pub fn update(&mut self, service: &Service, changes: Vec<Change>) -> Outcome {
-        if changes.is_empty() {
-            return Outcome::Current;
-        }
-        let applied = Applied {
-            snapshot: None,
-            resumed: false,
-            env_written: false,
-        };
-        self.run_steps(service, changes, applied)
-    }
-
-    fn run_steps(
-        &mut self,
-        service: &Service,
-        changes: Vec<Change>,
-        mut applied: Applied,
-    ) -> Outcome {
-        let error = match self.steps(service, &changes, &mut applied) {
-            Ok(()) => {
-                return Outcome::Updated {
-                    changes,
-                    snapshot: applied.snapshot,
-                    recreated: Vec::new(),
-                }
-            }
-            Err(error) => error,
-        };
-        self.fail(service, changes, applied, error)
     }
 
     /// A failed update: rolled back when the restart or its gate failed after the `.env` was
@@ -292,189 +378,23 @@ impl<'a> Updater<'a> {
         )
     }
 
-    fn steps(
-        &mut self,
-        service: &Service,
-        changes: &[Change],
-        applied: &mut Applied,
-    ) -> Result<()> {
-        let name = &service.dir.name;
-        for change in changes {
-            log::info!(
-                "{name}: {} {} -> {}",
-                change.entry,
-                change.old.as_deref().unwrap_or("(unpinned)"),
-                change.new
-            );
-        }
-        let plan = restart::plan(self.config, self.runner, &service.dir, changes)?;
-        if applied.resumed {
-            // An interrupted run already took the snapshot and wrote the `.env`.
-            self.stop(service, &plan)?;
-            return self.start(service, &plan, changes);
-        }
-        let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
-        // Recorded before the stop: a run that dies before the `.env` is written leaves
-        // what the next run must start again on the old pins.
-        let stopping = stopped_first.then(|| Stopped {
-            services: match &plan {
-                Plan::Services { services, .. } => services.clone(),
-                _ => Vec::new(),
-            },
-        });
-        let stopped = match &stopping {
-            Some(what) => {
-                log::debug!("{name}: stopping for a snapshot at rest");
-                let entry = Pending {
-                    stopped: Some(what.clone()),
-                    ..journalled(None, changes)
-                };
-                self.journal
-                    .put(name, &entry)
-                    .and_then(|()| self.stop(service, &plan))
-            }
-            None => Ok(()),
-        };
-        let recorded =
-            stopped.and_then(|()| self.record(service, changes, applied, stopping.as_ref()));
-        if let Err(error) = recorded {
-            if stopped_first {
-                // Nothing was written: the old pins start again.
-                if let Err(e) = Plan::run(self.runner, &plan.start_cmds(self.config, &service.dir))
-                {
-                    log::error!("{name}: starting again on the old pins failed: {e}");
-                }
-            }
-            return Err(error);
-        }
-        if plan == Plan::AlreadyRunning {
-            log::info!(
-                "{name}: the containers already run the new image; pin written, not restarted"
-            );
-            return Ok(());
-        }
-        if plan == Plan::NotRunning {
-            return Ok(());
-        }
-        if !stopped_first {
-            if plan == Plan::Unit {
-                // One `systemctl restart` of the unit.
-                let compose = Compose::new(self.config);
-                self.take_down_outside(service, &plan)?;
-                Plan::run(self.runner, &compose.restart(&service.dir))?;
-                return self.gate_or_leave(service, changes, &Before::default());
-            }
-            self.stop(service, &plan)?;
-        }
-        self.start(service, &plan, changes)
-    }
-
-    /// Snapshot, journal entry and `.env` write.
-    fn record(
-        &mut self,
-        service: &Service,
-        changes: &[Change],
-        applied: &mut Applied,
-        stopped: Option<&Stopped>,
-    ) -> Result<()> {
-        let name = &service.dir.name;
-        failpoint::hit("before-snapshot");
-        if self.config.service_snapshot {
-            let config = self.snapper.config_for(&service.dir.path)?;
-            let number = self.snapper.create(
-                &config.config,
-                &describe(changes),
-                &self.meta(service, changes),
-            )?;
-            log::info!(
-                "{name}: snapshot {number} of snapper config {}",
-                config.config
-            );
-            applied.snapshot = Some(number);
-        }
-        let entry = Pending {
-            stopped: stopped.cloned(),
-            ..journalled(applied.snapshot, changes)
-        };
-        self.journal.put(name, &entry)?;
-        failpoint::hit("after-snapshot");
-        self.write_env(service, changes)?;
-        applied.env_written = true;
-        failpoint::hit("after-env-write");
-        Ok(())
-    }
-
-    /// Starts what the plan stopped, on the new pins, and waits for the health gate.
-    fn start(&mut self, service: &Service, plan: &Plan, changes: &[Change]) -> Result<()> {
-        let cmds = plan.start_cmds(self.config, &service.dir);
-        if cmds.is_empty() {
-            return Ok(());
-        }
-        failpoint::hit("during-restart");
-        if self.defer_gate {
-            // The caller starts it, and goes on with the next service once the containers
-            // run: podman-compose 1.0 waits a second after starting each container.
-            let services = match plan {
-                Plan::Services { services, .. } => services.clone(),
-                _ => Vec::new(),
-            };
-            self.start_left = Start {
-                cmds,
-                services,
-                before: Before::of(plan),
-            };
-            self.gate_left = true;
-            return Ok(());
-        }
-        Plan::run(self.runner, &cmds)?;
-        self.gate_or_leave(service, changes, &Before::of(plan))
-    }
-
-    /// The health gate, expecting the new pins' images to run and the old ones no longer,
-    /// and the `unchanged` containers no worse than before: now, or left to the caller of
-    /// [`Updater::start_update`].
-    fn gate_or_leave(
-        &mut self,
-        service: &Service,
-        changes: &[Change],
-        before: &Before,
-    ) -> Result<()> {
-        if self.defer_gate {
-            self.gate_left = true;
-            return Ok(());
-        }
-        let recreated = gate_after(self.config, self.runner, service, changes, before)?;
+    /// Takes the snapshot before an update of `service` with `changes`: its number.
+    fn snapshot(&mut self, service: &Service, changes: &[Change]) -> Result<u64> {
+        let config = self.snapper.config_for(&service.dir.path)?;
+        let meta = meta(self.config, service, changes);
+        let number = self
+            .snapper
+            .create(&config.config, &describe(changes), &meta)?;
         log::info!(
-            "{}: restarted (recreated {})",
+            "{}: snapshot {number} of snapper config {}",
             service.dir.name,
-            recreated.join(", ")
+            config.config
         );
-        Ok(())
+        Ok(number)
     }
 
-    /// Userdata and cleanup for the snapshot before an update.
-    fn meta(&self, service: &Service, changes: &[Change]) -> SnapshotMeta {
-        let mut userdata = vec![
-            ("cipug".to_owned(), "update".to_owned()),
-            ("service".to_owned(), service.dir.name.clone()),
-        ];
-        for c in changes {
-            let old = c.old.as_deref().and_then(|o| Pin::parse(o).ok());
-            userdata.push((
-                c.entry.clone(),
-                format!(
-                    "{}>{}",
-                    old.as_ref().map_or("unpinned", |p| p.digest()),
-                    c.new.digest()
-                ),
-            ));
-        }
-        SnapshotMeta {
-            cleanup: self.config.snapper_cleanup.clone(),
-            userdata,
-        }
-    }
-
+    /// Writes the new pins (and moved tags) of `changes` to the `.env` of `service`, unless
+    /// it changed since it was read or the edit would not read alike in every compose tool.
     fn write_env(&self, service: &Service, changes: &[Change]) -> Result<()> {
         let path = &service.dir.env_file;
         let env_error = |msg: String| Error::Env(format!("{}: {msg}", path.display()));
@@ -525,6 +445,30 @@ pub fn journalled(snapshot: Option<u64>, changes: &[Change]) -> Pending {
             .collect(),
         rollback: None,
         stopped: None,
+        reached: None,
+    }
+}
+
+/// Userdata and cleanup for the snapshot before an update of `service` with `changes`.
+fn meta(config: &Config, service: &Service, changes: &[Change]) -> SnapshotMeta {
+    let mut userdata = vec![
+        ("cipug".to_owned(), "update".to_owned()),
+        ("service".to_owned(), service.dir.name.clone()),
+    ];
+    for c in changes {
+        let old = c.old.as_deref().and_then(|o| Pin::parse(o).ok());
+        userdata.push((
+            c.entry.clone(),
+            format!(
+                "{}>{}",
+                old.as_ref().map_or("unpinned", |p| p.digest()),
+                c.new.digest()
+            ),
+        ));
+    }
+    SnapshotMeta {
+        cleanup: config.snapper_cleanup.clone(),
+        userdata,
     }
 }
 
