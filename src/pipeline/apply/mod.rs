@@ -246,7 +246,8 @@ impl<'a> Updater<'a> {
         applied: &mut Applied,
     ) -> Result<()> {
         let name = &service.dir.name;
-        let journalled = |snapshot, stopped: &Option<_>| Pending {
+        // The journal entry written before this step.
+        let entry = |snapshot, stopped: &Option<_>| Pending {
             stopped: stopped.clone(),
             reached: step.name(),
             ..journalled(snapshot, changes)
@@ -254,8 +255,8 @@ impl<'a> Updater<'a> {
         match step {
             steps::Step::JournalStopping(stopping) => {
                 log::debug!("{name}: stopping for a snapshot at rest");
-                let entry = journalled(None, &Some(stopping.clone()));
-                self.journal.put(name, &entry)
+                self.journal
+                    .put(name, &entry(None, &Some(stopping.clone())))
             }
             steps::Step::TakeDownOutside => self.take_down_outside(service, plan),
             steps::Step::Stop(_) => plan.stop(self.config, self.runner, &service.dir),
@@ -268,8 +269,7 @@ impl<'a> Updater<'a> {
                 if !self.config.service_snapshot {
                     failpoint::hit("before-snapshot");
                 }
-                self.journal
-                    .put(name, &journalled(applied.snapshot, stopped))?;
+                self.journal.put(name, &entry(applied.snapshot, stopped))?;
                 failpoint::hit("after-snapshot");
                 Ok(())
             }

@@ -215,3 +215,242 @@ fn wait_line(config: &Config, project: &str) -> String {
         }
     )
 }
+
+#[cfg(test)]
+mod tests {
+    //! The step lists of each restart plan kind, without running anything.
+    use super::*;
+
+    /// The settings and folder of a service, the snapshot taken `when`, with snapshots or
+    /// without.
+    fn settings(when: SnapshotWhen, snapshots: bool) -> (tempfile::TempDir, Config, ServiceDir) {
+        let (root, mut config, dir) = crate::pipeline::fixture::service("r.io/app@sha256:1");
+        config.snapshot_when = when;
+        config.service_snapshot = snapshots;
+        (root, config, dir)
+    }
+
+    /// Every kind of restart plan, by name.
+    fn plans() -> [(&'static str, Plan); 7] {
+        let services = Plan::Services {
+            services: vec!["app".into()],
+            containers: vec!["c1".into()],
+            dependents: Vec::new(),
+            stop_secs: Some(10),
+            unchanged: Vec::new(),
+            one_shots: Vec::new(),
+        };
+        [
+            ("services", services),
+            ("project", Plan::Project),
+            ("unit", Plan::Unit),
+            ("fresh", Plan::Fresh),
+            ("already running", Plan::AlreadyRunning),
+            ("not running", Plan::NotRunning),
+            ("nothing", Plan::Nothing),
+        ]
+    }
+
+    /// The steps' names, in order.
+    fn names(steps: &Steps) -> Vec<&'static str> {
+        steps
+            .list
+            .iter()
+            .map(|s| match s {
+                Step::JournalStopping(_) => "journal-stopping",
+                Step::TakeDownOutside => "take-down",
+                Step::Stop(_) => "stop",
+                Step::Snapshot => "snapshot",
+                Step::Journal(_) => "journal",
+                Step::WriteEnv => "write",
+                Step::PinOnly => "pin-only",
+                Step::Restart { .. } => "restart",
+                Step::Start { .. } => "start",
+                Step::Gate(_) => "gate",
+            })
+            .collect()
+    }
+
+    /// The names of the steps of each plan kind (in the order of [`plans`]), from `begin`.
+    fn steps_of(when: SnapshotWhen, snapshots: bool, begin: Begin) -> Vec<Vec<&'static str>> {
+        let (_root, config, dir) = settings(when, snapshots);
+        plans()
+            .into_iter()
+            .map(|(_, plan)| names(&Steps::new(&config, &dir, plan, begin)))
+            .collect()
+    }
+
+    #[test]
+    fn with_the_snapshot_at_rest_what_changes_stops_before_the_snapshot() {
+        let at_rest = [
+            "journal-stopping",
+            "take-down",
+            "stop",
+            "snapshot",
+            "journal",
+            "write",
+            "start",
+            "gate",
+        ];
+        let written = ["snapshot", "journal", "write"];
+        let wanted: [&[&str]; 7] = [
+            &at_rest,
+            &at_rest,
+            &at_rest,
+            &[
+                "snapshot",
+                "journal",
+                "write",
+                "take-down",
+                "stop",
+                "start",
+                "gate",
+            ],
+            &["snapshot", "journal", "write", "pin-only"],
+            &written,
+            &["snapshot", "journal", "write", "take-down", "stop"],
+        ];
+        let got = steps_of(SnapshotWhen::Stopped, true, Begin::Fresh);
+        for (((name, _), got), wanted) in plans().iter().zip(got).zip(wanted) {
+            assert_eq!(got, wanted, "{name}");
+        }
+    }
+
+    #[test]
+    fn with_the_snapshot_while_running_what_changes_stops_after_the_write() {
+        let restart = [
+            "snapshot",
+            "journal",
+            "write",
+            "take-down",
+            "stop",
+            "start",
+            "gate",
+        ];
+        let wanted: [&[&str]; 7] = [
+            &restart,
+            &restart,
+            &[
+                "snapshot",
+                "journal",
+                "write",
+                "take-down",
+                "restart",
+                "gate",
+            ],
+            &restart,
+            &["snapshot", "journal", "write", "pin-only"],
+            &["snapshot", "journal", "write"],
+            &["snapshot", "journal", "write", "take-down", "stop"],
+        ];
+        let got = steps_of(SnapshotWhen::Running, true, Begin::Fresh);
+        for (((name, _), got), wanted) in plans().iter().zip(got).zip(wanted) {
+            assert_eq!(got, wanted, "{name}");
+        }
+    }
+
+    #[test]
+    fn without_snapshots_the_steps_are_the_same_but_the_snapshot() {
+        for when in [SnapshotWhen::Stopped, SnapshotWhen::Running] {
+            let with = steps_of(when, true, Begin::Fresh);
+            let without = steps_of(when, false, Begin::Fresh);
+            for ((name, _), (with, without)) in plans().iter().zip(with.into_iter().zip(without)) {
+                let expected: Vec<&str> = with.into_iter().filter(|s| *s != "snapshot").collect();
+                assert_eq!(without, expected, "{name} {when:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_update_resumed_after_its_write_only_stops_and_starts_again() {
+        for when in [SnapshotWhen::Stopped, SnapshotWhen::Running] {
+            let got = steps_of(when, true, Begin::Written);
+            let restart: &[&str] = &["take-down", "stop", "start", "gate"];
+            let wanted: [&[&str]; 7] = [
+                restart,
+                restart,
+                restart,
+                restart,
+                &["take-down", "stop"],
+                &["take-down", "stop"],
+                &["take-down", "stop"],
+            ];
+            for (((name, _), got), wanted) in plans().iter().zip(got).zip(wanted) {
+                assert_eq!(got, wanted, "{name} {when:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_journal_names_the_stop_and_the_write_and_what_stopped_first() {
+        let (_root, config, dir) = settings(SnapshotWhen::Stopped, true);
+        let [(_, services), ..] = plans();
+        let steps = Steps::new(&config, &dir, services, Begin::Fresh);
+        assert!(steps.stops_first());
+        let named: Vec<StepName> = steps.list.iter().filter_map(Step::name).collect();
+        assert_eq!(named, [StepName::Stop, StepName::WriteEnv]);
+        let Step::JournalStopping(stopping) = &steps.list[0] else {
+            panic!("{:?}", steps.list);
+        };
+        assert_eq!(stopping.services, ["app"]);
+        assert!(matches!(&steps.list[4], Step::Journal(Some(s)) if s.services == ["app"]));
+        // The whole project stops: no compose service named.
+        let steps = Steps::new(&config, &dir, Plan::Project, Begin::Fresh);
+        assert!(matches!(&steps.list[0], Step::JournalStopping(s) if s.services.is_empty()));
+        // Nothing stops before the snapshot: nothing to start again on the old pins.
+        for (name, plan) in plans().into_iter().skip(3) {
+            let steps = Steps::new(&config, &dir, plan, Begin::Fresh);
+            assert!(!steps.stops_first(), "{name}");
+            assert!(matches!(steps.list[1], Step::Journal(None)), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_unit_restarts_in_one_command_printed_as_its_stop_and_start() {
+        let (_root, mut config, dir) = settings(SnapshotWhen::Running, false);
+        config.stop_start_method = crate::config::StopStartMethod::SystemdUser;
+        let steps = Steps::new(&config, &dir, Plan::Unit, Begin::Fresh);
+        let Some(Step::Restart { cmds, printed }) = steps.list.get(3) else {
+            panic!("{:?}", steps.list);
+        };
+        let shown = |cmds: &[Cmd]| cmds.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(shown(cmds), ["systemctl --user restart podman-compose@svc"]);
+        assert_eq!(
+            shown(printed),
+            [
+                "systemctl --user stop podman-compose@svc",
+                "systemctl --user start podman-compose@svc"
+            ]
+        );
+        assert!(matches!(steps.list.last(), Some(Step::Gate(before)) if before.ids.is_empty()));
+    }
+
+    #[test]
+    fn the_start_names_the_compose_services_it_starts_and_the_gate_what_was_before() {
+        let (_root, config, dir) = settings(SnapshotWhen::Running, true);
+        let [(_, services), (_, project), ..] = plans();
+        let steps = Steps::new(&config, &dir, services, Begin::Fresh);
+        let n = steps.list.len();
+        assert!(
+            matches!(&steps.list[n - 2], Step::Start { services, cmds } if services == &["app"] && cmds.len() == 1)
+        );
+        assert!(matches!(&steps.list[n - 1], Step::Gate(before) if before.ids == ["c1"]));
+        let steps = Steps::new(&config, &dir, project, Begin::Fresh);
+        let n = steps.list.len();
+        assert!(matches!(&steps.list[n - 2], Step::Start { services, .. } if services.is_empty()));
+    }
+
+    #[test]
+    fn the_gate_says_it_rolls_back_only_with_auto_rollback() {
+        let (_root, mut config, _dir) = settings(SnapshotWhen::Running, true);
+        config.health_timeout = 60;
+        config.health_settle = 5;
+        config.auto_rollback = true;
+        assert_eq!(
+            wait_line(&config, "svc"),
+            "wait: up to 60s for the containers of project svc to run the new images and be healthy, then 5s with none restarting (else roll back)"
+        );
+        config.auto_rollback = false;
+        assert!(!wait_line(&config, "svc").contains("roll back"));
+    }
+}
