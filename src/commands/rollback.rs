@@ -405,6 +405,7 @@ fn journalled_undo(
         changes: Vec::new(),
         rollback: None,
         stopped: None,
+        reached: None,
     };
     let mut record = rolling_back::recorder(&journal, &dir.name, base, progress);
     let result = undo(

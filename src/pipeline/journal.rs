@@ -1,6 +1,6 @@
 //! The journal of updates and rollbacks in progress: `<STATE_DIR>/pending/<service>.json` is
 //! written before an update stops anything, again right after the snapshot and before the
-//! `.env`, rewritten at each step of a
+//! `.env` (each naming the step it is about to take, [`StepName`]), rewritten at each step of a
 //! rollback before that step is taken, and removed when the update is done (updated or rolled
 //! back). A run that dies in between leaves it behind and the next run finishes what it says:
 //! - an update whose `.env` already holds the new pins is finished (pull, restart, health
@@ -46,6 +46,21 @@ pub struct Pending {
     /// again on the old pins if it dies before the `.env` holds the new ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+    /// The step the update was about to take when the entry was written; none in a
+    /// rollback's entries and in those written before the steps were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached: Option<StepName>,
+}
+
+/// The steps of an update an entry is written before (see
+/// `pipeline::apply` for all its steps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepName {
+    /// Stopping what changes, for a snapshot at rest: the `.env` holds the old pins.
+    Stop,
+    /// The snapshot (if any) is taken; the new pins are being written to the `.env`.
+    WriteEnv,
 }
 
 /// What an update stopped before it wrote the new pins.
@@ -204,6 +219,7 @@ mod tests {
             changes: Vec::new(),
             rollback: None,
             stopped: None,
+            reached: None,
         }
     }
 
@@ -251,6 +267,7 @@ mod tests {
             }],
             rollback: None,
             stopped: None,
+            reached: Some(StepName::WriteEnv),
         };
         journal.put("svc", &pending).unwrap();
         assert_eq!(journal.get("svc"), Some(pending));
@@ -270,5 +287,32 @@ mod tests {
         assert!(journal.get("link").is_none());
         assert!(!dir.path().join("pending/link.json").exists());
         assert!(elsewhere.exists());
+    }
+
+    #[test]
+    fn the_step_reached_is_recorded_and_entries_without_it_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path());
+        let pending = Pending {
+            stopped: Some(Stopped {
+                services: vec!["app".into()],
+            }),
+            reached: Some(StepName::Stop),
+            ..pending_example()
+        };
+        journal.put("svc", &pending).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("pending/svc.json")).unwrap();
+        assert!(text.contains(r#""reached":"stop""#), "{text}");
+        assert_eq!(journal.get("svc"), Some(pending));
+        // Written before the steps were recorded: nothing reached is said.
+        std::fs::write(
+            dir.path().join("pending/old.json"),
+            r#"{"snapshot_before":3,"changes":[],"stopped":{"services":["app"]}}"#,
+        )
+        .unwrap();
+        let old = journal.get("old").unwrap();
+        assert_eq!((old.reached, old.snapshot_before), (None, Some(3)));
+        let unnamed = serde_json::to_string(&pending_example()).unwrap();
+        assert!(!unnamed.contains("reached"), "{unnamed}");
     }
 }

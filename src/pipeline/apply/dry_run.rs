@@ -1,13 +1,12 @@
-//! What an update would do, for `--dry-run`: the `.env` change and every command, in the
-//! order [`Updater`] runs them.
+//! What an update would do, for `--dry-run`: the `.env` change, the pulls and the lines of
+//! the same [`Steps`] an update takes.
 
 use crate::adapters::container::pull_cmd;
-use crate::adapters::snapper::create_cmd;
-use crate::config::SnapshotWhen;
 use crate::formats::line_diff::line_diff;
 use crate::pipeline::project::restart::{self, Plan};
-use crate::pipeline::service::{apply, describe, Change, Service};
+use crate::pipeline::service::{apply, Change, Service};
 
+use super::steps::{Begin, Steps};
 use super::Updater;
 
 impl Updater<'_> {
@@ -31,54 +30,8 @@ impl Updater<'_> {
                 Plan::Nothing
             }
         };
-        let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
-        if stopped_first {
-            for cmd in plan.stop_cmds(self.config, &service.dir) {
-                lines.push(format!("run: {cmd}"));
-            }
-        }
-        if self.config.service_snapshot {
-            let config = match self.snapper.config_for(&service.dir.path) {
-                Ok(c) => c.config,
-                Err(e) => {
-                    lines.push(format!("would fail: {e}"));
-                    "<config>".to_owned()
-                }
-            };
-            lines.push(format!(
-                "run: {}",
-                create_cmd(&config, &describe(changes), &self.meta(service, changes))
-            ));
-        }
-        lines.push(format!(
-            "write: {} (atomically)",
-            service.dir.env_file.display()
-        ));
-        if !matches!(
-            plan,
-            Plan::Nothing | Plan::AlreadyRunning | Plan::NotRunning
-        ) {
-            let mut cmds = if stopped_first {
-                Vec::new()
-            } else {
-                plan.stop_cmds(self.config, &service.dir)
-            };
-            cmds.extend(plan.start_cmds(self.config, &service.dir));
-            for cmd in cmds {
-                lines.push(format!("run: {cmd}"));
-            }
-            lines.push(format!(
-                "wait: up to {}s for the containers of project {} to run the new images and be healthy, then {}s with none restarting{}",
-                self.config.health_timeout,
-                service.dir.project,
-                self.config.health_settle,
-                if self.config.auto_rollback {
-                    " (else roll back)"
-                } else {
-                    ""
-                }
-            ));
-        }
+        let steps = Steps::new(self.config, &service.dir, plan, Begin::Fresh);
+        lines.extend(steps.render(self.config, &mut self.snapper, (service, changes)));
         lines
     }
 }

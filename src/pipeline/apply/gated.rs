@@ -12,7 +12,7 @@ use crate::pipeline::service::{Change, Service};
 
 /// What the gate judges against: the containers the update leaves as they are (as they were
 /// before it), and which changed compose services were finished one-shots.
-#[derive(Default, Clone)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Before {
     pub(super) unchanged: Vec<Container>,
     pub(super) one_shots: Option<Vec<String>>,

@@ -1,16 +1,19 @@
 //! Applying a service's planned changes: check the compose tool, snapshot, write the env
 //! file, pull, restart and gate on health; or finish an update that a crashed run left.
-//! A failed step ends that service's update; the caller goes on with the next service.
+//! The update is a list of [`steps::Step`]s built once ([`steps::Steps`]), printed for
+//! `--dry-run` ([`Updater::plan`]) or taken in order here, up to the start and the gate,
+//! which are left to the caller ([`Started`]). A failed step ends that service's update;
+//! the caller goes on with the next service.
 
 use crate::adapters::compose::Compose;
 use crate::adapters::runner::{Cmd, Runner};
 use crate::adapters::snapper::{Snapper, SnapshotMeta};
 use crate::base::failpoint;
-use crate::config::{Config, SnapshotWhen};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::files::atomic;
 use crate::formats::image::reference::Pin;
-use crate::pipeline::journal::{Journal, Pending, PendingChange, Stopped};
+use crate::pipeline::journal::{Journal, Pending, PendingChange};
 use crate::pipeline::project::dependents::{restart::TakenDown, Graph};
 use crate::pipeline::project::restart::{self, Plan};
 use crate::pipeline::service::{apply, describe, Change, Outcome, Service};
@@ -19,8 +22,10 @@ use crate::pipeline::undo::rolling_back::{self, Rolling};
 mod dry_run;
 mod gated;
 mod outside;
+mod steps;
 
 use gated::{gate_after, Before};
+use steps::{Begin, Steps};
 
 /// Runs the update steps of services, with the settings and tools of one run.
 pub struct Updater<'a> {
@@ -28,12 +33,6 @@ pub struct Updater<'a> {
     runner: &'a dyn Runner,
     snapper: Snapper<'a>,
     journal: &'a Journal,
-    /// Leave the health gate to the caller ([`Updater::start_update`]).
-    defer_gate: bool,
-    /// Set when a gate was left to the caller in the current update.
-    gate_left: bool,
-    /// The start left to the caller with the gate.
-    start_left: Start,
     /// The dependencies between the run's service folders, when known.
     graph: Option<&'a Graph>,
     /// What the current update did to its dependents in other folders.
@@ -48,6 +47,25 @@ struct Start {
     cmds: Vec<Cmd>,
     services: Vec<String>,
     before: Before,
+}
+
+impl Start {
+    /// The start and gate among the steps left once the update reached its start.
+    fn left(rest: impl Iterator<Item = steps::Step>) -> Start {
+        let mut start = Start::default();
+        for step in rest {
+            match step {
+                steps::Step::Start { cmds, services } => {
+                    start.cmds = cmds;
+                    start.services = services;
+                }
+                steps::Step::Gate(before) => start.before = before,
+                // Nothing else comes after the start (see `Steps::new`).
+                _ => {}
+            }
+        }
+        start
+    }
 }
 
 /// A service whose update is done but for its start and health gate: the caller runs the
@@ -95,8 +113,6 @@ impl Started {
 /// How far an update got, for the rollback and the journal.
 struct Applied {
     snapshot: Option<u64>,
-    /// Finishing an interrupted update: snapshot and `.env` are done.
-    resumed: bool,
     env_written: bool,
 }
 
@@ -108,44 +124,170 @@ impl<'a> Updater<'a> {
             runner,
             snapper: Snapper::new(runner),
             journal,
-            defer_gate: false,
-            gate_left: false,
-            start_left: Default::default(),
             graph: None,
             taken: TakenDown::default(),
         }
     }
 
-    /// Updates one service like [`Updater::update`] (or finishes an interrupted update like
-    /// [`Updater::resume`]) but leaves the health gate to the caller.
+    /// Updates one service whose pins are `changes` (none: nothing to do), or finishes the
+    /// update an interrupted run left in the journal (`resume`; its `.env` already holds the
+    /// new pins, or it is a rollback in progress), all but its start and health gate, which
+    /// are left to the caller.
     pub fn start_update(
         &mut self,
         service: &Service,
         changes: Vec<Change>,
         resume: Option<&Pending>,
     ) -> Step {
-        self.defer_gate = true;
-        self.gate_left = false;
-        self.start_left = Default::default();
         self.taken = TakenDown::default();
-        let outcome = match resume {
-            Some(pending) => self.resume(service, pending),
-            None => self.update(service, changes),
-        };
-        self.defer_gate = false;
-        match outcome {
-            Outcome::Updated {
-                changes, snapshot, ..
-            } if self.gate_left => Step::Started(Started {
-                changes,
-                applied: Applied {
-                    snapshot,
-                    resumed: false,
+        let (changes, applied, begin) = match resume {
+            Some(pending) => {
+                if let Some(progress) = &pending.rollback {
+                    let rolling = Rolling {
+                        config: self.config,
+                        runner: self.runner,
+                        journal: self.journal,
+                    };
+                    let snapper = &mut self.snapper;
+                    let done = rolling_back::finish(&rolling, snapper, service, pending, progress);
+                    return Step::Done(done);
+                }
+                log::warn!(
+                    "{}: finishing an update an interrupted run left behind",
+                    service.dir.name
+                );
+                let applied = Applied {
+                    snapshot: pending.snapshot_before,
                     env_written: true,
-                },
-                start: std::mem::take(&mut self.start_left),
-            }),
-            outcome => Step::Done(outcome),
+                };
+                (pending.to_changes(), applied, Begin::Written)
+            }
+            None if changes.is_empty() => return Step::Done(Outcome::Current),
+            None => {
+                let applied = Applied {
+                    snapshot: None,
+                    env_written: false,
+                };
+                (changes, applied, Begin::Fresh)
+            }
+        };
+        let name = &service.dir.name;
+        for change in &changes {
+            log::info!(
+                "{name}: {} {} -> {}",
+                change.entry,
+                change.old.as_deref().unwrap_or("(unpinned)"),
+                change.new
+            );
+        }
+        match restart::plan(self.config, self.runner, &service.dir, &changes) {
+            Ok(plan) => {
+                let steps = Steps::new(self.config, &service.dir, plan, begin);
+                self.take(service, changes, steps, applied)
+            }
+            Err(error) => Step::Done(self.fail(service, changes, applied, error)),
+        }
+    }
+
+    /// Takes `steps` in order up to the start (or the gate), which it leaves to the caller.
+    /// A failure before the `.env` is written starts again on the old pins what was stopped
+    /// for the snapshot; one after it is rolled back ([`Updater::fail`]).
+    fn take(
+        &mut self,
+        service: &Service,
+        changes: Vec<Change>,
+        steps: Steps,
+        mut applied: Applied,
+    ) -> Step {
+        let stops_first = steps.stops_first();
+        let Steps { plan, list } = steps;
+        let mut list = list.into_iter();
+        while let Some(step) = list.next() {
+            if let steps::Step::Start { .. } | steps::Step::Gate(_) = step {
+                if let steps::Step::Start { .. } = step {
+                    failpoint::hit("during-restart");
+                }
+                let start = Start::left(std::iter::once(step).chain(list));
+                return Step::Started(Started {
+                    changes,
+                    applied,
+                    start,
+                });
+            }
+            let Err(error) = self.take_step(service, (&changes, &plan), &step, &mut applied) else {
+                continue;
+            };
+            if stops_first && !applied.env_written {
+                // Nothing was written: the old pins start again.
+                let cmds = plan.start_cmds(self.config, &service.dir);
+                if let Err(e) = Plan::run(self.runner, &cmds) {
+                    log::error!(
+                        "{}: starting again on the old pins failed: {e}",
+                        service.dir.name
+                    );
+                }
+            }
+            return Step::Done(self.fail(service, changes, applied, error));
+        }
+        Step::Done(Outcome::Updated {
+            changes,
+            snapshot: applied.snapshot,
+            recreated: Vec::new(),
+        })
+    }
+
+    /// Takes one step (all but the start and the gate) of an update of `service` with
+    /// `changes` that restarts as `plan` says.
+    fn take_step(
+        &mut self,
+        service: &Service,
+        (changes, plan): (&[Change], &Plan),
+        step: &steps::Step,
+        applied: &mut Applied,
+    ) -> Result<()> {
+        let name = &service.dir.name;
+        // The journal entry written before this step.
+        let entry = |snapshot, stopped: &Option<_>| Pending {
+            stopped: stopped.clone(),
+            reached: step.name(),
+            ..journalled(snapshot, changes)
+        };
+        match step {
+            steps::Step::JournalStopping(stopping) => {
+                log::debug!("{name}: stopping for a snapshot at rest");
+                self.journal
+                    .put(name, &entry(None, &Some(stopping.clone())))
+            }
+            steps::Step::TakeDownOutside => self.take_down_outside(service, plan),
+            steps::Step::Stop(_) => plan.stop(self.config, self.runner, &service.dir),
+            steps::Step::Snapshot => {
+                failpoint::hit("before-snapshot");
+                applied.snapshot = Some(self.snapshot(service, changes)?);
+                Ok(())
+            }
+            steps::Step::Journal(stopped) => {
+                if !self.config.service_snapshot {
+                    failpoint::hit("before-snapshot");
+                }
+                self.journal.put(name, &entry(applied.snapshot, stopped))?;
+                failpoint::hit("after-snapshot");
+                Ok(())
+            }
+            steps::Step::WriteEnv => {
+                self.write_env(service, changes)?;
+                applied.env_written = true;
+                failpoint::hit("after-env-write");
+                Ok(())
+            }
+            steps::Step::PinOnly => {
+                log::info!(
+                    "{name}: the containers already run the new image; pin written, not restarted"
+                );
+                Ok(())
+            }
+            steps::Step::Restart { cmds, .. } => Plan::run(self.runner, cmds),
+            // Left to the caller (see `take`).
+            steps::Step::Start { .. } | steps::Step::Gate(_) => Ok(()),
         }
     }
 
@@ -181,30 +323,6 @@ impl<'a> Updater<'a> {
         }
     }
 
-    /// Finishes an update that an interrupted run left in the journal (its `.env` already
-    /// holds the new pins): pull, restart, health gate, rollback if that fails.
-    pub fn resume(&mut self, service: &Service, pending: &Pending) -> Outcome {
-        if let Some(progress) = &pending.rollback {
-            let rolling = Rolling {
-                config: self.config,
-                runner: self.runner,
-                journal: self.journal,
-            };
-            return rolling_back::finish(&rolling, &mut self.snapper, service, pending, progress);
-        }
-        log::warn!(
-            "{}: finishing an update an interrupted run left behind",
-            service.dir.name
-        );
-        let changes = pending.to_changes();
-        let applied = Applied {
-            snapshot: pending.snapshot_before,
-            resumed: true,
-            env_written: true,
-        };
-        self.run_steps(service, changes, applied)
-    }
-
     /// Starts again, on the old pins, what an update an interrupted run left (`pending`,
     /// whose `.env` was not written) had stopped; a failure is logged (the update that may
     /// follow in this run stops and starts it anyway).
@@ -225,38 +343,6 @@ impl<'a> Updater<'a> {
         if let Err(e) = self.runner.run(&cmd) {
             log::error!("{name}: starting it again on the old pins failed: {e}");
         }
-    }
-
-    /// Updates one service whose pins are `changes` (none: nothing to do).
-    pub fn update(&mut self, service: &Service, changes: Vec<Change>) -> Outcome {
-        if changes.is_empty() {
-            return Outcome::Current;
-        }
-        let applied = Applied {
-            snapshot: None,
-            resumed: false,
-            env_written: false,
-        };
-        self.run_steps(service, changes, applied)
-    }
-
-    fn run_steps(
-        &mut self,
-        service: &Service,
-        changes: Vec<Change>,
-        mut applied: Applied,
-    ) -> Outcome {
-        let error = match self.steps(service, &changes, &mut applied) {
-            Ok(()) => {
-                return Outcome::Updated {
-                    changes,
-                    snapshot: applied.snapshot,
-                    recreated: Vec::new(),
-                }
-            }
-            Err(error) => error,
-        };
-        self.fail(service, changes, applied, error)
     }
 
     /// A failed update: rolled back when the restart or its gate failed after the `.env` was
@@ -292,189 +378,23 @@ impl<'a> Updater<'a> {
         )
     }
 
-    fn steps(
-        &mut self,
-        service: &Service,
-        changes: &[Change],
-        applied: &mut Applied,
-    ) -> Result<()> {
-        let name = &service.dir.name;
-        for change in changes {
-            log::info!(
-                "{name}: {} {} -> {}",
-                change.entry,
-                change.old.as_deref().unwrap_or("(unpinned)"),
-                change.new
-            );
-        }
-        let plan = restart::plan(self.config, self.runner, &service.dir, changes)?;
-        if applied.resumed {
-            // An interrupted run already took the snapshot and wrote the `.env`.
-            self.stop(service, &plan)?;
-            return self.start(service, &plan, changes);
-        }
-        let stopped_first = plan.stops() && self.config.snapshot_when == SnapshotWhen::Stopped;
-        // Recorded before the stop: a run that dies before the `.env` is written leaves
-        // what the next run must start again on the old pins.
-        let stopping = stopped_first.then(|| Stopped {
-            services: match &plan {
-                Plan::Services { services, .. } => services.clone(),
-                _ => Vec::new(),
-            },
-        });
-        let stopped = match &stopping {
-            Some(what) => {
-                log::debug!("{name}: stopping for a snapshot at rest");
-                let entry = Pending {
-                    stopped: Some(what.clone()),
-                    ..journalled(None, changes)
-                };
-                self.journal
-                    .put(name, &entry)
-                    .and_then(|()| self.stop(service, &plan))
-            }
-            None => Ok(()),
-        };
-        let recorded =
-            stopped.and_then(|()| self.record(service, changes, applied, stopping.as_ref()));
-        if let Err(error) = recorded {
-            if stopped_first {
-                // Nothing was written: the old pins start again.
-                if let Err(e) = Plan::run(self.runner, &plan.start_cmds(self.config, &service.dir))
-                {
-                    log::error!("{name}: starting again on the old pins failed: {e}");
-                }
-            }
-            return Err(error);
-        }
-        if plan == Plan::AlreadyRunning {
-            log::info!(
-                "{name}: the containers already run the new image; pin written, not restarted"
-            );
-            return Ok(());
-        }
-        if plan == Plan::NotRunning {
-            return Ok(());
-        }
-        if !stopped_first {
-            if plan == Plan::Unit {
-                // One `systemctl restart` of the unit.
-                let compose = Compose::new(self.config);
-                self.take_down_outside(service, &plan)?;
-                Plan::run(self.runner, &compose.restart(&service.dir))?;
-                return self.gate_or_leave(service, changes, &Before::default());
-            }
-            self.stop(service, &plan)?;
-        }
-        self.start(service, &plan, changes)
-    }
-
-    /// Snapshot, journal entry and `.env` write.
-    fn record(
-        &mut self,
-        service: &Service,
-        changes: &[Change],
-        applied: &mut Applied,
-        stopped: Option<&Stopped>,
-    ) -> Result<()> {
-        let name = &service.dir.name;
-        failpoint::hit("before-snapshot");
-        if self.config.service_snapshot {
-            let config = self.snapper.config_for(&service.dir.path)?;
-            let number = self.snapper.create(
-                &config.config,
-                &describe(changes),
-                &self.meta(service, changes),
-            )?;
-            log::info!(
-                "{name}: snapshot {number} of snapper config {}",
-                config.config
-            );
-            applied.snapshot = Some(number);
-        }
-        let entry = Pending {
-            stopped: stopped.cloned(),
-            ..journalled(applied.snapshot, changes)
-        };
-        self.journal.put(name, &entry)?;
-        failpoint::hit("after-snapshot");
-        self.write_env(service, changes)?;
-        applied.env_written = true;
-        failpoint::hit("after-env-write");
-        Ok(())
-    }
-
-    /// Starts what the plan stopped, on the new pins, and waits for the health gate.
-    fn start(&mut self, service: &Service, plan: &Plan, changes: &[Change]) -> Result<()> {
-        let cmds = plan.start_cmds(self.config, &service.dir);
-        if cmds.is_empty() {
-            return Ok(());
-        }
-        failpoint::hit("during-restart");
-        if self.defer_gate {
-            // The caller starts it, and goes on with the next service once the containers
-            // run: podman-compose 1.0 waits a second after starting each container.
-            let services = match plan {
-                Plan::Services { services, .. } => services.clone(),
-                _ => Vec::new(),
-            };
-            self.start_left = Start {
-                cmds,
-                services,
-                before: Before::of(plan),
-            };
-            self.gate_left = true;
-            return Ok(());
-        }
-        Plan::run(self.runner, &cmds)?;
-        self.gate_or_leave(service, changes, &Before::of(plan))
-    }
-
-    /// The health gate, expecting the new pins' images to run and the old ones no longer,
-    /// and the `unchanged` containers no worse than before: now, or left to the caller of
-    /// [`Updater::start_update`].
-    fn gate_or_leave(
-        &mut self,
-        service: &Service,
-        changes: &[Change],
-        before: &Before,
-    ) -> Result<()> {
-        if self.defer_gate {
-            self.gate_left = true;
-            return Ok(());
-        }
-        let recreated = gate_after(self.config, self.runner, service, changes, before)?;
+    /// Takes the snapshot before an update of `service` with `changes`: its number.
+    fn snapshot(&mut self, service: &Service, changes: &[Change]) -> Result<u64> {
+        let config = self.snapper.config_for(&service.dir.path)?;
+        let meta = meta(self.config, service, changes);
+        let number = self
+            .snapper
+            .create(&config.config, &describe(changes), &meta)?;
         log::info!(
-            "{}: restarted (recreated {})",
+            "{}: snapshot {number} of snapper config {}",
             service.dir.name,
-            recreated.join(", ")
+            config.config
         );
-        Ok(())
+        Ok(number)
     }
 
-    /// Userdata and cleanup for the snapshot before an update.
-    fn meta(&self, service: &Service, changes: &[Change]) -> SnapshotMeta {
-        let mut userdata = vec![
-            ("cipug".to_owned(), "update".to_owned()),
-            ("service".to_owned(), service.dir.name.clone()),
-        ];
-        for c in changes {
-            let old = c.old.as_deref().and_then(|o| Pin::parse(o).ok());
-            userdata.push((
-                c.entry.clone(),
-                format!(
-                    "{}>{}",
-                    old.as_ref().map_or("unpinned", |p| p.digest()),
-                    c.new.digest()
-                ),
-            ));
-        }
-        SnapshotMeta {
-            cleanup: self.config.snapper_cleanup.clone(),
-            userdata,
-        }
-    }
-
+    /// Writes the new pins (and moved tags) of `changes` to the `.env` of `service`, unless
+    /// it changed since it was read or the edit would not read alike in every compose tool.
     fn write_env(&self, service: &Service, changes: &[Change]) -> Result<()> {
         let path = &service.dir.env_file;
         let env_error = |msg: String| Error::Env(format!("{}: {msg}", path.display()));
@@ -525,6 +445,30 @@ pub fn journalled(snapshot: Option<u64>, changes: &[Change]) -> Pending {
             .collect(),
         rollback: None,
         stopped: None,
+        reached: None,
+    }
+}
+
+/// Userdata and cleanup for the snapshot before an update of `service` with `changes`.
+fn meta(config: &Config, service: &Service, changes: &[Change]) -> SnapshotMeta {
+    let mut userdata = vec![
+        ("cipug".to_owned(), "update".to_owned()),
+        ("service".to_owned(), service.dir.name.clone()),
+    ];
+    for c in changes {
+        let old = c.old.as_deref().and_then(|o| Pin::parse(o).ok());
+        userdata.push((
+            c.entry.clone(),
+            format!(
+                "{}>{}",
+                old.as_ref().map_or("unpinned", |p| p.digest()),
+                c.new.digest()
+            ),
+        ));
+    }
+    SnapshotMeta {
+        cleanup: config.snapper_cleanup.clone(),
+        userdata,
     }
 }
 
@@ -534,6 +478,7 @@ mod tests {
     //! before each, and a failure at each step with what runs after it.
     use super::*;
     use crate::adapters::recording::Recording;
+    use crate::config::SnapshotWhen;
 
     const OLD: &str =
         "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -679,5 +624,666 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The kinds of restart plan an update can follow (`restart::Plan`), as the settings
+    /// and the tools lead `restart::plan` to them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Kind {
+        Services,
+        Project,
+        Unit,
+        Fresh,
+        AlreadyRunning,
+        NotRunning,
+        Nothing,
+    }
+
+    const KINDS: [Kind; 7] = [
+        Kind::Services,
+        Kind::Project,
+        Kind::Unit,
+        Kind::Fresh,
+        Kind::AlreadyRunning,
+        Kind::NotRunning,
+        Kind::Nothing,
+    ];
+
+    const WHEN: [SnapshotWhen; 2] = [SnapshotWhen::Stopped, SnapshotWhen::Running];
+
+    /// A container `id` of compose service `compose` on `image`, as `container inspect`
+    /// shows it.
+    fn container(id: &str, compose: &str, image: &str) -> serde_json::Value {
+        serde_json::json!({
+            "Id": id, "Name": format!("svc_{compose}_1"), "Image": image, "RestartCount": 0,
+            "State": {"Status": "running", "StartedAt": "t0", "ExitCode": 0},
+            "Config": {"Labels": {"com.docker.compose.service": compose}}
+        })
+    }
+
+    /// The tools of an update: `ps` lists `ids`, `container inspect` shows `containers`,
+    /// the new pin's image is `image`.
+    fn tools_with(
+        service: &Service,
+        ids: &str,
+        containers: &[serde_json::Value],
+        image: &str,
+    ) -> Recording {
+        let configs =
+            serde_json::json!({"configs": [{"config": "svc", "subvolume": service.dir.path}]});
+        Recording::new()
+            .answer("ps -a", ids)
+            .answer(
+                "container inspect",
+                &serde_json::json!(containers).to_string(),
+            )
+            .answer("image inspect", image)
+            .answer("list-configs", &configs.to_string())
+            .answer(" create ", "5\n")
+    }
+
+    /// A service, its settings and tools whose update follows a restart plan of `kind`,
+    /// with the snapshot taken `when`, or no snapshot.
+    fn setup(
+        kind: Kind,
+        when: SnapshotWhen,
+        snapshots: bool,
+    ) -> (tempfile::TempDir, Config, Service, Recording) {
+        let (root, mut config, service) = service();
+        config.snapshot_when = when;
+        config.service_snapshot = snapshots;
+        config.auto_rollback = true;
+        let app = [container("c1", "app", "sha256:old")];
+        let runner = match kind {
+            Kind::Fresh => tools_with(&service, "", &[], "sha256:new\n"),
+            Kind::AlreadyRunning => tools_with(&service, "c1\n", &app, "sha256:old\n"),
+            Kind::NotRunning => {
+                std::fs::write(
+                    service.dir.path.join("compose.yml"),
+                    "services:\n  app:\n    image: ${SERVICE_APP_IMAGE_HASHED}\n    profiles: [extra]\n  db:\n    image: r.io/db:1\n",
+                )
+                .unwrap();
+                let db = [container("c9", "db", "sha256:db")];
+                tools_with(&service, "c9\n", &db, "sha256:new\n")
+            }
+            _ => tools_with(&service, "c1\n", &app, "sha256:new\n"),
+        };
+        match kind {
+            Kind::Project => config.restart_scope = crate::config::RestartScope::Project,
+            Kind::Unit => config.stop_start_method = crate::config::StopStartMethod::SystemdSystem,
+            Kind::Nothing => config.service_stop_start = false,
+            _ => {}
+        }
+        (root, config, service, runner)
+    }
+
+    /// The commands that change something, leaving out those that only look (the container
+    /// list, inspections, snapper's configs).
+    fn acting(calls: &[String]) -> Vec<String> {
+        let looks = [
+            "ps -a",
+            "container inspect",
+            "image inspect",
+            "list-configs",
+        ];
+        calls
+            .iter()
+            .filter(|c| !looks.iter().any(|l| c.contains(l)))
+            .cloned()
+            .collect()
+    }
+
+    /// Updates `service` through `updater` as a run does: its start and gate (whose
+    /// verdict is `gate`, or what the start gave) when it got that far.
+    fn run_through(
+        updater: &mut Updater<'_>,
+        runner: &Recording,
+        service: &Service,
+        resume: Option<&Pending>,
+        gate: Result<Vec<String>>,
+    ) -> (Outcome, bool) {
+        let changes = if resume.is_some() {
+            Vec::new()
+        } else {
+            vec![change()]
+        };
+        match updater.start_update(service, changes, resume) {
+            Step::Done(outcome) => (outcome, false),
+            Step::Started(started) => {
+                let verdict = started.start(runner).and(gate);
+                (updater.finish(service, started, verdict), true)
+            }
+        }
+    }
+
+    /// The commands an update of `kind` changes things with, in order, and whether it
+    /// leaves a start and gate to the caller.
+    fn expected(kind: Kind, when: SnapshotWhen) -> (&'static [&'static str], bool) {
+        let first = when == SnapshotWhen::Stopped;
+        match (kind, first) {
+            (Kind::Services, true) => {
+                (&["rm -f -t 10 c1", " create ", "up -d --no-deps app"], true)
+            }
+            (Kind::Services, false) => {
+                (&[" create ", "rm -f -t 10 c1", "up -d --no-deps app"], true)
+            }
+            (Kind::Project, true) => (&["compose down", " create ", "compose up -d"], true),
+            (Kind::Project, false) => (&[" create ", "compose down", "compose up -d"], true),
+            (Kind::Unit, true) => (&["systemctl stop", " create ", "systemctl start"], true),
+            (Kind::Unit, false) => (&[" create ", "systemctl restart"], true),
+            (Kind::Fresh, _) => (&[" create ", "compose up -d"], true),
+            (Kind::AlreadyRunning | Kind::NotRunning | Kind::Nothing, _) => (&[" create "], false),
+        }
+    }
+
+    fn assert_ran(calls: &[String], wanted: &[&str], what: &str) {
+        assert_eq!(calls.len(), wanted.len(), "{what}: {calls:#?}");
+        for (call, word) in calls.iter().zip(wanted) {
+            assert!(call.contains(word), "{what}: {word} in {calls:#?}");
+        }
+    }
+
+    #[test]
+    fn each_restart_plan_kind_runs_its_commands_in_order_with_the_snapshot_at_rest_or_not() {
+        for kind in KINDS {
+            for when in WHEN {
+                let (_root, config, service, runner) = setup(kind, when, true);
+                let journal = Journal::new(&config.state_dir);
+                let mut updater = Updater::new(&config, &runner, &journal);
+                let (outcome, started) =
+                    run_through(&mut updater, &runner, &service, None, Ok(Vec::new()));
+                let what = format!("{kind:?} {when:?}");
+                assert!(
+                    matches!(outcome, Outcome::Updated { .. }),
+                    "{what}: {outcome:?}"
+                );
+                let (wanted, starts) = expected(kind, when);
+                assert_eq!(started, starts, "{what}");
+                assert_ran(&acting(&runner.calls()), wanted, &what);
+                assert!(pinned(&service), "{what}");
+            }
+        }
+    }
+
+    #[test]
+    fn without_snapshots_the_same_commands_run_but_the_snapshot() {
+        for kind in KINDS {
+            for when in WHEN {
+                let (_root, config, service, runner) = setup(kind, when, false);
+                let journal = Journal::new(&config.state_dir);
+                let mut updater = Updater::new(&config, &runner, &journal);
+                let (outcome, _) =
+                    run_through(&mut updater, &runner, &service, None, Ok(Vec::new()));
+                let what = format!("{kind:?} {when:?}");
+                let Outcome::Updated { snapshot, .. } = outcome else {
+                    panic!("{what}: {outcome:?}");
+                };
+                assert_eq!(snapshot, None, "{what}");
+                let wanted: Vec<&str> = expected(kind, when)
+                    .0
+                    .iter()
+                    .copied()
+                    .filter(|w| *w != " create ")
+                    .collect();
+                assert_ran(&acting(&runner.calls()), &wanted, &what);
+                assert_eq!(journal.get("svc").unwrap().snapshot_before, None, "{what}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_dry_run_prints_the_commands_the_update_runs() {
+        for kind in KINDS {
+            for when in WHEN {
+                let what = format!("{kind:?} {when:?}");
+                let (_root, config, service, runner) = setup(kind, when, true);
+                let journal = Journal::new(&config.state_dir);
+                let printed = Updater::new(&config, &runner, &journal).plan(&service, &[change()]);
+                let pull = format!("run: podman pull {NEW}");
+                let printed: Vec<String> = printed
+                    .iter()
+                    .filter(|l| l.starts_with("run: ") && **l != pull)
+                    .map(|l| {
+                        let line = l.trim_start_matches("run: ");
+                        line.split(" (in ").next().unwrap_or(line).to_owned()
+                    })
+                    .collect();
+                let (_root, config, service, runner) = setup(kind, when, true);
+                let mut updater = Updater::new(&config, &runner, &journal);
+                run_through(&mut updater, &runner, &service, None, Ok(Vec::new()));
+                let ran = acting(&runner.calls());
+                if (kind, when) == (Kind::Unit, SnapshotWhen::Running) {
+                    // The unit's one restart, printed as its stop and start.
+                    assert_eq!(
+                        printed[1..],
+                        [
+                            "systemctl stop podman-compose@svc",
+                            "systemctl start podman-compose@svc"
+                        ],
+                        "{what}"
+                    );
+                    assert_eq!(ran[1..], ["systemctl restart podman-compose@svc"], "{what}");
+                    assert_eq!(printed[0], ran[0], "{what}");
+                } else {
+                    assert_eq!(printed, ran, "{what}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_dry_run_prints_the_change_the_pulls_and_a_plan_that_would_fail() {
+        let (_root, config, service, runner) = setup(Kind::Services, SnapshotWhen::Stopped, true);
+        let journal = Journal::new(&config.state_dir);
+        let lines = Updater::new(&config, &runner, &journal).plan(&service, &[change()]);
+        assert_eq!(lines[0], format!("{}:", service.dir.env_file.display()));
+        assert!(
+            lines[1..3]
+                .iter()
+                .any(|l| l.starts_with("- ") && l.contains(OLD)),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[1..3]
+                .iter()
+                .any(|l| l.starts_with("+ ") && l.contains(NEW)),
+            "{lines:#?}"
+        );
+        assert_eq!(lines[3], format!("run: podman pull {NEW}"));
+        assert!(lines
+            .last()
+            .unwrap()
+            .starts_with("wait: up to 0s for the containers of project svc"));
+        // A compose file that does not parse: said, then the snapshot and the write only.
+        std::fs::write(service.dir.path.join("compose.yml"), "services: [").unwrap();
+        let lines = Updater::new(&config, &runner, &journal).plan(&service, &[change()]);
+        let tail: Vec<&str> = lines[4..]
+            .iter()
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(tail, ["would", "run:", "write:"], "{lines:#?}");
+        assert!(lines[4].starts_with("would fail: "), "{lines:#?}");
+    }
+
+    #[test]
+    fn a_restart_plan_that_cannot_be_made_fails_the_update_before_it_touches_anything() {
+        let (_root, config, service, runner) = setup(Kind::Services, SnapshotWhen::Stopped, true);
+        std::fs::write(service.dir.path.join("compose.yml"), "services: [").unwrap();
+        let journal = Journal::new(&config.state_dir);
+        let mut updater = Updater::new(&config, &runner, &journal);
+        let (outcome, started) = run_through(&mut updater, &runner, &service, None, Ok(Vec::new()));
+        let Outcome::Failed {
+            error, snapshot, ..
+        } = outcome
+        else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(
+            (error.exit_code(), snapshot, started),
+            (30, None, false),
+            "{error}"
+        );
+        assert!(runner.calls().is_empty(), "{:#?}", runner.calls());
+        assert!(journal.get("svc").is_none());
+        assert!(!pinned(&service));
+    }
+
+    #[test]
+    fn nothing_to_change_is_current_and_runs_nothing() {
+        let (_root, config, service, runner) = setup(Kind::Services, SnapshotWhen::Stopped, true);
+        let journal = Journal::new(&config.state_dir);
+        let mut updater = Updater::new(&config, &runner, &journal);
+        let step = updater.start_update(&service, Vec::new(), None);
+        assert!(matches!(step, Step::Done(Outcome::Current)));
+        assert!(runner.calls().is_empty());
+    }
+
+    /// How a step is made to fail: a command that fails, the journal that cannot be
+    /// written, or a `.env` edited while the update ran.
+    #[derive(Debug, Clone, Copy)]
+    enum Fault {
+        Command(&'static str),
+        Journal,
+        EnvEdited,
+    }
+
+    /// The update of a Services plan whose snapshot is taken `when`, with `fault`, the
+    /// container list answering `listed` after the first look: its outcome, the commands
+    /// that change something after the failing one (all of them for a fault that is no
+    /// command), and whether the new pins were written.
+    fn failing(
+        when: SnapshotWhen,
+        fault: Fault,
+        (auto_rollback, listed): (bool, &[&str]),
+    ) -> (Outcome, Vec<String>, bool) {
+        let (root, mut config, service, mut runner) = setup(Kind::Services, when, true);
+        config.auto_rollback = auto_rollback;
+        let journal = match fault {
+            Fault::Journal => {
+                let file = root.path().join("not-a-folder");
+                std::fs::write(&file, "").unwrap();
+                Journal::new(&file)
+            }
+            _ => Journal::new(&config.state_dir),
+        };
+        if let Fault::EnvEdited = fault {
+            std::fs::write(&service.dir.env_file, "SERVICE_APP_IMAGE_HASHED=edited\n").unwrap();
+        }
+        if let Fault::Command(pattern) = fault {
+            runner = runner.fail(pattern, "boom");
+        }
+        for ids in listed {
+            runner = runner.answer("ps -a", ids);
+        }
+        let mut updater = Updater::new(&config, &runner, &journal);
+        let (outcome, _) = run_through(&mut updater, &runner, &service, None, Ok(Vec::new()));
+        let calls = runner.calls();
+        let after = match fault {
+            Fault::Command(pattern) => {
+                let at = calls.iter().position(|c| c.contains(pattern)).unwrap();
+                acting(&calls[at + 1..])
+            }
+            _ => acting(&calls),
+        };
+        let written = std::fs::read_to_string(&service.dir.env_file)
+            .unwrap()
+            .contains(NEW);
+        (outcome, after, written)
+    }
+
+    #[test]
+    fn a_failure_before_the_env_is_written_starts_again_what_stopped_for_the_snapshot() {
+        // (fault, what runs after it when the snapshot is taken at rest)
+        let cases: [(Fault, &[&str]); 5] = [
+            (Fault::Journal, &["up -d --no-deps app"]),
+            (Fault::Command("rm -f -t 10"), &["up -d --no-deps app"]),
+            (
+                Fault::Command("--jsonout list-configs"),
+                &["up -d --no-deps app"],
+            ),
+            (Fault::Command("-c svc create"), &["up -d --no-deps app"]),
+            (
+                Fault::EnvEdited,
+                &["rm -f -t 10 c1", " create ", "up -d --no-deps app"],
+            ),
+        ];
+        for (fault, after) in cases {
+            let (outcome, ran, written) = failing(SnapshotWhen::Stopped, fault, (true, &[]));
+            assert!(
+                matches!(outcome, Outcome::Failed { .. }),
+                "{fault:?}: {outcome:?}"
+            );
+            assert!(!written, "{fault:?}");
+            let ran: Vec<String> = ran
+                .into_iter()
+                .filter(|c| !c.contains("list-configs"))
+                .collect();
+            assert_ran(&ran, after, &format!("{fault:?}"));
+            if let Fault::Command("rm -f -t 10") = fault {
+                // While running, the stop comes after the write.
+                continue;
+            }
+            // While running, nothing stopped before the failure: nothing starts.
+            let (outcome, ran, written) = failing(SnapshotWhen::Running, fault, (true, &[]));
+            assert!(
+                matches!(outcome, Outcome::Failed { .. }),
+                "{fault:?}: {outcome:?}"
+            );
+            assert!(!written, "{fault:?}");
+            assert!(
+                !ran.iter().any(|c| c.contains("up -d")),
+                "{fault:?}: {ran:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failure_after_the_env_is_written_rolls_back_with_auto_rollback_only() {
+        // (snapshot taken, failing command, the container list after the first look): the
+        // stop after the write (the container still runs; the rollback finds it gone, then
+        // the restored one), the start.
+        let cases: [(SnapshotWhen, &str, &[&str]); 3] = [
+            (SnapshotWhen::Running, "rm -f -t 10", &["c1\n", "", "c1\n"]),
+            (SnapshotWhen::Running, "up -d --no-deps", &["", "c1\n"]),
+            (SnapshotWhen::Stopped, "up -d --no-deps", &["", "c1\n"]),
+        ];
+        for (when, pattern, listed) in cases {
+            let what = format!("{when:?} {pattern}");
+            let (outcome, after, written) = failing(when, Fault::Command(pattern), (true, listed));
+            let (Outcome::RolledBack { error, .. } | Outcome::Failed { error, .. }) = &outcome
+            else {
+                panic!("{what}: {outcome:?}");
+            };
+            assert_eq!(error.exit_code(), 34, "{what}: {error}");
+            assert!(written, "{what}");
+            assert!(
+                after.iter().any(|c| c.contains("undochange 5..0")),
+                "{what}: {after:#?}"
+            );
+            let (outcome, after, written_too) =
+                failing(when, Fault::Command(pattern), (false, listed));
+            assert!(
+                matches!(outcome, Outcome::Failed { .. }),
+                "{what}: {outcome:?}"
+            );
+            assert!(
+                after.is_empty(),
+                "{what}: nothing runs after it: {after:#?}"
+            );
+            assert!(written_too, "{what}: the new pins stay");
+        }
+    }
+
+    #[test]
+    fn a_failed_unit_restart_or_gate_rolls_back_to_the_snapshot() {
+        let (_root, config, service, runner) = setup(Kind::Unit, SnapshotWhen::Running, true);
+        let runner = runner.fail("systemctl restart", "boom").answer("ps -a", "");
+        let journal = Journal::new(&config.state_dir);
+        let mut updater = Updater::new(&config, &runner, &journal);
+        let (outcome, started) = run_through(&mut updater, &runner, &service, None, Ok(Vec::new()));
+        assert!(!started, "the restart failed before the gate");
+        assert!(!matches!(outcome, Outcome::Updated { .. }), "{outcome:?}");
+        assert!(
+            runner.count("undochange 5..0") == 1,
+            "{:#?}",
+            runner.calls()
+        );
+
+        let (_root, config, service, runner) = setup(Kind::Services, SnapshotWhen::Stopped, true);
+        let runner = runner.answer("ps -a", "").answer("ps -a", "c1\n");
+        let journal = Journal::new(&config.state_dir);
+        let mut updater = Updater::new(&config, &runner, &journal);
+        let gate = Err(Error::Restart("health gate: app exited".into()));
+        let (outcome, started) = run_through(&mut updater, &runner, &service, None, gate);
+        assert!(started);
+        let (Outcome::RolledBack { error, .. } | Outcome::Failed { error, .. }) = &outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(error.to_string().contains("app exited"), "{error}");
+        assert_eq!(runner.count("undochange 5..0"), 1, "{:#?}", runner.calls());
+    }
+
+    #[test]
+    fn the_journal_names_the_step_the_update_reached() {
+        use crate::pipeline::journal::StepName;
+        // (snapshot taken, fault, step reached, what it says stopped)
+        let cases: [(SnapshotWhen, Fault, Option<StepName>, Option<&[&str]>); 4] = [
+            (
+                SnapshotWhen::Stopped,
+                Fault::Command("-c svc create"),
+                Some(StepName::Stop),
+                Some(&["app"]),
+            ),
+            (
+                SnapshotWhen::Stopped,
+                Fault::EnvEdited,
+                Some(StepName::WriteEnv),
+                Some(&["app"]),
+            ),
+            (
+                SnapshotWhen::Running,
+                Fault::EnvEdited,
+                Some(StepName::WriteEnv),
+                None,
+            ),
+            (
+                SnapshotWhen::Running,
+                Fault::Command("up -d"),
+                Some(StepName::WriteEnv),
+                None,
+            ),
+        ];
+        for (when, fault, reached, stopped) in cases {
+            let (root, config, service, runner) = setup(Kind::Services, when, true);
+            if let Fault::EnvEdited = fault {
+                std::fs::write(&service.dir.env_file, "SERVICE_APP_IMAGE_HASHED=edited\n").unwrap();
+            }
+            let runner = match fault {
+                Fault::Command(pattern) => runner.fail(pattern, "boom"),
+                _ => runner,
+            };
+            let mut config = config;
+            config.auto_rollback = false;
+            let journal = Journal::new(&config.state_dir);
+            let mut updater = Updater::new(&config, &runner, &journal);
+            run_through(&mut updater, &runner, &service, None, Ok(Vec::new()));
+            let entry = journal.get("svc").unwrap();
+            assert_eq!(entry.reached, reached, "{when:?} {fault:?}");
+            let services = entry.stopped.map(|s| s.services);
+            let wanted = stopped.map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            assert_eq!(services, wanted, "{when:?} {fault:?}");
+            drop(root);
+        }
+    }
+
+    /// The journal entry an interrupted update of `service` left after it wrote the new
+    /// pins (`reached` none: an entry older than the steps), and the service as the next run
+    /// reads it.
+    fn interrupted(
+        service: &Service,
+        reached: Option<crate::pipeline::journal::StepName>,
+    ) -> (Pending, Service) {
+        let entry = Pending {
+            stopped: Some(crate::pipeline::journal::Stopped {
+                services: vec!["app".into()],
+            }),
+            reached,
+            ..journalled(Some(5), &[change()])
+        };
+        let env = apply(service, &[change()]);
+        std::fs::write(&service.dir.env_file, env.render()).unwrap();
+        let service = crate::pipeline::service::load(&service.dir).unwrap();
+        (entry, service)
+    }
+
+    #[test]
+    fn an_update_left_with_its_env_written_stops_and_starts_again_for_each_plan_kind() {
+        use crate::pipeline::journal::StepName;
+        for kind in KINDS {
+            for reached in [Some(StepName::WriteEnv), None] {
+                let what = format!("{kind:?} {reached:?}");
+                let (_root, config, service, runner) = setup(kind, SnapshotWhen::Stopped, true);
+                let (entry, service) = interrupted(&service, reached);
+                assert!(entry.written(&service));
+                let journal = Journal::new(&config.state_dir);
+                let mut updater = Updater::new(&config, &runner, &journal);
+                let (outcome, started) = run_through(
+                    &mut updater,
+                    &runner,
+                    &service,
+                    Some(&entry),
+                    Ok(Vec::new()),
+                );
+                let Outcome::Updated {
+                    snapshot, changes, ..
+                } = outcome
+                else {
+                    panic!("{what}: {outcome:?}");
+                };
+                assert_eq!((snapshot, changes.len()), (Some(5), 1), "{what}");
+                let wanted: &[&str] = match kind {
+                    Kind::Services => &["rm -f -t 10 c1", "up -d --no-deps app"],
+                    Kind::Project => &["compose down", "compose up -d"],
+                    Kind::Unit => &["systemctl stop", "systemctl start"],
+                    Kind::Fresh => &["compose up -d"],
+                    _ => &[],
+                };
+                assert_eq!(started, !wanted.is_empty(), "{what}");
+                assert_ran(&acting(&runner.calls()), wanted, &what);
+            }
+        }
+    }
+
+    #[test]
+    fn an_update_left_with_its_env_written_rolls_back_to_its_snapshot_when_the_gate_fails() {
+        let (_root, config, service, runner) = setup(Kind::Services, SnapshotWhen::Stopped, true);
+        let (entry, service) =
+            interrupted(&service, Some(crate::pipeline::journal::StepName::WriteEnv));
+        let runner = runner.answer("ps -a", "").answer("ps -a", "c1\n");
+        let journal = Journal::new(&config.state_dir);
+        let mut updater = Updater::new(&config, &runner, &journal);
+        let gate = Err(Error::Restart("health gate: app exited".into()));
+        let (outcome, _) = run_through(&mut updater, &runner, &service, Some(&entry), gate);
+        assert!(!matches!(outcome, Outcome::Updated { .. }), "{outcome:?}");
+        assert_eq!(runner.count("undochange 5..0"), 1, "{:#?}", runner.calls());
+        assert_eq!(
+            runner.count(" create --description 'cipug update"),
+            0,
+            "no new snapshot"
+        );
+    }
+
+    #[test]
+    fn what_an_update_left_stopped_before_its_env_was_written_starts_again_on_the_old_pins() {
+        // (what the entry says stopped, the command that starts it again)
+        let cases: [(Option<&[&str]>, Option<&str>); 3] = [
+            (Some(&["app"]), Some("podman-compose up -d --no-deps app")),
+            (Some(&[]), Some("podman-compose up -d")),
+            (None, None),
+        ];
+        for (stopped, start) in cases {
+            let (_root, config, service, runner) =
+                setup(Kind::Services, SnapshotWhen::Stopped, true);
+            let entry = Pending {
+                stopped: stopped.map(|s| crate::pipeline::journal::Stopped {
+                    services: s.iter().map(|s| s.to_string()).collect(),
+                }),
+                reached: Some(crate::pipeline::journal::StepName::Stop),
+                ..journalled(None, &[change()])
+            };
+            assert!(!entry.written(&service));
+            let journal = Journal::new(&config.state_dir);
+            Updater::new(&config, &runner, &journal).start_stopped(&service, &entry);
+            let calls = runner.calls();
+            assert_eq!(
+                calls.iter().map(String::as_str).collect::<Vec<_>>(),
+                Vec::from_iter(start),
+                "{stopped:?}"
+            );
+            assert!(!pinned(&service));
+        }
+    }
+
+    #[test]
+    fn a_rollback_left_in_the_journal_is_finished_not_updated_again() {
+        use crate::pipeline::journal::{RollbackStep, RollingBack};
+        let (_root, config, service, runner) = setup(Kind::Services, SnapshotWhen::Stopped, true);
+        let runner = runner.answer("ps -a", "").answer("ps -a", "c1\n");
+        let entry = Pending {
+            rollback: Some(RollingBack {
+                to_snapshot: Some(5),
+                pins: Vec::new(),
+                state_snapshot: Some(6),
+                step: RollbackStep::Started,
+                why: "health gate: app exited".into(),
+            }),
+            ..journalled(Some(5), &[change()])
+        };
+        let journal = Journal::new(&config.state_dir);
+        let mut updater = Updater::new(&config, &runner, &journal);
+        let step = updater.start_update(&service, Vec::new(), Some(&entry));
+        assert!(matches!(step, Step::Done(_)));
+        assert_eq!(runner.count("undochange 5..0"), 1, "{:#?}", runner.calls());
+        assert_eq!(runner.count("up -d --no-deps"), 0, "{:#?}", runner.calls());
     }
 }

@@ -21,12 +21,6 @@ impl<'a> Updater<'a> {
         std::mem::take(&mut self.taken)
     }
 
-    /// Stops what `plan` stops, the containers of other folders that joined those first.
-    pub(super) fn stop(&mut self, service: &Service, plan: &Plan) -> Result<()> {
-        self.take_down_outside(service, plan)?;
-        plan.stop(self.config, self.runner, &service.dir)
-    }
-
     /// Removes the containers of other folders that joined what `plan` stops (all of the
     /// project's containers unless it recreates some compose services only).
     pub(super) fn take_down_outside(&mut self, service: &Service, plan: &Plan) -> Result<()> {

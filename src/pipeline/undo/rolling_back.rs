@@ -181,6 +181,7 @@ mod tests {
             changes: Vec::new(),
             rollback: None,
             stopped: None,
+            reached: None,
         };
         let progress = RollingBack {
             to_snapshot: Some(3),
