@@ -26,7 +26,7 @@ pub(super) struct Registry {
     pub(super) name: String,
     /// The host API requests go to.
     pub(super) host: String,
-    pub(super) endpoint: OnceLock<Result<Endpoint, String>>,
+    pub(super) endpoint: OnceLock<Result<Endpoint, Failure>>,
     pub(super) tokens: Mutex<HashMap<String, (String, Instant)>>,
     pub(super) credentials: Mutex<HashMap<String, Option<Credentials>>>,
     pub(super) slots: Slots,
@@ -102,7 +102,7 @@ impl Native<'_> {
         } else {
             attempts.push((format!("https://{}", registry.host), Security::Verified));
         }
-        let mut last_error = String::new();
+        let mut last_error = Failure::from(String::new());
         let fallback = attempts.len() > 1;
         for (i, (base, security)) in attempts.into_iter().enumerate() {
             let agent = self.transport.agent(&registry.host, security)?;
@@ -190,15 +190,20 @@ impl Native<'_> {
                 return Err(format!(
                     "{peer} {host}: REGISTRY_TIMEOUT ({limit} s) of the label reads for this \
                      registry passed; gave up"
-                ));
+                )
+                .into());
             }
             if left.is_zero() {
                 let timed_out = registry.timed_out.lock().unwrap_or_else(|e| e.into_inner());
-                return Err(timed_out.clone().unwrap_or_else(|| {
-                    format!(
-                        "{peer} {host}: REGISTRY_TIMEOUT ({limit} s) for this registry passed; gave up"
-                    )
-                }));
+                return Err(timed_out.clone().map_or_else(
+                    || {
+                        format!(
+                            "{peer} {host}: REGISTRY_TIMEOUT ({limit} s) for this registry passed; gave up"
+                        )
+                    },
+                    |said| said,
+                )
+                .into());
             }
             let wait = match request(left.min(self.transport.timeout)) {
                 Ok(response) => {
@@ -226,11 +231,11 @@ impl Native<'_> {
                             Some(message.clone());
                     }
                     if attempt >= attempts || !retryable(&e) || timeouts > 1 {
-                        return Err(message);
+                        return Err(message.into());
                     }
                     let wait = self.backoff * 2u32.pow(attempt - 1);
                     if Instant::now() + wait >= deadline {
-                        return Err(message);
+                        return Err(message.into());
                     }
                     log::debug!("{message}; retrying");
                     wait

@@ -154,7 +154,7 @@ mod tests {
         let first = started.elapsed();
         assert!(first >= Duration::from_millis(900), "{first:?}");
         let again = Instant::now();
-        let err = native.platform_image(&pin).unwrap_err();
+        let err = native.platform_image(&pin).unwrap_err().to_string();
         assert!(again.elapsed() < Duration::from_millis(200), "{err}");
         assert!(err.contains("label reads"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(3));
