@@ -42,6 +42,9 @@ pub enum ChallengeError {
     Unterminated,
 }
 
+/// A challenge's parameters by name.
+type Params = BTreeMap<String, String>;
+
 /// Parses one challenge header value.
 pub fn parse(header: &str) -> Result<Challenge, ChallengeError> {
     if header.chars().any(|c| c.is_control() && c != '\t') {
@@ -74,7 +77,7 @@ pub fn parse(header: &str) -> Result<Challenge, ChallengeError> {
 }
 
 /// `key=value` or `key="quoted \" value"` pairs separated by commas.
-fn parse_params(text: &str) -> Result<BTreeMap<String, String>, ChallengeError> {
+fn parse_params(text: &str) -> Result<Params, ChallengeError> {
     let mut params = BTreeMap::new();
     let mut chars = text.chars().peekable();
     loop {
