@@ -195,15 +195,12 @@ impl Native<'_> {
             }
             if left.is_zero() {
                 let timed_out = registry.timed_out.lock().unwrap_or_else(|e| e.into_inner());
-                return Err(timed_out.clone().map_or_else(
-                    || {
-                        format!(
-                            "{peer} {host}: REGISTRY_TIMEOUT ({limit} s) for this registry passed; gave up"
-                        )
-                    },
-                    |said| said,
-                )
-                .into());
+                let said = timed_out.clone().unwrap_or_else(|| {
+                    format!(
+                        "{peer} {host}: REGISTRY_TIMEOUT ({limit} s) for this registry passed; gave up"
+                    )
+                });
+                return Err(said.into());
             }
             let wait = match request(left.min(self.transport.timeout)) {
                 Ok(response) => {

@@ -102,7 +102,9 @@ pub(super) fn manifest_kind(content_type: &str) -> Result<Option<&'static str>, 
         return Ok(None);
     }
     let shown: String = bare.chars().filter(|c| !c.is_control()).take(80).collect();
-    Err(format!("answered with `{shown}`, which is not a manifest type asked for").into())
+    Err(format!(
+        "answered with `{shown}`, which is not a manifest type asked for"
+    ))
 }
 
 /// Checks that a manifest body is what it claims: JSON of one of the manifest types
