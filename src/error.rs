@@ -168,8 +168,15 @@ pub enum Error {
     #[error("{0}")]
     Restart(String),
     /// A service's own PRE_UPDATE_COMMAND or POST_UPDATE_COMMAND failed.
-    #[error("{0}")]
-    Hook(String),
+    #[error("{key} {what}: {source}")]
+    Hook {
+        /// The hook's key (`PRE_UPDATE_COMMAND`, `POST_UPDATE_COMMAND`).
+        key: String,
+        /// `failed`, or `timed out`.
+        what: &'static str,
+        /// The hook's run.
+        source: Box<RunError>,
+    },
     /// Snapshots are missing or too old.
     #[error("{0}")]
     SnapshotsTooOld(String),
@@ -211,7 +218,7 @@ impl Error {
             Error::Run(_)
             | Error::Resolve { .. }
             | Error::Io { .. }
-            | Error::Hook(_)
+            | Error::Hook { .. }
             | Error::Compose(_) => exit::TOOL_ERROR,
             Error::Snapshot(_) => exit::SNAPSHOT_ERROR,
             Error::Env(_) => exit::ENV_ERROR,
@@ -276,7 +283,15 @@ mod tests {
             Error::Env(text()),
             Error::Pull(text()),
             Error::Restart(text()),
-            Error::Hook(text()),
+            Error::Hook {
+                key: text(),
+                what: "failed",
+                source: Box::new(RunError::Failed {
+                    cmd: Box::new(crate::adapters::runner::Cmd::new("x")),
+                    status: text(),
+                    stderr: text(),
+                }),
+            },
             Error::SnapshotsTooOld(text()),
             Error::io("x", std::io::Error::other("x")),
             Error::Outdated(text()),
@@ -300,7 +315,7 @@ mod tests {
                 | Error::Env(_)
                 | Error::Pull(_)
                 | Error::Restart(_)
-                | Error::Hook(_)
+                | Error::Hook { .. }
                 | Error::SnapshotsTooOld(_)
                 | Error::Io { .. }
                 | Error::Outdated(_)

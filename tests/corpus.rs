@@ -269,7 +269,7 @@ fn check(case: &Case, scratch: &Path) -> Vec<String> {
         Err(e) => {
             let want = REFUSED.iter().find(|(p, _)| *p == case.project);
             match want {
-                Some((_, part)) => assert!(e.contains(part), "{}: {e}", case.project),
+                Some((_, part)) => assert!(e.to_string().contains(part), "{}: {e}", case.project),
                 None => panic!("{}: adopt refused: {e}", case.project),
             }
             return findings;
@@ -331,7 +331,7 @@ fn check(case: &Case, scratch: &Path) -> Vec<String> {
         Err(e) => {
             let want = MODEL_REFUSES.iter().find(|(p, _)| *p == case.project);
             match want {
-                Some((_, part)) => assert!(e.contains(part), "{}: {e}", case.project),
+                Some((_, part)) => assert!(e.to_string().contains(part), "{}: {e}", case.project),
                 None => panic!("{}: the model refuses the adopted file: {e}", case.project),
             }
             findings.push(format!(

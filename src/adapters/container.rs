@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use crate::adapters::compose_flavour::ContainerKind;
-use crate::adapters::runner::{Cmd, Runner};
+use crate::adapters::runner::{Cmd, RunError, Runner};
 use crate::config::Config;
 
 /// The container tool, run with the pin variables kept out of its environment.
@@ -285,13 +285,66 @@ pub fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
+/// Why the containers of a project could not be read, stopped or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    /// The container tool failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// `container inspect` printed something else than its JSON.
+    #[error("cannot read `container inspect`: {0}")]
+    Inspect(#[source] serde_json::Error),
+    /// Containers that `down`, `stop` and `rm -f` all left.
+    #[error(
+        "{} container(s) of project {project} still exist after `down`, `stop` and `rm -f`: {}",
+        .still.len(),
+        describe_all(.still)
+    )]
+    Remaining {
+        /// The compose project.
+        project: String,
+        /// What is still there.
+        still: Vec<Container>,
+    },
+    /// A stop or remove failed (`error`), and the list after it could not be read.
+    #[error("{error}; the containers could not be listed after it: {listing}")]
+    Unlisted {
+        /// The first failure.
+        error: String,
+        /// Why the list could not be read.
+        #[source]
+        listing: Box<ContainerError>,
+    },
+    /// A stop or remove failed (`error`), and a container still runs.
+    #[error("{error}; {running} has not stopped")]
+    NotStopped {
+        /// The first failure.
+        error: String,
+        /// The container, described.
+        running: String,
+    },
+    /// A stop or remove failed (`error`), and removing the stopped ones failed again.
+    #[error("{error}; removing the stopped container(s) again failed: {again}")]
+    RemoveAgain {
+        /// The first failure.
+        error: String,
+        /// The second.
+        #[source]
+        again: RunError,
+    },
+}
+
 /// Reads `container inspect` output.
-pub fn parse_inspect(json: &str) -> Result<Vec<Container>, String> {
-    serde_json::from_str(json).map_err(|e| format!("cannot read `container inspect`: {e}"))
+pub fn parse_inspect(json: &str) -> Result<Vec<Container>, ContainerError> {
+    serde_json::from_str(json).map_err(ContainerError::Inspect)
 }
 
 /// Every container of compose project `project`, as `container inspect` describes it.
-pub fn list(config: &Config, runner: &dyn Runner, project: &str) -> Result<Vec<Container>, String> {
+pub fn list(
+    config: &Config,
+    runner: &dyn Runner,
+    project: &str,
+) -> Result<Vec<Container>, ContainerError> {
     let ids = ids(config, runner, project)?;
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -300,10 +353,11 @@ pub fn list(config: &Config, runner: &dyn Runner, project: &str) -> Result<Vec<C
 }
 
 /// Every container of every compose project, as `container inspect` describes it.
-pub fn list_compose(config: &Config, runner: &dyn Runner) -> Result<Vec<Container>, String> {
-    let out = runner
-        .run(&compose_container_ids_cmd(config))
-        .map_err(|e| e.to_string())?;
+pub fn list_compose(
+    config: &Config,
+    runner: &dyn Runner,
+) -> Result<Vec<Container>, ContainerError> {
+    let out = runner.run(&compose_container_ids_cmd(config))?;
     let ids: Vec<String> = out.stdout.split_whitespace().map(str::to_owned).collect();
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -316,17 +370,13 @@ pub fn inspect(
     config: &Config,
     runner: &dyn Runner,
     ids: &[String],
-) -> Result<Vec<Container>, String> {
-    let out = runner
-        .run(&inspect_containers_cmd(config, ids))
-        .map_err(|e| e.to_string())?;
+) -> Result<Vec<Container>, ContainerError> {
+    let out = runner.run(&inspect_containers_cmd(config, ids))?;
     parse_inspect(&out.stdout)
 }
 
-fn ids(config: &Config, runner: &dyn Runner, project: &str) -> Result<Vec<String>, String> {
-    let out = runner
-        .run(&container_ids_cmd(config, project))
-        .map_err(|e| e.to_string())?;
+fn ids(config: &Config, runner: &dyn Runner, project: &str) -> Result<Vec<String>, ContainerError> {
+    let out = runner.run(&container_ids_cmd(config, project))?;
     Ok(out
         .stdout
         .lines()
@@ -342,7 +392,11 @@ pub const STOP_GRACE_SECS: u64 = 10;
 
 /// Makes sure no container of `project` exists: removes what the compose tool's `down` left
 /// behind (`stop -t`, then `rm -f`) and checks again. The error lists what remains.
-pub fn remove_remaining(config: &Config, runner: &dyn Runner, project: &str) -> Result<(), String> {
+pub fn remove_remaining(
+    config: &Config,
+    runner: &dyn Runner,
+    project: &str,
+) -> Result<(), ContainerError> {
     let left = ids(config, runner, project)?;
     if left.is_empty() {
         return Ok(());
@@ -363,11 +417,10 @@ pub fn remove_remaining(config: &Config, runner: &dyn Runner, project: &str) -> 
     if still.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "{} container(s) of project {project} still exist after `down`, `stop` and `rm -f`: {}",
-        still.len(),
-        describe_all(&still)
-    ))
+    Err(ContainerError::Remaining {
+        project: project.to_owned(),
+        still,
+    })
 }
 
 /// After a stop or remove of the containers `ids` of `project` failed with `error`: when
@@ -380,12 +433,17 @@ pub fn remove_stopped(
     project: &str,
     ids: &[String],
     error: &str,
-) -> Result<(), String> {
-    let all = list(config, runner, project)
-        .map_err(|e| format!("{error}; the containers could not be listed after it: {e}"))?;
+) -> Result<(), ContainerError> {
+    let all = list(config, runner, project).map_err(|listing| ContainerError::Unlisted {
+        error: error.to_owned(),
+        listing: Box::new(listing),
+    })?;
     let left: Vec<&Container> = all.iter().filter(|c| ids.contains(&c.id)).collect();
     if let Some(up) = left.iter().find(|c| !c.stopped()) {
-        return Err(format!("{error}; {} has not stopped", up.describe()));
+        return Err(ContainerError::NotStopped {
+            error: error.to_owned(),
+            running: up.describe(),
+        });
     }
     log::warn!(
         "project {project}: {error}; the container(s) stopped by themselves meanwhile, removing them again"
@@ -397,7 +455,10 @@ pub fn remove_stopped(
     runner
         .run(&remove_containers_cmd(config, &left))
         .map(|_| ())
-        .map_err(|e| format!("{error}; removing the stopped container(s) again failed: {e}"))
+        .map_err(|again| ContainerError::RemoveAgain {
+            error: error.to_owned(),
+            again,
+        })
 }
 
 /// The containers in one line, or that there are none.

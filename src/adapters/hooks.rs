@@ -71,7 +71,11 @@ pub fn run(runner: &dyn Runner, env: &EnvFile, dir: &ServiceDir, key: &str) -> R
         let timed_out =
             matches!(&e, crate::adapters::runner::RunError::Failed { status, .. } if status.contains("124"));
         let what = if timed_out { "timed out" } else { "failed" };
-        Error::Hook(format!("{key} {what}: {e}"))
+        Error::Hook {
+            key: key.to_owned(),
+            what,
+            source: Box::new(e),
+        }
     })
 }
 

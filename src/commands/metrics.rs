@@ -144,21 +144,41 @@ pub fn from_check(report: &crate::pipeline::select::status::CheckReport) -> Vec<
         .collect()
 }
 
-fn fail(e: prometheus::Error) -> String {
-    format!("metrics: {e}")
+/// Why the metrics file was not written (a warning: the run's outcome stays as it is).
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The metrics library refused a family or could not encode it.
+    #[error("metrics: {0}")]
+    Prometheus(#[from] prometheus::Error),
+    /// The encoded text is not UTF-8.
+    #[error("metrics: {0}")]
+    Text(#[from] std::string::FromUtf8Error),
+    /// The file could not be written.
+    #[error("{}: could not write the metrics: {source}", path.display())]
+    Write {
+        /// The metrics file.
+        path: PathBuf,
+        /// What writing it said.
+        source: std::io::Error,
+    },
 }
 
 /// A gauge family registered in `registry`.
-fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec, String> {
-    let g = GaugeVec::new(Opts::new(name, help), labels).map_err(fail)?;
-    registry.register(Box::new(g.clone())).map_err(fail)?;
+fn gauge(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<GaugeVec, MetricsError> {
+    let g = GaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(g.clone()))?;
     Ok(g)
 }
 
 /// `cipug_entry_status` (one series per status, 1 for the entry's),
 /// `cipug_entry_newer_available` and `cipug_entry_pin` (the digest as a label, so that a
 /// fleet's digests of one entry can be compared).
-fn entry_metrics(registry: &Registry, entries: &[EntryMetric]) -> Result<(), String> {
+fn entry_metrics(registry: &Registry, entries: &[EntryMetric]) -> Result<(), MetricsError> {
     let status = gauge(
         registry,
         "cipug_entry_status",
@@ -196,16 +216,15 @@ fn entry_metrics(registry: &Registry, entries: &[EntryMetric]) -> Result<(), Str
 }
 
 /// `cipug_updates_total{outcome}`, counted from the history.
-fn update_counts(registry: &Registry, history: &[Event]) -> Result<(), String> {
+fn update_counts(registry: &Registry, history: &[Event]) -> Result<(), MetricsError> {
     let updates = IntCounterVec::new(
         Opts::new(
             "cipug_updates_total",
             "entry updates by outcome, from the history",
         ),
         &["outcome"],
-    )
-    .map_err(fail)?;
-    registry.register(Box::new(updates.clone())).map_err(fail)?;
+    )?;
+    registry.register(Box::new(updates.clone()))?;
     for outcome in [
         Outcome::Updated,
         Outcome::RolledBack,
@@ -226,7 +245,7 @@ pub fn render(
     run: &RunMetrics,
     history: &[Event],
     snapshot_ages: &[(String, f64)],
-) -> Result<String, String> {
+) -> Result<String, MetricsError> {
     let registry = Registry::new();
     entry_metrics(&registry, &run.entries)?;
     let snapshot_age = gauge(
@@ -259,10 +278,8 @@ pub fn render(
     .set(f64::from(run.exit_code));
     update_counts(&registry, history)?;
     let mut text = Vec::new();
-    TextEncoder::new()
-        .encode(&registry.gather(), &mut text)
-        .map_err(fail)?;
-    String::from_utf8(text).map_err(|e| format!("metrics: {e}"))
+    TextEncoder::new().encode(&registry.gather(), &mut text)?;
+    Ok(String::from_utf8(text)?)
 }
 
 /// The age in seconds of the newest snapper snapshot of each service that has one, under
@@ -292,11 +309,15 @@ pub fn write(
     run: &RunMetrics,
     history: &[Event],
     snapshots_dir: &str,
-) -> Result<(), String> {
+) -> Result<(), MetricsError> {
     let ages = snapshot_ages(&run.services, snapshots_dir, chrono::Utc::now());
     let text = render(run, history, &ages)?;
-    crate::files::output::write(path, text.as_bytes(), 0o644)
-        .map_err(|e| format!("{}: could not write the metrics: {e}", path.display()))
+    crate::files::output::write(path, text.as_bytes(), 0o644).map_err(|source| {
+        MetricsError::Write {
+            path: path.to_owned(),
+            source,
+        }
+    })
 }
 
 /// Writes the metrics file of a run if `METRICS_FILE` is set; a failure is a warning.

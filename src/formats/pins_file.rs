@@ -7,13 +7,82 @@
 
 use std::collections::BTreeMap;
 
-use crate::formats::image::reference::{ImageRef, Pin};
+use crate::formats::image::reference::{ImageRef, ParseError, Pin};
 
 /// TAGGED reference (as written in the `.env`) → the pin to run.
 pub type Pins = BTreeMap<String, Pin>;
 
+/// Why a pins file cannot be read: the line (or the JSON entry) and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum PinsError {
+    /// A line that is not two words.
+    #[error("line {line}: `{text}` is not `<tagged reference> <name>@sha256:<digest>`")]
+    NotAPair {
+        /// The line's number, from 1.
+        line: usize,
+        /// The line without its comment.
+        text: String,
+    },
+    /// A line whose reference or pin is wrong.
+    #[error("line {line}: {error}")]
+    Line {
+        /// The line's number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        error: EntryError,
+    },
+    /// Text that starts like JSON but is not JSON.
+    #[error("not the JSON of `cipug check`: {0}")]
+    Json(#[source] serde_json::Error),
+    /// JSON without the `services` of `cipug check`.
+    #[error("not the JSON of `cipug check`: no `services` list")]
+    NoServices,
+    /// A JSON entry whose reference or pin is wrong.
+    #[error("{service} {entry}: {error}")]
+    Entry {
+        /// The service's name as the JSON gives it.
+        service: String,
+        /// The entry's name.
+        entry: String,
+        /// What is wrong with it.
+        error: EntryError,
+    },
+}
+
+/// What is wrong with one reference and its pin.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    /// The reference or the pin does not parse.
+    #[error("`{text}`: {error}")]
+    Unparsed {
+        /// The word as written.
+        text: String,
+        /// Why it does not parse.
+        #[source]
+        error: ParseError,
+    },
+    /// The pin names another image than its reference.
+    #[error("{pin} is not an image of {tagged}")]
+    OtherImage {
+        /// The pin.
+        pin: String,
+        /// The reference.
+        tagged: String,
+    },
+    /// A reference with two different pins.
+    #[error("{tagged} has two pins: {first} and {second}")]
+    TwoPins {
+        /// The reference.
+        tagged: String,
+        /// The pin seen first.
+        first: String,
+        /// The pin seen later.
+        second: String,
+    },
+}
+
 /// Reads a pins file; the error names the line (or the JSON entry) and what is wrong.
-pub fn parse(text: &str) -> Result<Pins, String> {
+pub fn parse(text: &str) -> Result<Pins, PinsError> {
     if text.trim_start().starts_with('{') {
         return from_check_json(text);
     }
@@ -26,25 +95,25 @@ pub fn parse(text: &str) -> Result<Pins, String> {
         if line.is_empty() {
             continue;
         }
-        let at = |e: String| format!("line {}: {e}", number + 1);
         let mut words = line.split_whitespace();
         let (Some(tagged), Some(pin), None) = (words.next(), words.next(), words.next()) else {
-            return Err(at(format!(
-                "`{line}` is not `<tagged reference> <name>@sha256:<digest>`"
-            )));
+            return Err(PinsError::NotAPair {
+                line: number + 1,
+                text: line.to_owned(),
+            });
         };
-        add(&mut pins, tagged, pin).map_err(at)?;
+        add(&mut pins, tagged, pin).map_err(|error| PinsError::Line {
+            line: number + 1,
+            error,
+        })?;
     }
     Ok(pins)
 }
 
 /// The pins of `cipug check --format json`: each pinned entry's reference and pin.
-fn from_check_json(text: &str) -> Result<Pins, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not the JSON of `cipug check`: {e}"))?;
-    let services = value["services"]
-        .as_array()
-        .ok_or("not the JSON of `cipug check`: no `services` list")?;
+fn from_check_json(text: &str) -> Result<Pins, PinsError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(PinsError::Json)?;
+    let services = value["services"].as_array().ok_or(PinsError::NoServices)?;
     let mut pins = Pins::new();
     for service in services {
         let name = service["name"].as_str().unwrap_or("?");
@@ -54,26 +123,38 @@ fn from_check_json(text: &str) -> Result<Pins, String> {
             else {
                 continue;
             };
-            add(&mut pins, tagged, pin).map_err(|e| format!("{name} {entry}: {e}"))?;
+            add(&mut pins, tagged, pin).map_err(|error| PinsError::Entry {
+                service: name.to_owned(),
+                entry: entry.to_owned(),
+                error,
+            })?;
         }
     }
     Ok(pins)
 }
 
-fn add(pins: &mut Pins, tagged: &str, pin: &str) -> Result<(), String> {
-    let reference = ImageRef::parse(tagged).map_err(|e| format!("`{tagged}`: {e}"))?;
-    let parsed = Pin::parse(pin).map_err(|e| format!("`{pin}`: {e}"))?;
-    let image = ImageRef::parse(parsed.as_str()).map_err(|e| format!("`{pin}`: {e}"))?;
+fn add(pins: &mut Pins, tagged: &str, pin: &str) -> Result<(), EntryError> {
+    let unparsed = |text: &str| {
+        let text = text.to_owned();
+        move |error| EntryError::Unparsed { text, error }
+    };
+    let reference = ImageRef::parse(tagged).map_err(unparsed(tagged))?;
+    let parsed = Pin::parse(pin).map_err(unparsed(pin))?;
+    let image = ImageRef::parse(parsed.as_str()).map_err(unparsed(pin))?;
     if (image.registry.as_str(), image.repository.as_str())
         != (reference.registry.as_str(), reference.repository.as_str())
     {
-        return Err(format!("{pin} is not an image of {tagged}"));
+        return Err(EntryError::OtherImage {
+            pin: pin.to_owned(),
+            tagged: tagged.to_owned(),
+        });
     }
     match pins.get(tagged) {
-        Some(other) if other != &parsed => Err(format!(
-            "{tagged} has two pins: {} and {pin}",
-            other.as_str()
-        )),
+        Some(other) if other != &parsed => Err(EntryError::TwoPins {
+            tagged: tagged.to_owned(),
+            first: other.as_str().to_owned(),
+            second: pin.to_owned(),
+        }),
         _ => {
             pins.insert(tagged.to_owned(), parsed);
             Ok(())
@@ -129,7 +210,7 @@ mod tests {
             ("{\"services\": 3}".to_owned(), "no `services` list"),
             ("{".to_owned(), "not the JSON of `cipug check`"),
         ] {
-            let e = parse(&text).unwrap_err();
+            let e = parse(&text).unwrap_err().to_string();
             assert!(e.contains(words), "{text}: {e}");
         }
     }

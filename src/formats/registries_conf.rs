@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::formats::image::reference::{ImageRef, Target};
+use crate::formats::image::reference::{ImageRef, ParseError, Target};
 
 /// One `[[registry]]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -109,10 +109,26 @@ pub fn insecure_mirrors(rules: &[Rule]) -> Vec<String> {
         .collect()
 }
 
+/// Why an image has no place to be fetched from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MirrorError {
+    /// A rule blocks it.
+    #[error("{name}: blocked by registries.conf (prefix `{prefix}`)")]
+    Blocked {
+        /// The image's name.
+        name: String,
+        /// The prefix of the blocking rule.
+        prefix: String,
+    },
+    /// A mirror or location that makes no image reference of it.
+    #[error(transparent)]
+    Rewrite(#[from] ParseError),
+}
+
 /// Where to fetch `image` from, in podman's order: the mirrors that serve this kind of pull,
 /// then the location (rewritten by `location` when it differs from the prefix). An image no
 /// rule matches has itself as only candidate; a blocked one has none.
-pub fn candidates(rules: &[Rule], image: &ImageRef) -> Result<Vec<ImageRef>, String> {
+pub fn candidates(rules: &[Rule], image: &ImageRef) -> Result<Vec<ImageRef>, MirrorError> {
     let name = image.name();
     let Some((rule, len)) = rules
         .iter()
@@ -122,13 +138,13 @@ pub fn candidates(rules: &[Rule], image: &ImageRef) -> Result<Vec<ImageRef>, Str
         return Ok(vec![image.clone()]);
     };
     if rule.blocked {
-        return Err(format!(
-            "{name}: blocked by registries.conf (prefix `{}`)",
-            rule.prefix()
-        ));
+        return Err(MirrorError::Blocked {
+            prefix: rule.prefix().to_owned(),
+            name,
+        });
     }
     let rest = &name[len..];
-    let rewrite = |location: &str| -> Result<ImageRef, String> {
+    let rewrite = |location: &str| -> Result<ImageRef, ParseError> {
         let text = match &image.target {
             Target::Tag(t) => format!("{location}{rest}:{t}"),
             Target::Digest(d) => format!("{location}{rest}@{d}"),
@@ -194,6 +210,7 @@ insecure = true
         let names = |reference: &str| -> Result<Vec<String>, String> {
             candidates(&rules, &ImageRef::parse(reference).unwrap())
                 .map(|list| list.iter().map(|r| r.to_string()).collect())
+                .map_err(|e| e.to_string())
         };
         let d = format!("sha256:{}", "b".repeat(64));
         let cases: Vec<(String, Result<Vec<String>, String>)> = vec![

@@ -75,20 +75,35 @@ struct File {
     transports: BTreeMap<String, BTreeMap<String, Vec<Requirement>>>,
 }
 
+/// Why a policy.json is refused, as podman would refuse it.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// Not JSON, or not the shape of a policy.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// No `default` at all.
+    #[error("no \"default\" requirements (podman refuses such a policy)")]
+    NoDefault,
+    /// A repository's scope with an empty list.
+    #[error("transports.docker \"{0}\" has no requirements")]
+    EmptyScope(String),
+    /// `default` with an empty list.
+    #[error("\"default\" has no requirements")]
+    EmptyDefault,
+}
+
 impl Policy {
     /// Parses the text of a policy.json; the error says what is wrong, as podman would refuse
     /// every pull with it.
-    pub fn parse(text: &str) -> Result<Policy, String> {
-        let file: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let default = file
-            .default
-            .ok_or("no \"default\" requirements (podman refuses such a policy)")?;
+    pub fn parse(text: &str) -> Result<Policy, PolicyError> {
+        let file: File = serde_json::from_str(text)?;
+        let default = file.default.ok_or(PolicyError::NoDefault)?;
         let docker = file.transports.get("docker").cloned().unwrap_or_default();
         if let Some((scope, _)) = docker.iter().find(|(_, list)| list.is_empty()) {
-            return Err(format!("transports.docker \"{scope}\" has no requirements"));
+            return Err(PolicyError::EmptyScope(scope.clone()));
         }
         if default.is_empty() {
-            return Err("\"default\" has no requirements".into());
+            return Err(PolicyError::EmptyDefault);
         }
         Ok(Policy { default, docker })
     }
@@ -357,7 +372,7 @@ mod tests {
                 "defaults",
             ),
         ] {
-            let error = Policy::parse(text).unwrap_err();
+            let error = Policy::parse(text).unwrap_err().to_string();
             assert!(error.contains(want), "{text}: {error}");
         }
     }

@@ -71,7 +71,7 @@ pub enum State<Tz: TimeZone> {
 impl Windows {
     /// Parses `text`: windows separated by `;`, each `[DAYS ]HH:MM-HH:MM`, days as
     /// `Mon,Wed` or `Mon-Fri` (English, any case). The error says what is wrong.
-    pub fn parse(text: &str) -> Result<Windows, String> {
+    pub fn parse(text: &str) -> Result<Windows, WindowError> {
         let windows = text
             .split(';')
             .map(str::trim)
@@ -139,24 +139,41 @@ impl std::fmt::Display for Windows {
     }
 }
 
+/// What is wrong with an UPDATE_WINDOW; each names the part of the text it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    /// A window without `HH:MM-HH:MM`.
+    #[error("`{0}`: the times must be HH:MM-HH:MM")]
+    NoTimes(String),
+    /// A window that ends when it starts.
+    #[error("`{0}`: the window ends when it starts")]
+    Empty(String),
+    /// A word that is no day of the week.
+    #[error("`{0}` is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)")]
+    Day(String),
+    /// A time that is no `HH:MM`.
+    #[error("`{0}` is not a time of day (HH:MM)")]
+    Time(String),
+}
+
 /// One window: `[DAYS ]HH:MM-HH:MM`.
-fn window(text: &str) -> Result<Window, String> {
+fn window(text: &str) -> Result<Window, WindowError> {
     let (days, times) = match text.rsplit_once(char::is_whitespace) {
         Some((days, times)) => (day_set(days.trim())?, times),
         None => (0x7f, text),
     };
     let (start, end) = times
         .split_once('-')
-        .ok_or_else(|| format!("`{text}`: the times must be HH:MM-HH:MM"))?;
+        .ok_or_else(|| WindowError::NoTimes(text.to_owned()))?;
     let (start, end) = (minutes(start, false)?, minutes(end, true)?);
     if start == end {
-        return Err(format!("`{text}`: the window ends when it starts"));
+        return Err(WindowError::Empty(text.to_owned()));
     }
     Ok(Window { days, start, end })
 }
 
 /// `Mon,Wed-Fri` as a set of days; a range may wrap the week (`Fri-Mon`).
-fn day_set(text: &str) -> Result<u8, String> {
+fn day_set(text: &str) -> Result<u8, WindowError> {
     let mut days = 0u8;
     for part in text.split(',').map(str::trim) {
         let (from, to) = part.split_once('-').unwrap_or((part, part));
@@ -173,17 +190,17 @@ fn day_set(text: &str) -> Result<u8, String> {
     Ok(days)
 }
 
-fn day(text: &str) -> Result<u32, String> {
+fn day(text: &str) -> Result<u32, WindowError> {
     let lower = text.trim().to_ascii_lowercase();
     DAYS.iter()
         .position(|full| lower == full[..3] || lower == *full)
         .map(|d| d as u32)
-        .ok_or_else(|| format!("`{text}` is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)"))
+        .ok_or_else(|| WindowError::Day(text.to_owned()))
 }
 
 /// `HH:MM` in minutes after midnight; `24:00` only as an end.
-fn minutes(text: &str, end: bool) -> Result<u32, String> {
-    let bad = || format!("`{text}` is not a time of day (HH:MM)");
+fn minutes(text: &str, end: bool) -> Result<u32, WindowError> {
+    let bad = || WindowError::Time(text.to_owned());
     let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
     let digits = |s: &str| !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(h) || m.len() != 2 || !digits(m) {
@@ -233,7 +250,7 @@ mod tests {
             ("03:00-03:00", "the window ends when it starts"),
         ];
         for (text, message) in bad {
-            let error = Windows::parse(text).expect_err(text);
+            let error = Windows::parse(text).expect_err(text).to_string();
             assert!(error.contains(message), "{text}: {error}");
         }
     }

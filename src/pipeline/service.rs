@@ -162,7 +162,7 @@ pub fn changes(service: &Service, resolutions: &Resolutions) -> Result<Vec<Chang
             Some(Err(msg)) => {
                 return Err(Error::Resolve {
                     image: image.tagged.clone(),
-                    msg: msg.clone(),
+                    msg: msg.to_string(),
                 })
             }
             None => {
@@ -261,7 +261,10 @@ mod tests {
             apply(&svc, &changes).render(),
             format!("# c\nSERVICE_A_IMAGE_TAGGED=a\nSERVICE_A_IMAGE_HASHED=docker.io/library/a@{A}\nSERVICE_B_IMAGE_TAGGED=b # x\nSERVICE_B_IMAGE_HASHED=docker.io/library/b@{B}\nTAIL=1\n")
         );
-        res.insert("a".into(), Err("404 manifest unknown".into()));
+        res.insert(
+            "a".into(),
+            Err(crate::resolve::RegistryError::from("404 manifest unknown").into()),
+        );
         let err = super::changes(&svc, &res).unwrap_err();
         assert_eq!(err.to_string(), "a: 404 manifest unknown");
     }

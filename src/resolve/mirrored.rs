@@ -6,7 +6,7 @@
 use crate::formats::image::reference::{ImageRef, Pin};
 use crate::formats::registries_conf::{candidates, Rule};
 
-use super::Resolve;
+use super::{Resolve, ResolveError};
 
 /// A resolver that asks the mirrors first.
 pub struct Mirrored<'a> {
@@ -22,7 +22,7 @@ impl<'a> Mirrored<'a> {
 }
 
 impl Resolve for Mirrored<'_> {
-    fn resolve(&self, image: &ImageRef, written: &str) -> Result<Pin, String> {
+    fn resolve(&self, image: &ImageRef, written: &str) -> Result<Pin, ResolveError> {
         let list = candidates(&self.rules, image)?;
         let mut failures = Vec::new();
         for candidate in &list {
@@ -30,18 +30,13 @@ impl Resolve for Mirrored<'_> {
                 Ok(pin) if candidate == image => return Ok(pin),
                 Ok(pin) => {
                     log::debug!("{image}: resolved through {candidate}");
-                    return Pin::new(&image.name(), pin.digest());
+                    return Ok(Pin::new(&image.name(), pin.digest())?);
                 }
                 Err(e) => failures.push(e),
             }
         }
         // The location's error last, the mirrors' before it.
-        let last = failures.pop().unwrap_or_default();
-        if failures.is_empty() {
-            Err(last)
-        } else {
-            Err(format!("{last} (mirrors: {})", failures.join("; ")))
-        }
+        Err(ResolveError::of_places(failures))
     }
 
     fn jobs(&self) -> usize {

@@ -8,17 +8,85 @@ pub mod mirrored;
 pub mod native;
 pub mod skopeo;
 
-use crate::base::parallel::parallel_map;
-use crate::formats::image::reference::{ImageRef, Pin};
 use std::collections::BTreeMap;
 
+use crate::adapters::runner::RunError;
+use crate::base::parallel::parallel_map;
+use crate::formats::image::reference::{ImageRef, ParseError, Pin};
+use crate::formats::registries_conf::MirrorError;
+
 pub use cache::Cache;
+pub use native::RegistryError;
+
+/// Why a reference has no pin: the reference, registries.conf, or what the registry or
+/// skopeo answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The reference (or the pin a registry gave) does not parse.
+    #[error(transparent)]
+    Reference(#[from] ParseError),
+    /// registries.conf blocks the image, or makes no reference of it.
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
+    /// What the registry answered, or why it could not be asked.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// skopeo ran and failed; `said` is the last line of what it printed.
+    #[error("skopeo {status}: {said}")]
+    Skopeo {
+        /// How it exited.
+        status: String,
+        /// Its last line on standard error.
+        said: String,
+        /// The failed run.
+        #[source]
+        error: Box<RunError>,
+    },
+    /// skopeo could not be run.
+    #[error(transparent)]
+    Run(Box<RunError>),
+    /// skopeo printed something other than its JSON.
+    #[error("unexpected skopeo output: {0}")]
+    SkopeoOutput(#[source] serde_json::Error),
+    /// Every place failed: the location's error, then the mirrors' before it.
+    #[error("{last} (mirrors: {})", join(.mirrors))]
+    Mirrors {
+        /// The location's error.
+        last: Box<ResolveError>,
+        /// The mirrors' errors, in the order they were asked.
+        mirrors: Vec<ResolveError>,
+    },
+}
+
+impl ResolveError {
+    /// The error of asking several places in turn: the last one's, with the others' after
+    /// it (`last (mirrors: a; b)`) when there were others.
+    pub fn of_places<E: Into<ResolveError>>(mut failures: Vec<E>) -> ResolveError {
+        let Some(last) = failures.pop() else {
+            return RegistryError::from(String::new()).into();
+        };
+        let last = last.into();
+        if failures.is_empty() {
+            return last;
+        }
+        ResolveError::Mirrors {
+            last: Box::new(last),
+            mirrors: failures.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// `a; b`: the errors' messages.
+fn join(errors: &[ResolveError]) -> String {
+    let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    texts.join("; ")
+}
 
 /// Something that resolves one image reference.
 pub trait Resolve: Sync {
     /// Resolves `image` (already parsed) to its pin; the error says what went wrong, with
     /// what the registry or tool said.
-    fn resolve(&self, image: &ImageRef, written: &str) -> Result<Pin, String>;
+    fn resolve(&self, image: &ImageRef, written: &str) -> Result<Pin, ResolveError>;
 
     /// How many references may be resolved at the same time.
     fn jobs(&self) -> usize;
@@ -30,7 +98,7 @@ pub trait Resolve: Sync {
 
 /// A borrowed resolver resolves as the resolver it borrows (one client serves a whole run).
 impl<T: Resolve + ?Sized> Resolve for &T {
-    fn resolve(&self, image: &ImageRef, written: &str) -> Result<Pin, String> {
+    fn resolve(&self, image: &ImageRef, written: &str) -> Result<Pin, ResolveError> {
         (**self).resolve(image, written)
     }
 
@@ -44,7 +112,7 @@ impl<T: Resolve + ?Sized> Resolve for &T {
 }
 
 /// The outcome for each distinct reference.
-pub type Resolutions = BTreeMap<String, Result<Pin, String>>;
+pub type Resolutions = BTreeMap<String, Result<Pin, ResolveError>>;
 
 /// Resolves every reference in `images` (duplicates once), each with the pin it has now
 /// (`None`: unpinned, or not an entry's own tag), and stores new results in the cache.
@@ -73,7 +141,7 @@ pub fn resolve_all<'a>(
         let image = *image;
         match ImageRef::parse(image) {
             Err(e) => {
-                results.insert(image.to_owned(), Err(e));
+                results.insert(image.to_owned(), Err(e.into()));
             }
             Ok(parsed) => match cache.get(image, now) {
                 Some(pin) if !confirms(&pin, now_pinned) => {
@@ -131,7 +199,7 @@ fn run_pool(
     resolver: &dyn Resolve,
     todo: &[(String, ImageRef)],
     bar: &indicatif::ProgressBar,
-) -> Vec<Result<Pin, String>> {
+) -> Vec<Result<Pin, ResolveError>> {
     parallel_map(todo, resolver.jobs(), |(written, image)| {
         let result = resolver.resolve(image, written);
         bar.inc(1);
@@ -162,12 +230,15 @@ mod tests {
     struct Counting(AtomicUsize);
 
     impl Resolve for Counting {
-        fn resolve(&self, image: &ImageRef, _: &str) -> Result<Pin, String> {
+        fn resolve(&self, image: &ImageRef, _: &str) -> Result<Pin, ResolveError> {
             self.0.fetch_add(1, Ordering::SeqCst);
             if image.repository.ends_with("missing") {
-                return Err("manifest unknown".into());
+                return Err(RegistryError::from("manifest unknown").into());
             }
-            Pin::new(&image.name(), &format!("sha256:{}", "a".repeat(64)))
+            Ok(Pin::new(
+                &image.name(),
+                &format!("sha256:{}", "a".repeat(64)),
+            )?)
         }
         fn jobs(&self) -> usize {
             4
@@ -227,10 +298,14 @@ mod tests {
             .unwrap()
             .as_str()
             .starts_with("docker.io/library/a@sha256:"));
-        assert_eq!(results["missing"], Err("manifest unknown".into()));
+        assert_eq!(
+            results["missing"].as_ref().unwrap_err().to_string(),
+            "manifest unknown"
+        );
         assert!(results["Bad Ref"]
             .as_ref()
             .unwrap_err()
+            .to_string()
             .contains("invalid image reference"));
     }
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::adapters::runner::{Cmd, RunError, Runner, ToolKind};
 use crate::formats::image::reference::{ImageRef, Pin};
-use crate::resolve::Resolve;
+use crate::resolve::{Resolve, ResolveError};
 
 /// The fields of `skopeo inspect` output that make a pin.
 #[derive(Debug, Deserialize)]
@@ -44,22 +44,27 @@ impl<'a> Skopeo<'a> {
 }
 
 /// Reads a pin from the JSON that `skopeo inspect` printed.
-pub fn parse_inspect(json: &str) -> Result<Pin, String> {
-    let inspect: Inspect =
-        serde_json::from_str(json).map_err(|e| format!("unexpected skopeo output: {e}"))?;
-    Pin::new(&inspect.name, &inspect.digest)
+pub fn parse_inspect(json: &str) -> Result<Pin, ResolveError> {
+    let inspect: Inspect = serde_json::from_str(json).map_err(ResolveError::SkopeoOutput)?;
+    Ok(Pin::new(&inspect.name, &inspect.digest)?)
 }
 
 impl Resolve for Skopeo<'_> {
-    fn resolve(&self, image: &ImageRef, written: &str) -> Result<Pin, String> {
+    fn resolve(&self, image: &ImageRef, written: &str) -> Result<Pin, ResolveError> {
         let cmd = self.command(image, written);
         match self.runner.run(&cmd) {
             Ok(out) => parse_inspect(&out.stdout),
-            Err(RunError::Failed { stderr, status, .. }) => {
+            Err(error) => {
+                let RunError::Failed { stderr, status, .. } = &error else {
+                    return Err(ResolveError::Run(Box::new(error)));
+                };
                 let said = stderr.trim().lines().last().unwrap_or("").trim().to_owned();
-                Err(format!("skopeo {status}: {said}"))
+                Err(ResolveError::Skopeo {
+                    status: status.clone(),
+                    said,
+                    error: Box::new(error),
+                })
             }
-            Err(e) => Err(e.to_string()),
         }
     }
 

@@ -216,8 +216,10 @@ impl<'a> Notifier<'a> {
             }
             Job::Service(url, message) => {
                 let sent = match &url.target {
-                    Target::Smtp(mail) => mail::send(mail, message, limit),
-                    target => services::send(target, message, limit),
+                    Target::Smtp(mail) => {
+                        mail::send(mail, message, limit).map_err(|e| e.to_string())
+                    }
+                    target => services::send(target, message, limit).map_err(|e| e.to_string()),
                 };
                 if let Err(e) = sent {
                     warn_failed(url, &e);

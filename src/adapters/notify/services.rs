@@ -10,9 +10,36 @@ use url::Url;
 use crate::adapters::notify::message::Message;
 use crate::formats::notify_url::{HttpAuth, MatrixLogin, Target};
 
+/// Why a notification did not reach its service. It may name parts of the URL: the caller
+/// cuts the secrets out of its message.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The request failed, or the service answered 400 or above.
+    #[error(transparent)]
+    Http(#[from] ureq::Error),
+    /// The service's address is not a URL.
+    #[error("{base}: {error}")]
+    Address {
+        /// The address.
+        base: String,
+        /// What the URL parser says.
+        #[source]
+        error: url::ParseError,
+    },
+    /// The service's address cannot have a path.
+    #[error("{0}: not a base URL")]
+    NotABase(String),
+    /// A matrix login without its token.
+    #[error("the login answer has no access_token")]
+    NoAccessToken,
+    /// A matrix room alias without a room.
+    #[error("{0}: no room_id")]
+    NoRoom(String),
+}
+
 /// Sends `message` to `target` within `limit`. Mail and the JSON webhook are sent
 /// elsewhere. The error may name parts of the URL: the caller cuts the secrets out.
-pub fn send(target: &Target, message: &Message, limit: Duration) -> Result<(), String> {
+pub fn send(target: &Target, message: &Message, limit: Duration) -> Result<(), SendError> {
     let http = Http::new(limit);
     let titled = format!("{}\n{}", message.title, message.text);
     match target {
@@ -87,7 +114,7 @@ fn matrix(
     http: &Http,
     (base, login, rooms): (&str, &MatrixLogin, &[String]),
     text: &str,
-) -> Result<(), String> {
+) -> Result<(), SendError> {
     let client = |parts: &[&str]| {
         let mut all = vec!["_matrix", "client", "v3"];
         all.extend_from_slice(parts);
@@ -104,12 +131,12 @@ fn matrix(
             let answer = http.post(&client(&["login"])?, &body)?;
             answer["access_token"]
                 .as_str()
-                .ok_or("the login answer has no access_token")?
+                .ok_or(SendError::NoAccessToken)?
                 .to_owned()
         }
     };
     let bearer = format!("Bearer {token}");
-    let get = |url: Url| -> Result<Value, String> {
+    let get = |url: Url| -> Result<Value, SendError> {
         let response = http
             .agent
             .get(url.as_str())
@@ -122,7 +149,10 @@ fn matrix(
         if room.starts_with('#') {
             let answer = get(client(&["directory", "room", room])?)?;
             let id = answer["room_id"].as_str();
-            ids.push(id.ok_or(format!("{room}: no room_id"))?.to_owned());
+            ids.push(
+                id.ok_or_else(|| SendError::NoRoom(room.clone()))?
+                    .to_owned(),
+            );
         } else {
             ids.push(room.clone());
         }
@@ -174,10 +204,13 @@ fn authorization(auth: &HttpAuth) -> String {
 
 /// `base` with `parts` appended as path segments, each percent-encoded (room ids carry
 /// `!` and `:`, aliases `#`).
-fn endpoint(base: &str, parts: &[&str]) -> Result<Url, String> {
-    let mut url = Url::parse(base).map_err(|e| format!("{base}: {e}"))?;
+fn endpoint(base: &str, parts: &[&str]) -> Result<Url, SendError> {
+    let mut url = Url::parse(base).map_err(|error| SendError::Address {
+        base: base.to_owned(),
+        error,
+    })?;
     url.path_segments_mut()
-        .map_err(|()| format!("{base}: not a base URL"))?
+        .map_err(|()| SendError::NotABase(base.to_owned()))?
         .pop_if_empty()
         .extend(parts);
     Ok(url)
@@ -198,7 +231,7 @@ impl Http {
     }
 
     /// POSTs `body` as JSON; the answer as JSON (null when it is not).
-    fn post(&self, url: &Url, body: &Value) -> Result<Value, String> {
+    fn post(&self, url: &Url, body: &Value) -> Result<Value, SendError> {
         answer(json_body(self.agent.post(url.as_str()), body))
     }
 }
@@ -217,8 +250,8 @@ fn json_body(
 /// an HTTP status of 400 and above.
 fn answer(
     response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-) -> Result<Value, String> {
-    let mut response = response.map_err(|e| e.to_string())?;
+) -> Result<Value, SendError> {
+    let mut response = response?;
     let text = response.body_mut().read_to_string().unwrap_or_default();
     Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }

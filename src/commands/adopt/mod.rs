@@ -14,9 +14,6 @@ use crate::error::{Error, Result};
 use crate::files::atomic;
 use crate::formats::line_diff::line_diff;
 
-/// How [`crate::formats::compose::adoption::adopt`] says that every image already follows the scheme.
-const ALREADY_ADOPTED: &str = "nothing to adopt: every service with an `image:` already uses";
-
 /// The settings' sources for adopting `folder` when no `SERVICES_ROOT` is set anywhere: a
 /// folder given by path needs none, so its parent stands in.
 pub fn sources_without_root(sources: &Sources, folder: &Path) -> Sources {
@@ -89,7 +86,9 @@ fn rewrite(config: &Config, folder: &Path) -> Result<Rewrite> {
     let adoption = match crate::formats::compose::adoption::adopt(&compose, &env) {
         Ok(adoption) => adoption,
         // Running adopt again is fine: nothing to do is not an error.
-        Err(e) if e.starts_with(ALREADY_ADOPTED) => return Ok(Rewrite::Already),
+        Err(crate::formats::compose::adoption::AdoptError::AlreadyAdopted) => {
+            return Ok(Rewrite::Already)
+        }
         Err(e) => return Err(Error::Value(format!("{}: {e}", compose_path.display()))),
     };
     if let Ok(file) = crate::formats::compose::services::ComposeServices::parse(&adoption.compose) {

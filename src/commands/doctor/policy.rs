@@ -32,7 +32,7 @@ pub fn findings(config: &Config, loaded: &[Service]) -> Vec<Finding> {
     };
     let policy = match std::fs::read_to_string(path)
         .map_err(|e| e.to_string())
-        .and_then(|text| Policy::parse(&text))
+        .and_then(|text| Policy::parse(&text).map_err(|e| e.to_string()))
     {
         Ok(policy) => policy,
         Err(e) => {

@@ -31,7 +31,10 @@ pub fn findings(config: &Config, runner: &dyn Runner, loaded: &[Service]) -> Vec
     .into_iter()
     .map(|(image, result)| match result {
         Ok(pin) => ok(format!("registry answers for {image}: {pin}")),
-        Err(e) => fail(format!("{image}: {e}{}", registry_fix(&image, &e))),
+        Err(e) => fail(format!(
+            "{image}: {e}{}",
+            registry_fix(&image, &e.to_string())
+        )),
     })
     .collect();
     let env = &config.registry_env;

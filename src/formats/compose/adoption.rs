@@ -25,10 +25,12 @@
 
 use std::collections::HashMap;
 
-use crate::formats::compose::file::{service_images, Owner, ServiceImage};
+use crate::formats::compose::file::{service_images, ComposeError, Owner, ServiceImage};
 use crate::formats::compose::limits::{self, LimitError};
 use crate::formats::env_keys::{entry_keys, ENTRY_PREFIX, HASHED, TAGGED};
-use crate::formats::envfile::{interpolate, render_value, EnvFile, Quote};
+use crate::formats::envfile::{
+    interpolate, render_value, EnvFile, InterpolateError, ParseError, Quote,
+};
 
 /// The result of [`adopt`]: both files rewritten, and what was adopted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,20 +62,124 @@ pub struct Adopted {
     pub line: usize,
 }
 
+/// Why a folder cannot be adopted; `nothing to adopt: ...` when there is nothing to do.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    /// The `.env` does not parse.
+    #[error("env file {0}")]
+    Env(#[source] ParseError),
+    /// The compose file is too large or nested too deep.
+    #[error(transparent)]
+    Limit(LimitError),
+    /// The compose file cannot be read or edited safely.
+    #[error(transparent)]
+    Compose(ComposeError),
+    /// The compose file has no `services:`.
+    #[error("nothing to adopt: no top-level `services:` mapping")]
+    NoServices,
+    /// Every image follows the scheme already (adopting again is no error).
+    #[error(
+        "nothing to adopt: every service with an `image:` already uses its \
+         ${{SERVICE_<X>_IMAGE_HASHED}}"
+    )]
+    AlreadyAdopted,
+    /// No service has an `image:`.
+    #[error("nothing to adopt: no service under `services:` has an `image:` line")]
+    NoImages,
+    /// One service's `image:` cannot be adopted.
+    #[error("compose line {line}: {who}: {problem}")]
+    Image {
+        /// The 1-based compose line of its `image:`.
+        line: usize,
+        /// The service (or the extension that its services merge).
+        who: String,
+        /// What is wrong.
+        problem: ImageProblem,
+    },
+    /// A line to append would not read back as written.
+    #[error("cannot write {key}=`{value}` to the env file safely; add it by hand")]
+    Unsafe {
+        /// The entry's key.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+}
+
+/// Why one `image:` cannot be adopted.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageProblem {
+    /// The service's name makes no variable name.
+    #[error("the name does not make an env variable name (letters, digits, `_`, `-`, `.`)")]
+    BadName,
+    /// Two services make the same entry name.
+    #[error("`{other}` and `{owner}` both map to {}; rename one", entry_keys(x))]
+    SameEntry {
+        /// The service seen first.
+        other: String,
+        /// This service.
+        owner: String,
+        /// The entry name both make.
+        x: String,
+    },
+    /// The image uses a scheme variable other than its own.
+    #[error(
+        "the image `{value}` already uses the variable differently (`{other}`, expected \
+         `${{{hashed}}}`); fix it by hand"
+    )]
+    OtherVariable {
+        /// The `image:` value.
+        value: String,
+        /// The variable it uses.
+        other: String,
+        /// The variable it should use.
+        hashed: String,
+    },
+    /// A `${VAR}` form that the env file does not settle.
+    #[error("the image `{value}` cannot be resolved from the env file: {error}; set it there")]
+    Unresolved {
+        /// The `image:` value.
+        value: String,
+        /// Why it cannot be expanded.
+        #[source]
+        error: InterpolateError,
+    },
+    /// An expansion that is no image reference.
+    #[error("the image `{value}` resolves to `{resolved}`, which is not an image reference")]
+    NotAReference {
+        /// The `image:` value.
+        value: String,
+        /// What it expands to, escaped.
+        resolved: String,
+    },
+    /// The env file has the TAGGED entry with another value.
+    #[error("the env file already has {tagged}=`{existing}` (line {line}), not `{value}`")]
+    OtherTagged {
+        /// The TAGGED key.
+        tagged: String,
+        /// Its value in the env file.
+        existing: String,
+        /// Its line there.
+        line: usize,
+        /// The value the compose file gives.
+        value: String,
+    },
+}
+
 /// Rewrites `compose` and `env` (the `.env` bytes) so that every service with an `image:`
 /// follows cipug's scheme. Services already using their `${SERVICE_<X>_IMAGE_HASHED}` are
 /// skipped; services without `image:` are skipped. The error names the compose line, or says
 /// `nothing to adopt: ...` when no service was adopted.
-pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
-    let env_file = EnvFile::parse(env).map_err(|e| format!("env file {e}"))?;
+pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, AdoptError> {
+    let env_file = EnvFile::parse(env).map_err(AdoptError::Env)?;
     match limits::check(compose) {
         // Named with its line by the compose file's parser below.
         Ok(()) | Err(LimitError::NotYaml { .. }) => {}
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(AdoptError::Limit(e)),
     }
     let images = service_images(compose)
-        .map_err(|e| e.to_string())?
-        .ok_or("nothing to adopt: no top-level `services:` mapping")?;
+        .map_err(AdoptError::Compose)?
+        .ok_or(AdoptError::NoServices)?;
 
     let vars = env_file.variables();
     let mut entries = Vec::new();
@@ -107,11 +213,9 @@ pub fn adopt(compose: &str, env: &[u8]) -> Result<Adoption, String> {
 
     if entries.is_empty() {
         return Err(if already > 0 {
-            "nothing to adopt: every service with an `image:` already uses its \
-             ${SERVICE_<X>_IMAGE_HASHED}"
-                .into()
+            AdoptError::AlreadyAdopted
         } else {
-            "nothing to adopt: no service under `services:` has an `image:` line".into()
+            AdoptError::NoImages
         });
     }
     Ok(Adoption {
@@ -131,32 +235,35 @@ fn plan_image<'i>(
     vars: &HashMap<String, String>,
     names: &mut Vec<(&'i str, String)>,
     new_lines: &mut Vec<(String, String)>,
-) -> Result<Option<(String, String)>, String> {
+) -> Result<Option<(String, String)>, AdoptError> {
     let owner = image.owner.name();
     let who = match &image.owner {
         Owner::Service(name) => format!("service `{name}`"),
         Owner::Extension(key) => format!("`{key}` (merged by {})", image.services.join(", ")),
     };
-    let at = |msg: String| format!("compose line {}: {who}: {msg}", image.line);
-    let x = entry_name(entry_source(&image.owner)).ok_or_else(|| {
-        at("the name does not make an env variable name (letters, digits, `_`, `-`, `.`)".into())
-    })?;
+    let at = |problem: ImageProblem| AdoptError::Image {
+        line: image.line,
+        who: who.clone(),
+        problem,
+    };
+    let x = entry_name(entry_source(&image.owner)).ok_or_else(|| at(ImageProblem::BadName))?;
     if let Some((other, _)) = names.iter().find(|(_, e)| *e == x) {
-        return Err(at(format!(
-            "`{other}` and `{owner}` both map to {}; rename one",
-            entry_keys(&x)
-        )));
+        return Err(at(ImageProblem::SameEntry {
+            other: (*other).to_owned(),
+            owner: owner.to_owned(),
+            x,
+        }));
     }
     names.push((owner, x.clone()));
 
     let hashed = HASHED.key(&x);
     let used = scheme_names(&image.value);
     if let Some(other) = used.iter().find(|name| **name != hashed) {
-        return Err(at(format!(
-            "the image `{}` already uses the variable differently (`{other}`, expected \
-             `${{{hashed}}}`); fix it by hand",
-            image.value
-        )));
+        return Err(at(ImageProblem::OtherVariable {
+            value: image.value.clone(),
+            other: (*other).to_owned(),
+            hashed,
+        }));
     }
     if !used.is_empty() {
         return Ok(None);
@@ -171,10 +278,12 @@ fn plan_image<'i>(
     };
     match env_file.get(&tagged) {
         Some(existing) if existing.value != value => {
-            return Err(at(format!(
-                "the env file already has {tagged}=`{}` (line {}), not `{}`",
-                existing.value, existing.line, value
-            )));
+            return Err(at(ImageProblem::OtherTagged {
+                tagged,
+                existing: existing.value.clone(),
+                line: existing.line,
+                value,
+            }));
         }
         Some(_) => {}
         None => {
@@ -199,17 +308,20 @@ fn entry_source(owner: &Owner) -> &str {
 /// `${VAR-default}` and `${VAR:-default}` expanded. A variable without a default that the
 /// file does not set is refused (compose would take it from the environment it runs in),
 /// and so is `${VAR?err}` or `${VAR:?err}` unset.
-fn resolve_reference(value: &str, vars: &HashMap<String, String>) -> Result<String, String> {
-    let resolved = interpolate(value, |name| vars.get(name).cloned()).map_err(|e| {
-        format!("the image `{value}` cannot be resolved from the env file: {e}; set it there")
+fn resolve_reference(value: &str, vars: &HashMap<String, String>) -> Result<String, ImageProblem> {
+    let resolved = interpolate(value, |name| vars.get(name).cloned()).map_err(|error| {
+        ImageProblem::Unresolved {
+            value: value.to_owned(),
+            error,
+        }
     })?;
     if resolved.is_empty()
         || resolved.contains(|c: char| c.is_whitespace() || c.is_control() || c == '$')
     {
-        return Err(format!(
-            "the image `{value}` resolves to `{}`, which is not an image reference",
-            resolved.escape_debug()
-        ));
+        return Err(ImageProblem::NotAReference {
+            value: value.to_owned(),
+            resolved: resolved.escape_debug().to_string(),
+        });
     }
     Ok(resolved)
 }
@@ -240,7 +352,7 @@ fn scheme_names(value: &str) -> Vec<&str> {
 
 /// The env text with `KEY=value` lines appended, in the file's dominant line ending, after
 /// ending an unterminated last line. Checks that the result parses back to those values.
-fn append_env(env: &EnvFile, lines: &[(String, String)]) -> Result<String, String> {
+fn append_env(env: &EnvFile, lines: &[(String, String)]) -> Result<String, AdoptError> {
     let mut text = env.render().to_owned();
     if lines.is_empty() {
         return Ok(text);
@@ -256,12 +368,13 @@ fn append_env(env: &EnvFile, lines: &[(String, String)]) -> Result<String, Strin
     for (key, value) in lines {
         text.push_str(&format!("{key}={}{eol}", env_value(value)));
     }
-    let parsed = EnvFile::parse(text.as_bytes()).map_err(|e| format!("env file {e}"))?;
+    let parsed = EnvFile::parse(text.as_bytes()).map_err(AdoptError::Env)?;
     for (key, value) in lines {
         if parsed.get(key).map(|e| e.value.as_str()) != Some(value.as_str()) {
-            return Err(format!(
-                "cannot write {key}=`{value}` to the env file safely; add it by hand"
-            ));
+            return Err(AdoptError::Unsafe {
+                key: key.clone(),
+                value: value.clone(),
+            });
         }
     }
     Ok(text)
@@ -307,7 +420,9 @@ mod tests {
     fn adopt_ok(compose: &str, env: &str) -> Adoption {
         let got = adopt(compose, env.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{compose}"));
         assert_only_image_lines_changed(compose, env, &got);
-        let again = adopt(&got.compose, got.env.as_bytes()).unwrap_err();
+        let again = adopt(&got.compose, got.env.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(again.starts_with("nothing to adopt"), "{again}");
         got
     }
@@ -460,7 +575,9 @@ mod tests {
         for (compose, want_compose, want) in cases {
             let got = adopt(compose, b"").unwrap_or_else(|e| panic!("{e}\n{compose}"));
             assert_eq!(got.compose, *want_compose, "{compose}");
-            let again = adopt(&got.compose, got.env.as_bytes()).unwrap_err();
+            let again = adopt(&got.compose, got.env.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(again.starts_with("nothing to adopt"), "{again}");
             let entries: Vec<_> = got
                 .entries
@@ -711,7 +828,7 @@ mod tests {
             ),
         ];
         for (compose, env, msg, line) in &cases {
-            let err = adopt(compose, env.as_bytes()).unwrap_err();
+            let err = adopt(compose, env.as_bytes()).unwrap_err().to_string();
             assert!(err.contains(msg), "{compose:?}: {err}");
             if let Some(line) = line {
                 let prefix = format!("compose line {line}:");

@@ -11,6 +11,28 @@ use serde_json::Value;
 
 use crate::formats::compose::limits;
 
+/// Why a compose file gives no model: a limit, its YAML, or its structure.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Too large or nested too deep.
+    #[error(transparent)]
+    Limit(#[from] limits::LimitError),
+    /// Not YAML.
+    #[error(transparent)]
+    Yaml(#[from] crate::formats::compose::yaml::YamlError),
+    /// `services` is no mapping.
+    #[error("`services` is not a mapping")]
+    Services,
+    /// One file of a project; its path as given.
+    #[error("{path}: {error}")]
+    File {
+        /// The file's path.
+        path: String,
+        /// What is wrong with it.
+        error: Box<ModelError>,
+    },
+}
+
 /// A compose file, parsed (anchors and `<<` merges applied by [`crate::formats::compose::yaml`]).
 #[derive(Debug, Clone, Default)]
 pub struct ComposeServices {
@@ -28,13 +50,13 @@ pub struct ComposeServices {
 impl ComposeServices {
     /// Parses compose YAML, once [`limits::check`] has passed it. The error says what
     /// limit, YAML or compose structure is wrong.
-    pub fn parse(text: &str) -> Result<ComposeServices, String> {
-        limits::check(text).map_err(|e| e.to_string())?;
-        let value = crate::formats::compose::yaml::load(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<ComposeServices, ModelError> {
+        limits::check(text)?;
+        let value = crate::formats::compose::yaml::load(text)?;
         let services = match value.get("services") {
             Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             Some(Value::Null) | None => BTreeMap::new(),
-            Some(_) => return Err("`services` is not a mapping".into()),
+            Some(_) => return Err(ModelError::Services),
         };
         let name = value.get("name").and_then(Value::as_str).map(str::to_owned);
         let mut file = ComposeServices {
@@ -80,10 +102,13 @@ impl ComposeServices {
     /// files without an `image:` of its own takes that one's. What the files include and an
     /// `extends:` with a `file:` are left to the caller, who reads files
     /// ([`ComposeServices::take_includes`], [`ComposeServices::extends_in_files`]).
-    pub fn parse_project(files: &[(String, String)]) -> Result<ComposeServices, String> {
+    pub fn parse_project(files: &[(String, String)]) -> Result<ComposeServices, ModelError> {
         let mut project = ComposeServices::default();
         for (path, text) in files {
-            let file = ComposeServices::parse(text).map_err(|e| format!("{path}: {e}"))?;
+            let file = ComposeServices::parse(text).map_err(|error| ModelError::File {
+                path: path.clone(),
+                error: Box::new(error),
+            })?;
             project.merge(path, file);
         }
         project.resolve_extends();
@@ -456,7 +481,8 @@ mod tests {
             "compose.override.yml".into(),
             "services: [".into(),
         )])
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("compose.override.yml: "), "{err}");
     }
 

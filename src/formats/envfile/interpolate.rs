@@ -1,16 +1,46 @@
 //! Interpolation of `${VAR}`, `${VAR:-default}`, `$VAR` and the like in env values.
 
+/// Why a value cannot be interpolated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterpolateError {
+    /// A `${` without its `}`; the value.
+    #[error("unterminated `${{` in `{0}`")]
+    Unterminated(String),
+    /// A `${...}` that is no substitution compose knows.
+    #[error("bad substitution `${{{expr}}}` in `{value}`")]
+    Bad {
+        /// What stands between the braces.
+        expr: String,
+        /// The whole value.
+        value: String,
+    },
+    /// A variable without a default that is not set.
+    #[error("variable `{0}` is not set")]
+    Unset(String),
+    /// A `${VAR?message}` or `${VAR:?message}` whose variable is not set.
+    #[error("variable `{name}` is required: {message}")]
+    Required {
+        /// The variable.
+        name: String,
+        /// The message the value gives.
+        message: String,
+    },
+}
+
 /// Expands `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?message}`, `$VAR` and
 /// `$$` in `value`. `lookup` returns `None` for an unset variable. An unset variable without
 /// a default is an error naming it.
-pub fn interpolate(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn interpolate(
+    value: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, InterpolateError> {
     interpolate_with(value, &lookup)
 }
 
 fn interpolate_with(
     value: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+) -> Result<String, InterpolateError> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(pos) = rest.find('$') {
@@ -20,8 +50,8 @@ fn interpolate_with(
             out.push('$');
             rest = after;
         } else if let Some(inner) = rest.strip_prefix('{') {
-            let end =
-                matching_brace(inner).ok_or_else(|| format!("unterminated `${{` in `{value}`"))?;
+            let end = matching_brace(inner)
+                .ok_or_else(|| InterpolateError::Unterminated(value.to_owned()))?;
             let expr = &inner[..end];
             rest = &inner[end + 1..];
             let name_len = expr
@@ -29,11 +59,14 @@ fn interpolate_with(
                 .unwrap_or(expr.len());
             let (name, op) = expr.split_at(name_len);
             if name.is_empty() {
-                return Err(format!("bad substitution `${{{expr}}}` in `{value}`"));
+                return Err(InterpolateError::Bad {
+                    expr: expr.to_owned(),
+                    value: value.to_owned(),
+                });
             }
             let current = lookup(name);
             let expanded = if op.is_empty() {
-                current.ok_or_else(|| format!("variable `{name}` is not set"))?
+                current.ok_or_else(|| InterpolateError::Unset(name.to_owned()))?
             } else if let Some(default) = op.strip_prefix(":-") {
                 match current {
                     Some(v) if !v.is_empty() => v,
@@ -47,10 +80,18 @@ fn interpolate_with(
             } else if let Some(msg) = op.strip_prefix(":?").or_else(|| op.strip_prefix('?')) {
                 match current {
                     Some(v) if !v.is_empty() || op.starts_with('?') => v,
-                    _ => return Err(format!("variable `{name}` is required: {msg}")),
+                    _ => {
+                        return Err(InterpolateError::Required {
+                            name: name.to_owned(),
+                            message: msg.to_owned(),
+                        })
+                    }
                 }
             } else {
-                return Err(format!("bad substitution `${{{expr}}}` in `{value}`"));
+                return Err(InterpolateError::Bad {
+                    expr: expr.to_owned(),
+                    value: value.to_owned(),
+                });
             };
             out.push_str(&expanded);
         } else {
@@ -62,7 +103,7 @@ fn interpolate_with(
                 continue;
             }
             let (name, after) = rest.split_at(name_len);
-            out.push_str(&lookup(name).ok_or_else(|| format!("variable `{name}` is not set"))?);
+            out.push_str(&lookup(name).ok_or_else(|| InterpolateError::Unset(name.to_owned()))?);
             rest = after;
         }
     }

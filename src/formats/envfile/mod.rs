@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 pub use entry::{Entry, ParseError, Quote};
-pub use interpolate::interpolate;
+pub use interpolate::{interpolate, InterpolateError};
 pub use render::render_value;
 
 use parse::{line_of, Parser};

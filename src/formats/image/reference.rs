@@ -12,6 +12,22 @@ pub const DOCKER_HUB: &str = "docker.io";
 pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
 const NAME_MAX: usize = 255;
 
+/// Why a text is not an image reference, or not a pinned one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not an image reference at all.
+    #[error("invalid image reference `{input}`: {why}")]
+    Invalid {
+        /// The text as given.
+        input: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A reference, but not `name@sha256:...`.
+    #[error("`{0}` is not a pinned image (`name@sha256:...`)")]
+    NotPinned(String),
+}
+
 /// A parsed, normalised image reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageRef {
@@ -34,8 +50,13 @@ pub enum Target {
 
 impl ImageRef {
     /// Parses `input`, e.g. `nextcloud`, `ghcr.io/org/app:1.2`, `127.0.0.1:5000/a@sha256:...`.
-    pub fn parse(input: &str) -> Result<ImageRef, String> {
-        let fail = |why: &str| Err(format!("invalid image reference `{input}`: {why}"));
+    pub fn parse(input: &str) -> Result<ImageRef, ParseError> {
+        let fail = |why: &'static str| {
+            Err(ParseError::Invalid {
+                input: input.to_owned(),
+                why,
+            })
+        };
         if input.is_empty() {
             return fail("empty");
         }
@@ -140,18 +161,16 @@ pub struct Pin(String);
 
 impl Pin {
     /// Builds a pin from a normalised name and a digest, validating both.
-    pub fn new(name: &str, digest: &str) -> Result<Pin, String> {
+    pub fn new(name: &str, digest: &str) -> Result<Pin, ParseError> {
         Pin::parse(&format!("{name}@{digest}"))
     }
 
     /// Parses a pinned value; it must be a name with a valid `sha256:` digest and no tag.
-    pub fn parse(value: &str) -> Result<Pin, String> {
+    pub fn parse(value: &str) -> Result<Pin, ParseError> {
         let parsed = ImageRef::parse(value)?;
         match parsed.target {
             Target::Digest(_) if !value.contains(char::is_whitespace) => Ok(Pin(value.to_owned())),
-            _ => Err(format!(
-                "`{value}` is not a pinned image (`name@sha256:...`)"
-            )),
+            _ => Err(ParseError::NotPinned(value.to_owned())),
         }
     }
 

@@ -27,7 +27,7 @@ pub struct Checks {
     /// ([`crate::pipeline::checks::readiness`]).
     pub not_ready: BTreeMap<String, String>,
     /// The result of each pin's pull.
-    pub pulls: BTreeMap<String, Result<(), String>>,
+    pub pulls: BTreeMap<String, Result<(), crate::pipeline::checks::pull::PullError>>,
 }
 
 impl Checks {
@@ -114,12 +114,12 @@ pub fn prepared_failure(
         return Some(Error::Restart(why.clone()));
     }
     if let Some(error) = &checks.compose_broken {
-        return Some(Error::Compose(format!("{name}: {error}")));
+        return Some(Error::Compose(error.clone()));
     }
-    let failed: Vec<&str> = new_pins(changes, resume)
+    let failed: Vec<String> = new_pins(changes, resume)
         .iter()
         .filter_map(|pin| match checks.pulls.get(pin) {
-            Some(Err(e)) => Some(e.as_str()),
+            Some(Err(e)) => Some(e.to_string()),
             _ => None,
         })
         .collect();
@@ -161,6 +161,8 @@ pub fn attempted(changes: Vec<Change>, resume: Option<&Pending>) -> Vec<Change> 
 mod tests {
     use super::*;
     use crate::adapters::recording::Recording;
+    use crate::adapters::runner::{Cmd, RunError};
+    use crate::pipeline::checks::pull::PullError;
 
     const NEW: &str =
         "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
@@ -178,9 +180,17 @@ mod tests {
             "nothing to do"
         );
         assert!(prepared_failure("svc", &changes, None, &checks).is_none());
-        checks
-            .pulls
-            .insert(NEW.into(), Err("manifest unknown".into()));
+        checks.pulls.insert(
+            NEW.into(),
+            Err(PullError::Failed {
+                pin: NEW.into(),
+                error: RunError::Failed {
+                    cmd: Box::new(Cmd::new("podman")),
+                    status: "exited with status 125".into(),
+                    stderr: String::new(),
+                },
+            }),
+        );
         let code = |checks: &Checks| {
             prepared_failure("svc", &changes, None, checks)
                 .unwrap()
@@ -210,7 +220,7 @@ mod tests {
         assert!(checks.pulls.is_empty() && runner.calls().is_empty());
         let busy = vec![(&service, vec![change()], None, Vec::new())];
         let checks = Checks::run(&config, &runner, &busy);
-        assert_eq!(checks.pulls.get(NEW), Some(&Ok(())));
+        assert!(matches!(checks.pulls.get(NEW), Some(Ok(()))));
         assert!(
             runner
                 .calls()

@@ -12,13 +12,41 @@ use crate::adapters::runner::{RunError, Runner};
 use crate::base::parallel::parallel_map;
 use crate::config::Config;
 
+/// Why a pin was not pulled; the container tool's error is kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The container tool's signature policy refused the image.
+    #[error(
+        "{pin}: refused by the signature policy: {why}; `cipug doctor` shows the policy in \
+         force for its registry: sign the image, or change the policy if it should not apply"
+    )]
+    Refused {
+        /// The pin.
+        pin: String,
+        /// The tool's words about the policy.
+        why: String,
+        /// The failed pull.
+        #[source]
+        error: RunError,
+    },
+    /// The pull failed otherwise.
+    #[error("{pin}: pull failed: {error}")]
+    Failed {
+        /// The pin.
+        pin: String,
+        /// The failed pull.
+        #[source]
+        error: RunError,
+    },
+}
+
 /// Pulls each distinct pin once; the result per pin is `Err(what went wrong)` for a failed
 /// pull.
 pub fn pull_all(
     config: &Config,
     runner: &dyn Runner,
     pins: &[String],
-) -> BTreeMap<String, Result<(), String>> {
+) -> BTreeMap<String, Result<(), PullError>> {
     let mut todo: Vec<&String> = pins.iter().collect();
     todo.sort();
     todo.dedup();
@@ -27,7 +55,7 @@ pub fn pull_all(
         let result = runner
             .run(&pull_cmd(config, pin))
             .map(|_| ())
-            .map_err(|e| pull_error(pin, &e));
+            .map_err(|e| pull_error(pin, e));
         bar.inc(1);
         result
     });
@@ -37,17 +65,15 @@ pub fn pull_all(
 
 /// What went wrong pulling `pin`: a refusal of the container tool's signature policy is
 /// said as such, with the tool's words and where to look; any other failure as it came.
-fn pull_error(pin: &str, error: &RunError) -> String {
-    let refused = match error {
-        RunError::Failed { stderr, .. } => policy_refusal(stderr),
+fn pull_error(pin: &str, error: RunError) -> PullError {
+    let refused = match &error {
+        RunError::Failed { stderr, .. } => policy_refusal(stderr).map(str::to_owned),
         _ => None,
     };
+    let pin = pin.to_owned();
     match refused {
-        Some(why) => format!(
-            "{pin}: refused by the signature policy: {why}; `cipug doctor` shows the policy in \
-             force for its registry: sign the image, or change the policy if it should not apply"
-        ),
-        None => format!("{pin}: pull failed: {error}"),
+        Some(why) => PullError::Refused { pin, why, error },
+        None => PullError::Failed { pin, error },
     }
 }
 
@@ -83,12 +109,12 @@ mod tests {
         let refused = failed(
             "Error: Source image rejected: A signature was required, but no signature exists\n",
         );
-        let text = pull_error("r/s/app@sha256:1", &refused);
+        let text = pull_error("r/s/app@sha256:1", refused).to_string();
         assert!(
             text.starts_with("r/s/app@sha256:1: refused by the signature policy: A signature was required, but no signature exists; `cipug doctor`"),
             "{text}"
         );
-        let other = pull_error("r/s/app@sha256:1", &failed("Error: manifest unknown\n"));
+        let other = pull_error("r/s/app@sha256:1", failed("Error: manifest unknown\n")).to_string();
         assert!(
             other.starts_with("r/s/app@sha256:1: pull failed: `podman pull r/s/app@sha256:1` exited with status 125: Error: manifest unknown"),
             "{other}"

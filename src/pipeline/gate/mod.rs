@@ -133,7 +133,7 @@ pub fn wait(
             },
             // A container removed between `ps` and `inspect` (or since the last look): the
             // next look, at the whole list, tells.
-            Err(e) => vec![e],
+            Err(e) => vec![e.to_string()],
         };
         if started.elapsed() >= deadline {
             return Err(format!(

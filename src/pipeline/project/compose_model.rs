@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use crate::adapters::compose::Compose;
 use crate::adapters::runner::Runner;
 use crate::config::Config;
-use crate::formats::compose::services::ComposeServices;
+use crate::files::trust::Refused;
+use crate::formats::compose::services::{ComposeServices, ModelError};
 use crate::formats::compose::version::ComposeKind;
 use crate::formats::envfile::EnvFile;
 use crate::services::ServiceDir;
@@ -26,9 +27,44 @@ const MAX_DEPTH: usize = 10;
 /// The most files one project may read.
 const MAX_FILES: usize = 64;
 
+/// Why a compose file of a project was not read: the folder's own files make the project
+/// fail, the files they name make it unsure.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// One of the folder's own compose files cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What reading it said.
+        source: std::io::Error,
+    },
+    /// A compose file that does not parse.
+    #[error("{}: {error}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why it does not parse.
+        #[source]
+        error: ModelError,
+    },
+    /// A named file whose path has a variable in it.
+    #[error("a path with a variable in it")]
+    Variable,
+    /// More files than a project may read.
+    #[error("more than {MAX_FILES} compose files")]
+    TooMany,
+    /// A named file that another user could change.
+    #[error("not trusted: {0}")]
+    NotTrusted(Refused),
+    /// A named file that cannot be read.
+    #[error(transparent)]
+    Unreadable(std::io::Error),
+}
+
 /// The compose project of `dir`. An error names the file that does not parse (or cannot be
 /// read, when it is one of the folder's own compose files).
-pub fn load(config: &Config, dir: &ServiceDir) -> Result<ComposeServices, String> {
+pub fn load(config: &Config, dir: &ServiceDir) -> Result<ComposeServices, ProjectError> {
     let mut project = ComposeServices::default();
     let mut paths = crate::formats::compose::file_names::paths(config, &dir.path);
     if paths.is_empty() {
@@ -51,8 +87,12 @@ pub fn load(config: &Config, dir: &ServiceDir) -> Result<ComposeServices, String
         .filter(|_| crate::formats::compose::file_names::flag(config, &dir.path).is_none());
     let mut read = 0;
     for path in &paths {
-        let text = crate::formats::compose::file_names::read(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = crate::formats::compose::file_names::read(path).map_err(|source| {
+            ProjectError::Read {
+                path: path.clone(),
+                source,
+            }
+        })?;
         read += 1;
         let file = parse(path, &text)?;
         project.merge(&path.display().to_string(), file);
@@ -201,12 +241,12 @@ fn extend_from_files(dir: &ServiceDir, project: &mut ComposeServices, depth: usi
 
 /// A compose file besides the folder's own: it must exist, pass the trust check (its folder
 /// and those above it too) and parse.
-fn other_file(dir: &ServiceDir, path: &Path, read: usize) -> Result<ComposeServices, String> {
+fn other_file(dir: &ServiceDir, path: &Path, read: usize) -> Result<ComposeServices, ProjectError> {
     if path.to_string_lossy().contains('$') {
-        return Err("a path with a variable in it".into());
+        return Err(ProjectError::Variable);
     }
     if read >= MAX_FILES {
-        return Err(format!("more than {MAX_FILES} compose files"));
+        return Err(ProjectError::TooMany);
     }
     let path = if path.is_absolute() {
         path.to_owned()
@@ -215,16 +255,20 @@ fn other_file(dir: &ServiceDir, path: &Path, read: usize) -> Result<ComposeServi
     };
     let folder = path.parent().unwrap_or(&dir.path);
     crate::files::trust::check(folder, std::slice::from_ref(&path), &dir.trusted)
-        .map_err(|refused| format!("not trusted: {refused}"))?;
-    let text = crate::formats::compose::file_names::read(&path).map_err(|e| e.to_string())?;
+        .map_err(ProjectError::NotTrusted)?;
+    let text =
+        crate::formats::compose::file_names::read(&path).map_err(ProjectError::Unreadable)?;
     // Merged into an empty project, so that the paths it names are made its own folder's.
     let mut file = ComposeServices::default();
     file.merge(&path.display().to_string(), parse(&path, &text)?);
     Ok(file)
 }
 
-fn parse(path: &Path, text: &str) -> Result<ComposeServices, String> {
-    ComposeServices::parse(text).map_err(|e| format!("{}: {e}", path.display()))
+fn parse(path: &Path, text: &str) -> Result<ComposeServices, ProjectError> {
+    ComposeServices::parse(text).map_err(|error| ProjectError::Parse {
+        path: path.to_owned(),
+        error,
+    })
 }
 
 /// `COMPOSE_FILE` as the compose tool would see it: cipug's environment, else the `.env`.

@@ -73,7 +73,7 @@ pub fn services_using(config: &Config, dir: &ServiceDir, entries: &[&str]) -> Ve
 pub fn project_model(
     config: &Config,
     dir: &ServiceDir,
-) -> std::result::Result<ComposeServices, String> {
+) -> std::result::Result<ComposeServices, crate::pipeline::project::compose_model::ProjectError> {
     crate::pipeline::project::compose_model::load(config, dir)
 }
 
@@ -86,16 +86,15 @@ pub fn plan(
     dir: &ServiceDir,
     changes: &[Change],
 ) -> Result<Plan> {
-    let file = project_model(config, dir).map_err(Error::Compose)?;
+    let file = project_model(config, dir).map_err(|e| Error::Compose(e.to_string()))?;
     if !config.service_stop_start {
         return Ok(Plan::Nothing);
     }
     if config.stop_start_method != StopStartMethod::Compose {
         return Ok(Plan::Unit);
     }
-    let all = container::list(config, runner, &dir.project).map_err(|e| {
-        Error::Compose(format!("{}: cannot read the container list: {e}", dir.name))
-    })?;
+    let all = container::list(config, runner, &dir.project)
+        .map_err(|e| Error::Compose(format!("cannot read the container list: {e}")))?;
     if all.is_empty() {
         return Ok(Plan::Fresh);
     }
@@ -443,7 +442,7 @@ impl Plan {
                 if let Err(e) = runner.run(cmd) {
                     let project = &dir.project;
                     container::remove_stopped(config, runner, project, ids, &e.to_string())
-                        .map_err(Error::Restart)?;
+                        .map_err(|e| Error::Restart(e.to_string()))?;
                     break;
                 }
             }

@@ -32,7 +32,7 @@ pub fn hours(secs: u64) -> String {
 /// What decides whether an older digest may stand in for one still cooling down.
 pub struct Fallback<'a> {
     /// Whether the registry still serves the pin by digest; the error says what it said.
-    pub served: &'a dyn Fn(&Pin) -> Result<(), String>,
+    pub served: &'a dyn Fn(&Pin) -> Result<(), crate::resolve::ResolveError>,
     /// Whether the pin of the entry is held back after an earlier failure.
     pub held: &'a dyn Fn(&str, &Pin) -> bool,
 }
@@ -311,7 +311,7 @@ mod tests {
                 seen.see("r.io/app:1", pin(hex).digest(), time);
             }
             let served = |p: &Pin| match gone.iter().any(|g| pin(*g) == *p) {
-                true => Err("404 Not Found".to_owned()),
+                true => Err(crate::resolve::RegistryError::from("404 Not Found").into()),
                 false => Ok(()),
             };
             let held = |_: &str, p: &Pin| held.iter().any(|h| pin(*h) == *p);

@@ -87,7 +87,7 @@ pub fn check_service(service: &Service, resolutions: &Resolutions) -> ServiceChe
         .map(|image| {
             let (latest, error) = match resolutions.get(&image.tagged) {
                 Some(Ok(pin)) => (Some(pin.as_str().to_owned()), None),
-                Some(Err(e)) => (None, Some(e.clone())),
+                Some(Err(e)) => (None, Some(e.to_string())),
                 None => (None, Some("was not resolved".to_owned())),
             };
             let status = match (&latest, &image.pinned) {
@@ -163,7 +163,10 @@ mod tests {
         res.insert("c".into(), Ok(Pin::parse(&b).unwrap()));
         res.insert(
             "d".into(),
-            Err("registry docker.io answered 404 Not Found".into()),
+            Err(
+                crate::resolve::RegistryError::from("registry docker.io answered 404 Not Found")
+                    .into(),
+            ),
         );
         let report = CheckReport {
             services: vec![check_service(&service, &res)],

@@ -187,7 +187,10 @@ mod tests {
             (MOVED, Some(&retag))
         );
         // Not resolved, or failed: the plain change stays.
-        resolutions.insert("r.io/app:1.1".into(), Err("404".into()));
+        resolutions.insert(
+            "r.io/app:1.1".into(),
+            Err(crate::resolve::RegistryError::from("404").into()),
+        );
         let same = apply(&service, vec![plain.clone()], &moves, &resolutions);
         assert_eq!(same, std::slice::from_ref(&plain));
         assert_eq!(

@@ -3,7 +3,7 @@
 //! manifest `HEAD`s of [`Native`].
 
 use super::response::{header, registry_message, status_text, Peer};
-use super::Native;
+use super::{Failure, Native};
 use crate::formats::image::reference::ImageRef;
 
 /// What a `GET` brought back.
@@ -27,7 +27,7 @@ impl Native<'_> {
         path: &str,
         accept: &str,
         limit: u64,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, Failure> {
         let registry = self.registry(image);
         let _slot = registry.slots.acquire();
         let endpoint = self.endpoint(&registry)?;
@@ -55,7 +55,8 @@ impl Native<'_> {
                 registry.host,
                 status_text(status),
                 registry_message(response)
-            ));
+            )
+            .into());
         }
         let link = header(&response, "link");
         let content_type = header(&response, "content-type");

@@ -174,12 +174,7 @@ fn realm_host_of(registry: &Registry, endpoint: &Endpoint, realm: &str) -> Resul
     let realm_host = match (realm_url.host(), realm_url.port_u16()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_owned(),
-        _ => {
-            return Err(format!(
-                "registry {}: bad token realm `{realm}`",
-                registry.host
-            ))
-        }
+        _ => return Err(format!("registry {}: bad token realm `{realm}`", registry.host).into()),
     };
     match realm_url.scheme_str() {
         Some("https") => {}
@@ -188,7 +183,8 @@ fn realm_host_of(registry: &Registry, endpoint: &Endpoint, realm: &str) -> Resul
             return Err(format!(
                 "registry {}: refusing token realm `{realm}` (not HTTPS)",
                 registry.host
-            ))
+            )
+            .into())
         }
     }
     Ok(realm_host)
@@ -202,7 +198,8 @@ fn read_token(realm_host: &str, response: Response<Body>) -> Result<(String, u64
             "token service {realm_host} answered {}{}",
             status_text(status.as_u16()),
             registry_message(response)
-        ));
+        )
+        .into());
     }
     #[derive(serde::Deserialize)]
     struct TokenAnswer {

@@ -19,10 +19,36 @@ pub enum Challenge {
     },
 }
 
+/// Why a `WWW-Authenticate` header is not a challenge cipug can answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChallengeError {
+    /// Control characters in the header.
+    #[error("WWW-Authenticate header has control characters")]
+    ControlInHeader,
+    /// Control characters in a parameter's value.
+    #[error("WWW-Authenticate parameter has control characters")]
+    ControlInParameter,
+    /// A Bearer challenge without its token server.
+    #[error("Bearer challenge without realm")]
+    NoRealm,
+    /// A scheme other than Basic and Bearer.
+    #[error("unsupported authentication scheme `{0}`")]
+    Scheme(String),
+    /// A parameter without `=`.
+    #[error("malformed challenge parameter `{0}`")]
+    Parameter(String),
+    /// A quoted value without its closing quote.
+    #[error("unterminated quoted string in challenge")]
+    Unterminated,
+}
+
+/// A challenge's parameters by name.
+type Params = BTreeMap<String, String>;
+
 /// Parses one challenge header value.
-pub fn parse(header: &str) -> Result<Challenge, String> {
+pub fn parse(header: &str) -> Result<Challenge, ChallengeError> {
     if header.chars().any(|c| c.is_control() && c != '\t') {
-        return Err("WWW-Authenticate header has control characters".into());
+        return Err(ChallengeError::ControlInHeader);
     }
     let header = header.trim();
     let (scheme, rest) = header
@@ -30,7 +56,7 @@ pub fn parse(header: &str) -> Result<Challenge, String> {
         .unwrap_or((header, ""));
     let params = parse_params(rest)?;
     if params.values().any(|v| v.chars().any(char::is_control)) {
-        return Err("WWW-Authenticate parameter has control characters".into());
+        return Err(ChallengeError::ControlInParameter);
     }
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => Ok(Challenge::Basic),
@@ -39,19 +65,19 @@ pub fn parse(header: &str) -> Result<Challenge, String> {
                 .get("realm")
                 .filter(|r| !r.is_empty())
                 .cloned()
-                .ok_or("Bearer challenge without realm")?;
+                .ok_or(ChallengeError::NoRealm)?;
             Ok(Challenge::Bearer {
                 realm,
                 service: params.get("service").cloned(),
                 scope: params.get("scope").cloned(),
             })
         }
-        other => Err(format!("unsupported authentication scheme `{other}`")),
+        other => Err(ChallengeError::Scheme(other.to_owned())),
     }
 }
 
 /// `key=value` or `key="quoted \" value"` pairs separated by commas.
-fn parse_params(text: &str) -> Result<BTreeMap<String, String>, String> {
+fn parse_params(text: &str) -> Result<Params, ChallengeError> {
     let mut params = BTreeMap::new();
     let mut chars = text.chars().peekable();
     loop {
@@ -73,7 +99,7 @@ fn parse_params(text: &str) -> Result<BTreeMap<String, String>, String> {
             chars.next();
         }
         if chars.next() != Some('=') {
-            return Err(format!("malformed challenge parameter `{key}`"));
+            return Err(ChallengeError::Parameter(key));
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -86,7 +112,7 @@ fn parse_params(text: &str) -> Result<BTreeMap<String, String>, String> {
                     Some('\\') => value.extend(chars.next()),
                     Some('"') => break,
                     Some(c) => value.push(c),
-                    None => return Err("unterminated quoted string in challenge".into()),
+                    None => return Err(ChallengeError::Unterminated),
                 }
             }
         } else {

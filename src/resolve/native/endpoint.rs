@@ -28,7 +28,7 @@ pub(super) struct Registry {
     pub(super) name: String,
     /// The host API requests go to.
     pub(super) host: String,
-    pub(super) endpoint: OnceLock<Result<Endpoint, String>>,
+    pub(super) endpoint: OnceLock<Result<Endpoint, Failure>>,
     pub(super) tokens: Mutex<HashMap<String, (String, Instant)>>,
     pub(super) credentials: Mutex<HashMap<String, Option<Credentials>>>,
     /// Caps the requests in flight to the registry.
@@ -72,7 +72,7 @@ impl Native<'_> {
         } else {
             attempts.push((format!("https://{}", registry.host), Security::Verified));
         }
-        let mut last_error = String::new();
+        let mut last_error = Failure::from(String::new());
         let fallback = attempts.len() > 1;
         for (i, (base, security)) in attempts.into_iter().enumerate() {
             let agent = self.transport.agent(&registry.host, security)?;
@@ -160,15 +160,17 @@ impl Native<'_> {
                 return Err(format!(
                     "{peer} {host}: REGISTRY_TIMEOUT ({limit} s) of the label reads for this \
                      registry passed; gave up"
-                ));
+                )
+                .into());
             }
             if left.is_zero() {
                 let timed_out = registry.timed_out.lock().unwrap_or_else(|e| e.into_inner());
-                return Err(timed_out.clone().unwrap_or_else(|| {
+                let said = timed_out.clone().unwrap_or_else(|| {
                     format!(
                         "{peer} {host}: REGISTRY_TIMEOUT ({limit} s) for this registry passed; gave up"
                     )
-                }));
+                });
+                return Err(said.into());
             }
             let wait = match request(left.min(self.transport.timeout)) {
                 Ok(response) => {
@@ -196,11 +198,11 @@ impl Native<'_> {
                             Some(message.clone());
                     }
                     if attempt >= attempts || !retryable(&e) || timeouts > 1 {
-                        return Err(message);
+                        return Err(message.into());
                     }
                     let wait = self.backoff * 2u32.pow(attempt - 1);
                     if Instant::now() + wait >= deadline {
-                        return Err(message);
+                        return Err(message.into());
                     }
                     log::debug!("{message}; retrying");
                     wait

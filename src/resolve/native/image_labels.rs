@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::label_budget::LabelRead;
-use super::{Native, MANIFEST_LIMIT, MANIFEST_TYPES};
+use super::{Failure, Native, MANIFEST_LIMIT, MANIFEST_TYPES};
 use crate::formats::image::reference::{ImageRef, Target};
+use crate::resolve::ResolveError;
 
 const CONFIG_LIMIT: u64 = 4 << 20;
 
@@ -63,10 +64,10 @@ impl Native<'_> {
         path: &str,
         accept: &str,
         limit: u64,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, Failure> {
         let answer = self.api_get(image, path, accept, limit)?;
         serde_json::from_slice(&answer.body)
-            .map_err(|e| format!("{}: {path}: not JSON: {e}", image.name()))
+            .map_err(|e| format!("{}: {path}: not JSON: {e}", image.name()).into())
     }
 
     /// The image `pin` (`name@sha256:...`) runs on this host, with its labels.
@@ -74,18 +75,18 @@ impl Native<'_> {
     /// is left of the resolution's.
     /// Read from the first of the pin's registries.conf mirrors (then its location) that
     /// answers, as podman pulls it by digest.
-    pub fn platform_image(&self, pin: &str) -> Result<PlatformImage, String> {
+    pub fn platform_image(&self, pin: &str) -> Result<PlatformImage, ResolveError> {
         let image = ImageRef::parse(pin)?;
         self.through_mirrors(&image, |place| self.platform_image_at(place, pin))
     }
 
     /// [`Self::platform_image`] at exactly `image`'s registry (`pin` as written, for errors).
-    fn platform_image_at(&self, image: &ImageRef, pin: &str) -> Result<PlatformImage, String> {
+    fn platform_image_at(&self, image: &ImageRef, pin: &str) -> Result<PlatformImage, Failure> {
         let image = image.clone();
         let registry = self.registry(&image);
         let _read = LabelRead::start(&registry.labels);
         let Target::Digest(digest) = &image.target else {
-            return Err(format!("{pin}: not a pin"));
+            return Err(format!("{pin}: not a pin").into());
         };
         let accept = MANIFEST_TYPES.join(", ");
         let manifest_path = |d: &str| format!("/v2/{}/manifests/{d}", image.repository);

@@ -169,7 +169,7 @@ mod tests {
         }
         let err = native.platform_image(&pin).unwrap_err();
         assert_eq!(asked.load(Ordering::SeqCst), 1, "asked again: {err}");
-        assert!(err.contains("label reads"), "{err}");
+        assert!(err.to_string().contains("label reads"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(3));
     }
 }

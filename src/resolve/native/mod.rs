@@ -31,7 +31,7 @@ use crate::adapters::runner::Runner;
 use crate::base::parallel::Slots;
 use crate::formats::image::reference::{ImageRef, Pin};
 use crate::formats::registries_conf::{candidates, Rule};
-use crate::resolve::Resolve;
+use crate::resolve::{Resolve, ResolveError};
 
 use auth::pull_scope;
 use challenge::Challenge;
@@ -75,8 +75,25 @@ enum Method {
     Get,
 }
 
-/// A request failure as shown to the user: what the registry said, or why it said nothing.
-type Failure = String;
+/// A request failure as shown to the user: what the registry said, or why it said nothing
+/// (the registry's host first, then its status and words, or the HTTP client's error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RegistryError(String);
+
+impl From<String> for RegistryError {
+    fn from(message: String) -> Self {
+        RegistryError(message)
+    }
+}
+
+impl From<&str> for RegistryError {
+    fn from(message: &str) -> Self {
+        RegistryError(message.to_owned())
+    }
+}
+
+type Failure = RegistryError;
 
 impl<'a> Native<'a> {
     /// A resolver with `jobs` references in flight, at most `per_registry` per registry.
@@ -111,8 +128,8 @@ impl<'a> Native<'a> {
     fn through_mirrors<T>(
         &self,
         image: &ImageRef,
-        ask: impl Fn(&ImageRef) -> Result<T, String>,
-    ) -> Result<T, String> {
+        ask: impl Fn(&ImageRef) -> Result<T, Failure>,
+    ) -> Result<T, ResolveError> {
         let mut failures = Vec::new();
         for candidate in candidates(&self.mirrors, image)? {
             match ask(&candidate) {
@@ -125,12 +142,7 @@ impl<'a> Native<'a> {
                 Err(e) => failures.push(e),
             }
         }
-        let last = failures.pop().unwrap_or_default();
-        if failures.is_empty() {
-            Err(last)
-        } else {
-            Err(format!("{last} (mirrors: {})", failures.join("; ")))
-        }
+        Err(ResolveError::of_places(failures))
     }
 
     fn registry(&self, image: &ImageRef) -> Arc<Registry> {
@@ -212,13 +224,15 @@ impl<'a> Native<'a> {
                 registry.host,
                 status_text(status),
                 to.split(['?', '#']).next().unwrap_or("")
-            ));
+            )
+            .into());
         }
         if status == 401 && endpoint.challenge.is_none() {
             return Err(format!(
                 "registry {} answered 401 Unauthorized without an authentication challenge",
                 registry.host
-            ));
+            )
+            .into());
         }
         let asks = match retry_after(&response) {
             Some(wait) if status == 429 => format!(
@@ -237,14 +251,15 @@ impl<'a> Native<'a> {
             "registry {} answered {}{said}{asks}",
             registry.host,
             status_text(status)
-        ))
+        )
+        .into())
     }
 }
 
 impl Native<'_> {
     /// Whether the registry still serves `pin`: a `HEAD` of its manifest by digest, through
     /// the registries.conf mirrors as a pull asks; the error says what each place said.
-    pub fn serves(&self, pin: &Pin) -> Result<(), String> {
+    pub fn serves(&self, pin: &Pin) -> Result<(), ResolveError> {
         let image = ImageRef::parse(pin.as_str())?;
         self.through_mirrors(&image, |place| self.resolve_digest(place))
             .map(|_| ())
@@ -290,9 +305,9 @@ impl Resolve for Native<'_> {
         });
     }
 
-    fn resolve(&self, image: &ImageRef, _written: &str) -> Result<Pin, String> {
+    fn resolve(&self, image: &ImageRef, _written: &str) -> Result<Pin, ResolveError> {
         let digest = self.resolve_digest(image)?;
-        Pin::new(&image.name(), &digest)
+        Ok(Pin::new(&image.name(), &digest)?)
     }
 
     fn jobs(&self) -> usize {

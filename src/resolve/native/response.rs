@@ -43,11 +43,12 @@ pub(super) fn checked_digest(image: &ImageRef, digest: &str) -> Result<String, F
             .collect();
         return Err(format!(
             "registry sent an invalid digest `{shown}` (want sha256: and 64 lowercase hex digits)"
-        ));
+        )
+        .into());
     }
     if let Target::Digest(wanted) = &image.target {
         if wanted != digest {
-            return Err(format!("registry answered digest {digest} for {wanted}"));
+            return Err(format!("registry answered digest {digest} for {wanted}").into());
         }
     }
     Ok(digest.to_owned())
@@ -63,7 +64,8 @@ pub(super) fn digest_of_body(
         return Err(format!(
             "registry {host} answered {} to GET after HEAD succeeded",
             status_text(status)
-        ));
+        )
+        .into());
     }
     let claimed = header(&response, "docker-content-digest");
     let content_type = header(&response, "content-type");
@@ -78,7 +80,7 @@ pub(super) fn digest_of_body(
     let digest = format!("sha256:{:x}", Sha256::digest(&body));
     if let Some(claimed) = claimed {
         if claimed != digest {
-            return Err(format!("registry {host} sent a manifest whose digest {digest} does not match its header {claimed}"));
+            return Err(format!("registry {host} sent a manifest whose digest {digest} does not match its header {claimed}").into());
         }
     }
     checked_digest(image, &digest)
@@ -108,16 +110,14 @@ pub(super) fn manifest_kind(content_type: &str) -> Result<Option<&'static str>, 
 /// Checks that a manifest body is what it claims: JSON of one of the manifest types
 /// asked for (the type from the `Content-Type` header, else the body's `mediaType`),
 /// with the fields that kind of manifest has. An HTML page or any other body is refused.
-fn manifest_check(content_type: Option<&str>, body: &[u8]) -> Result<(), String> {
+fn manifest_check(content_type: Option<&str>, body: &[u8]) -> Result<(), Failure> {
     let declared = content_type.map(manifest_kind).transpose()?.flatten();
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| "sent a body that is not a manifest (not JSON)".to_owned())?;
     let own = value.get("mediaType").and_then(|m| m.as_str());
     let kind = match (declared, own) {
         (Some(declared), Some(own)) if !own.eq_ignore_ascii_case(declared) => {
-            return Err(format!(
-                "sent a manifest of type `{own}` labelled `{declared}`"
-            ))
+            return Err(format!("sent a manifest of type `{own}` labelled `{declared}`").into())
         }
         (Some(declared), _) => declared,
         (None, Some(own)) => manifest_kind(own)?.unwrap_or(""),
@@ -139,7 +139,7 @@ fn manifest_check(content_type: Option<&str>, body: &[u8]) -> Result<(), String>
     if fits && value.get("schemaVersion").is_some() {
         Ok(())
     } else {
-        Err(format!("sent a body that is not a `{kind}` manifest"))
+        Err(format!("sent a body that is not a `{kind}` manifest").into())
     }
 }
 

@@ -2,8 +2,9 @@
 //! header (`<...?last=x&n=100>; rel="next"`) page by page, through registries.conf mirrors
 //! as a tag is pulled. Docker Hub does not count tag lists against the pull rate limit.
 
-use super::Native;
+use super::{Failure, Native};
 use crate::formats::image::reference::ImageRef;
+use crate::resolve::ResolveError;
 
 /// Tags asked for per page (Docker Hub's largest page).
 pub const PAGE_SIZE: usize = 100;
@@ -15,12 +16,12 @@ const PAGE_LIMIT: u64 = 4 << 20;
 impl Native<'_> {
     /// Every tag of `image`'s repository, in the registry's order: from the first of its
     /// registries.conf mirrors (then its location) that lists them.
-    pub fn tags(&self, image: &ImageRef) -> Result<Vec<String>, String> {
+    pub fn tags(&self, image: &ImageRef) -> Result<Vec<String>, ResolveError> {
         self.through_mirrors(image, |place| self.tags_at(place))
     }
 
     /// Every tag of `image`'s repository at exactly its registry.
-    fn tags_at(&self, image: &ImageRef) -> Result<Vec<String>, String> {
+    fn tags_at(&self, image: &ImageRef) -> Result<Vec<String>, Failure> {
         #[derive(serde::Deserialize)]
         struct Page {
             tags: Option<Vec<String>>,

@@ -387,19 +387,18 @@ fn merged_images(
     merges: &[usize],
     out: &mut BTreeSet<usize>,
     depth: usize,
-) -> Result<(), String> {
+) -> Result<(), &'static str> {
     for anchor in merges {
         let Some((_, node)) = templates.get(anchor) else {
             return Err(
                 "it merges or aliases an anchor that is not a top-level key's or a \
-                 service's mapping, which may set `image:`; edit the file by hand"
-                    .into(),
+                 service's mapping, which may set `image:`; edit the file by hand",
             );
         };
         if node.image.is_some() {
             out.insert(*anchor);
         } else if depth > 16 {
-            return Err("its `<<:` merges nest too deeply".into());
+            return Err("its `<<:` merges nest too deeply");
         } else {
             merged_images(templates, &node.merges, out, depth + 1)?;
         }

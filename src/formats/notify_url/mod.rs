@@ -6,8 +6,12 @@
 //! passwords, topics) never leave this module unredacted: errors and [`NotifyUrl::shown`]
 //! carry scheme and host only. Pure: no I/O.
 
-use percent_encoding::percent_decode_str;
+mod forms;
+
 use url::Url;
+
+use forms::Parts;
+pub use forms::Problem;
 
 /// One parsed `NOTIFY_URL` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,28 +178,73 @@ const FORMS: &[(&str, &str)] = &[
     ("https", "https://host/path (a JSON POST)"),
 ];
 
+/// Why a `NOTIFY_URL` entry is refused; it shows the URL [`redact`]ed, never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Not a URL at all.
+    #[error(
+        "NOTIFY_URL: `{shown}`: not a URL ({error}); one of {} is expected",
+        schemes()
+    )]
+    NotAUrl {
+        /// The entry, redacted.
+        shown: String,
+        /// What the URL parser says.
+        #[source]
+        error: url::ParseError,
+    },
+    /// A scheme cipug does not know.
+    #[error(
+        "NOTIFY_URL: `{shown}`: `{scheme}://` is not a known form; one of {} is expected",
+        schemes()
+    )]
+    UnknownForm {
+        /// The entry, redacted.
+        shown: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// A known form, wrongly filled in.
+    #[error("NOTIFY_URL: `{shown}`: {problem}{}", form_hint(scheme))]
+    Form {
+        /// The entry, redacted.
+        shown: String,
+        /// Its scheme.
+        scheme: String,
+        /// What is wrong.
+        problem: Problem,
+    },
+}
+
+/// `ntfy://, gotify://, ...`: every known scheme.
+fn schemes() -> String {
+    let forms: Vec<&str> = FORMS.iter().map(|(s, _)| *s).collect();
+    format!("{}://", forms.join("://, "))
+}
+
+/// `; the form is ...` for a known `scheme`, empty otherwise.
+fn form_hint(scheme: &str) -> String {
+    FORMS
+        .iter()
+        .find(|(s, _)| *s == scheme)
+        .map_or_else(String::new, |(_, f)| format!("; the form is `{f}`"))
+}
+
 /// Parses `NOTIFY_URL`: URLs separated by white space (commas belong to the URLs: telegram
-/// chats, mail recipients and matrix rooms are comma lists).
+/// chats, mail recipients and matrix rooms are comma lists). The error is the message of
+/// the first [`UrlError`], as the settings report it.
 pub fn parse_all(text: &str) -> Result<Vec<NotifyUrl>, String> {
-    text.split_whitespace().map(parse).collect()
+    text.split_whitespace()
+        .map(|url| parse(url).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Parses one URL.
-pub fn parse(text: &str) -> Result<NotifyUrl, String> {
+pub fn parse(text: &str) -> Result<NotifyUrl, UrlError> {
     let shown = redact(text);
-    let fail = |scheme: &str, problem: &str| {
-        let form = FORMS
-            .iter()
-            .find(|(s, _)| *s == scheme)
-            .map_or_else(String::new, |(_, f)| format!("; the form is `{f}`"));
-        format!("NOTIFY_URL: `{shown}`: {problem}{form}")
-    };
-    let url = Url::parse(text).map_err(|e| {
-        let forms: Vec<&str> = FORMS.iter().map(|(s, _)| *s).collect();
-        format!(
-            "NOTIFY_URL: `{shown}`: not a URL ({e}); one of {}:// is expected",
-            forms.join("://, ")
-        )
+    let url = Url::parse(text).map_err(|error| UrlError::NotAUrl {
+        shown: shown.clone(),
+        error,
     })?;
     let scheme = url.scheme().to_owned();
     let parts = Parts::of(&url);
@@ -203,22 +252,20 @@ pub fn parse(text: &str) -> Result<NotifyUrl, String> {
         "http" | "https" => Ok(Target::Webhook {
             url: text.to_owned(),
         }),
-        "ntfy" => ntfy(&parts),
-        "gotify" => gotify(&parts),
-        "discord" => discord(&parts),
-        "slack" => slack(&parts),
-        "telegram" => telegram(&parts),
-        "matrix" => matrix(&parts),
-        "smtp" => smtp(&parts),
-        other => {
-            let forms: Vec<&str> = FORMS.iter().map(|(s, _)| *s).collect();
-            return Err(format!(
-                "NOTIFY_URL: `{shown}`: `{other}://` is not a known form; one of {}:// is expected",
-                forms.join("://, ")
-            ));
-        }
+        "ntfy" => forms::ntfy(&parts),
+        "gotify" => forms::gotify(&parts),
+        "discord" => forms::discord(&parts),
+        "slack" => forms::slack(&parts),
+        "telegram" => forms::telegram(&parts),
+        "matrix" => forms::matrix(&parts),
+        "smtp" => forms::smtp(&parts),
+        _ => return Err(UrlError::UnknownForm { shown, scheme }),
     }
-    .map_err(|problem| fail(&scheme, &problem))?;
+    .map_err(|problem| UrlError::Form {
+        shown: shown.clone(),
+        scheme: scheme.clone(),
+        problem,
+    })?;
     let mut secrets: Vec<String> = [&parts.user, &parts.password]
         .into_iter()
         .chain(&parts.path)
@@ -234,265 +281,6 @@ pub fn parse(text: &str) -> Result<NotifyUrl, String> {
         shown,
         secrets,
     })
-}
-
-/// A URL taken apart, percent-decoded.
-struct Parts {
-    user: String,
-    password: String,
-    host: String,
-    port: Option<u16>,
-    path: Vec<String>,
-    query: Vec<(String, String)>,
-}
-
-impl Parts {
-    fn of(url: &Url) -> Parts {
-        let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
-        Parts {
-            user: decode(url.username()),
-            password: url.password().map(decode).unwrap_or_default(),
-            host: url.host_str().map(decode).unwrap_or_default(),
-            port: url.port(),
-            path: url
-                .path_segments()
-                .into_iter()
-                .flatten()
-                .filter(|s| !s.is_empty())
-                .map(decode)
-                .collect(),
-            query: url
-                .query_pairs()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
-                .collect(),
-        }
-    }
-
-    /// The first of the query parameters `names`.
-    fn param(&self, names: &[&str]) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| names.contains(&k.as_str()))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// `host[:port]`.
-    fn authority(&self) -> Result<String, String> {
-        if self.host.is_empty() {
-            return Err("no host".into());
-        }
-        Ok(match self.port {
-            Some(port) => format!("{}:{port}", self.host),
-            None => self.host.clone(),
-        })
-    }
-
-    /// `https://` unless `disabletls=yes`.
-    fn tls_scheme(&self) -> Result<&'static str, String> {
-        match self.param(&["disabletls"]) {
-            None => Ok("https"),
-            Some(v) => yes(v, "disabletls").map(|off| if off { "http" } else { "https" }),
-        }
-    }
-
-    /// The `api` parameter, or the service's own address.
-    fn api(&self, default: &str) -> Result<String, String> {
-        match self.param(&["api"]) {
-            None => Ok(default.to_owned()),
-            Some(api) if api.starts_with("https://") || api.starts_with("http://") => {
-                Ok(api.trim_end_matches('/').to_owned())
-            }
-            Some(_) => Err("`api` must be an http:// or https:// address".into()),
-        }
-    }
-
-    /// The comma list `names`.
-    fn list(&self, names: &[&str]) -> Vec<String> {
-        self.param(names)
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-fn yes(value: &str, name: &str) -> Result<bool, String> {
-    match value.to_ascii_lowercase().as_str() {
-        "yes" | "true" | "1" => Ok(true),
-        "no" | "false" | "0" => Ok(false),
-        _ => Err(format!("`{name}` must be yes or no")),
-    }
-}
-
-fn ntfy(p: &Parts) -> Result<Target, String> {
-    let scheme = match p.param(&["scheme"]).unwrap_or("https") {
-        s @ ("http" | "https") => s,
-        _ => return Err("`scheme` must be http or https".into()),
-    };
-    let [topic] = p.path.as_slice() else {
-        return Err("one topic is expected as the path".into());
-    };
-    let auth = match (p.user.as_str(), p.password.as_str()) {
-        ("", "") => None,
-        ("", token) => Some(HttpAuth::Bearer(token.to_owned())),
-        (user, password) => Some(HttpAuth::Basic {
-            user: user.to_owned(),
-            password: password.to_owned(),
-        }),
-    };
-    Ok(Target::Ntfy {
-        base: format!("{scheme}://{}", p.authority()?),
-        topic: topic.clone(),
-        auth,
-        priority: p.param(&["priority"]).map(str::to_owned),
-        tags: p.param(&["tags"]).map(str::to_owned),
-    })
-}
-
-fn gotify(p: &Parts) -> Result<Target, String> {
-    let Some((token, path)) = p.path.split_last() else {
-        return Err("no application token (the last part of the path)".into());
-    };
-    let priority = match p.param(&["priority"]) {
-        None => 0,
-        Some(v) => v
-            .parse()
-            .map_err(|_| "`priority` must be a number".to_owned())?,
-    };
-    let mut base = format!("{}://{}", p.tls_scheme()?, p.authority()?);
-    for part in path {
-        base.push('/');
-        base.push_str(part);
-    }
-    Ok(Target::Gotify {
-        base,
-        token: token.clone(),
-        priority,
-    })
-}
-
-fn discord(p: &Parts) -> Result<Target, String> {
-    if p.user.is_empty() || p.host.is_empty() || !p.password.is_empty() {
-        return Err("a token and a webhook id are expected".into());
-    }
-    Ok(Target::Discord {
-        api: p.api("https://discord.com")?,
-        id: p.host.clone(),
-        token: p.user.clone(),
-    })
-}
-
-fn slack(p: &Parts) -> Result<Target, String> {
-    if p.user != "hook" {
-        return Err("only the webhook form (`hook:` tokens) is supported".into());
-    }
-    let parts: Vec<&str> = p.password.split('-').collect();
-    let [team, bot, secret] = parts.as_slice() else {
-        return Err("the webhook token must be three parts joined by `-`".into());
-    };
-    if [team, bot, secret].iter().any(|s| s.is_empty()) {
-        return Err("the webhook token must be three parts joined by `-`".into());
-    }
-    Ok(Target::Slack {
-        api: p.api("https://hooks.slack.com")?,
-        path: [(*team).to_owned(), (*bot).to_owned(), (*secret).to_owned()],
-    })
-}
-
-fn telegram(p: &Parts) -> Result<Target, String> {
-    if p.user.is_empty() || p.password.is_empty() {
-        return Err("a bot token `<id>:<secret>` is expected before the `@`".into());
-    }
-    let chats = p.list(&["chats", "channels"]);
-    if chats.is_empty() {
-        return Err("no `chats`".into());
-    }
-    Ok(Target::Telegram {
-        api: p.api("https://api.telegram.org")?,
-        token: format!("{}:{}", p.user, p.password),
-        chats,
-    })
-}
-
-fn matrix(p: &Parts) -> Result<Target, String> {
-    let login = match (p.user.as_str(), p.password.as_str()) {
-        (_, "") => return Err("a password or access token is expected".into()),
-        ("", token) => MatrixLogin::Token(token.to_owned()),
-        (user, password) => MatrixLogin::Password {
-            user: user.to_owned(),
-            password: password.to_owned(),
-        },
-    };
-    let rooms = p
-        .list(&["rooms", "room"])
-        .into_iter()
-        .map(|r| {
-            // shoutrrr's rule: what is not a room id is an alias, `#` optional.
-            if r.starts_with('!') || r.starts_with('#') {
-                r
-            } else {
-                format!("#{r}")
-            }
-        })
-        .collect();
-    Ok(Target::Matrix {
-        base: format!("{}://{}", p.tls_scheme()?, p.authority()?),
-        login,
-        rooms,
-    })
-}
-
-fn smtp(p: &Parts) -> Result<Target, String> {
-    let from = p
-        .param(&["fromaddress", "from"])
-        .filter(|f| f.contains('@'))
-        .ok_or("no `from` address")?;
-    let to = p.list(&["toaddresses", "to"]);
-    if to.is_empty() || to.iter().any(|t| !t.contains('@')) {
-        return Err("`to` must be one or more addresses".into());
-    }
-    let credentials = (!p.user.is_empty() || !p.password.is_empty())
-        .then(|| (p.user.clone(), p.password.clone()));
-    let port = p.port.unwrap_or(25);
-    let starttls = match p.param(&["usestarttls"]) {
-        Some(v) => yes(v, "usestarttls")?,
-        None => true,
-    };
-    let encryption = match p
-        .param(&["encryption"])
-        .unwrap_or("auto")
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "none" => Encryption::None,
-        "explicittls" => Encryption::StartTls,
-        "implicittls" => Encryption::Tls,
-        "auto" if port == 465 => Encryption::Tls,
-        "auto" if credentials.is_some() => Encryption::StartTls,
-        "auto" if starttls => Encryption::StartTlsIfOffered,
-        "auto" => Encryption::None,
-        _ => return Err("`encryption` must be none, explicittls, implicittls or auto".into()),
-    };
-    if credentials.is_some() && encryption == Encryption::None && p.host != "localhost" {
-        // Refused rather than sent: the password would cross the network in the clear.
-        let loopback = p
-            .host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|a| a.is_loopback());
-        if !loopback {
-            return Err("a password without TLS is sent only to localhost".into());
-        }
-    }
-    Ok(Target::Smtp(Mail {
-        host: p.authority().map(|_| p.host.clone())?,
-        port,
-        credentials,
-        from: from.to_owned(),
-        to,
-        encryption,
-    }))
 }
 
 /// A URL as shown in messages and `cipug config`: scheme and host only. User info, path
@@ -675,7 +463,9 @@ mod tests {
             enc(&format!("smtp://u:p@127.0.0.1:2525/?{q}&encryption=none")),
             Encryption::None
         );
-        let err = parse(&format!("smtp://u:s3cret@mail.x/?{q}&encryption=none")).unwrap_err();
+        let err = parse(&format!("smtp://u:s3cret@mail.x/?{q}&encryption=none"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("without TLS"), "{err}");
     }
 
@@ -718,7 +508,7 @@ mod tests {
             ("pushover://shoutrrr:s3cret@user", "not a known form"),
             ("s3cret", "not a URL"),
         ] {
-            let err = parse(url).unwrap_err();
+            let err = parse(url).unwrap_err().to_string();
             assert!(err.starts_with("NOTIFY_URL: `"), "{url}: {err}");
             assert!(err.contains(says), "{url}: {err}");
             assert!(!err.contains("s3cret"), "{url}: {err}");
