@@ -1,103 +1,216 @@
 //! What a run tries for each service: its changes after tag moves, update policies,
 //! held-back digests, the cool-down and the update window, and an update an interrupted run
-//! left to finish.
+//! left to finish. The selection is a value ([`Selected`]); it logs what it decides, and
+//! what lasts of it (notifications, journal entries dropped, history events, summary rows)
+//! is left to [`crate::pipeline::record::selection`].
 
-use crate::adapters::notify::{Notification, Notifier};
+use chrono::{DateTime, Local};
+
 use crate::config::Config;
-use crate::pipeline::cooldown;
+use crate::error::Error;
+use crate::pipeline::cooldown::{self, Waiting};
 use crate::pipeline::first_seen::FirstSeen;
-use crate::pipeline::history::event;
 use crate::pipeline::history::{self, Event};
 use crate::pipeline::journal::{Journal, Pending};
 use crate::pipeline::newer;
 use crate::pipeline::plan::{self, Change, Service};
-use crate::pipeline::summary::{short, Row};
 use crate::pipeline::tag_update;
+use crate::pipeline::update_policy;
 use crate::pipeline::window;
+use crate::resolve::Resolutions;
 
-/// One service's work after resolution: its changes to try, an interrupted update to
-/// finish, and the changes held back.
-pub type Prepared<'s> = (&'s Service, Vec<Change>, Option<Pending>, Vec<Change>);
+/// One service's work: its changes to try, an interrupted update to finish, and the changes
+/// not tried this run (held back, cooling down or outside the update window). `S` is the
+/// service: a reference, or its index while the list of services changes.
+#[derive(Debug)]
+pub struct Work<S> {
+    /// The service.
+    pub service: S,
+    /// The changes to try.
+    pub changes: Vec<Change>,
+    /// The update (or rollback) an interrupted run left to finish.
+    pub resume: Option<Pending>,
+    /// The changes not tried: held back, cooling down, waiting for the window.
+    pub held: Vec<Change>,
+}
 
-/// Works out each service's changes, finishes or drops journal entries, and holds back
-/// digests that failed before (reported in `rows`, recorded in `events`).
+/// One service's work with the service itself.
+pub type Prepared<'s> = Work<&'s Service>;
+
+impl<S> Work<S> {
+    /// The same work for the service `service` names otherwise.
+    pub fn with_service<T>(self, service: T) -> Work<T> {
+        Work {
+            service,
+            changes: self.changes,
+            resume: self.resume,
+            held: self.held,
+        }
+    }
+
+    /// Whether anything is to be restarted for it: changes to make or an update to finish.
+    pub fn restarts(&self) -> bool {
+        !self.changes.is_empty() || self.resume.is_some()
+    }
+}
+
+/// What the selection found for one service.
+#[derive(Debug)]
+pub struct Selected<'s> {
+    /// The service.
+    pub service: &'s Service,
+    /// The changes to try now.
+    pub changes: Vec<Change>,
+    /// The update (or rollback) an interrupted run left to finish.
+    pub resume: Option<Pending>,
+    /// Whether the journal holds an entry of an interrupted run that neither stopped nor
+    /// wrote anything: nothing to finish, it is to be removed.
+    pub dropped: bool,
+    /// New digests of entries set to notify only.
+    pub available: Vec<Change>,
+    /// Why the entries of the service could not be worked out (then nothing else is set
+    /// but `resume`).
+    pub failed: Option<Error>,
+    /// Digests held back after an earlier failure.
+    pub held_back: Vec<Change>,
+    /// Changes waiting for their cool-down.
+    pub waiting: Vec<Waiting>,
+    /// The changes left as they are until the service's update window opens.
+    pub window: Option<Closed>,
+}
+
+/// The changes of a service outside its update window.
+#[derive(Debug, Clone)]
+pub struct Closed {
+    /// When the window opens.
+    pub opens: DateTime<Local>,
+    /// The changes that wait for it.
+    pub changes: Vec<Change>,
+}
+
+impl<'s> Selected<'s> {
+    /// Nothing found for `service` yet.
+    fn new(service: &'s Service, (resume, dropped): (Option<Pending>, bool)) -> Self {
+        Selected {
+            service,
+            changes: Vec::new(),
+            resume,
+            dropped,
+            available: Vec::new(),
+            failed: None,
+            held_back: Vec::new(),
+            waiting: Vec::new(),
+            window: None,
+        }
+    }
+
+    /// Its work for the update; `None` for a service that failed here with nothing left to
+    /// finish.
+    pub fn work(self) -> Option<Prepared<'s>> {
+        if self.failed.is_some() && self.resume.is_none() {
+            return None;
+        }
+        // Waiting entries have their own row already, as held-back ones do.
+        let held = self
+            .held_back
+            .into_iter()
+            .chain(self.waiting.into_iter().map(|w| w.change))
+            .chain(self.window.into_iter().flat_map(|w| w.changes))
+            .collect();
+        Some(Work {
+            service: self.service,
+            changes: self.changes,
+            resume: self.resume,
+            held,
+        })
+    }
+}
+
+/// The work of each selected service that has any (see [`Selected::work`]), in order.
+pub fn work<'s>(selected: Vec<Selected<'s>>) -> Vec<Prepared<'s>> {
+    selected.into_iter().filter_map(Selected::work).collect()
+}
+
+/// What the selection reads: the run's resolutions, journal, history and findings, and how
+/// it was asked to select.
+pub struct Inputs<'a, 'r> {
+    /// Every tag resolved.
+    pub resolutions: &'a Resolutions,
+    /// The journal of updates in progress.
+    pub journal: &'a Journal,
+    /// The history so far.
+    pub past: &'a [Event],
+    /// What the run found out (settings, registry client, newer tags, tag moves, time).
+    pub features: &'a Features<'a, 'r>,
+    /// How the run was asked to select.
+    pub options: Selection,
+}
+
+/// Works out each service's selection. It records when each resolved digest was first seen
+/// in `seen` and logs what it decides; it sends, removes and writes nothing.
 pub fn prepare<'s>(
     loaded: &'s [Service],
-    resolutions: &crate::resolve::Resolutions,
-    (journal, past, notifier): (&Journal, &[Event], &Notifier<'_>),
-    (features, seen): (&Features<'_, '_>, &mut FirstSeen),
-    options: Selection,
-    (codes, rows, events): (&mut Vec<u8>, &mut Vec<Row>, &mut Vec<Event>),
-) -> Vec<Prepared<'s>> {
-    let now = features.now;
-    let mut prepared = Vec::new();
-    for service in loaded {
-        let name = &service.dir.name;
-        cooldown::record(service, resolutions, seen, now);
-        if !options.dry_run {
-            newer::announce(service, features.newer, seen, now, notifier);
+    inputs: &Inputs<'_, '_>,
+    seen: &mut FirstSeen,
+) -> Vec<Selected<'s>> {
+    loaded
+        .iter()
+        .map(|service| select(service, inputs, seen))
+        .collect()
+}
+
+/// The selection of one service.
+fn select<'s>(service: &'s Service, inputs: &Inputs<'_, '_>, seen: &mut FirstSeen) -> Selected<'s> {
+    let (features, options) = (inputs.features, inputs.options);
+    let name = &service.dir.name;
+    cooldown::record(service, inputs.resolutions, seen, features.now);
+    // What an interrupted run left is finished whatever this run's resolution says.
+    let left = left_by_interrupted(service, inputs.journal, options.dry_run);
+    let mut selected = Selected::new(service, left);
+    let split = plan::changes(service, inputs.resolutions)
+        .map(|changes| tag_update::apply(service, changes, features.moves, inputs.resolutions))
+        .and_then(|changes| update_policy::split(service, changes))
+        .and_then(|split| Ok((split, window_opens(features, service, options)?)));
+    let ((changes, available), opens) = match split {
+        Ok(split) => split,
+        Err(error) => {
+            // A rollback or an update an interrupted run left is finished all the same (it
+            // resolves nothing).
+            log::error!("{name}: {error}");
+            selected.failed = Some(error);
+            return selected;
         }
-        // What an interrupted run left is finished whatever this run's resolution says.
-        let resume = pending_update(service, journal, options.dry_run);
-        let split = plan::changes(service, resolutions)
-            .map(|changes| tag_update::apply(service, changes, features.moves, resolutions))
-            .and_then(|changes| crate::pipeline::update_policy::split(service, changes))
-            .and_then(|split| Ok((split, window_opens(features, service, options)?)));
-        let (changes, opens) = match split {
-            Ok(((changes, available), opens)) => {
-                let notify = (!options.dry_run).then_some(notifier);
-                rows.extend(crate::pipeline::update_policy::report(
-                    name, &available, notify,
-                ));
-                (changes, opens)
-            }
-            Err(error) => {
-                report_failed(
-                    name,
-                    &error,
-                    (!options.dry_run).then_some(notifier),
-                    (codes, rows),
-                );
-                if let Some(pending) = resume {
-                    // A rollback or an update an interrupted run left: finished all the same
-                    // (it resolves nothing).
-                    prepared.push((service, Vec::new(), Some(pending), Vec::new()));
-                }
-                continue;
-            }
-        };
-        let (changes, mut held) = hold_back(service, changes, past, options.retry_failed);
-        let (changes, waiting) = cool_down(features, service, changes, (seen, past), options, rows);
-        let notify = (!options.dry_run).then_some(notifier);
-        report_held(name, &held, past, notify, (rows, events));
-        // Waiting entries have their own row already, as held-back ones do.
-        held.extend(waiting.into_iter().map(|w| w.change));
-        // Outside its window nothing of the service is touched; what an interrupted run
-        // left is still finished, as it would be after a failure.
-        let changes = match opens {
-            Some(opens) => {
-                window::report(name, &changes, &opens, rows);
-                held.extend(changes);
-                Vec::new()
-            }
-            None => changes,
-        };
-        prepared.push((service, changes, resume, held));
-    }
-    prepared
+    };
+    update_policy::log_available(name, &available);
+    selected.available = available;
+    let (changes, held) = hold_back(service, changes, inputs.past, options.retry_failed);
+    let (changes, waiting) = cool_down(inputs, service, changes, seen);
+    log_held(name, &held, inputs.past);
+    // Outside its window nothing of the service is touched; what an interrupted run left is
+    // still finished, as it would be after a failure.
+    let changes = match opens {
+        Some(opens) if !changes.is_empty() => {
+            window::report(name, &changes, &opens);
+            selected.window = Some(Closed { opens, changes });
+            Vec::new()
+        }
+        _ => changes,
+    };
+    selected.changes = changes;
+    selected.held_back = held;
+    selected.waiting = waiting;
+    selected
 }
 
 /// The cool-down of `changes` (none for a rollout of tested pins): those to try now, an
-/// older digest adopted where the newest cools down (logged), and those that wait (a row
-/// each).
+/// older digest adopted where the newest cools down, and those that wait (each logged).
 fn cool_down(
-    features: &Features<'_, '_>,
+    inputs: &Inputs<'_, '_>,
     service: &Service,
     changes: Vec<Change>,
-    (seen, past): (&mut FirstSeen, &[Event]),
-    options: Selection,
-    rows: &mut Vec<Row>,
-) -> (Vec<Change>, Vec<cooldown::Waiting>) {
+    seen: &mut FirstSeen,
+) -> (Vec<Change>, Vec<Waiting>) {
+    let (features, options, past) = (inputs.features, inputs.options, inputs.past);
     let (name, now) = (&service.dir.name, features.now);
     let fallback = cooldown::Fallback {
         served: &|pin| features.native.serves(pin),
@@ -110,14 +223,15 @@ fn cool_down(
     } else {
         cooldown::split(features.config, service, changes, (seen, &fallback), now)
     };
+    let short = |pin: &str| crate::formats::image_ref::short_pin(Some(pin));
     for change in &changes {
         if let Some(older) = &change.older {
             log::info!(
                 "{name}: {} adopting {} seen {} h ago; the tag moved on to {} {} h ago",
                 change.entry,
-                short(Some(change.new.as_str())),
+                short(change.new.as_str()),
                 cooldown::hours(older.seen_ago),
-                short(Some(&older.newest)),
+                short(&older.newest),
                 cooldown::hours(older.newest_ago)
             );
         }
@@ -129,21 +243,12 @@ fn cool_down(
             w.change.new,
             w.label(now)
         );
-        rows.push(Row::waiting(name, w, now));
     }
     (changes, waiting)
 }
 
-/// Reports the digests of `name` held back after an earlier failure: logged, a row each,
-/// and (unless `notifier` is `None`, a dry run) a notification and a history event the first
-/// time.
-fn report_held(
-    name: &str,
-    held: &[Change],
-    past: &[Event],
-    notifier: Option<&Notifier<'_>>,
-    (rows, events): (&mut Vec<Row>, &mut Vec<Event>),
-) {
+/// Logs the digests of `name` held back after an earlier failure.
+fn log_held(name: &str, held: &[Change], past: &[Event]) {
     for change in held {
         let why = history::why_held(past, name, &change.entry, change.new.as_str());
         log::warn!(
@@ -151,41 +256,6 @@ fn report_held(
             change.entry,
             change.new
         );
-        rows.push(Row::change(name, change, "held back"));
-        if let (false, Some(notifier)) = (already_recorded_held(past, name, change), notifier) {
-            notifier.send(&Notification::new(
-                name,
-                &change.entry,
-                change.old.as_deref(),
-                Some(change.new.as_str()),
-                "held back",
-                &format!("{why}; `cipug update --retry-failed` tries it again"),
-            ));
-            events.push(event(
-                name,
-                change,
-                history::Outcome::HeldBack,
-                (None, None),
-                None,
-            ));
-        }
-    }
-}
-
-/// Reports a service whose entries could not be worked out: logged, its code and row, and
-/// a notification unless `notifier` is `None` (dry run).
-fn report_failed(
-    name: &str,
-    error: &crate::error::Error,
-    notifier: Option<&Notifier<'_>>,
-    (codes, rows): (&mut Vec<u8>, &mut Vec<Row>),
-) {
-    log::error!("{name}: {error}");
-    codes.push(error.exit_code());
-    rows.push(Row::failed(name, "", error));
-    if let Some(notifier) = notifier {
-        let message = error.to_string();
-        notifier.send(&Notification::new(name, "", None, None, "failed", &message));
     }
 }
 
@@ -208,7 +278,7 @@ fn window_opens(
     features: &Features<'_, '_>,
     service: &Service,
     options: Selection,
-) -> crate::error::Result<Option<chrono::DateTime<chrono::Local>>> {
+) -> crate::error::Result<Option<DateTime<Local>>> {
     let opens = window::opens(features.config, service, features.now)?;
     Ok(opens.filter(|_| !options.ignore_windows))
 }
@@ -229,24 +299,26 @@ pub struct Features<'a, 'r> {
 
 /// The update (or rollback) an interrupted run left for `service`: a rollback, an update
 /// whose `.env` already holds the new pins, or one that stopped services before it died;
-/// an entry that neither wrote nor stopped anything is dropped.
-pub fn pending_update(service: &Service, journal: &Journal, dry_run: bool) -> Option<Pending> {
+/// and whether its entry is one that neither wrote nor stopped anything, to be dropped.
+/// A dry run finishes and drops nothing.
+pub fn left_by_interrupted(
+    service: &Service,
+    journal: &Journal,
+    dry_run: bool,
+) -> (Option<Pending>, bool) {
     if dry_run {
-        return None;
+        return (None, false);
     }
-    journal.get(&service.dir.name).filter(|p| {
-        if p.rollback.is_some() {
-            // An interrupted rollback is finished whatever the `.env` holds now.
-            return true;
-        }
-        if p.written(service) || p.stopped.is_some() {
-            // Finished; or what it stopped is started again on the old pins first.
-            return true;
-        }
-        // The run died before it stopped or wrote anything: nothing to finish.
-        journal.remove(&service.dir.name);
-        false
-    })
+    let Some(pending) = journal.get(&service.dir.name) else {
+        return (None, false);
+    };
+    // An interrupted rollback is finished whatever the `.env` holds now; an update that
+    // wrote is finished, and what one stopped is started again on the old pins first.
+    if pending.rollback.is_some() || pending.written(service) || pending.stopped.is_some() {
+        return (Some(pending), false);
+    }
+    // The run died before it stopped or wrote anything: nothing to finish.
+    (None, true)
 }
 
 /// Splits `changes` into those to try and those held back after an earlier failure.

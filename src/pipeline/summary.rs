@@ -1,7 +1,11 @@
-//! One row of a run's summary per entry: what happened to it, built from the outcomes.
+//! One row of a run's summary per entry: what happened to it, built from the selection and
+//! the outcomes.
+
+use chrono::{DateTime, Local};
 
 use crate::error::Error;
 use crate::pipeline::plan::{Change, Outcome, Service};
+use crate::pipeline::select::Selected;
 
 /// One line of the run summary.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -142,6 +146,51 @@ impl Row {
             })
             .collect()
     }
+}
+
+/// The rows of what the selection left of a service before its update, in this order: its
+/// failure, or its notify-only digests (`available`), the changes waiting for their
+/// cool-down, those held back after an earlier failure, and those waiting for the update
+/// window. What it tries gets its rows from its outcome.
+pub fn of_selection(selected: &Selected<'_>, now: f64) -> Vec<Row> {
+    let name = &selected.service.dir.name;
+    if let Some(error) = &selected.failed {
+        return vec![Row::failed(name, "", error)];
+    }
+    let mut rows = available(name, &selected.available);
+    rows.extend(selected.waiting.iter().map(|w| Row::waiting(name, w, now)));
+    rows.extend(
+        selected
+            .held_back
+            .iter()
+            .map(|c| Row::change(name, c, "held back")),
+    );
+    if let Some(closed) = &selected.window {
+        rows.extend(window(name, &closed.changes, &closed.opens));
+    }
+    rows
+}
+
+/// A row `available` for each new digest of an entry set to notify only.
+pub fn available(service: &str, changes: &[Change]) -> Vec<Row> {
+    changes
+        .iter()
+        .map(|c| Row::change(service, c, "available"))
+        .collect()
+}
+
+/// A row for each change of `service` that waits for its window, opening at `opens`:
+/// `waiting for window (opens Sat 01:00)`, with `window_opens`.
+pub fn window(service: &str, changes: &[Change], opens: &DateTime<Local>) -> Vec<Row> {
+    let label = crate::pipeline::window::label(opens);
+    let time = opens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    changes
+        .iter()
+        .map(|change| Row {
+            window_opens: Some(time.clone()),
+            ..Row::change(service, change, &label)
+        })
+        .collect()
 }
 
 /// A pin shortened to its digest's first 12 hex digits.

@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::formats::update_window::{State, Windows};
 use crate::pipeline::plan::{Change, Service};
-use crate::pipeline::summary::Row;
 
 /// The `.env` key of a service's own windows; an empty value means any time.
 pub const KEY: &str = "UPDATE_WINDOW";
@@ -52,23 +51,18 @@ where
     format!("waiting for window (opens {})", opens.format("%a %H:%M"))
 }
 
-/// Reports the `changes` of `name` that wait for its window, opening at `opens`: logged once
-/// and a row each with `window_opens`.
-pub fn report(name: &str, changes: &[Change], opens: &DateTime<Local>, rows: &mut Vec<Row>) {
+/// Logs the `changes` of `name` that wait for its window, opening at `opens` (their rows:
+/// [`crate::pipeline::summary::of_selection`]).
+pub fn report(name: &str, changes: &[Change], opens: &DateTime<Local>) {
     if changes.is_empty() {
         return;
     }
-    let label = label(opens);
     let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
     log::info!(
-        "{name}: {label}; {} left as it is (--now updates it)",
+        "{name}: {}; {} left as it is (--now updates it)",
+        label(opens),
         entries.join(", ")
     );
-    let time = opens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    rows.extend(changes.iter().map(|change| Row {
-        window_opens: Some(time.clone()),
-        ..Row::change(name, change, &label)
-    }));
 }
 
 #[cfg(test)]
