@@ -345,3 +345,425 @@ pub fn already_recorded_held(past: &[Event], service: &str, change: &Change) -> 
             e.outcome == history::Outcome::HeldBack && e.new.as_deref() == Some(change.new.as_str())
         })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The selection of one service over the recording runner: each reason a change is not
+    //! tried, what an interrupted run left, and a dry run.
+    use super::*;
+    use crate::adapters::recording::Recording;
+    use crate::formats::image_ref::Pin;
+    use crate::formats::retag::Retag;
+    use crate::pipeline::journal::{PendingChange, RollingBack};
+
+    const OLD: &str =
+        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str =
+        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const MOVED: &str =
+        "r.io/app@sha256:3333333333333333333333333333333333333333333333333333333333333333";
+    /// 2026-05-06 12:00 UTC, a Wednesday in every time zone.
+    const NOW: f64 = 1_778_068_800.0;
+
+    /// How one selection is set up.
+    struct Setup<'a> {
+        /// Lines added to the `.env` (pinned to OLD, its tag `r.io/app:1`).
+        env: &'a str,
+        /// What the tag resolved to: a pin, or the registry's error.
+        resolved: Result<&'a str, &'a str>,
+        past: Vec<Event>,
+        journal: Option<Pending>,
+        moves: Vec<(String, String, Retag)>,
+        options: Selection,
+    }
+
+    const RUN: Selection = Selection {
+        dry_run: false,
+        retry_failed: false,
+        rollout: false,
+        ignore_windows: false,
+    };
+
+    impl Default for Setup<'_> {
+        fn default() -> Self {
+            Setup {
+                env: "",
+                resolved: Ok(NEW),
+                past: Vec::new(),
+                journal: None,
+                moves: Vec::new(),
+                options: RUN,
+            }
+        }
+    }
+
+    /// What a selection found, in counts and flags.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    struct Found {
+        changes: usize,
+        available: usize,
+        held_back: usize,
+        waiting: usize,
+        window: usize,
+        failed: Option<u8>,
+        resume: bool,
+        dropped: bool,
+        /// Changes not tried, as the update gets them (`None`: no work at all).
+        held: Option<usize>,
+    }
+
+    /// Selects the fixture service as `setup` says; what it found, the changes to try, and
+    /// whether its journal entry is still there.
+    fn select_with(setup: Setup<'_>) -> (Found, Vec<Change>, bool) {
+        let (_root, config, dir) = crate::pipeline::fixture::service(OLD);
+        let text = std::fs::read_to_string(&dir.env_file).unwrap();
+        std::fs::write(&dir.env_file, format!("{text}{}", setup.env)).unwrap();
+        let service = plan::load(&dir).unwrap();
+        let journal = Journal::new(&config.state_dir);
+        if let Some(pending) = &setup.journal {
+            journal.put("svc", pending).unwrap();
+        }
+        let runner = Recording::new();
+        let registries = crate::pipeline::prepare::Registries::new(&config, &runner);
+        let newer = newer::NewerTags::new();
+        let features = Features {
+            config: &config,
+            native: registries.native(),
+            newer: &newer,
+            moves: &setup.moves,
+            now: NOW,
+        };
+        let mut resolutions = Resolutions::new();
+        let resolved = setup
+            .resolved
+            .map(|p| Pin::parse(p).unwrap())
+            .map_err(str::to_owned);
+        resolutions.insert("r.io/app:1".into(), resolved);
+        resolutions.insert("r.io/app:2".into(), Ok(Pin::parse(MOVED).unwrap()));
+        let inputs = Inputs {
+            resolutions: &resolutions,
+            journal: &journal,
+            past: &setup.past,
+            features: &features,
+            options: setup.options,
+        };
+        let mut seen = FirstSeen::load(&config.state_dir);
+        let mut all = prepare(std::slice::from_ref(&service), &inputs, &mut seen);
+        assert_eq!(all.len(), 1);
+        let selected = all.remove(0);
+        let changes = selected.changes.clone();
+        let mut found = Found {
+            changes: selected.changes.len(),
+            available: selected.available.len(),
+            held_back: selected.held_back.len(),
+            waiting: selected.waiting.len(),
+            window: selected.window.as_ref().map_or(0, |w| w.changes.len()),
+            failed: selected.failed.as_ref().map(Error::exit_code),
+            resume: selected.resume.is_some(),
+            dropped: selected.dropped,
+            held: None,
+        };
+        found.held = selected.work().map(|w| w.held.len());
+        // The selection itself removes nothing.
+        (found, changes, journal.get("svc").is_some())
+    }
+
+    fn rolled_back(new: &str) -> Event {
+        let change = crate::pipeline::fixture::change("APP", Some(OLD), new);
+        history::event(
+            "svc",
+            &change,
+            history::Outcome::RolledBack,
+            (None, None),
+            None,
+        )
+    }
+
+    /// A journal entry of an update from OLD to `new`.
+    fn pending(new: &str) -> Pending {
+        Pending {
+            snapshot_before: Some(4),
+            changes: vec![PendingChange {
+                entry: "APP".into(),
+                old: Some(OLD.into()),
+                new: new.into(),
+            }],
+            rollback: None,
+            stopped: None,
+        }
+    }
+
+    #[test]
+    fn each_reason_a_change_is_not_tried() {
+        let tried = Found {
+            changes: 1,
+            held: Some(0),
+            ..Found::default()
+        };
+        let cases: Vec<(&str, Setup<'_>, Found)> = vec![
+            ("a moved digest is tried", Setup::default(), tried),
+            (
+                "the pin is current",
+                Setup {
+                    resolved: Ok(OLD),
+                    ..Setup::default()
+                },
+                Found {
+                    held: Some(0),
+                    ..Found::default()
+                },
+            ),
+            (
+                "a digest rolled back before is held back",
+                Setup {
+                    past: vec![rolled_back(NEW)],
+                    ..Setup::default()
+                },
+                Found {
+                    held_back: 1,
+                    held: Some(1),
+                    ..Found::default()
+                },
+            ),
+            (
+                "--retry-failed tries it",
+                Setup {
+                    past: vec![rolled_back(NEW)],
+                    options: Selection {
+                        retry_failed: true,
+                        ..RUN
+                    },
+                    ..Setup::default()
+                },
+                tried,
+            ),
+            (
+                "another digest rolled back holds nothing",
+                Setup {
+                    past: vec![rolled_back(MOVED)],
+                    ..Setup::default()
+                },
+                tried,
+            ),
+            (
+                "a digest first seen now waits for its cool-down",
+                Setup {
+                    env: "SERVICE_APP_IMAGE_MIN_AGE=24\n",
+                    ..Setup::default()
+                },
+                Found {
+                    waiting: 1,
+                    held: Some(1),
+                    ..Found::default()
+                },
+            ),
+            (
+                "a rollout of tested pins does not cool down",
+                Setup {
+                    env: "SERVICE_APP_IMAGE_MIN_AGE=24\n",
+                    options: Selection {
+                        rollout: true,
+                        ..RUN
+                    },
+                    ..Setup::default()
+                },
+                tried,
+            ),
+            (
+                "a notify-only entry is only reported",
+                Setup {
+                    env: "SERVICE_APP_IMAGE_UPDATE=notify\n",
+                    ..Setup::default()
+                },
+                Found {
+                    available: 1,
+                    held: Some(0),
+                    ..Found::default()
+                },
+            ),
+            (
+                "outside its window the change waits",
+                Setup {
+                    env: "UPDATE_WINDOW=Sat 01:00-02:00\n",
+                    ..Setup::default()
+                },
+                Found {
+                    window: 1,
+                    held: Some(1),
+                    ..Found::default()
+                },
+            ),
+            (
+                "--now ignores the window",
+                Setup {
+                    env: "UPDATE_WINDOW=Sat 01:00-02:00\n",
+                    options: Selection {
+                        ignore_windows: true,
+                        ..RUN
+                    },
+                    ..Setup::default()
+                },
+                tried,
+            ),
+            (
+                "a bad window fails the service",
+                Setup {
+                    env: "UPDATE_WINDOW=Someday 01:00-02:00\n",
+                    ..Setup::default()
+                },
+                Found {
+                    failed: Some(32),
+                    ..Found::default()
+                },
+            ),
+            (
+                "a tag that did not resolve fails the service",
+                Setup {
+                    resolved: Err("manifest unknown"),
+                    ..Setup::default()
+                },
+                Found {
+                    failed: Some(30),
+                    ..Found::default()
+                },
+            ),
+        ];
+        for (what, setup, want) in cases {
+            let (found, _, _) = select_with(setup);
+            assert_eq!(found, want, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_held_back_digest_outside_the_window_is_held_back_not_waiting() {
+        let (found, _, _) = select_with(Setup {
+            env: "UPDATE_WINDOW=Sat 01:00-02:00\n",
+            past: vec![rolled_back(NEW)],
+            ..Setup::default()
+        });
+        assert_eq!((found.held_back, found.window), (1, 0), "{found:?}");
+    }
+
+    #[test]
+    fn a_tag_move_takes_the_place_of_the_pin_change() {
+        let retag = Retag {
+            from: "1".into(),
+            to: "2".into(),
+            reference: "r.io/app:2".into(),
+        };
+        let moves = vec![("svc".to_owned(), "APP".to_owned(), retag.clone())];
+        let (found, changes, _) = select_with(Setup {
+            moves,
+            ..Setup::default()
+        });
+        assert_eq!(found.changes, 1);
+        assert_eq!(changes[0].new.as_str(), MOVED);
+        assert_eq!(changes[0].retag, Some(retag.clone()));
+        // A move of another service's entry changes nothing here.
+        let moves = vec![("other".to_owned(), "APP".to_owned(), retag)];
+        let (_, changes, _) = select_with(Setup {
+            moves,
+            ..Setup::default()
+        });
+        assert_eq!((changes[0].new.as_str(), &changes[0].retag), (NEW, &None));
+    }
+
+    #[test]
+    fn what_an_interrupted_run_left_is_finished_or_dropped() {
+        let stopped = Pending {
+            stopped: Some(crate::pipeline::journal::Stopped {
+                services: vec!["app".into()],
+            }),
+            ..pending(NEW)
+        };
+        let rollback = Pending {
+            rollback: Some(RollingBack {
+                to_snapshot: Some(4),
+                pins: Vec::new(),
+                state_snapshot: None,
+                step: crate::pipeline::journal::RollbackStep::Restoring,
+                why: "gate".into(),
+            }),
+            ..pending(NEW)
+        };
+        // (what, entry, resolution, dry run, resumed, dropped)
+        let cases = [
+            (
+                "the .env holds its pins",
+                pending(OLD),
+                Ok(NEW),
+                false,
+                true,
+                false,
+            ),
+            ("it stopped services", stopped, Ok(NEW), false, true, false),
+            (
+                "it did nothing yet",
+                pending(NEW),
+                Ok(NEW),
+                false,
+                false,
+                true,
+            ),
+            (
+                "a rollback, whatever resolved",
+                rollback.clone(),
+                Err("down"),
+                false,
+                true,
+                false,
+            ),
+            (
+                "a dry run finishes nothing",
+                rollback,
+                Ok(NEW),
+                true,
+                false,
+                false,
+            ),
+        ];
+        for (what, entry, resolved, dry_run, resumed, dropped) in cases {
+            let (found, _, kept) = select_with(Setup {
+                resolved,
+                journal: Some(entry),
+                options: Selection { dry_run, ..RUN },
+                ..Setup::default()
+            });
+            assert_eq!((found.resume, found.dropped), (resumed, dropped), "{what}");
+            assert!(kept, "{what}: the selection removed the journal entry");
+            if resumed {
+                assert!(found.held.is_some(), "{what}: no work to finish it");
+            }
+        }
+    }
+
+    #[test]
+    fn a_failed_service_has_no_work_unless_a_rollback_is_left() {
+        let (found, _, _) = select_with(Setup {
+            resolved: Err("down"),
+            ..Setup::default()
+        });
+        assert_eq!(found.held, None);
+    }
+
+    #[test]
+    fn held_changes_come_held_back_then_waiting_then_outside_the_window() {
+        let (_root, _config, dir) = crate::pipeline::fixture::service(OLD);
+        let service = plan::load(&dir).unwrap();
+        let change = |entry: &str| crate::pipeline::fixture::change(entry, Some(OLD), NEW);
+        let mut selected = Selected::new(&service, (None, false));
+        selected.held_back = vec![change("A")];
+        selected.waiting = vec![Waiting {
+            change: change("B"),
+            adopt_after: NOW,
+        }];
+        selected.window = Some(Closed {
+            opens: Local::now(),
+            changes: vec![change("C")],
+        });
+        let work = selected.work().unwrap();
+        let entries: Vec<&str> = work.held.iter().map(|c| c.entry.as_str()).collect();
+        assert_eq!(entries, ["A", "B", "C"]);
+        assert!(!work.restarts());
+    }
+}
