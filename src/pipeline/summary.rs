@@ -197,3 +197,142 @@ pub fn window(service: &str, changes: &[Change], opens: &DateTime<Local>) -> Vec
 pub fn short(pin: Option<&str>) -> String {
     crate::formats::image_ref::short_pin(pin)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::plan::Older;
+    use chrono::TimeZone;
+
+    const OLD: &str =
+        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str =
+        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn change(entry: &str) -> Change {
+        crate::pipeline::fixture::change(entry, Some(OLD), NEW)
+    }
+
+    fn service() -> (tempfile::TempDir, Service) {
+        let (root, _config, dir) = crate::pipeline::fixture::service(OLD);
+        (root, crate::pipeline::plan::load(&dir).unwrap())
+    }
+
+    fn outcomes(rows: &[Row]) -> Vec<(&str, &str)> {
+        rows.iter()
+            .map(|r| (r.entry.as_str(), r.outcome.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn the_rows_of_a_selection_in_their_order() {
+        let (_root, service) = service();
+        let opens = Local.with_ymd_and_hms(2026, 5, 2, 1, 0, 0).unwrap();
+        let now = 1_000_000.0;
+        let selected = Selected {
+            service: &service,
+            changes: vec![change("TRIED")],
+            resume: None,
+            dropped: false,
+            available: vec![change("N")],
+            failed: None,
+            held_back: vec![change("H")],
+            waiting: vec![crate::pipeline::cooldown::Waiting {
+                change: change("W"),
+                adopt_after: now + 5.0 * 3600.0,
+            }],
+            window: Some(crate::pipeline::select::Closed {
+                opens,
+                changes: vec![change("O")],
+            }),
+        };
+        let rows = of_selection(&selected, now);
+        assert_eq!(
+            outcomes(&rows),
+            [
+                ("N", "available"),
+                ("W", "waiting (5 h left)"),
+                ("H", "held back"),
+                ("O", "waiting for window (opens Sat 01:00)")
+            ],
+            "the change tried gets its row from its outcome"
+        );
+        assert!(rows[1].adopt_after.is_some());
+        assert_eq!(
+            rows[3].window_opens,
+            Some(opens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        );
+        assert_eq!(rows[2].change, "sha256:111111111111 -> sha256:222222222222");
+        let failed = Selected {
+            failed: Some(Error::Env("bad".into())),
+            ..selected
+        };
+        assert_eq!(outcomes(&of_selection(&failed, now)), [("", "failed (32)")]);
+    }
+
+    #[test]
+    fn the_rows_of_each_outcome() {
+        let (_root, service) = service();
+        let older = Change {
+            older: Some(Older {
+                seen_ago: 3600,
+                newest: NEW.into(),
+                newest_ago: 60,
+            }),
+            ..change("B")
+        };
+        let cases: Vec<(Outcome, Vec<(&str, &str)>)> = vec![
+            (Outcome::Current, vec![("APP", "current")]),
+            (
+                Outcome::Updated {
+                    changes: vec![change("A"), older],
+                    snapshot: None,
+                    recreated: vec!["svc_app_2".into()],
+                },
+                vec![("A", "updated"), ("B", "updated (older digest)")],
+            ),
+            (
+                Outcome::RolledBack {
+                    changes: vec![change("A")],
+                    error: Error::Restart("x".into()),
+                    snapshots: (None, None),
+                },
+                vec![("A", "rolled back (34)")],
+            ),
+            (
+                Outcome::Failed {
+                    changes: Vec::new(),
+                    error: Error::Pull("x".into()),
+                    snapshot: None,
+                    failed_snapshot: None,
+                },
+                vec![("", "failed (33)")],
+            ),
+        ];
+        for (outcome, want) in cases {
+            let rows = Row::from_outcome(&service, &outcome);
+            assert_eq!(outcomes(&rows), want, "{outcome:?}");
+            if let Outcome::Updated { .. } = outcome {
+                assert!(rows.iter().all(|r| r.recreated == ["svc_app_2"]));
+            }
+        }
+    }
+
+    #[test]
+    fn an_unchanged_row_keeps_its_pin_and_says_nothing_changed() {
+        let row = Row::unchanged("svc", "APP", Some(OLD), "not in pins");
+        assert_eq!(
+            (row.old.as_deref(), row.new.as_deref()),
+            (Some(OLD), Some(OLD))
+        );
+        assert_eq!(
+            (row.change.as_str(), row.outcome.as_str()),
+            ("", "not in pins")
+        );
+        let json = serde_json::to_value(&row).unwrap();
+        assert!(
+            json.get("change").is_none() && json.get("recreated").is_none(),
+            "{json}"
+        );
+    }
+}
