@@ -309,4 +309,51 @@ mod tests {
         let line = std::fs::read_to_string(dir.path().join("state/history.jsonl")).unwrap();
         assert!(line.contains(r#""outcome":"rolled back""#), "{line}");
     }
+
+    #[test]
+    fn what_each_outcome_gives_up_on() {
+        let cases = [
+            (Outcome::Updated, None),
+            (Outcome::Failed, None),
+            (Outcome::HeldBack, None),
+            (Outcome::RolledBack, Some("new")),
+            (Outcome::PullFailed, Some("new")),
+            (Outcome::Rollback, Some("old")),
+        ];
+        for (outcome, want) in cases {
+            assert_eq!(
+                event(outcome, "old", "new").abandoned(),
+                want,
+                "{outcome:?}"
+            );
+            let json = serde_json::to_value(outcome).unwrap();
+            assert_eq!(json, outcome.as_str(), "the file says what the log says");
+        }
+    }
+
+    #[test]
+    fn an_event_of_a_change_carries_its_pins_and_snapshots() {
+        let pin =
+            "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+        let change = crate::pipeline::fixture::change("APP", Some("r.io/app:old"), pin);
+        let e = super::event(
+            "svc",
+            &change,
+            Outcome::RolledBack,
+            (Some(3), Some(4)),
+            Some("unhealthy".into()),
+        );
+        assert_eq!((e.service.as_str(), e.entry.as_str()), ("svc", "APP"));
+        assert_eq!(
+            (e.old.as_deref(), e.new.as_deref()),
+            (Some("r.io/app:old"), Some(pin))
+        );
+        assert_eq!((e.snapshot_before, e.snapshot_failed), (Some(3), Some(4)));
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&e.time).is_ok(),
+            "{}",
+            e.time
+        );
+        assert!(is_held(&[e], "svc", "APP", pin));
+    }
 }

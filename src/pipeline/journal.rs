@@ -315,4 +315,54 @@ mod tests {
         let unnamed = serde_json::to_string(&pending_example()).unwrap();
         assert!(!unnamed.contains("reached"), "{unnamed}");
     }
+
+    #[test]
+    fn written_once_the_env_holds_every_new_pin() {
+        let a = "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        let b = "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+        let (_root, _config, dir) = crate::pipeline::fixture::service(b);
+        let service = crate::pipeline::service::load(&dir).unwrap();
+        let change = |entry: &str, new: &str| PendingChange {
+            entry: entry.into(),
+            old: Some(a.into()),
+            new: new.into(),
+        };
+        let pending = |changes| Pending {
+            changes,
+            ..pending_example()
+        };
+        // (changes, written)
+        let cases = [
+            (vec![], true),
+            (vec![change("APP", b)], true),
+            (vec![change("APP", a)], false),
+            (vec![change("APP", b), change("DB", b)], false),
+        ];
+        for (changes, written) in cases {
+            let p = pending(changes);
+            assert_eq!(p.written(&service), written, "{:?}", p.changes);
+        }
+        // A pin that does not parse is left out of the changes to make.
+        let p = pending(vec![change("APP", b), change("DB", "not a pin")]);
+        let changes = p.to_changes();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (changes[0].entry.as_str(), changes[0].new.as_str()),
+            ("APP", b)
+        );
+        assert_eq!(changes[0].old.as_deref(), Some(a));
+    }
+
+    #[test]
+    fn a_service_name_with_a_slash_stays_inside_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(dir.path());
+        journal.put("a/b", &pending_example()).unwrap();
+        assert!(dir.path().join("pending/a_b.json").exists());
+        assert_eq!(journal.get("a/b"), Some(pending_example()));
+        journal.remove("a/b");
+        assert!(journal.get("a/b").is_none());
+        // Removing what is not there is no error.
+        journal.remove("none");
+    }
 }

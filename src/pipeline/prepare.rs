@@ -219,4 +219,28 @@ mod tests {
             "only the resolver, which is native"
         );
     }
+
+    #[test]
+    fn a_service_that_does_not_load_is_reported_and_the_others_go_on() {
+        let (root, config, dir) = crate::pipeline::fixture::service(
+            "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+        );
+        let bad = root.path().join("bad");
+        std::fs::create_dir(&bad).unwrap();
+        std::fs::write(bad.join("compose.yml"), "services: {}\n").unwrap();
+        std::fs::write(
+            bad.join(".env"),
+            "SERVICE_APP_IMAGE_UPDATE=sometimes\nSERVICE_APP_IMAGE_TAGGED=r.io/app:1\n",
+        )
+        .unwrap();
+        let dirs = crate::services::discover(&config).unwrap();
+        assert_eq!(dirs.len(), 2);
+        let mut codes = Vec::new();
+        let (loaded, failed) = load_services(&dirs, &mut codes);
+        let names: Vec<&str> = loaded.iter().map(|s| s.dir.name.as_str()).collect();
+        assert_eq!(names, [dir.name.as_str()]);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0, "bad");
+        assert_eq!(codes, [32]);
+    }
 }

@@ -268,4 +268,49 @@ mod tests {
         let err = super::changes(&svc, &res).unwrap_err();
         assert_eq!(err.to_string(), "a: 404 manifest unknown");
     }
+
+    #[test]
+    fn an_entry_left_unresolved_is_an_error_naming_its_tag() {
+        let svc = service("SERVICE_A_IMAGE_TAGGED=a\n");
+        let err = changes(&svc, &Resolutions::new()).unwrap_err();
+        assert_eq!(err.to_string(), "a: was not resolved");
+        assert_eq!(err.exit_code(), 30);
+    }
+
+    #[test]
+    fn a_change_with_a_tag_move_rewrites_both_lines() {
+        let svc = service(&format!(
+            "SERVICE_A_IMAGE_TAGGED=r.io/a:1.2.3\nSERVICE_A_IMAGE_HASHED=r.io/a@{A}\n"
+        ));
+        let change = Change {
+            entry: "A".into(),
+            old: Some(format!("r.io/a@{A}")),
+            new: Pin::parse(&format!("r.io/a@{B}")).unwrap(),
+            retag: Some(crate::formats::image::retag::Retag {
+                from: "1.2.3".into(),
+                to: "1.2.5".into(),
+                reference: "r.io/a:1.2.5".into(),
+            }),
+            older: None,
+        };
+        assert_eq!(
+            apply(&svc, std::slice::from_ref(&change)).render(),
+            format!("SERVICE_A_IMAGE_TAGGED=r.io/a:1.2.5\nSERVICE_A_IMAGE_HASHED=r.io/a@{B}\n")
+        );
+        assert_eq!(
+            describe(&[change]),
+            format!("cipug update A: {A} -> {B}"),
+            "the old pin's digest"
+        );
+    }
+
+    #[test]
+    fn an_env_file_bigger_than_the_limit_is_not_read() {
+        let (_root, _config, dir) = crate::pipeline::fixture::service("r.io/a@sha256:1");
+        let big = vec![b'#'; ENV_FILE_LIMIT as usize + 1];
+        std::fs::write(&dir.env_file, big).unwrap();
+        let err = load(&dir).unwrap_err();
+        assert_eq!(err.exit_code(), 32);
+        assert!(err.to_string().contains("not read"), "{err}");
+    }
 }

@@ -279,3 +279,72 @@ fn undo_before_swap(runner: &dyn Runner, done: &[Step], all: &[Step]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::recording::Recording;
+
+    fn words(steps: &[Step]) -> Vec<String> {
+        steps.iter().map(Step::to_string).collect()
+    }
+
+    #[test]
+    fn a_snapper_config_name_keeps_only_what_snapper_takes() {
+        let cases = [
+            ("app", "app"),
+            ("my-app_2.0", "my-app_2.0"),
+            ("my app", "my_app"),
+            ("café+db", "caf__db"),
+        ];
+        for (folder, want) in cases {
+            assert_eq!(config_name(folder), want, "{folder}");
+        }
+    }
+
+    #[test]
+    fn the_steps_stop_and_start_only_a_running_service_and_swap_in_this_order() {
+        let (_root, config, dir) = crate::pipeline::fixture::service("r.io/app@sha256:1");
+        let idle = words(&plan(&config, &dir, false).unwrap());
+        assert_eq!(idle.len(), 5, "{idle:#?}");
+        assert!(idle[0].starts_with("btrfs subvolume create "), "{idle:#?}");
+        assert!(idle[1].starts_with("cp -a '--reflink=always'"), "{idle:#?}");
+        assert!(
+            idle[2].contains(".cipug-adopt-backup"),
+            "the old folder kept: {idle:#?}"
+        );
+        assert!(idle[3].starts_with("mv ") && idle[3].contains(".svc.cipug-new"));
+        assert!(idle[4].contains("create-config"), "{idle:#?}");
+        let running = words(&plan(&config, &dir, true).unwrap());
+        assert_eq!(running.len(), 7);
+        assert_eq!(
+            &running[1..6],
+            &idle[..],
+            "the same steps between stop and start"
+        );
+        // What an earlier try left is not overwritten.
+        let fresh = dir.path.parent().unwrap().join(".svc.cipug-new");
+        std::fs::create_dir(&fresh).unwrap();
+        let e = plan(&config, &dir, false).unwrap_err();
+        assert!(e.to_string().contains("remove it first"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_copy_deletes_the_new_subvolume_and_starts_the_service_again() {
+        let (_root, config, dir) = crate::pipeline::fixture::service("r.io/app@sha256:1");
+        let steps = plan(&config, &dir, true).unwrap();
+        let runner = Recording::new();
+        // The stop and the create ran; the copy failed.
+        undo_before_swap(&runner, &steps[..2], &steps);
+        let calls = runner.calls();
+        assert_eq!(calls.len(), 2, "{calls:#?}");
+        assert!(
+            calls[0].starts_with("btrfs subvolume delete "),
+            "{calls:#?}"
+        );
+        assert!(
+            words(&steps[6..])[0].starts_with(&calls[1]) && calls[1].ends_with("up -d"),
+            "the plan's start: {calls:#?}"
+        );
+    }
+}

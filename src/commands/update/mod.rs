@@ -30,7 +30,7 @@ use crate::pipeline::record::record;
 use crate::pipeline::record::summary::Row;
 use crate::pipeline::record::what_changed;
 use crate::pipeline::select::first_seen::FirstSeen;
-use crate::pipeline::select::{prepare, Features, Prepared, Selection};
+use crate::pipeline::select::{prepare, Features, Inputs, Prepared, Selection};
 use crate::pipeline::service::{Change, Outcome, Service};
 use crate::services;
 
@@ -111,19 +111,19 @@ fn update(
         moves: &moves,
         now: crate::pipeline::prepare::now(),
     };
-    let prepared = prepare(
-        &loaded,
-        &resolutions,
-        (&journal, &past, &notifier),
-        (&features, &mut seen),
-        Selection {
+    let inputs = Inputs {
+        resolutions: &resolutions,
+        journal: &journal,
+        past: &past,
+        features: &features,
+        options: Selection {
             dry_run: options.dry_run,
             retry_failed: options.retry_failed,
             rollout: pins.is_some(),
             ignore_windows: options.ignore_windows,
         },
-        (&mut tally.codes, &mut tally.rows, &mut tally.events),
-    );
+    };
+    let prepared = select(&loaded, &inputs, (&notifier, &mut seen), &mut tally);
     let work = by_index(&loaded, prepared);
     let detected = detect_for_restarts(config, runner, (flavour, &work), &mut loaded)?;
     let config = detected.as_ref().unwrap_or(config);
@@ -132,7 +132,7 @@ fn update(
     let (graph, work) = in_dependency_order(config, runner, &all_loaded, &loaded, work);
     let prepared: Vec<Prepared<'_>> = work
         .into_iter()
-        .filter_map(|(i, changes, resume, held)| Some((loaded.get(i)?, changes, resume, held)))
+        .filter_map(|w| loaded.get(w.service).map(|s| w.with_service(s)))
         .collect();
     let mut updater = Updater::new(config, runner, &journal).knowing(&graph);
     if options.dry_run {
@@ -156,6 +156,22 @@ fn update(
     let entries = metrics::from_update(&tally.rows, &all_loaded, &newer);
     metrics::record(config, &dirs, entries, crate::error::combine(&tally.codes));
     tally.result(options)
+}
+
+/// Each service's work as the selection found it; what lasts of the selection (its
+/// notifications, journal entries dropped, history events, rows and codes) recorded first.
+fn select<'s>(
+    loaded: &'s [Service],
+    inputs: &Inputs<'_, '_>,
+    (notifier, seen): (&Notifier<'_>, &mut FirstSeen),
+    tally: &mut Tally,
+) -> Vec<Prepared<'s>> {
+    let selected = prepare(loaded, inputs, seen);
+    let recorded = crate::pipeline::record::selection(&selected, inputs, notifier, seen);
+    tally.codes.extend(recorded.codes);
+    tally.rows.extend(recorded.rows);
+    tally.events.extend(recorded.events);
+    crate::pipeline::select::work(selected)
 }
 
 /// The history so far; empty (with a warning) when it cannot be read.
@@ -215,7 +231,13 @@ fn update_all(
     let slots = GateSlots::default();
     std::thread::scope(|scope| {
         let mut steps = Vec::new();
-        for (service, changes, resume, held) in prepared {
+        for Prepared {
+            service,
+            changes,
+            resume,
+            held,
+        } in prepared
+        {
             let step = match apply(updater, context, checks, service, changes, resume) {
                 Step::Done(outcome) => Waiting::Done(outcome),
                 Step::Started(started) if has_dependents(context, service) => {

@@ -10,13 +10,12 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::formats::image::retag::Retag;
 use crate::pipeline::apply::Updater;
-use crate::pipeline::journal::Pending;
 use crate::pipeline::prepare::{resolve_services, Registries};
 use crate::pipeline::project::dependents::Graph;
 use crate::pipeline::record::summary::Row;
 use crate::pipeline::select::newer::{self, NewerTags};
 use crate::pipeline::select::tag_update;
-use crate::pipeline::select::Prepared;
+use crate::pipeline::select::{Prepared, Work};
 use crate::pipeline::service::{Change, Service};
 use crate::resolve::Resolutions;
 
@@ -39,9 +38,7 @@ pub(super) fn in_dependency_order(
     loaded: &[Service],
     mut work: Vec<Indexed>,
 ) -> (Graph, Vec<Indexed>) {
-    let restarts = work
-        .iter()
-        .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
+    let restarts = work.iter().any(Work::restarts);
     if !restarts {
         return (Graph::default(), work);
     }
@@ -57,7 +54,7 @@ pub(super) fn in_dependency_order(
             .and_then(|s| order.iter().position(|n| *n == s.dir.name))
             .unwrap_or(usize::MAX)
     };
-    work.sort_by_key(|(i, ..)| rank(*i));
+    work.sort_by_key(|w| rank(w.service));
     (graph, work)
 }
 
@@ -96,15 +93,15 @@ pub(super) fn targets(
 
 /// A service's preparation by the index of the service in `loaded`, so that `loaded` can be
 /// changed after it.
-pub(super) type Indexed = (usize, Vec<Change>, Option<Pending>, Vec<Change>);
+pub(super) type Indexed = Work<usize>;
 
 /// `prepared` by the index of each service in `loaded`.
 pub(super) fn by_index(loaded: &[Service], prepared: Vec<Prepared<'_>>) -> Vec<Indexed> {
     prepared
         .into_iter()
-        .filter_map(|(service, changes, resume, held)| {
-            let i = loaded.iter().position(|s| std::ptr::eq(s, service))?;
-            Some((i, changes, resume, held))
+        .filter_map(|work| {
+            let i = loaded.iter().position(|s| std::ptr::eq(s, work.service))?;
+            Some(work.with_service(i))
         })
         .collect()
 }
@@ -118,9 +115,7 @@ pub(super) fn detect_for_restarts(
     (flavour, work): (Flavour, &[Indexed]),
     loaded: &mut [Service],
 ) -> Result<Option<Config>> {
-    let restarts = work
-        .iter()
-        .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
+    let restarts = work.iter().any(Work::restarts);
     if flavour == Flavour::Known || !restarts {
         return Ok(None);
     }
@@ -162,7 +157,10 @@ pub(super) fn print_plans(
     out: &mut dyn Write,
 ) -> Result<()> {
     let outside = crate::pipeline::checks::outside_snapshots(config, prepared);
-    for (service, changes, _, _) in prepared {
+    for Work {
+        service, changes, ..
+    } in prepared
+    {
         let refused = outside.get(&service.dir.name).map(String::as_str);
         let after = graph.lines_of(&service.dir.name);
         print_plan(updater, (service, changes), (refused, after), out)?;

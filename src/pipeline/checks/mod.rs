@@ -33,9 +33,7 @@ pub struct Checks {
 impl Checks {
     /// Checks the compose tool and pulls every new pin, when any service has work.
     pub fn run(config: &Config, runner: &dyn Runner, prepared: &[Prepared<'_>]) -> Checks {
-        let has_work = prepared
-            .iter()
-            .any(|(_, changes, resume, _)| !changes.is_empty() || resume.is_some());
+        let has_work = prepared.iter().any(Prepared::restarts);
         if !has_work {
             return Checks::default();
         }
@@ -57,11 +55,11 @@ impl Checks {
             // A service refused for where its env file lies pulls nothing.
             let pins: Vec<String> = prepared
                 .iter()
-                .filter(|(service, ..)| {
-                    !outside.contains_key(&service.dir.name)
-                        && !not_ready.contains_key(&service.dir.name)
+                .filter(|work| {
+                    !outside.contains_key(&work.service.dir.name)
+                        && !not_ready.contains_key(&work.service.dir.name)
                 })
-                .flat_map(|(_, changes, resume, _)| new_pins(changes, resume.as_ref()))
+                .flat_map(|work| new_pins(&work.changes, work.resume.as_ref()))
                 .collect();
             pull::pull_all(config, runner, &pins)
         } else {
@@ -86,9 +84,9 @@ pub fn outside_snapshots(config: &Config, prepared: &[Prepared<'_>]) -> BTreeMap
     }
     prepared
         .iter()
-        .filter(|(_, changes, resume, _)| !changes.is_empty() && resume.is_none())
-        .filter_map(|(service, ..)| {
-            let dir = &service.dir;
+        .filter(|work| !work.changes.is_empty() && work.resume.is_none())
+        .filter_map(|work| {
+            let dir = &work.service.dir;
             crate::files::env_place::outside_snapshots(&dir.path, &dir.env_file)
                 .map(|why| (dir.name.clone(), why))
         })
@@ -215,10 +213,16 @@ mod tests {
         config.service_snapshot = false;
         let service = crate::pipeline::service::load(&dir).unwrap();
         let runner = Recording::new();
-        let idle = vec![(&service, Vec::new(), None, Vec::new())];
+        let work = |changes| Prepared {
+            service: &service,
+            changes,
+            resume: None,
+            held: Vec::new(),
+        };
+        let idle = vec![work(Vec::new())];
         let checks = Checks::run(&config, &runner, &idle);
         assert!(checks.pulls.is_empty() && runner.calls().is_empty());
-        let busy = vec![(&service, vec![change()], None, Vec::new())];
+        let busy = vec![work(vec![change()])];
         let checks = Checks::run(&config, &runner, &busy);
         assert!(matches!(checks.pulls.get(NEW), Some(Ok(()))));
         assert!(

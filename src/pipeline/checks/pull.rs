@@ -120,4 +120,29 @@ mod tests {
             "{other}"
         );
     }
+
+    #[test]
+    fn each_distinct_pin_is_pulled_once_and_a_failure_is_its_own() {
+        use crate::adapters::recording::Recording;
+        let (_root, mut config, _dir) = crate::pipeline::fixture::service("r.io/a@sha256:1");
+        config.pull_jobs = 2;
+        let runner = Recording::new().fail("r.io/b@", "Error: manifest unknown");
+        let pins = ["r.io/a@sha256:1", "r.io/b@sha256:2", "r.io/a@sha256:1"].map(String::from);
+        let results = pull_all(&config, &runner, &pins);
+        assert_eq!(results.len(), 2);
+        assert!(matches!(results.get("r.io/a@sha256:1"), Some(Ok(()))));
+        let failed = results
+            .get("r.io/b@sha256:2")
+            .unwrap()
+            .as_ref()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            failed.starts_with("r.io/b@sha256:2: pull failed: "),
+            "{failed}"
+        );
+        assert_eq!(runner.count(" pull "), 2, "{:#?}", runner.calls());
+        assert!(pull_all(&config, &runner, &[]).is_empty());
+        assert_eq!(runner.calls().len(), 2, "nothing to pull runs nothing");
+    }
 }

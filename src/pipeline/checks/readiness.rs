@@ -23,9 +23,9 @@ pub fn not_ready(
     }
     prepared
         .iter()
-        .filter(|(_, changes, resume, _)| !changes.is_empty() && resume.is_none())
-        .filter_map(|(service, changes, ..)| {
-            let dir = &service.dir;
+        .filter(|work| !work.changes.is_empty() && work.resume.is_none())
+        .filter_map(|work| {
+            let (dir, changes) = (&work.service.dir, &work.changes);
             let containers = match container::list(config, runner, &dir.project) {
                 Ok(containers) => containers,
                 Err(e) => {

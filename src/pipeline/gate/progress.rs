@@ -43,3 +43,31 @@ impl<'n> Progress<'n> {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_says_nothing_off_a_terminal_and_once_in_a_while_on_one() {
+        let waiting = ["svc_app_1 (starting)".to_owned()];
+        let mut off = Progress::new("svc", Duration::from_secs(60));
+        off.on = false;
+        off.say(&waiting);
+        assert!(off.said.is_none(), "off a terminal nothing is said");
+        let mut on = Progress {
+            on: true,
+            ..Progress::new("svc", Duration::from_secs(60))
+        };
+        on.say(&waiting);
+        let first = on.said.expect("said once");
+        on.say(&waiting);
+        assert_eq!(on.said, Some(first), "not again within {SAY_EVERY:?}");
+        on.said = Some(Instant::now() - SAY_EVERY);
+        on.say(&waiting);
+        assert!(
+            on.said.is_some_and(|t| t > first),
+            "again after {SAY_EVERY:?}"
+        );
+    }
+}

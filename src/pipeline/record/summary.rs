@@ -1,6 +1,10 @@
-//! One row of a run's summary per entry: what happened to it, built from the outcomes.
+//! One row of a run's summary per entry: what happened to it, built from the selection and
+//! the outcomes.
+
+use chrono::{DateTime, Local};
 
 use crate::error::Error;
+use crate::pipeline::select::Selected;
 use crate::pipeline::service::{Change, Outcome, Service};
 
 /// One line of the run summary.
@@ -150,7 +154,191 @@ impl Row {
     }
 }
 
+/// The rows of what the selection left of a service before its update, in this order: its
+/// failure, or its notify-only digests (`available`), the changes waiting for their
+/// cool-down, those held back after an earlier failure, and those waiting for the update
+/// window. What it tries gets its rows from its outcome.
+pub fn of_selection(selected: &Selected<'_>, now: f64) -> Vec<Row> {
+    let name = &selected.service.dir.name;
+    if let Some(error) = &selected.failed {
+        return vec![Row::failed(name, "", error)];
+    }
+    let mut rows = available(name, &selected.available);
+    rows.extend(selected.waiting.iter().map(|w| Row::waiting(name, w, now)));
+    rows.extend(
+        selected
+            .held_back
+            .iter()
+            .map(|c| Row::change(name, c, "held back")),
+    );
+    if let Some(closed) = &selected.window {
+        rows.extend(window(name, &closed.changes, &closed.opens));
+    }
+    rows
+}
+
+/// A row `available` for each new digest of an entry set to notify only.
+pub fn available(service: &str, changes: &[Change]) -> Vec<Row> {
+    changes
+        .iter()
+        .map(|c| Row::change(service, c, "available"))
+        .collect()
+}
+
+/// A row for each change of `service` that waits for its window, opening at `opens`:
+/// `waiting for window (opens Sat 01:00)`, with `window_opens`.
+pub fn window(service: &str, changes: &[Change], opens: &DateTime<Local>) -> Vec<Row> {
+    let label = crate::pipeline::select::window::label(opens);
+    let time = opens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    changes
+        .iter()
+        .map(|change| Row {
+            window_opens: Some(time.clone()),
+            ..Row::change(service, change, &label)
+        })
+        .collect()
+}
+
 /// A pin shortened to its digest's first 12 hex digits.
 pub fn short(pin: Option<&str>) -> String {
     crate::formats::image::reference::short_pin(pin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::service::Older;
+    use chrono::TimeZone;
+
+    const OLD: &str =
+        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str =
+        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn change(entry: &str) -> Change {
+        crate::pipeline::fixture::change(entry, Some(OLD), NEW)
+    }
+
+    fn service() -> (tempfile::TempDir, Service) {
+        let (root, _config, dir) = crate::pipeline::fixture::service(OLD);
+        (root, crate::pipeline::service::load(&dir).unwrap())
+    }
+
+    fn outcomes(rows: &[Row]) -> Vec<(&str, &str)> {
+        rows.iter()
+            .map(|r| (r.entry.as_str(), r.outcome.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn the_rows_of_a_selection_in_their_order() {
+        let (_root, service) = service();
+        let opens = Local.with_ymd_and_hms(2026, 5, 2, 1, 0, 0).unwrap();
+        let now = 1_000_000.0;
+        let selected = Selected {
+            service: &service,
+            changes: vec![change("TRIED")],
+            resume: None,
+            dropped: false,
+            available: vec![change("N")],
+            failed: None,
+            held_back: vec![change("H")],
+            waiting: vec![crate::pipeline::select::cooldown::Waiting {
+                change: change("W"),
+                adopt_after: now + 5.0 * 3600.0,
+            }],
+            window: Some(crate::pipeline::select::Closed {
+                opens,
+                changes: vec![change("O")],
+            }),
+        };
+        let rows = of_selection(&selected, now);
+        assert_eq!(
+            outcomes(&rows),
+            [
+                ("N", "available"),
+                ("W", "waiting (5 h left)"),
+                ("H", "held back"),
+                ("O", "waiting for window (opens Sat 01:00)")
+            ],
+            "the change tried gets its row from its outcome"
+        );
+        assert!(rows[1].adopt_after.is_some());
+        assert_eq!(
+            rows[3].window_opens,
+            Some(opens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        );
+        assert_eq!(rows[2].change, "sha256:111111111111 -> sha256:222222222222");
+        let failed = Selected {
+            failed: Some(Error::Env("bad".into())),
+            ..selected
+        };
+        assert_eq!(outcomes(&of_selection(&failed, now)), [("", "failed (32)")]);
+    }
+
+    #[test]
+    fn the_rows_of_each_outcome() {
+        let (_root, service) = service();
+        let older = Change {
+            older: Some(Older {
+                seen_ago: 3600,
+                newest: NEW.into(),
+                newest_ago: 60,
+            }),
+            ..change("B")
+        };
+        let cases: Vec<(Outcome, Vec<(&str, &str)>)> = vec![
+            (Outcome::Current, vec![("APP", "current")]),
+            (
+                Outcome::Updated {
+                    changes: vec![change("A"), older],
+                    snapshot: None,
+                    recreated: vec!["svc_app_2".into()],
+                },
+                vec![("A", "updated"), ("B", "updated (older digest)")],
+            ),
+            (
+                Outcome::RolledBack {
+                    changes: vec![change("A")],
+                    error: Error::Restart("x".into()),
+                    snapshots: (None, None),
+                },
+                vec![("A", "rolled back (34)")],
+            ),
+            (
+                Outcome::Failed {
+                    changes: Vec::new(),
+                    error: Error::Pull("x".into()),
+                    snapshot: None,
+                    failed_snapshot: None,
+                },
+                vec![("", "failed (33)")],
+            ),
+        ];
+        for (outcome, want) in cases {
+            let rows = Row::from_outcome(&service, &outcome);
+            assert_eq!(outcomes(&rows), want, "{outcome:?}");
+            if let Outcome::Updated { .. } = outcome {
+                assert!(rows.iter().all(|r| r.recreated == ["svc_app_2"]));
+            }
+        }
+    }
+
+    #[test]
+    fn an_unchanged_row_keeps_its_pin_and_says_nothing_changed() {
+        let row = Row::unchanged("svc", "APP", Some(OLD), "not in pins");
+        assert_eq!(
+            (row.old.as_deref(), row.new.as_deref()),
+            (Some(OLD), Some(OLD))
+        );
+        assert_eq!(
+            (row.change.as_str(), row.outcome.as_str()),
+            ("", "not in pins")
+        );
+        let json = serde_json::to_value(&row).unwrap();
+        assert!(
+            json.get("change").is_none() && json.get("recreated").is_none(),
+            "{json}"
+        );
+    }
 }

@@ -191,4 +191,52 @@ mod tests {
             assert_eq!(label_parts(&Images { old, new }), want);
         }
     }
+
+    #[test]
+    fn a_message_joins_the_error_and_the_note() {
+        let cases = [
+            (None, "", None),
+            (Some(""), "", None),
+            (None, "1.0 -> 1.1", Some("1.0 -> 1.1")),
+            (Some("unhealthy"), "", Some("unhealthy")),
+            (
+                Some("unhealthy"),
+                "1.0 -> 1.1",
+                Some("unhealthy; 1.0 -> 1.1"),
+            ),
+        ];
+        for (error, note, want) in cases {
+            assert_eq!(message(error, note).as_deref(), want, "{error:?} {note:?}");
+        }
+    }
+
+    #[test]
+    fn the_note_names_the_tag_move_and_newer_versions_but_the_one_moved_to() {
+        let pin =
+            "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+        let mut change = crate::pipeline::fixture::change("APP", None, pin);
+        let newer = Newer {
+            patch: Some("1.2.5".into()),
+            minor: Some("1.3.0".into()),
+            major: None,
+        };
+        assert_eq!(note(&change, None, None), "");
+        assert_eq!(
+            note(&change, Some(&newer), None),
+            format!("newer: {}", newer.describe())
+        );
+        change.retag = Some(crate::formats::image::retag::Retag {
+            from: "1.2.3".into(),
+            to: "1.2.5".into(),
+            reference: "r.io/app:1.2.5".into(),
+        });
+        let text = note(&change, Some(&newer), None);
+        assert_eq!(text, "tag 1.2.3 -> 1.2.5, newer: minor 1.3.0");
+        let mut rows = vec![Row::change("svc", &change, "updated")];
+        let before = rows[0].change.clone();
+        annotate(&mut rows, "other", &[("APP".into(), "x".into())]);
+        assert_eq!(rows[0].change, before, "another service's note");
+        annotate(&mut rows, "svc", &[("APP".into(), "x".into())]);
+        assert_eq!(rows[0].change, format!("{before}, x"));
+    }
 }

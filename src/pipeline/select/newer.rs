@@ -119,3 +119,58 @@ pub fn announce(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::recording::Recording;
+
+    #[test]
+    fn only_a_version_tag_has_newer_versions() {
+        let cases = [
+            ("r.io/app:1.2.3", true),
+            ("r.io/app:v2", true),
+            ("r.io/app:latest", false),
+            (
+                "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+                false,
+            ),
+            ("not a reference at all!", false),
+        ];
+        for (reference, version) in cases {
+            assert_eq!(version_of(reference).is_some(), version, "{reference}");
+        }
+    }
+
+    #[test]
+    fn a_newer_version_is_announced_once_per_repository() {
+        let (_root, mut config, dir) = crate::pipeline::fixture::service(
+            "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+        );
+        config.notify_command = Some(vec!["notify-me".into()]);
+        let service = crate::pipeline::service::load(&dir).unwrap();
+        let mut seen = crate::pipeline::select::first_seen::FirstSeen::load(&config.state_dir);
+        let newer_tags = |patch: Option<&str>| {
+            let newer = Newer {
+                patch: patch.map(str::to_owned),
+                minor: None,
+                major: None,
+            };
+            NewerTags::from([("r.io/app:1".to_owned(), newer)])
+        };
+        // (newer patch tag, notifications after it)
+        let cases = [
+            (None, 0),
+            (Some("1.0.1"), 1),
+            (Some("1.0.1"), 1),
+            (Some("1.0.2"), 2),
+        ];
+        let runner = Recording::new();
+        let notifier = crate::adapters::notify::Notifier::new(&config, &runner);
+        for (patch, sent) in cases {
+            announce(&service, &newer_tags(patch), &mut seen, 0.0, &notifier);
+            notifier.flush();
+            assert_eq!(runner.count("notify-me"), sent, "{patch:?}");
+        }
+    }
+}

@@ -3,9 +3,8 @@
 //! reports and notifies a new digest but never pins or restarts; `off` leaves the entry
 //! alone (not resolved, not reported).
 
-use crate::adapters::notify::{Notification, Notifier};
+use crate::adapters::notify::Notification;
 use crate::error::{Error, Result};
-use crate::pipeline::record::summary::Row;
 use crate::pipeline::service::{Change, Service};
 
 /// What to do when an entry's digest moved.
@@ -75,11 +74,10 @@ pub fn split(service: &Service, changes: Vec<Change>) -> Result<(Vec<Change>, Ve
     Ok((apply, report))
 }
 
-/// Reports new digests of `notify` entries: a warning, a summary row `available`, and a
-/// notification (outcome `available`) unless `notifier` is `None` (dry run). Sent on every run
-/// while the tag points elsewhere than the pin.
-pub fn report(service: &str, available: &[Change], notifier: Option<&Notifier>) -> Vec<Row> {
-    let mut rows = Vec::new();
+/// Logs the new digests of `notify` entries of `service`, a warning each; reported on every
+/// run while the tag points elsewhere than the pin (their rows:
+/// [`crate::pipeline::record::summary::available`], their notifications: [`notification`]).
+pub fn log_available(service: &str, available: &[Change]) {
     for change in available {
         log::warn!(
             "{service}: {} has a new digest {} ({}=notify: not updated)",
@@ -87,19 +85,19 @@ pub fn report(service: &str, available: &[Change], notifier: Option<&Notifier>) 
             change.new,
             key(&change.entry)
         );
-        rows.push(Row::change(service, change, "available"));
-        if let Some(notifier) = notifier {
-            notifier.send(&Notification::new(
-                service,
-                &change.entry,
-                change.old.as_deref(),
-                Some(change.new.as_str()),
-                "available",
-                "",
-            ));
-        }
     }
-    rows
+}
+
+/// The notification of a new digest of a `notify` entry (outcome `available`).
+pub fn notification(service: &str, change: &Change) -> Notification {
+    Notification::new(
+        service,
+        &change.entry,
+        change.old.as_deref(),
+        Some(change.new.as_str()),
+        "available",
+        "",
+    )
 }
 
 #[cfg(test)]
@@ -165,7 +163,7 @@ mod tests {
         let (apply, report_only) = split(&s, vec![change("APP"), change("WEB")]).unwrap();
         assert_eq!(apply, [change("WEB")]);
         assert_eq!(report_only, [change("APP")]);
-        let rows = report("svc", &report_only, None);
+        let rows = crate::pipeline::record::summary::available("svc", &report_only);
         assert_eq!(rows.len(), 1);
         assert_eq!(
             (rows[0].entry.as_str(), rows[0].outcome.as_str()),

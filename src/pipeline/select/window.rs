@@ -7,7 +7,6 @@ use chrono::{DateTime, Local, TimeZone};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::formats::update_window::{State, Windows};
-use crate::pipeline::record::summary::Row;
 use crate::pipeline::service::{Change, Service};
 
 /// The `.env` key of a service's own windows; an empty value means any time.
@@ -52,23 +51,18 @@ where
     format!("waiting for window (opens {})", opens.format("%a %H:%M"))
 }
 
-/// Reports the `changes` of `name` that wait for its window, opening at `opens`: logged once
-/// and a row each with `window_opens`.
-pub fn report(name: &str, changes: &[Change], opens: &DateTime<Local>, rows: &mut Vec<Row>) {
+/// Logs the `changes` of `name` that wait for its window, opening at `opens` (their rows:
+/// [`crate::pipeline::record::summary::of_selection`]).
+pub fn report(name: &str, changes: &[Change], opens: &DateTime<Local>) {
     if changes.is_empty() {
         return;
     }
-    let label = label(opens);
     let entries: Vec<&str> = changes.iter().map(|c| c.entry.as_str()).collect();
     log::info!(
-        "{name}: {label}; {} left as it is (--now updates it)",
+        "{name}: {}; {} left as it is (--now updates it)",
+        label(opens),
         entries.join(", ")
     );
-    let time = opens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    rows.extend(changes.iter().map(|change| Row {
-        window_opens: Some(time.clone()),
-        ..Row::change(name, change, &label)
-    }));
 }
 
 #[cfg(test)]
@@ -81,5 +75,45 @@ mod tests {
         let zone = FixedOffset::east_opt(3600).unwrap();
         let opens = zone.with_ymd_and_hms(2026, 5, 2, 1, 0, 0).unwrap();
         assert_eq!(label(&opens), "waiting for window (opens Sat 01:00)");
+    }
+
+    /// The fixture service with `lines` added to its `.env`, and its settings.
+    fn service(lines: &str) -> (tempfile::TempDir, Config, Service) {
+        let (root, config, dir) = crate::pipeline::fixture::service(
+            "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+        );
+        let text = std::fs::read_to_string(&dir.env_file).unwrap();
+        std::fs::write(&dir.env_file, format!("{text}{lines}")).unwrap();
+        let service = crate::pipeline::service::load(&dir).unwrap();
+        (root, config, service)
+    }
+
+    /// 2026-05-06 12:00 UTC, a Wednesday in every time zone.
+    const WEDNESDAY: f64 = 1_778_068_800.0;
+
+    #[test]
+    fn the_env_file_window_comes_before_the_setting() {
+        let (_root, mut config, plain) = service("");
+        assert_eq!(opens(&config, &plain, WEDNESDAY).unwrap(), None, "any time");
+        config.update_window = Windows::parse("Sat 01:00-02:00").unwrap();
+        let opens_at = opens(&config, &plain, WEDNESDAY).unwrap().unwrap();
+        assert_eq!(opens_at.format("%a %H:%M").to_string(), "Sat 01:00");
+        // An empty UPDATE_WINDOW in the `.env` means any time, whatever the setting says.
+        let (_root, _, own) = service("UPDATE_WINDOW=\n");
+        assert_eq!(opens(&config, &own, WEDNESDAY).unwrap(), None);
+        let (_root, _, own) = service("UPDATE_WINDOW=Wed,Thu 00:00-23:59\n");
+        assert_eq!(
+            opens(&config, &own, WEDNESDAY).unwrap(),
+            None,
+            "open on Wednesday"
+        );
+    }
+
+    #[test]
+    fn a_bad_window_names_the_file_and_line() {
+        let (_root, config, bad) = service("UPDATE_WINDOW=Someday 01:00-02:00\n");
+        let e = opens(&config, &bad, WEDNESDAY).unwrap_err();
+        assert_eq!(e.exit_code(), 32);
+        assert!(e.to_string().contains(".env:3: UPDATE_WINDOW: "), "{e}");
     }
 }

@@ -208,4 +208,119 @@ mod tests {
             (RollbackStep::Restoring, Some(7), Some(3))
         );
     }
+
+    /// The tools answering a rollback that goes well (as in `pipeline::undo::rollback`'s tests):
+    /// snapper knows the folder, no container is left after the stop, one runs after the
+    /// start.
+    fn tools(dir: &crate::services::ServiceDir) -> crate::adapters::recording::Recording {
+        let running = serde_json::json!([{
+            "Id": "c1", "Name": "svc_app_1", "Image": "sha256:1", "RestartCount": 0,
+            "State": {"Status": "running", "StartedAt": "t0", "ExitCode": 0},
+            "Config": {"Labels": {"com.docker.compose.service": "app"}}
+        }]);
+        let configs = serde_json::json!({"configs": [{"config": "svc", "subvolume": dir.path}]});
+        crate::adapters::recording::Recording::new()
+            .answer("list-configs", &configs.to_string())
+            .answer(" create ", "7\n")
+            .answer("ps -a", "")
+            .answer("ps -a", "c1\n")
+            .answer("container inspect", &running.to_string())
+    }
+
+    const NEW: &str =
+        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    #[test]
+    fn an_interrupted_rollback_is_finished_from_each_journalled_step() {
+        use RollbackStep::*;
+        // (the step journalled, the failed state's snapshot, takes a snapshot of it, runs
+        // undochange, the failed state's snapshot after)
+        let cases = [
+            (Started, None, true, true, Some(7)),
+            (Started, Some(5), false, true, Some(5)),
+            (Restoring, Some(5), false, true, Some(5)),
+            (Restored, Some(5), false, false, Some(5)),
+        ];
+        for (step, state, takes, restores, kept) in cases {
+            let (_root, config, dir) = crate::pipeline::fixture::service(NEW);
+            let service = crate::pipeline::service::load(&dir).unwrap();
+            let runner = tools(&dir);
+            let journal = Journal::new(&config.state_dir);
+            let progress = RollingBack {
+                to_snapshot: Some(3),
+                pins: Vec::new(),
+                state_snapshot: state,
+                step,
+                why: "health gate: app exited".into(),
+            };
+            let pending = Pending {
+                snapshot_before: Some(3),
+                changes: Vec::new(),
+                rollback: Some(progress.clone()),
+                stopped: None,
+                reached: None,
+            };
+            journal.put("svc", &pending).unwrap();
+            let rolling = Rolling {
+                config: &config,
+                runner: &runner,
+                journal: &journal,
+            };
+            let mut snapper = Snapper::new(&runner);
+            let outcome = finish(&rolling, &mut snapper, &service, &pending, &progress);
+            let calls = runner.calls();
+            let Outcome::RolledBack {
+                snapshots, error, ..
+            } = outcome
+            else {
+                panic!("{step:?}: {outcome:?}\n{calls:#?}");
+            };
+            assert_eq!(snapshots, (Some(3), kept), "{step:?}");
+            assert!(error.to_string().contains("rollback interrupted, finished"));
+            let ran = |w: &str| calls.iter().any(|c| c.contains(w));
+            assert_eq!(ran(" create "), takes, "{step:?}: {calls:#?}");
+            assert_eq!(ran("undochange 3..0"), restores, "{step:?}: {calls:#?}");
+            assert!(ran("up -d"), "{step:?}: {calls:#?}");
+            let left = journal.get("svc").and_then(|p| p.rollback).map(|r| r.step);
+            assert_eq!(left, Some(Restored), "{step:?}: the last step journalled");
+        }
+    }
+
+    #[test]
+    fn without_a_snapshot_a_failed_update_writes_the_old_pins_back() {
+        let old =
+            "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        let (_root, mut config, dir) = crate::pipeline::fixture::service(NEW);
+        config.service_snapshot = false;
+        let service = crate::pipeline::service::load(&dir).unwrap();
+        // The restored pin's image is the one that runs.
+        let runner = tools(&dir).answer("image inspect", "sha256:1\n");
+        let journal = Journal::new(&config.state_dir);
+        let update = Pending {
+            snapshot_before: None,
+            changes: vec![crate::pipeline::journal::PendingChange {
+                entry: "APP".into(),
+                old: Some(old.into()),
+                new: NEW.into(),
+            }],
+            rollback: None,
+            stopped: None,
+            reached: None,
+        };
+        let rolling = Rolling {
+            config: &config,
+            runner: &runner,
+            journal: &journal,
+        };
+        let mut snapper = Snapper::new(&runner);
+        let error = Error::Restart("health gate: app exited".into());
+        let outcome = after_failure(&rolling, &mut snapper, &service, update, error);
+        assert!(matches!(outcome, Outcome::RolledBack { .. }), "{outcome:?}");
+        let env = std::fs::read_to_string(&dir.env_file).unwrap();
+        assert!(env.contains(old) && !env.contains(NEW), "{env}");
+        assert_eq!(runner.count("undochange"), 0);
+        let rollback = journal.get("svc").and_then(|p| p.rollback).unwrap();
+        assert_eq!(rollback.pins, [("APP".to_owned(), Some(old.to_owned()))]);
+        assert_eq!(rollback.step, RollbackStep::Restored);
+    }
 }
