@@ -77,14 +77,26 @@ pub fn run_check(
     report.services.sort_by(|a, b| a.name.cmp(&b.name));
     seen.save();
     report::check(&report, json, out)?;
-    let code = match crate::error::combine(&codes) {
+    conclude(config, &dirs, &report, &codes, fail_outdated)
+}
+
+/// The check's exit: the metrics file written, then a failure for errors or (with
+/// `--fail-outdated`) for entries to update.
+fn conclude(
+    config: &Config,
+    dirs: &[crate::services::ServiceDir],
+    report: &CheckReport,
+    codes: &[u8],
+    fail_outdated: bool,
+) -> Result<()> {
+    let code = match crate::error::combine(codes) {
         0 if fail_outdated && report.has_pending() => exit::OUTDATED,
         code => code,
     };
-    let entries = crate::commands::metrics::from_check(&report);
-    crate::commands::metrics::record(config, &dirs, entries, code);
+    let entries = crate::commands::metrics::from_check(report);
+    crate::commands::metrics::record(config, dirs, entries, code);
     if !codes.is_empty() {
-        return Err(Error::Several(codes));
+        return Err(Error::Several(codes.to_vec()));
     }
     if fail_outdated && report.has_pending() {
         let n = report
