@@ -207,7 +207,13 @@ impl<'a> Updater<'a> {
                 if let steps::Step::Start { .. } = step {
                     failpoint::hit("during-restart");
                 }
-                let start = Start::left(std::iter::once(step).chain(list));
+                let mut start = Start::left(std::iter::once(step).chain(list));
+                if !start.cmds.is_empty() {
+                    // Built again now that the `.env` holds the new pins: a compose command
+                    // carries what the `.env` says when it is built (before the first pin,
+                    // the tag as the image variable's fallback).
+                    start.cmds = plan.start_cmds(self.config, &service.dir);
+                }
                 return Step::Started(Started {
                     changes,
                     applied,
@@ -517,6 +523,36 @@ mod tests {
         std::fs::read_to_string(&service.dir.env_file)
             .unwrap()
             .contains(NEW)
+    }
+
+    #[test]
+    fn the_first_pin_starts_on_the_pin_not_on_the_tag() {
+        // Before the first pin the `.env` has no HASHED value, and a compose command built
+        // then carries the tag as the image variable's fallback: the start must be built
+        // once the pin is written.
+        let (_root, config, service) = service();
+        std::fs::write(
+            &service.dir.env_file,
+            "SERVICE_APP_IMAGE_TAGGED=r.io/app:1\n",
+        )
+        .unwrap();
+        let service = crate::pipeline::service::load(&service.dir).unwrap();
+        let runner = tools(&service);
+        let journal = Journal::new(&config.state_dir);
+        let mut updater = Updater::new(&config, &runner, &journal);
+        let first = crate::pipeline::fixture::change("APP", None, NEW);
+        let Step::Started(started) = updater.start_update(&service, vec![first], None) else {
+            panic!("not started: {:#?}", runner.calls());
+        };
+        assert!(pinned(&service));
+        assert!(!started.start.cmds.is_empty());
+        for cmd in &started.start.cmds {
+            assert!(
+                !cmd.env.iter().any(|(k, _)| k == "SERVICE_APP_IMAGE_HASHED"),
+                "{cmd}: {:?}",
+                cmd.env
+            );
+        }
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub(super) enum Step {
         printed: Vec<Cmd>,
     },
     /// Start what the plan stopped, on the new pins: the commands and the compose services
-    /// they start (none: the whole project). Left to the caller with the gate.
+    /// they start (none: the whole project). Left to the caller with the gate, with its
+    /// commands built again once the `.env` is written (they carry what it holds).
     Start {
         /// The start commands (`up -d ...`).
         cmds: Vec<Cmd>,
