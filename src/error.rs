@@ -4,6 +4,7 @@
 //! status keep working.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::adapters::runner::RunError;
 
@@ -111,12 +112,21 @@ pub enum Error {
         "required tool `{0}` not found on PATH; install it or change the settings that need it"
     )]
     ToolMissing(String),
-    /// Another run holds the lock.
-    #[error("{0}")]
-    Busy(String),
+    /// Another run holds the lock file `lock`.
+    #[error(
+        "another cipug run holds {}; wait for it to end or pass --wait",
+        lock.display()
+    )]
+    Busy {
+        /// The lock file.
+        lock: PathBuf,
+    },
     /// `doctor` found problems.
-    #[error("{0}")]
-    Doctor(String),
+    #[error("{problems} problem(s) to fix")]
+    Doctor {
+        /// How many.
+        problems: usize,
+    },
     /// A file named by the settings does not exist.
     #[error("{}: file not found", .0.display())]
     FileNotFound(PathBuf),
@@ -152,21 +162,21 @@ pub enum Error {
         msg: String,
     },
     /// A compose file cannot be read, or the compose tool does not work.
-    #[error("{0}")]
-    Compose(String),
+    #[error(transparent)]
+    Compose(ComposeError),
     /// Taking a snapshot failed.
-    #[error("{0}")]
-    Snapshot(String),
+    #[error(transparent)]
+    Snapshot(SnapshotError),
     /// An env file could not be read, parsed or written, or lies outside the snapshots of
     /// its service folder (so it is refused for updating).
-    #[error("{0}")]
-    Env(String),
+    #[error(transparent)]
+    Env(EnvError),
     /// Pulling the new images failed.
-    #[error("{0}")]
-    Pull(String),
+    #[error(transparent)]
+    Pull(PullError),
     /// Restarting the service failed.
-    #[error("{0}")]
-    Restart(String),
+    #[error(transparent)]
+    Restart(RestartError),
     /// A service's own PRE_UPDATE_COMMAND or POST_UPDATE_COMMAND failed.
     #[error("{key} {what}: {source}")]
     Hook {
@@ -177,9 +187,9 @@ pub enum Error {
         /// The hook's run.
         source: Box<RunError>,
     },
-    /// Snapshots are missing or too old.
-    #[error("{0}")]
-    SnapshotsTooOld(String),
+    /// Snapshots are missing or too old: what is missing, one description each.
+    #[error("snapshots are missing or too old: {}", .0.join(", "))]
+    SnapshotsTooOld(Vec<String>),
     /// An I/O error outside the cases above.
     #[error("{}: {source}", path.display())]
     Io {
@@ -202,13 +212,271 @@ impl From<RunError> for Error {
     }
 }
 
+/// An error of a layer that the base cannot name (the container tool's, the compose
+/// project's), kept as the source.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why restarting a service failed, its health gate included, or why undoing a failed
+/// update failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestartError {
+    /// A stop or start command failed.
+    #[error("{0}")]
+    Run(#[source] Box<RunError>),
+    /// Stopping or removing the containers failed (as the container tool says it).
+    #[error("{0}")]
+    Containers(#[source] Cause),
+    /// Removing the containers of other folders that joined the service failed.
+    #[error("removing its dependents in other folders: {0}")]
+    RemoveDependents(#[source] Box<RunError>),
+    /// A dependent in another folder: its containers could not be read.
+    #[error("cannot read its containers: {0}")]
+    DependentContainers(#[source] Cause),
+    /// A dependent in another folder did not start again.
+    #[error("failed to start: {0}")]
+    DependentStart(#[source] Box<RunError>),
+    /// The health gate failed; what failed, as the gate says it.
+    #[error("health gate: {0}")]
+    Gate(String),
+    /// A dependent's health gate failed; what failed, as the gate says it.
+    #[error("failed its gate: {0}")]
+    DependentGate(String),
+    /// A container of the project could not be removed before the rollback: nothing was
+    /// restored.
+    #[error(
+        "{service}: not rolled back, nothing was restored: {why}; the files still hold the \
+         failed version (pins: {pins})"
+    )]
+    NotRolledBack {
+        /// The service.
+        service: String,
+        /// Why the container stays.
+        #[source]
+        why: Cause,
+        /// The failed version's pins (`X=<pin>, ...`).
+        pins: String,
+    },
+    /// The files were put back (`restored` says how), but starting the service failed.
+    #[error("{service}: {restored}, but starting failed: {error}; {state}")]
+    RestoredNotStarted {
+        /// The service.
+        service: String,
+        /// What was put back.
+        restored: String,
+        /// The start.
+        #[source]
+        error: Box<RunError>,
+        /// What runs now.
+        state: String,
+    },
+    /// The files were put back and the service started, but its gate failed.
+    #[error(
+        "{service}: {restored}, but the health gate failed after the rollback: {why}; {state}"
+    )]
+    RestoredUnhealthy {
+        /// The service.
+        service: String,
+        /// What was put back.
+        restored: String,
+        /// What failed, as the gate says it.
+        why: String,
+        /// What runs now.
+        state: String,
+    },
+    /// The update failed, and rolling it back failed too.
+    #[error("{error}; the rollback failed too: {rollback}")]
+    RollbackFailed {
+        /// The update's failure.
+        error: Box<Error>,
+        /// The rollback's.
+        #[source]
+        rollback: Box<Error>,
+    },
+    /// A rollback an interrupted run left was finished; `why`: what it rolled back.
+    #[error("rollback interrupted, finished: {why}")]
+    RollbackFinished {
+        /// The failure the rollback was for.
+        why: String,
+    },
+    /// Finishing a rollback an interrupted run left failed.
+    #[error("{error}; finishing it failed: {rollback}")]
+    FinishFailed {
+        /// What the rollback was for ([`RestartError::RollbackFinished`]).
+        error: Box<Error>,
+        /// Why finishing it failed.
+        #[source]
+        rollback: Box<Error>,
+    },
+    /// A rollback on request found an update or rollback an interrupted run left.
+    #[error(
+        "{service}: an interrupted update or rollback of it is unfinished; `cipug update` \
+         finishes it first"
+    )]
+    Unfinished {
+        /// The service.
+        service: String,
+    },
+    /// Said in a sentence.
+    #[error("{0}")]
+    Message(String),
+}
+
+/// Why the compose tool or a compose project failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// The compose tool does not start (checked once per run, shared by its services).
+    #[error("the compose tool does not work: {0}")]
+    Broken(#[source] Arc<RunError>),
+    /// The compose project cannot be read.
+    #[error("{0}")]
+    Project(#[source] Cause),
+    /// The container list of the project cannot be read.
+    #[error("cannot read the container list: {0}")]
+    ContainerList(#[source] Cause),
+    /// Said in a sentence.
+    #[error("{0}")]
+    Message(String),
+}
+
+/// Why a snapshot could not be taken, listed or put back.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// snapper (or the command that takes it) failed.
+    #[error("{0}")]
+    Run(#[source] Box<RunError>),
+    /// Said in a sentence.
+    #[error("{0}")]
+    Message(String),
+}
+
+/// Why an env file could not be read, parsed or written, or is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    /// Reading the file failed.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Writing the file failed.
+    #[error("{}: could not write: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// What is wrong with the file (`msg` may begin with a line number: `3: ...`).
+    #[error("{}: {msg}", path.display())]
+    At {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Said in a sentence.
+    #[error("{0}")]
+    Message(String),
+}
+
+/// Why the new images of a service were not pulled.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The pulls of these pins failed (pulled once per run, shared by the services).
+    #[error("{}", join(.0, "; "))]
+    Pins(Vec<Arc<PinPullError>>),
+    /// Said in a sentence.
+    #[error("{0}")]
+    Message(String),
+}
+
+/// Why a pin was not pulled; the container tool's error is kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum PinPullError {
+    /// The container tool's signature policy refused the image.
+    #[error(
+        "{pin}: refused by the signature policy: {why}; `cipug doctor` shows the policy in \
+         force for its registry: sign the image, or change the policy if it should not apply"
+    )]
+    Refused {
+        /// The pin.
+        pin: String,
+        /// The tool's words about the policy.
+        why: String,
+        /// The failed pull.
+        #[source]
+        error: RunError,
+    },
+    /// The pull failed otherwise.
+    #[error("{pin}: pull failed: {error}")]
+    Failed {
+        /// The pin.
+        pin: String,
+        /// The failed pull.
+        #[source]
+        error: RunError,
+    },
+}
+
+/// The items of `list`, shown, between `sep`.
+fn join<T: std::fmt::Display>(list: &[T], sep: &str) -> String {
+    let shown: Vec<String> = list.iter().map(T::to_string).collect();
+    shown.join(sep)
+}
+
+/// `From<String>` and `From<&str>` for payloads with a `Message` variant, and `From` the
+/// payload for [`Error`].
+macro_rules! payload {
+    ($($payload:ident => $variant:ident),* $(,)?) => {$(
+        impl From<String> for $payload {
+            fn from(message: String) -> Self {
+                $payload::Message(message)
+            }
+        }
+
+        impl From<&str> for $payload {
+            fn from(message: &str) -> Self {
+                $payload::Message(message.to_owned())
+            }
+        }
+
+        impl From<$payload> for Error {
+            fn from(error: $payload) -> Self {
+                Error::$variant(error)
+            }
+        }
+    )*};
+}
+
+impl From<RunError> for RestartError {
+    fn from(error: RunError) -> Self {
+        RestartError::Run(Box::new(error))
+    }
+}
+
+impl From<RunError> for SnapshotError {
+    fn from(error: RunError) -> Self {
+        SnapshotError::Run(Box::new(error))
+    }
+}
+
+payload!(
+    RestartError => Restart,
+    ComposeError => Compose,
+    SnapshotError => Snapshot,
+    EnvError => Env,
+    PullError => Pull,
+);
+
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::ToolMissing(_) => exit::TOOL_MISSING,
-            Error::Busy(_) => exit::BUSY,
-            Error::Doctor(_) => exit::DOCTOR,
+            Error::Busy { .. } => exit::BUSY,
+            Error::Doctor { .. } => exit::DOCTOR,
             Error::FileNotFound(_) => exit::FILE_NOT_FOUND,
             Error::DirNotFound(_) => exit::DIR_NOT_FOUND,
             Error::UnknownFormat { .. } => exit::UNKNOWN_FORMAT,
@@ -258,8 +526,10 @@ mod tests {
         let text = String::new;
         let all = vec![
             Error::ToolMissing(text()),
-            Error::Busy(text()),
-            Error::Doctor(text()),
+            Error::Busy {
+                lock: PathBuf::new(),
+            },
+            Error::Doctor { problems: 1 },
             Error::FileNotFound(PathBuf::new()),
             Error::DirNotFound(PathBuf::new()),
             Error::UnknownFormat {
@@ -273,16 +543,16 @@ mod tests {
                 image: text(),
                 msg: text(),
             },
-            Error::Compose(text()),
+            Error::Compose(text().into()),
             Error::from(RunError::Failed {
                 cmd: Box::new(crate::adapters::runner::Cmd::new("x")),
                 status: text(),
                 stderr: text(),
             }),
-            Error::Snapshot(text()),
-            Error::Env(text()),
-            Error::Pull(text()),
-            Error::Restart(text()),
+            Error::Snapshot(text().into()),
+            Error::Env(text().into()),
+            Error::Pull(text().into()),
+            Error::Restart(text().into()),
             Error::Hook {
                 key: text(),
                 what: "failed",
@@ -292,7 +562,7 @@ mod tests {
                     stderr: text(),
                 }),
             },
-            Error::SnapshotsTooOld(text()),
+            Error::SnapshotsTooOld(vec![text()]),
             Error::io("x", std::io::Error::other("x")),
             Error::Outdated(text()),
             Error::Several(vec![30, 31]),
@@ -300,8 +570,8 @@ mod tests {
         for error in &all {
             match error {
                 Error::ToolMissing(_)
-                | Error::Busy(_)
-                | Error::Doctor(_)
+                | Error::Busy { .. }
+                | Error::Doctor { .. }
                 | Error::FileNotFound(_)
                 | Error::DirNotFound(_)
                 | Error::UnknownFormat { .. }

@@ -306,16 +306,22 @@ fn to_snapshot(
         None => latest_update(past, name, None)
             .and_then(|e| e.snapshot_before)
             .ok_or_else(|| {
-                Error::Snapshot(format!(
+                Error::Snapshot(
+                    format!(
                     "{name}: no update with a snapshot in the history; pass --to <snapshot number>"
-                ))
+                )
+                    .into(),
+                )
             })?,
     };
     if !snapper.numbers(&snapper_config.config)?.contains(&number) {
-        return Err(Error::Snapshot(format!(
-            "snapshot {number} is not a snapshot of {name}'s snapper config {}; refusing",
-            snapper_config.config
-        )));
+        return Err(Error::Snapshot(
+            format!(
+                "snapshot {number} is not a snapshot of {name}'s snapper config {}; refusing",
+                snapper_config.config
+            )
+            .into(),
+        ));
     }
     let then = rollback_preview::snapshot_pins(&snapper_config, dir, number);
     if options.pins_only {
@@ -389,7 +395,7 @@ fn journalled_undo(
             error: Error::Restart(format!(
                 "{}: an interrupted update or rollback of it is unfinished; `cipug update` finishes it first",
                 dir.name
-            )),
+            ).into()),
             failed_snapshot: None,
         });
     }

@@ -105,7 +105,7 @@ pub const ENV_FILE_LIMIT: u64 = 1 << 20;
 /// Reads and parses a service's env file. Errors (exit 32) name the file and line.
 pub fn load(dir: &ServiceDir) -> Result<Service> {
     dir.check_trust()?;
-    let env_error = |msg: String| Error::Env(format!("{}: {msg}", dir.env_file.display()));
+    let env_error = |msg: String| Error::Env(format!("{}: {msg}", dir.env_file.display()).into());
     // Temporary files are made beside the file written: the link's target for a symlinked
     // env file.
     let written = std::fs::canonicalize(&dir.env_file).unwrap_or_else(|_| dir.env_file.clone());

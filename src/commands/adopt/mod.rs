@@ -158,7 +158,7 @@ pub fn run(
         return Ok(());
     }
     atomic::write(&env_path, adoption.env.as_bytes(), 0o600)
-        .map_err(|e| Error::Env(format!("{}: could not write: {e}", env_path.display())))?;
+        .map_err(|e| Error::Env(format!("{}: could not write: {e}", env_path.display()).into()))?;
     atomic::write(&compose_path, adoption.compose.as_bytes(), 0o644)
         .map_err(|e| Error::io(&compose_path, e))?;
     for entry in &adoption.entries {

@@ -45,7 +45,7 @@ pub(super) fn gate_after(
     expected.unchanged = before.unchanged.clone();
     expected.one_shots = before.one_shots.clone();
     let passed = gate::wait(config, runner, &service.dir, &expected)
-        .map_err(|e| Error::Restart(format!("health gate: {e}")))?;
+        .map_err(|e| Error::Restart(format!("health gate: {e}").into()))?;
     Ok(passed
         .iter()
         .filter(|c| !before.ids.contains(&c.id))

@@ -397,7 +397,7 @@ impl<'a> Updater<'a> {
     /// it changed since it was read or the edit would not read alike in every compose tool.
     fn write_env(&self, service: &Service, changes: &[Change]) -> Result<()> {
         let path = &service.dir.env_file;
-        let env_error = |msg: String| Error::Env(format!("{}: {msg}", path.display()));
+        let env_error = |msg: String| Error::Env(format!("{}: {msg}", path.display()).into());
         // Refuse to overwrite edits made since the file was read.
         let now = std::fs::read(path).map_err(|e| env_error(e.to_string()))?;
         if now != service.env.render().as_bytes() {

@@ -86,7 +86,7 @@ pub fn plan(
     dir: &ServiceDir,
     changes: &[Change],
 ) -> Result<Plan> {
-    let file = project_model(config, dir).map_err(|e| Error::Compose(e.to_string()))?;
+    let file = project_model(config, dir).map_err(|e| Error::Compose(e.to_string().into()))?;
     if !config.service_stop_start {
         return Ok(Plan::Nothing);
     }
@@ -94,7 +94,7 @@ pub fn plan(
         return Ok(Plan::Unit);
     }
     let all = container::list(config, runner, &dir.project)
-        .map_err(|e| Error::Compose(format!("cannot read the container list: {e}")))?;
+        .map_err(|e| Error::Compose(format!("cannot read the container list: {e}").into()))?;
     if all.is_empty() {
         return Ok(Plan::Fresh);
     }
@@ -442,7 +442,7 @@ impl Plan {
                 if let Err(e) = runner.run(cmd) {
                     let project = &dir.project;
                     container::remove_stopped(config, runner, project, ids, &e.to_string())
-                        .map_err(|e| Error::Restart(e.to_string()))?;
+                        .map_err(|e| Error::Restart(e.to_string().into()))?;
                     break;
                 }
             }
@@ -453,7 +453,9 @@ impl Plan {
     /// Runs `cmds` in order; a failure is a restart error.
     pub fn run(runner: &dyn Runner, cmds: &[Cmd]) -> Result<()> {
         for cmd in cmds {
-            runner.run(cmd).map_err(|e| Error::Restart(e.to_string()))?;
+            runner
+                .run(cmd)
+                .map_err(|e| Error::Restart(e.to_string().into()))?;
         }
         Ok(())
     }

@@ -201,7 +201,7 @@ impl Steps<'_> {
                     }
                 }
                 atomic::write(&dir.env_file, env.render().as_bytes(), 0o600).map_err(|e| {
-                    Error::Env(format!("{}: could not write: {e}", dir.env_file.display()))
+                    Error::Env(format!("{}: could not write: {e}", dir.env_file.display()).into())
                 })?;
                 record(RollbackStep::Restored, None);
                 log::info!("{name}: previous pins written back (no snapshot: data not restored)");

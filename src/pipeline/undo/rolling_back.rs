@@ -66,7 +66,7 @@ pub fn after_failure(
         },
         Err(undo_error) => Outcome::Failed {
             changes,
-            error: Error::Restart(format!("{error}; the rollback failed too: {undo_error}")),
+            error: Error::Restart(format!("{error}; the rollback failed too: {undo_error}").into()),
             snapshot,
             failed_snapshot: undo_error.failed_snapshot,
         },
@@ -105,7 +105,7 @@ pub fn finish(
         failed,
     };
     let why = format!("cipug rollback after failed update: {}", progress.why);
-    let error = Error::Restart(format!("rollback interrupted, finished: {}", progress.why));
+    let error = Error::Restart(format!("rollback interrupted, finished: {}", progress.why).into());
     let mut record = recorder(rolling.journal, name, pending.clone(), progress.clone());
     match undo(
         rolling.config,
@@ -122,7 +122,7 @@ pub fn finish(
         },
         Err(undo_error) => Outcome::Failed {
             changes,
-            error: Error::Restart(format!("{error}; finishing it failed: {undo_error}")),
+            error: Error::Restart(format!("{error}; finishing it failed: {undo_error}").into()),
             snapshot: pending.snapshot_before,
             failed_snapshot: undo_error.failed_snapshot,
         },

@@ -47,7 +47,7 @@ pub fn ensure_no_container(
             "{}: not rolled back, nothing was restored: {e}; the files still hold the failed version (pins: {})",
             dir.name,
             failed.map_or_else(|| "unreadable".to_owned(), pins)
-        ))
+        ).into())
     })
 }
 
@@ -98,17 +98,17 @@ pub fn start_and_verify(
     let state = || container::current_state(config, runner, &dir.project);
     // The command reads the restored `.env`: it may use other variables than the failed one.
     runner.run(&Compose::new(config).start(dir)).map_err(|e| {
-        Error::Restart(format!(
-            "{name}: {restored}, but starting failed: {e}; {}",
-            state()
-        ))
+        Error::Restart(format!("{name}: {restored}, but starting failed: {e}; {}", state()).into())
     })?;
     crate::base::failpoint::hit("rollback-restarted");
     gate::wait(config, runner, dir, expected).map_err(|e| {
-        Error::Restart(format!(
-            "{name}: {restored}, but the health gate failed after the rollback: {e}; {}",
-            state()
-        ))
+        Error::Restart(
+            format!(
+                "{name}: {restored}, but the health gate failed after the rollback: {e}; {}",
+                state()
+            )
+            .into(),
+        )
     })?;
     Ok(())
 }

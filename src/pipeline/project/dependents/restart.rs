@@ -60,7 +60,7 @@ pub fn take_down(
     let ids: Vec<String> = outside.iter().map(|c| c.id.clone()).collect();
     for cmd in container::stop_and_remove_cmds(config, container::STOP_GRACE_SECS, &ids) {
         runner.run(&cmd).map_err(|e| {
-            Error::Restart(format!("removing its dependents in other folders: {e}"))
+            Error::Restart(format!("removing its dependents in other folders: {e}").into())
         })?;
     }
     Ok(())
@@ -129,10 +129,10 @@ fn restart_one(
         (vec![compose.stop(dir), compose.start(dir)], Vec::new())
     } else {
         let now = container::list(config, runner, &dir.project)
-            .map_err(|e| Error::Restart(format!("cannot read its containers: {e}")))?;
+            .map_err(|e| Error::Restart(format!("cannot read its containers: {e}").into()))?;
         (vec![compose.up_services(dir, &services)], now)
     };
-    Plan::run(runner, &cmds).map_err(|e| Error::Restart(format!("failed to start: {e}")))?;
+    Plan::run(runner, &cmds).map_err(|e| Error::Restart(format!("failed to start: {e}").into()))?;
     let pinned = service
         .images
         .iter()
@@ -151,7 +151,7 @@ fn restart_one(
     );
     expected.unchanged = unchanged;
     let passed = gate::wait(config, runner, dir, &expected)
-        .map_err(|e| Error::Restart(format!("failed its gate: {e}")))?;
+        .map_err(|e| Error::Restart(format!("failed its gate: {e}").into()))?;
     Ok(passed
         .iter()
         .filter(|c| !expected.unchanged.iter().any(|u| u.id == c.id))
