@@ -16,7 +16,7 @@ use crate::adapters::runner::Runner;
 use crate::adapters::snapper::{FileChange, Snapper};
 use crate::commands::report::printable;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, RestartError, Result};
 use crate::formats::pins::ImageEntry;
 use crate::pipeline::history::{self, Event, History};
 use crate::pipeline::journal::{Journal, Pending, RollbackStep, RollingBack};
@@ -392,10 +392,9 @@ fn journalled_undo(
     let journal = Journal::new(&config.state_dir);
     if journal.get(&dir.name).is_some() {
         return Err(crate::pipeline::undo::rollback::UndoError {
-            error: Error::Restart(format!(
-                "{}: an interrupted update or rollback of it is unfinished; `cipug update` finishes it first",
-                dir.name
-            ).into()),
+            error: Error::Restart(RestartError::Unfinished {
+                service: dir.name.clone(),
+            }),
             failed_snapshot: None,
         });
     }
