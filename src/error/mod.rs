@@ -467,6 +467,28 @@ impl Error {
             source,
         }
     }
+
+    /// This error as the failure of `service`: `<service>: <error>`, the name said once, for
+    /// the logs of an update that goes on with the next service.
+    pub fn of_service<'e>(&'e self, service: &'e str) -> OfService<'e> {
+        OfService {
+            service,
+            error: self,
+        }
+    }
+}
+
+/// The failure of one service, named once: see [`Error::of_service`].
+#[derive(Debug)]
+pub struct OfService<'e> {
+    service: &'e str,
+    error: &'e Error,
+}
+
+impl std::fmt::Display for OfService<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.service, self.error)
+    }
 }
 
 /// The exit code of a run that saw the error codes `codes`: 0 for none, the code itself
@@ -574,6 +596,108 @@ mod tests {
             "listed twice, or out of order"
         );
         assert!(codes.windows(2).all(|w| w[0] < w[1]), "in ascending order");
+    }
+
+    fn failed_run(cmd: &str, stderr: &str) -> RunError {
+        RunError::Failed {
+            cmd: Box::new(crate::adapters::runner::Cmd::new(cmd)),
+            status: "exited with status 1".into(),
+            stderr: stderr.into(),
+        }
+    }
+
+    /// The payloads read as the sentences they replaced.
+    #[test]
+    fn typed_payloads_read_as_the_sentences_before_them() {
+        let run = || Box::new(failed_run("up", "boom\n"));
+        let cases: Vec<(Error, &str)> =
+            vec![
+            (Error::Restart(RestartError::Run(run())), "`up` exited with status 1: boom"),
+            (
+                Error::Restart(RestartError::RemoveDependents(run())),
+                "removing its dependents in other folders: `up` exited with status 1: boom",
+            ),
+            (
+                Error::Restart(RestartError::DependentStart(run())),
+                "failed to start: `up` exited with status 1: boom",
+            ),
+            (
+                Error::Restart(RestartError::Gate("app exited".into())),
+                "health gate: app exited",
+            ),
+            (
+                Error::Restart(RestartError::NotRolledBack {
+                    service: "app".into(),
+                    why: "1 container(s) still exist".into(),
+                    pins: "APP=r@sha256:2".into(),
+                }),
+                "app: not rolled back, nothing was restored: 1 container(s) still exist; the \
+                 files still hold the failed version (pins: APP=r@sha256:2)",
+            ),
+            (
+                Error::Restart(RestartError::RollbackFailed {
+                    error: Box::new(Error::Restart("health gate: x".into())),
+                    rollback: Box::new(Error::Restart(RestartError::RestoredNotStarted {
+                        service: "app".into(),
+                        restored: "files put back to snapshot 3".into(),
+                        error: run(),
+                        state: "no container of project app exists".into(),
+                    })),
+                }),
+                "health gate: x; the rollback failed too: app: files put back to snapshot 3, \
+                 but starting failed: `up` exited with status 1: boom; no container of project \
+                 app exists",
+            ),
+            (
+                Error::Restart(RestartError::RollbackFinished { why: "x".into() }),
+                "rollback interrupted, finished: x",
+            ),
+            (
+                Error::Compose(ComposeError::Broken(Arc::new(failed_run("docker", "")))),
+                "the compose tool does not work: `docker` exited with status 1",
+            ),
+            (
+                Error::Env(EnvError::Write {
+                    path: "/srv/app/.env".into(),
+                    source: std::io::Error::other("full"),
+                }),
+                "/srv/app/.env: could not write: full",
+            ),
+            (
+                Error::Pull(PullError::Pins(vec![
+                    Arc::new(PinPullError::Failed {
+                        pin: "r/a@sha256:1".into(),
+                        error: failed_run("podman", ""),
+                    }),
+                    Arc::new(PinPullError::Failed {
+                        pin: "r/b@sha256:2".into(),
+                        error: failed_run("podman", ""),
+                    }),
+                ])),
+                "r/a@sha256:1: pull failed: `podman` exited with status 1; r/b@sha256:2: pull \
+                 failed: `podman` exited with status 1",
+            ),
+            (
+                Error::Busy {
+                    lock: "/var/lib/cipug/lock".into(),
+                },
+                "another cipug run holds /var/lib/cipug/lock; wait for it to end or pass --wait",
+            ),
+            (Error::Doctor { problems: 2 }, "2 problem(s) to fix"),
+            (
+                Error::SnapshotsTooOld(vec!["a (hourly)".into(), "b (daily)".into()]),
+                "snapshots are missing or too old: a (hourly), b (daily)",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn a_service_is_named_once() {
+        let error = Error::Restart("health gate: x".into());
+        assert_eq!(error.of_service("app").to_string(), "app: health gate: x");
     }
 
     #[test]

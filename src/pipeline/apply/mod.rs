@@ -363,7 +363,7 @@ impl<'a> Updater<'a> {
                 failed_snapshot: None,
             };
         }
-        log::warn!("{}: {error}; rolling back", service.dir.name);
+        log::warn!("{}; rolling back", error.of_service(&service.dir.name));
         let rolling = Rolling {
             config: self.config,
             runner: self.runner,
