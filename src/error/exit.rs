@@ -1,4 +1,4 @@
-//! Exit codes, as documented in the README.
+//! Exit codes, as documented in the README, and the table of what each means.
 
 /// Everything went fine.
 pub const OK: u8 = 0;
@@ -36,3 +36,56 @@ pub const SNAPSHOTS_TOO_OLD: u8 = 40;
 pub const OUTDATED: u8 = 41;
 /// Several different errors happened in one run.
 pub const SEVERAL: u8 = 255;
+
+/// Every exit code with what it means: the README's table and the man page's EXIT STATUS
+/// (text between backquotes is a name: code in the README, bold in the man page).
+pub const EXIT_CODES: &[(u8, &str)] = &[
+    (OK, "everything went fine"),
+    (TOOL_MISSING, "a required tool is missing"),
+    (BUSY, "another cipug run is going on (see `--wait`)"),
+    (DOCTOR, "`doctor` found problems"),
+    (FILE_NOT_FOUND, "file not found (the config file)"),
+    (DIR_NOT_FOUND, "directory not found (`SERVICES_ROOT`)"),
+    (
+        UNKNOWN_FORMAT,
+        "unknown file format (the config file is not JSON, the settings file not `KEY=value` lines)",
+    ),
+    (
+        UNKNOWN_STRUCTURE,
+        "unknown data structure (the config file is not a JSON object)",
+    ),
+    (TYPE_ERROR, "type error (a setting of the wrong type)"),
+    (
+        VALUE_ERROR,
+        "value error (an unknown setting, a value out of range, `SERVICES_ROOT` missing, an \
+         `ENV_FILE_NAME` the compose tool cannot pass; a service whose files another user \
+         could change, or a settings or config file another user could change)",
+    ),
+    (
+        TOOL_ERROR,
+        "tool or registry error (the compose tool check failed, a tag could not be resolved, \
+         a `PRE_UPDATE_COMMAND` or `POST_UPDATE_COMMAND` failed)",
+    ),
+    (SNAPSHOT_ERROR, "snapshot error"),
+    (
+        ENV_ERROR,
+        "env error (a `.env` could not be parsed or written, or lies outside its service's \
+         snapshots)",
+    ),
+    (
+        PULL_ERROR,
+        "image pull error (nothing of that service was touched)",
+    ),
+    (
+        RESTART_ERROR,
+        "service restart error (also when the update was rolled back, and when a project was \
+         not well before its update: not ready, nothing touched)",
+    ),
+    (SNAPSHOTS_TOO_OLD, "snapshots missing or too old"),
+    (
+        OUTDATED,
+        "`check --fail-outdated`: entries are outdated or unpinned (held-back and waiting ones \
+         do not count)",
+    ),
+    (SEVERAL, "several different errors in one run"),
+];

@@ -13,58 +13,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub mod exit;
 
-/// Every exit code with what it means: the README's table and the man page's EXIT STATUS
-/// (text between backquotes is a name: code in the README, bold in the man page).
-pub const EXIT_CODES: &[(u8, &str)] = &[
-    (exit::OK, "everything went fine"),
-    (exit::TOOL_MISSING, "a required tool is missing"),
-    (exit::BUSY, "another cipug run is going on (see `--wait`)"),
-    (exit::DOCTOR, "`doctor` found problems"),
-    (exit::FILE_NOT_FOUND, "file not found (the config file)"),
-    (exit::DIR_NOT_FOUND, "directory not found (`SERVICES_ROOT`)"),
-    (
-        exit::UNKNOWN_FORMAT,
-        "unknown file format (the config file is not JSON, the settings file not `KEY=value` lines)",
-    ),
-    (
-        exit::UNKNOWN_STRUCTURE,
-        "unknown data structure (the config file is not a JSON object)",
-    ),
-    (exit::TYPE_ERROR, "type error (a setting of the wrong type)"),
-    (
-        exit::VALUE_ERROR,
-        "value error (an unknown setting, a value out of range, `SERVICES_ROOT` missing, an \
-         `ENV_FILE_NAME` the compose tool cannot pass; a service whose files another user \
-         could change, or a settings or config file another user could change)",
-    ),
-    (
-        exit::TOOL_ERROR,
-        "tool or registry error (the compose tool check failed, a tag could not be resolved, \
-         a `PRE_UPDATE_COMMAND` or `POST_UPDATE_COMMAND` failed)",
-    ),
-    (exit::SNAPSHOT_ERROR, "snapshot error"),
-    (
-        exit::ENV_ERROR,
-        "env error (a `.env` could not be parsed or written, or lies outside its service's \
-         snapshots)",
-    ),
-    (
-        exit::PULL_ERROR,
-        "image pull error (nothing of that service was touched)",
-    ),
-    (
-        exit::RESTART_ERROR,
-        "service restart error (also when the update was rolled back, and when a project was \
-         not well before its update: not ready, nothing touched)",
-    ),
-    (exit::SNAPSHOTS_TOO_OLD, "snapshots missing or too old"),
-    (
-        exit::OUTDATED,
-        "`check --fail-outdated`: entries are outdated or unpinned (held-back and waiting ones \
-         do not count)",
-    ),
-    (exit::SEVERAL, "several different errors in one run"),
-];
+pub use exit::EXIT_CODES;
 
 /// Everything that can go wrong in cipug.
 #[derive(Debug, thiserror::Error)]
