@@ -287,7 +287,7 @@ fn readme_exit_code_table_is_the_codes_table() {
         .collect();
     assert_eq!(
         rows, expected,
-        "README's exit codes differ from src/error.rs"
+        "README's exit codes differ from src/error/exit.rs"
     );
 }
 

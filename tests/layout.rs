@@ -335,3 +335,21 @@ fn no_folder_is_a_flat_room_of_more_than_15_files() {
     }
     assert!(rooms.is_empty(), "{}", rooms.join("\n"));
 }
+
+#[test]
+fn formats_use_nothing_outside_formats() {
+    let outside: Vec<String> = imports()
+        .iter()
+        .filter(|(a, _)| a.starts_with("formats"))
+        .flat_map(|(a, bs)| {
+            bs.iter()
+                .filter(|b| !b.starts_with("formats"))
+                .map(move |b| format!("{a} -> {b}"))
+        })
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "formats that use other layers:\n{}",
+        outside.join("\n")
+    );
+}

@@ -34,12 +34,15 @@ pub fn command(env: &EnvFile, dir: &ServiceDir, key: &str) -> Result<Option<Cmd>
             .ok()
             .filter(|n| *n > 0)
             .ok_or_else(|| {
-                Error::Env(format!(
-                    "{}:{}: {TIMEOUT}=`{}`: must be a whole number of seconds above 0",
-                    dir.env_file.display(),
-                    t.line,
-                    t.value
-                ))
+                Error::Env(
+                    format!(
+                        "{}:{}: {TIMEOUT}=`{}`: must be a whole number of seconds above 0",
+                        dir.env_file.display(),
+                        t.line,
+                        t.value
+                    )
+                    .into(),
+                )
             })?,
     };
     let hook = if key == PRE { "pre" } else { "post" };

@@ -237,8 +237,8 @@ impl<'r> Snapper<'r> {
             let out = self
                 .runner
                 .run(&list_configs_cmd())
-                .map_err(|e| Error::Snapshot(e.to_string()))?;
-            self.configs = Some(parse_configs(&out.stdout).map_err(Error::Snapshot)?);
+                .map_err(|e| Error::Snapshot(e.into()))?;
+            self.configs = Some(parse_configs(&out.stdout).map_err(|e| Error::Snapshot(e.into()))?);
         }
         let configs = self.configs.as_deref().unwrap_or_default();
         config_for(configs, folder).cloned().ok_or_else(|| {
@@ -247,7 +247,7 @@ impl<'r> Snapper<'r> {
                 folder.display(),
                 folder.display(),
                 folder.display()
-            ))
+            ).into())
         })
     }
 
@@ -256,12 +256,15 @@ impl<'r> Snapper<'r> {
         let out = self
             .runner
             .run(&create_cmd(config, description, meta))
-            .map_err(|e| Error::Snapshot(e.to_string()))?;
+            .map_err(|e| Error::Snapshot(e.into()))?;
         out.stdout.trim().parse().map_err(|_| {
-            Error::Snapshot(format!(
-                "snapper -c {config} create printed `{}`, not a snapshot number",
-                out.stdout.trim()
-            ))
+            Error::Snapshot(
+                format!(
+                    "snapper -c {config} create printed `{}`, not a snapshot number",
+                    out.stdout.trim()
+                )
+                .into(),
+            )
         })
     }
 }
@@ -272,7 +275,7 @@ impl Snapper<'_> {
         self.runner
             .run(&undochange_cmd(config, number))
             .map(|_| ())
-            .map_err(|e| Error::Snapshot(e.to_string()))
+            .map_err(|e| Error::Snapshot(e.into()))
     }
 
     /// The files that differ between snapshot `number` of `config` and its live subvolume:
@@ -281,8 +284,8 @@ impl Snapper<'_> {
         let out = self
             .runner
             .run(&status_cmd(&config.config, number))
-            .map_err(|e| Error::Snapshot(e.to_string()))?;
-        parse_status(&out.stdout, &config.subvolume).map_err(Error::Snapshot)
+            .map_err(|e| Error::Snapshot(e.into()))?;
+        parse_status(&out.stdout, &config.subvolume).map_err(|e| Error::Snapshot(e.into()))
     }
 
     /// The snapshot numbers of `config`.
@@ -290,8 +293,8 @@ impl Snapper<'_> {
         let out = self
             .runner
             .run(&list_cmd(config))
-            .map_err(|e| Error::Snapshot(e.to_string()))?;
-        parse_numbers(config, &out.stdout).map_err(Error::Snapshot)
+            .map_err(|e| Error::Snapshot(e.into()))?;
+        parse_numbers(config, &out.stdout).map_err(|e| Error::Snapshot(e.into()))
     }
 }
 

@@ -196,10 +196,7 @@ pub fn run(config: &Config, json: bool, out: &mut dyn Write) -> Result<()> {
         log::info!("All required snapshots were found.");
         Ok(())
     } else {
-        Err(Error::SnapshotsTooOld(format!(
-            "snapshots are missing or too old: {}",
-            bad.join(", ")
-        )))
+        Err(Error::SnapshotsTooOld(bad))
     }
 }
 

@@ -16,7 +16,7 @@ use crate::adapters::runner::Runner;
 use crate::adapters::snapper::{FileChange, Snapper};
 use crate::commands::report::printable;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, RestartError, Result};
 use crate::formats::pins::ImageEntry;
 use crate::pipeline::history::{self, Event, History};
 use crate::pipeline::journal::{Journal, Pending, RollbackStep, RollingBack};
@@ -306,16 +306,22 @@ fn to_snapshot(
         None => latest_update(past, name, None)
             .and_then(|e| e.snapshot_before)
             .ok_or_else(|| {
-                Error::Snapshot(format!(
+                Error::Snapshot(
+                    format!(
                     "{name}: no update with a snapshot in the history; pass --to <snapshot number>"
-                ))
+                )
+                    .into(),
+                )
             })?,
     };
     if !snapper.numbers(&snapper_config.config)?.contains(&number) {
-        return Err(Error::Snapshot(format!(
-            "snapshot {number} is not a snapshot of {name}'s snapper config {}; refusing",
-            snapper_config.config
-        )));
+        return Err(Error::Snapshot(
+            format!(
+                "snapshot {number} is not a snapshot of {name}'s snapper config {}; refusing",
+                snapper_config.config
+            )
+            .into(),
+        ));
     }
     let then = rollback_preview::snapshot_pins(&snapper_config, dir, number);
     if options.pins_only {
@@ -386,10 +392,9 @@ fn journalled_undo(
     let journal = Journal::new(&config.state_dir);
     if journal.get(&dir.name).is_some() {
         return Err(crate::pipeline::undo::rollback::UndoError {
-            error: Error::Restart(format!(
-                "{}: an interrupted update or rollback of it is unfinished; `cipug update` finishes it first",
-                dir.name
-            )),
+            error: Error::Restart(RestartError::Unfinished {
+                service: dir.name.clone(),
+            }),
             failed_snapshot: None,
         });
     }

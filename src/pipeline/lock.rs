@@ -40,10 +40,7 @@ impl RunLock {
         };
         match flock(&file, op) {
             Ok(()) => Ok(RunLock { _file: file }),
-            Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy(format!(
-                "another cipug run holds {}; wait for it to end or pass --wait",
-                path.display()
-            ))),
+            Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy { lock: path }),
             Err(e) => Err(Error::io(&path, e.into())),
         }
     }

@@ -115,7 +115,7 @@ pub fn load_services(
         match service::load(dir).and_then(crate::pipeline::select::update_policy::without_off) {
             Ok(service) => loaded.push(service),
             Err(e) => {
-                log::error!("{}: {e}", dir.name);
+                log::error!("{}", e.of_service(&dir.name));
                 codes.push(e.exit_code());
                 failed.push((dir.name.clone(), e));
             }

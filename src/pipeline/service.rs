@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{EnvError, Error, Result};
 use crate::files::atomic;
 use crate::formats::envfile::EnvFile;
 use crate::formats::image::reference::Pin;
@@ -105,7 +105,12 @@ pub const ENV_FILE_LIMIT: u64 = 1 << 20;
 /// Reads and parses a service's env file. Errors (exit 32) name the file and line.
 pub fn load(dir: &ServiceDir) -> Result<Service> {
     dir.check_trust()?;
-    let env_error = |msg: String| Error::Env(format!("{}: {msg}", dir.env_file.display()));
+    let env_error = |msg: String| {
+        Error::Env(EnvError::At {
+            path: dir.env_file.clone(),
+            msg,
+        })
+    };
     // Temporary files are made beside the file written: the link's target for a symlinked
     // env file.
     let written = std::fs::canonicalize(&dir.env_file).unwrap_or_else(|_| dir.env_file.clone());
@@ -129,7 +134,12 @@ pub fn load(dir: &ServiceDir) -> Result<Service> {
             "{size} bytes is more than an env file holds (limit {ENV_FILE_LIMIT}); not read"
         )));
     }
-    let bytes = std::fs::read(&dir.env_file).map_err(|e| env_error(e.to_string()))?;
+    let bytes = std::fs::read(&dir.env_file).map_err(|source| {
+        Error::Env(EnvError::Read {
+            path: dir.env_file.clone(),
+            source,
+        })
+    })?;
     let env = EnvFile::parse(&bytes).map_err(|e| env_error(e.to_string()))?;
     let images =
         image_entries(&env).map_err(|(line, msg)| env_error(format!("line {line}: {msg}")))?;

@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::adapters::runner::Runner;
 use crate::commands::adopt::subvolume::Folder;
 use crate::config::{Config, Sources};
-use crate::error::{Error, Result};
+use crate::error::{EnvError, Error, Result};
 use crate::files::atomic;
 use crate::formats::line_diff::line_diff;
 
@@ -157,8 +157,12 @@ pub fn run(
         }
         return Ok(());
     }
-    atomic::write(&env_path, adoption.env.as_bytes(), 0o600)
-        .map_err(|e| Error::Env(format!("{}: could not write: {e}", env_path.display())))?;
+    atomic::write(&env_path, adoption.env.as_bytes(), 0o600).map_err(|source| {
+        Error::Env(EnvError::Write {
+            path: env_path.clone(),
+            source,
+        })
+    })?;
     atomic::write(&compose_path, adoption.compose.as_bytes(), 0o644)
         .map_err(|e| Error::io(&compose_path, e))?;
     for entry in &adoption.entries {

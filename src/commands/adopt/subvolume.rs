@@ -56,18 +56,21 @@ pub fn config_name(folder_name: &str) -> String {
 /// The steps that turn `folder` into a subvolume; `running` adds the stop and start.
 pub fn plan(config: &Config, dir: &ServiceDir, running: bool) -> Result<Vec<Step>> {
     let folder = &dir.path;
-    let parent = folder
-        .parent()
-        .ok_or_else(|| Error::Snapshot(format!("{}: has no parent folder", folder.display())))?;
+    let parent = folder.parent().ok_or_else(|| {
+        Error::Snapshot(format!("{}: has no parent folder", folder.display()).into())
+    })?;
     let fresh = parent.join(format!(".{}.cipug-new", dir.name));
     let backup = parent.join(".cipug-adopt-backup").join(&dir.name);
     if backup.exists() || fresh.exists() {
-        return Err(Error::Snapshot(format!(
-            "{}: {} or {} exists from an earlier try; remove it first",
-            folder.display(),
-            fresh.display(),
-            backup.display()
-        )));
+        return Err(Error::Snapshot(
+            format!(
+                "{}: {} or {} exists from an earlier try; remove it first",
+                folder.display(),
+                fresh.display(),
+                backup.display()
+            )
+            .into(),
+        ));
     }
     let compose = Compose::new(config);
     let mut steps = Vec::new();
@@ -147,8 +150,8 @@ pub fn ensure_snapper_config(
     }
     let listed = runner
         .run(&snapper::list_configs_cmd())
-        .map_err(|e| Error::Snapshot(e.to_string()))?;
-    let configs = snapper::parse_configs(&listed.stdout).map_err(Error::Snapshot)?;
+        .map_err(|e| Error::Snapshot(e.into()))?;
+    let configs = snapper::parse_configs(&listed.stdout).map_err(|e| Error::Snapshot(e.into()))?;
     let folder = &dir.path;
     if let Some(found) = snapper::config_for(&configs, folder) {
         writeln!(out, "{}: snapper config {}", folder.display(), found.config).map_err(io)?;
@@ -170,9 +173,7 @@ pub fn ensure_snapper_config(
         return Ok(());
     }
     log::info!("{}: {cmd}", dir.name);
-    runner
-        .run(&cmd)
-        .map_err(|e| Error::Snapshot(e.to_string()))?;
+    runner.run(&cmd).map_err(|e| Error::Snapshot(e.into()))?;
     writeln!(out, "{}: created snapper config {name}", folder.display()).map_err(io)?;
     Ok(())
 }
@@ -195,10 +196,13 @@ pub fn run(
     let io = |e| Error::io("standard output", e);
     let folder = &dir.path;
     if !crate::adapters::btrfs::on_btrfs(folder) {
-        return Err(Error::Snapshot(format!(
-            "{}: not on a btrfs file system; move the services to btrfs first",
-            folder.display()
-        )));
+        return Err(Error::Snapshot(
+            format!(
+                "{}: not on a btrfs file system; move the services to btrfs first",
+                folder.display()
+            )
+            .into(),
+        ));
     }
     if crate::adapters::btrfs::is_subvolume(folder) {
         writeln!(out, "{}: already a btrfs subvolume", folder.display()).map_err(io)?;
@@ -244,11 +248,11 @@ fn execute(runner: &dyn Runner, step: &Step) -> Result<()> {
         Step::Stop(cmd) | Step::Start(cmd) => runner
             .run(cmd)
             .map(|_| ())
-            .map_err(|e| Error::Restart(e.to_string())),
+            .map_err(|e| Error::Restart(e.into())),
         Step::Run(cmd) => runner
             .run(cmd)
             .map(|_| ())
-            .map_err(|e| Error::Snapshot(e.to_string())),
+            .map_err(|e| Error::Snapshot(e.into())),
         Step::Rename(from, to) => {
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;

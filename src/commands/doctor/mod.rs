@@ -298,6 +298,6 @@ pub fn run(config: &Config, runner: &dyn Runner, out: &mut dyn Write) -> Result<
         writeln!(out, "everything looks right").map_err(io)?;
         Ok(())
     } else {
-        Err(Error::Doctor(format!("{problems} problem(s) to fix")))
+        Err(Error::Doctor { problems })
     }
 }

@@ -60,7 +60,7 @@ impl Tally {
             let hook =
                 crate::adapters::hooks::run(context.runner, &service.env, &service.dir, post);
             if let Err(e) = hook {
-                log::error!("{name}: {e}");
+                log::error!("{}", e.of_service(name));
                 self.codes.push(e.exit_code());
             }
         }

@@ -4,7 +4,7 @@
 use crate::adapters::container::Container;
 use crate::adapters::runner::Runner;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, RestartError, Result};
 use crate::pipeline::gate;
 use crate::pipeline::gate::expect::Moved;
 use crate::pipeline::project::restart::Plan;
@@ -45,7 +45,7 @@ pub(super) fn gate_after(
     expected.unchanged = before.unchanged.clone();
     expected.one_shots = before.one_shots.clone();
     let passed = gate::wait(config, runner, &service.dir, &expected)
-        .map_err(|e| Error::Restart(format!("health gate: {e}")))?;
+        .map_err(|e| Error::Restart(RestartError::Gate(e)))?;
     Ok(passed
         .iter()
         .filter(|c| !before.ids.contains(&c.id))

@@ -10,7 +10,7 @@ use crate::adapters::runner::{Cmd, Runner};
 use crate::adapters::snapper::{Snapper, SnapshotMeta};
 use crate::base::failpoint;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{EnvError, Error, Result};
 use crate::files::atomic;
 use crate::formats::image::reference::Pin;
 use crate::pipeline::journal::{Journal, Pending, PendingChange};
@@ -369,7 +369,7 @@ impl<'a> Updater<'a> {
                 failed_snapshot: None,
             };
         }
-        log::warn!("{}: {error}; rolling back", service.dir.name);
+        log::warn!("{}; rolling back", error.of_service(&service.dir.name));
         let rolling = Rolling {
             config: self.config,
             runner: self.runner,
@@ -403,9 +403,19 @@ impl<'a> Updater<'a> {
     /// it changed since it was read or the edit would not read alike in every compose tool.
     fn write_env(&self, service: &Service, changes: &[Change]) -> Result<()> {
         let path = &service.dir.env_file;
-        let env_error = |msg: String| Error::Env(format!("{}: {msg}", path.display()));
+        let env_error = |msg: String| {
+            Error::Env(EnvError::At {
+                path: path.clone(),
+                msg,
+            })
+        };
         // Refuse to overwrite edits made since the file was read.
-        let now = std::fs::read(path).map_err(|e| env_error(e.to_string()))?;
+        let now = std::fs::read(path).map_err(|source| {
+            Error::Env(EnvError::Read {
+                path: path.clone(),
+                source,
+            })
+        })?;
         if now != service.env.render().as_bytes() {
             return Err(env_error(
                 "changed while cipug ran; not written, run again".into(),
@@ -433,7 +443,12 @@ impl<'a> Updater<'a> {
         atomic::write_with(path, env.render().as_bytes(), 0o600, || {
             failpoint::hit("env-write")
         })
-        .map_err(|e| env_error(format!("could not write: {e}")))
+        .map_err(|source| {
+            Error::Env(EnvError::Write {
+                path: path.clone(),
+                source,
+            })
+        })
     }
 }
 

@@ -6,11 +6,12 @@ pub mod pull;
 pub mod readiness;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::adapters::compose::Compose;
-use crate::adapters::runner::Runner;
+use crate::adapters::runner::{RunError, Runner};
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{ComposeError, Error, PinPullError, PullError};
 use crate::pipeline::journal::Pending;
 use crate::pipeline::select::Prepared;
 use crate::pipeline::service::Change;
@@ -19,15 +20,15 @@ use crate::pipeline::service::Change;
 /// tool, where each env file lies, and the pull of every new pin.
 #[derive(Default)]
 pub struct Checks {
-    /// Why the compose tool does not work, if it does not.
-    pub compose_broken: Option<String>,
+    /// Why the compose tool does not work, if it does not (said to every service).
+    pub compose_broken: Option<Arc<RunError>>,
     /// Why a service's env file is outside its snapshots, by service (snapshots on only).
     pub outside: BTreeMap<String, String>,
     /// Why a service's project is not ready for an update, by service
     /// ([`crate::pipeline::checks::readiness`]).
     pub not_ready: BTreeMap<String, String>,
     /// The result of each pin's pull.
-    pub pulls: BTreeMap<String, Result<(), crate::pipeline::checks::pull::PullError>>,
+    pub pulls: BTreeMap<String, Result<(), Arc<PinPullError>>>,
 }
 
 impl Checks {
@@ -106,35 +107,32 @@ pub fn prepared_failure(
         return None;
     }
     if let Some(why) = checks.outside.get(name) {
-        return Some(Error::Env(why.clone()));
+        return Some(Error::Env(why.clone().into()));
     }
     if let Some(why) = checks.not_ready.get(name) {
-        return Some(Error::Restart(why.clone()));
+        return Some(Error::Restart(why.clone().into()));
     }
     if let Some(error) = &checks.compose_broken {
-        return Some(Error::Compose(error.clone()));
+        return Some(Error::Compose(ComposeError::Broken(Arc::clone(error))));
     }
-    let failed: Vec<String> = new_pins(changes, resume)
+    let failed: Vec<Arc<PinPullError>> = new_pins(changes, resume)
         .iter()
         .filter_map(|pin| match checks.pulls.get(pin) {
-            Some(Err(e)) => Some(e.to_string()),
+            Some(Err(e)) => Some(Arc::clone(e)),
             _ => None,
         })
         .collect();
     // Pulled before anything was touched: the service and its `.env` are as they were.
-    (!failed.is_empty()).then(|| Error::Pull(failed.join("; ")))
+    (!failed.is_empty()).then(|| Error::Pull(PullError::Pins(failed)))
 }
 
 /// Checks once per run that the compose tool starts; the error, if it does not.
-pub fn check_compose_tool(config: &Config, runner: &dyn Runner) -> Option<String> {
+pub fn check_compose_tool(config: &Config, runner: &dyn Runner) -> Option<Arc<RunError>> {
     let compose = Compose::new(config);
     if !compose.needed() {
         return None;
     }
-    runner
-        .run(&compose.version())
-        .err()
-        .map(|e| format!("the compose tool does not work: {e}"))
+    runner.run(&compose.version()).err().map(Arc::new)
 }
 
 /// The pins a service's update switches to.
@@ -159,8 +157,15 @@ pub fn attempted(changes: Vec<Change>, resume: Option<&Pending>) -> Vec<Change> 
 mod tests {
     use super::*;
     use crate::adapters::recording::Recording;
-    use crate::adapters::runner::{Cmd, RunError};
-    use crate::pipeline::checks::pull::PullError;
+    use crate::adapters::runner::Cmd;
+
+    fn failed(tool: &str) -> RunError {
+        RunError::Failed {
+            cmd: Box::new(Cmd::new(tool)),
+            status: "exited with status 125".into(),
+            stderr: String::new(),
+        }
+    }
 
     const NEW: &str =
         "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
@@ -180,14 +185,10 @@ mod tests {
         assert!(prepared_failure("svc", &changes, None, &checks).is_none());
         checks.pulls.insert(
             NEW.into(),
-            Err(PullError::Failed {
+            Err(Arc::new(PinPullError::Failed {
                 pin: NEW.into(),
-                error: RunError::Failed {
-                    cmd: Box::new(Cmd::new("podman")),
-                    status: "exited with status 125".into(),
-                    stderr: String::new(),
-                },
-            }),
+                error: failed("podman"),
+            })),
         );
         let code = |checks: &Checks| {
             prepared_failure("svc", &changes, None, checks)
@@ -195,7 +196,7 @@ mod tests {
                 .exit_code()
         };
         assert_eq!(code(&checks), 33);
-        checks.compose_broken = Some("not found".into());
+        checks.compose_broken = Some(Arc::new(failed("podman-compose")));
         assert_eq!(code(&checks), 30);
         checks
             .not_ready

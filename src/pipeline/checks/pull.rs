@@ -6,47 +6,21 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use crate::adapters::container::{policy_refusal, pull_cmd};
 use crate::adapters::runner::{RunError, Runner};
 use crate::base::parallel::parallel_map;
 use crate::config::Config;
-
-/// Why a pin was not pulled; the container tool's error is kept as the source.
-#[derive(Debug, thiserror::Error)]
-pub enum PullError {
-    /// The container tool's signature policy refused the image.
-    #[error(
-        "{pin}: refused by the signature policy: {why}; `cipug doctor` shows the policy in \
-         force for its registry: sign the image, or change the policy if it should not apply"
-    )]
-    Refused {
-        /// The pin.
-        pin: String,
-        /// The tool's words about the policy.
-        why: String,
-        /// The failed pull.
-        #[source]
-        error: RunError,
-    },
-    /// The pull failed otherwise.
-    #[error("{pin}: pull failed: {error}")]
-    Failed {
-        /// The pin.
-        pin: String,
-        /// The failed pull.
-        #[source]
-        error: RunError,
-    },
-}
+use crate::error::PinPullError;
 
 /// Pulls each distinct pin once; the result per pin is `Err(what went wrong)` for a failed
-/// pull.
+/// pull, shared by the services that switch to the pin.
 pub fn pull_all(
     config: &Config,
     runner: &dyn Runner,
     pins: &[String],
-) -> BTreeMap<String, Result<(), PullError>> {
+) -> BTreeMap<String, Result<(), Arc<PinPullError>>> {
     let mut todo: Vec<&String> = pins.iter().collect();
     todo.sort();
     todo.dedup();
@@ -55,7 +29,7 @@ pub fn pull_all(
         let result = runner
             .run(&pull_cmd(config, pin))
             .map(|_| ())
-            .map_err(|e| pull_error(pin, e));
+            .map_err(|e| Arc::new(pull_error(pin, e)));
         bar.inc(1);
         result
     });
@@ -65,15 +39,15 @@ pub fn pull_all(
 
 /// What went wrong pulling `pin`: a refusal of the container tool's signature policy is
 /// said as such, with the tool's words and where to look; any other failure as it came.
-fn pull_error(pin: &str, error: RunError) -> PullError {
+fn pull_error(pin: &str, error: RunError) -> PinPullError {
     let refused = match &error {
         RunError::Failed { stderr, .. } => policy_refusal(stderr).map(str::to_owned),
         _ => None,
     };
     let pin = pin.to_owned();
     match refused {
-        Some(why) => PullError::Refused { pin, why, error },
-        None => PullError::Failed { pin, error },
+        Some(why) => PinPullError::Refused { pin, why, error },
+        None => PinPullError::Failed { pin, error },
     }
 }
 

@@ -12,7 +12,7 @@ use crate::adapters::compose::Compose;
 use crate::adapters::container::{self, Container};
 use crate::adapters::runner::{Cmd, Runner};
 use crate::config::{Config, RestartScope, StopStartMethod};
-use crate::error::{Error, Result};
+use crate::error::{ComposeError, Error, RestartError, Result};
 use crate::formats::compose::services::ComposeServices;
 use crate::pipeline::service::Change;
 use crate::services::ServiceDir;
@@ -86,7 +86,8 @@ pub fn plan(
     dir: &ServiceDir,
     changes: &[Change],
 ) -> Result<Plan> {
-    let file = project_model(config, dir).map_err(|e| Error::Compose(e.to_string()))?;
+    let file = project_model(config, dir)
+        .map_err(|e| Error::Compose(ComposeError::Project(Box::new(e))))?;
     if !config.service_stop_start {
         return Ok(Plan::Nothing);
     }
@@ -94,7 +95,7 @@ pub fn plan(
         return Ok(Plan::Unit);
     }
     let all = container::list(config, runner, &dir.project)
-        .map_err(|e| Error::Compose(format!("cannot read the container list: {e}")))?;
+        .map_err(|e| Error::Compose(ComposeError::ContainerList(Box::new(e))))?;
     if all.is_empty() {
         return Ok(Plan::Fresh);
     }
@@ -442,7 +443,7 @@ impl Plan {
                 if let Err(e) = runner.run(cmd) {
                     let project = &dir.project;
                     container::remove_stopped(config, runner, project, ids, &e.to_string())
-                        .map_err(|e| Error::Restart(e.to_string()))?;
+                        .map_err(|e| Error::Restart(RestartError::Containers(Box::new(e))))?;
                     break;
                 }
             }
@@ -453,7 +454,7 @@ impl Plan {
     /// Runs `cmds` in order; a failure is a restart error.
     pub fn run(runner: &dyn Runner, cmds: &[Cmd]) -> Result<()> {
         for cmd in cmds {
-            runner.run(cmd).map_err(|e| Error::Restart(e.to_string()))?;
+            runner.run(cmd).map_err(|e| Error::Restart(e.into()))?;
         }
         Ok(())
     }

@@ -141,7 +141,7 @@ pub fn record(
             failed_snapshot,
             ..
         } => {
-            log::error!("{name}: {error}");
+            log::error!("{}", error.of_service(name));
             codes.push(error.exit_code());
             let kind = if matches!(error, Error::Pull(_)) {
                 history::Outcome::PullFailed

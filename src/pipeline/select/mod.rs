@@ -180,7 +180,7 @@ fn select<'s>(service: &'s Service, inputs: &Inputs<'_, '_>, seen: &mut FirstSee
         Err(error) => {
             // A rollback or an update an interrupted run left is finished all the same (it
             // resolves nothing).
-            log::error!("{name}: {error}");
+            log::error!("{}", error.of_service(name));
             selected.failed = Some(error);
             return selected;
         }

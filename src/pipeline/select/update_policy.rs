@@ -34,11 +34,14 @@ pub fn policy(service: &Service, x: &str) -> Result<Policy> {
         "" | "auto" => Ok(Policy::Auto),
         "notify" => Ok(Policy::Notify),
         "off" => Ok(Policy::Off),
-        other => Err(Error::Env(format!(
-            "{}:{}: {key}=`{other}`: must be auto, notify or off",
-            service.dir.env_file.display(),
-            entry.line
-        ))),
+        other => Err(Error::Env(
+            format!(
+                "{}:{}: {key}=`{other}`: must be auto, notify or off",
+                service.dir.env_file.display(),
+                entry.line
+            )
+            .into(),
+        )),
     }
 }
 

@@ -19,11 +19,14 @@ pub fn windows(config: &Config, service: &Service) -> Result<Windows> {
         return Ok(config.update_window.clone());
     };
     Windows::parse(&entry.value).map_err(|e| {
-        Error::Env(format!(
-            "{}:{}: {KEY}: {e}",
-            service.dir.env_file.display(),
-            entry.line
-        ))
+        Error::Env(
+            format!(
+                "{}:{}: {KEY}: {e}",
+                service.dir.env_file.display(),
+                entry.line
+            )
+            .into(),
+        )
     })
 }
 

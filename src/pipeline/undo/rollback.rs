@@ -6,7 +6,7 @@ use crate::adapters::runner::Runner;
 use crate::adapters::snapper::{Snapper, SnapshotMeta};
 use crate::base::failpoint;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{EnvError, Error, Result};
 use crate::files::atomic;
 use crate::pipeline::journal::RollbackStep;
 use crate::pipeline::service::{load, Service};
@@ -201,7 +201,10 @@ impl Steps<'_> {
                     }
                 }
                 atomic::write(&dir.env_file, env.render().as_bytes(), 0o600).map_err(|e| {
-                    Error::Env(format!("{}: could not write: {e}", dir.env_file.display()))
+                    Error::Env(EnvError::Write {
+                        path: dir.env_file.clone(),
+                        source: e,
+                    })
                 })?;
                 record(RollbackStep::Restored, None);
                 log::info!("{name}: previous pins written back (no snapshot: data not restored)");

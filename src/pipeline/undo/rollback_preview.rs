@@ -27,7 +27,7 @@ pub struct PinChange {
 /// nothing: unlike [`crate::pipeline::service::load`], it leaves temporary files of a running
 /// update alone. A symlink is not followed (inside a snapshot it would point out of it).
 pub fn read_entries(path: &Path, shown: &str) -> Result<Vec<ImageEntry>> {
-    let env_error = |msg: String| Error::Env(format!("{shown}: {msg}"));
+    let env_error = |msg: String| Error::Env(format!("{shown}: {msg}").into());
     let meta = std::fs::symlink_metadata(path).map_err(|e| env_error(e.to_string()))?;
     if meta.file_type().is_symlink() {
         return Err(env_error(

@@ -7,7 +7,7 @@
 use crate::adapters::runner::Runner;
 use crate::adapters::snapper::Snapper;
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, RestartError};
 use crate::pipeline::journal::{Journal, Pending, RollbackStep, RollingBack};
 use crate::pipeline::service::{Outcome, Service};
 use crate::pipeline::undo::rollback::{undo, Kept, Resume, UndoTarget};
@@ -66,7 +66,10 @@ pub fn after_failure(
         },
         Err(undo_error) => Outcome::Failed {
             changes,
-            error: Error::Restart(format!("{error}; the rollback failed too: {undo_error}")),
+            error: Error::Restart(RestartError::RollbackFailed {
+                error: Box::new(error),
+                rollback: Box::new(undo_error.error),
+            }),
             snapshot,
             failed_snapshot: undo_error.failed_snapshot,
         },
@@ -105,7 +108,9 @@ pub fn finish(
         failed,
     };
     let why = format!("cipug rollback after failed update: {}", progress.why);
-    let error = Error::Restart(format!("rollback interrupted, finished: {}", progress.why));
+    let error = Error::Restart(RestartError::RollbackFinished {
+        why: progress.why.clone(),
+    });
     let mut record = recorder(rolling.journal, name, pending.clone(), progress.clone());
     match undo(
         rolling.config,
@@ -122,7 +127,10 @@ pub fn finish(
         },
         Err(undo_error) => Outcome::Failed {
             changes,
-            error: Error::Restart(format!("{error}; finishing it failed: {undo_error}")),
+            error: Error::Restart(RestartError::FinishFailed {
+                error: Box::new(error),
+                rollback: Box::new(undo_error.error),
+            }),
             snapshot: pending.snapshot_before,
             failed_snapshot: undo_error.failed_snapshot,
         },

@@ -8,7 +8,7 @@ use crate::adapters::compose::Compose;
 use crate::adapters::container;
 use crate::adapters::runner::Runner;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, RestartError, Result};
 use crate::pipeline::gate::expect::Moved;
 use crate::pipeline::gate::{self, Expected};
 use crate::pipeline::service::Service;
@@ -43,11 +43,11 @@ pub fn ensure_no_container(
     failed: Option<&Service>,
 ) -> Result<()> {
     container::remove_remaining(config, runner, &dir.project).map_err(|e| {
-        Error::Restart(format!(
-            "{}: not rolled back, nothing was restored: {e}; the files still hold the failed version (pins: {})",
-            dir.name,
-            failed.map_or_else(|| "unreadable".to_owned(), pins)
-        ))
+        Error::Restart(RestartError::NotRolledBack {
+            service: dir.name.clone(),
+            why: Box::new(e),
+            pins: failed.map_or_else(|| "unreadable".to_owned(), pins),
+        })
     })
 }
 
@@ -94,21 +94,24 @@ pub fn start_and_verify(
     restored: &str,
     expected: &Expected,
 ) -> Result<()> {
-    let name = &dir.name;
     let state = || container::current_state(config, runner, &dir.project);
     // The command reads the restored `.env`: it may use other variables than the failed one.
     runner.run(&Compose::new(config).start(dir)).map_err(|e| {
-        Error::Restart(format!(
-            "{name}: {restored}, but starting failed: {e}; {}",
-            state()
-        ))
+        Error::Restart(RestartError::RestoredNotStarted {
+            service: dir.name.clone(),
+            restored: restored.to_owned(),
+            error: Box::new(e),
+            state: state(),
+        })
     })?;
     crate::base::failpoint::hit("rollback-restarted");
-    gate::wait(config, runner, dir, expected).map_err(|e| {
-        Error::Restart(format!(
-            "{name}: {restored}, but the health gate failed after the rollback: {e}; {}",
-            state()
-        ))
+    gate::wait(config, runner, dir, expected).map_err(|why| {
+        Error::Restart(RestartError::RestoredUnhealthy {
+            service: dir.name.clone(),
+            restored: restored.to_owned(),
+            why,
+            state: state(),
+        })
     })?;
     Ok(())
 }

@@ -15,10 +15,9 @@ use crate::adapters::compose::Compose;
 use crate::adapters::container::{self, Container};
 use crate::adapters::runner::Runner;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, RestartError, Result};
 use crate::pipeline::gate;
 use crate::pipeline::project::dependents::{Graph, Link};
-use crate::pipeline::project::restart::Plan;
 use crate::pipeline::service::Service;
 
 /// What a provider's update did to its dependents in other folders.
@@ -59,9 +58,9 @@ pub fn take_down(
     );
     let ids: Vec<String> = outside.iter().map(|c| c.id.clone()).collect();
     for cmd in container::stop_and_remove_cmds(config, container::STOP_GRACE_SECS, &ids) {
-        runner.run(&cmd).map_err(|e| {
-            Error::Restart(format!("removing its dependents in other folders: {e}"))
-        })?;
+        runner
+            .run(&cmd)
+            .map_err(|e| Error::Restart(RestartError::RemoveDependents(Box::new(e))))?;
     }
     Ok(())
 }
@@ -129,10 +128,14 @@ fn restart_one(
         (vec![compose.stop(dir), compose.start(dir)], Vec::new())
     } else {
         let now = container::list(config, runner, &dir.project)
-            .map_err(|e| Error::Restart(format!("cannot read its containers: {e}")))?;
+            .map_err(|e| Error::Restart(RestartError::DependentContainers(Box::new(e))))?;
         (vec![compose.up_services(dir, &services)], now)
     };
-    Plan::run(runner, &cmds).map_err(|e| Error::Restart(format!("failed to start: {e}")))?;
+    for cmd in &cmds {
+        runner
+            .run(cmd)
+            .map_err(|e| Error::Restart(RestartError::DependentStart(Box::new(e))))?;
+    }
     let pinned = service
         .images
         .iter()
@@ -151,7 +154,7 @@ fn restart_one(
     );
     expected.unchanged = unchanged;
     let passed = gate::wait(config, runner, dir, &expected)
-        .map_err(|e| Error::Restart(format!("failed its gate: {e}")))?;
+        .map_err(|e| Error::Restart(RestartError::DependentGate(e)))?;
     Ok(passed
         .iter()
         .filter(|c| !expected.unchanged.iter().any(|u| u.id == c.id))
