@@ -23,7 +23,7 @@ impl<'c> Compose<'c> {
     /// image variables, so the pin in the `.env` is what runs.
     fn compose(&self, service: &ServiceDir, args: &[&str]) -> Cmd {
         let mut cmd = Cmd::from_words(&self.config.compose_tool);
-        if let Some(file) = crate::formats::compose::file_names::flag(self.config, &service.path) {
+        if let Some(file) = crate::services::compose_files::flag(self.config, &service.path) {
             cmd = cmd.args(["-f", &file]);
         }
         if self.config.env_file_name != ".env" {

@@ -54,7 +54,7 @@ pub struct Config {
     /// Prune unused images at the end.
     pub prune_images: bool,
     /// The compose file name in each service; empty: found per service
-    /// ([`crate::formats::compose::file_names`]).
+    /// ([`crate::services::compose_files`]).
     pub compose_file_name: String,
     /// The env file name in each service.
     pub env_file_name: String,

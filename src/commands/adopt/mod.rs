@@ -58,13 +58,13 @@ enum Rewrite {
 /// Reads the folder's files and works out their adoption; refuses (exit 25) what adopt
 /// cannot rewrite or later runs would refuse. Writes nothing.
 fn rewrite(config: &Config, folder: &Path) -> Result<Rewrite> {
-    let Some(compose_path) = crate::formats::compose::file_names::path(config, folder) else {
+    let Some(compose_path) = crate::services::compose_files::path(config, folder) else {
         log::warn!(
             "{}: no compose file: looked for {}; COMPOSE_FILE_NAME names another",
             folder.display(),
-            crate::formats::compose::file_names::wanted(config)
+            crate::services::compose_files::wanted(config)
         );
-        let first = crate::formats::compose::file_names::wanted(config);
+        let first = crate::services::compose_files::wanted(config);
         let first = first.split(", ").next().unwrap_or_default();
         return Err(Error::FileNotFound(folder.join(first)));
     };
@@ -76,7 +76,7 @@ fn rewrite(config: &Config, folder: &Path) -> Result<Rewrite> {
     let files = crate::files::trust::instruction_files(folder, &config.env_file_name);
     crate::files::trust::check(folder, &files, &trusted)
         .map_err(|refused| Error::Value(format!("not adopted: {refused}")))?;
-    let compose = crate::formats::compose::file_names::read(&compose_path)
+    let compose = crate::services::compose_files::read(&compose_path)
         .map_err(|e| Error::io(&compose_path, e))?;
     let env = match std::fs::read(&env_path) {
         Ok(bytes) => bytes,

@@ -225,8 +225,7 @@ fn env_fix(dir: &ServiceDir, error: &Error) -> String {
 /// outside its folder (and so outside its snapshots).
 fn compose_findings(config: &Config, runner: &dyn Runner, service: &Service) -> Vec<Finding> {
     let (name, dir) = (&service.dir.name, &service.dir);
-    let compose_name =
-        crate::formats::compose::file_names::name(config, &dir.path).unwrap_or_default();
+    let compose_name = crate::services::compose_files::name(config, &dir.path).unwrap_or_default();
     let mut found = Vec::new();
     if service.images.is_empty() {
         found.push(fail(format!(

@@ -1,9 +1,8 @@
-//! Compose files: the names the tools look for, size and nesting limits, the one YAML
-//! reader, the project model's values, adopt's byte ranges and edits, the tool's version.
+//! Compose files: size and nesting limits, the one YAML reader, the project model's
+//! values, adopt's byte ranges and edits, the tool's version.
 
 pub mod adoption;
 pub mod file;
-pub mod file_names;
 pub mod flow_reindent;
 pub mod limits;
 pub mod project;

@@ -66,16 +66,16 @@ pub enum ProjectError {
 /// read, when it is one of the folder's own compose files).
 pub fn load(config: &Config, dir: &ServiceDir) -> Result<ComposeServices, ProjectError> {
     let mut project = ComposeServices::default();
-    let mut paths = crate::formats::compose::file_names::paths(config, &dir.path);
+    let mut paths = crate::services::compose_files::paths(config, &dir.path);
     if paths.is_empty() {
         paths.push(
             dir.path
-                .join(crate::formats::compose::file_names::wanted(config)),
+                .join(crate::services::compose_files::wanted(config)),
         );
     }
     if config.compose_flavour.kind == ComposeKind::Unknown {
         if let Some(file) =
-            crate::formats::compose::file_names::podman_only_files(config, &dir.path).first()
+            crate::services::compose_files::podman_only_files(config, &dir.path).first()
         {
             project.doubt(format!(
                 "{} is read by podman-compose, not by docker compose, and the compose tool is not known",
@@ -84,15 +84,14 @@ pub fn load(config: &Config, dir: &ServiceDir) -> Result<ComposeServices, Projec
         }
     }
     let listed = compose_file_setting(dir)
-        .filter(|_| crate::formats::compose::file_names::flag(config, &dir.path).is_none());
+        .filter(|_| crate::services::compose_files::flag(config, &dir.path).is_none());
     let mut read = 0;
     for path in &paths {
-        let text = crate::formats::compose::file_names::read(path).map_err(|source| {
-            ProjectError::Read {
+        let text =
+            crate::services::compose_files::read(path).map_err(|source| ProjectError::Read {
                 path: path.clone(),
                 source,
-            }
-        })?;
+            })?;
         read += 1;
         let file = parse(path, &text)?;
         project.merge(&path.display().to_string(), file);
@@ -256,8 +255,7 @@ fn other_file(dir: &ServiceDir, path: &Path, read: usize) -> Result<ComposeServi
     let folder = path.parent().unwrap_or(&dir.path);
     crate::files::trust::check(folder, std::slice::from_ref(&path), &dir.trusted)
         .map_err(ProjectError::NotTrusted)?;
-    let text =
-        crate::formats::compose::file_names::read(&path).map_err(ProjectError::Unreadable)?;
+    let text = crate::services::compose_files::read(&path).map_err(ProjectError::Unreadable)?;
     // Merged into an empty project, so that the paths it names are made its own folder's.
     let mut file = ComposeServices::default();
     file.merge(&path.display().to_string(), parse(&path, &text)?);

@@ -4,6 +4,8 @@
 //! rewrite an `.env` outside SERVICES_ROOT), and so is a name holding control characters
 //! (it would break tables, logs and notifications).
 
+pub mod compose_files;
+
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
@@ -82,7 +84,7 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
         let path = entry.path();
         let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
         if file_type.is_symlink() {
-            if crate::formats::compose::file_names::name(config, &path).is_some() {
+            if crate::services::compose_files::name(config, &path).is_some() {
                 log::warn!(
                     "{}: skipped, a service folder must not be a symlink (it points to {}); move the folder into {}",
                     shown(&path),
@@ -110,10 +112,10 @@ pub fn discover(config: &Config) -> Result<Vec<ServiceDir>> {
             log::debug!("{name}: filtered out");
             continue;
         }
-        let Some(compose_file) = crate::formats::compose::file_names::name(config, &path) else {
+        let Some(compose_file) = crate::services::compose_files::name(config, &path) else {
             log::trace!(
                 "{name}: none of {}, not a service",
-                crate::formats::compose::file_names::wanted(config)
+                crate::services::compose_files::wanted(config)
             );
             continue;
         };
@@ -163,9 +165,9 @@ fn project_of(config: &Config, path: &Path, name: &str, env_file: &Path) -> Stri
         });
     let file_name = flavour
         .reads_project_name_from_file()
-        .then(|| crate::formats::compose::file_names::path(config, path))
+        .then(|| crate::services::compose_files::path(config, path))
         .flatten()
-        .and_then(|file| crate::formats::compose::file_names::read(&file).ok())
+        .and_then(|file| crate::services::compose_files::read(&file).ok())
         .and_then(|text| crate::formats::compose::services::ComposeServices::parse(&text).ok())
         .and_then(|file| file.project_name().map(str::to_owned));
     crate::formats::compose::project::name(
