@@ -5,6 +5,13 @@
 use crate::config::Config;
 use crate::services::ServiceDir;
 
+/// A pin of `r.io/app`, the one before an update in the tests.
+pub const OLD: &str =
+    "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+/// Another pin of `r.io/app`, the one an update moves to in the tests.
+pub const NEW: &str =
+    "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
 /// The folder `svc` in a new services root, its `.env` pinning `pin`; the root (dropped:
 /// removed), the settings and the folder.
 pub fn service(pin: &str) -> (tempfile::TempDir, Config, ServiceDir) {

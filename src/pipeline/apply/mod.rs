@@ -500,11 +500,7 @@ mod tests {
     use super::*;
     use crate::adapters::recording::Recording;
     use crate::config::SnapshotWhen;
-
-    const OLD: &str =
-        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    const NEW: &str =
-        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    use crate::pipeline::fixture::{NEW, OLD};
 
     /// A service pinned to OLD, the settings of one run (state in the same folder).
     fn service() -> (tempfile::TempDir, Config, Service) {

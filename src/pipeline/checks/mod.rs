@@ -158,6 +158,7 @@ mod tests {
     use super::*;
     use crate::adapters::recording::Recording;
     use crate::adapters::runner::Cmd;
+    use crate::pipeline::fixture::NEW;
 
     fn failed(tool: &str) -> RunError {
         RunError::Failed {
@@ -166,9 +167,6 @@ mod tests {
             stderr: String::new(),
         }
     }
-
-    const NEW: &str =
-        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
     fn change() -> Change {
         crate::pipeline::fixture::change("APP", None, NEW)

@@ -187,13 +187,9 @@ mod tests {
     use super::*;
     use crate::adapters::recording::Recording;
     use crate::config::Config;
+    use crate::pipeline::fixture::{NEW, OLD};
     use crate::pipeline::journal::{Journal, Pending};
     use crate::pipeline::select::Selection;
-
-    const OLD: &str =
-        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    const NEW: &str =
-        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
     fn change() -> Change {
         // No old pin: the what-changed note reads no labels.

@@ -207,13 +207,9 @@ pub fn short(pin: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::fixture::{NEW, OLD};
     use crate::pipeline::service::Older;
     use chrono::TimeZone;
-
-    const OLD: &str =
-        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    const NEW: &str =
-        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
     fn change(entry: &str) -> Change {
         crate::pipeline::fixture::change(entry, Some(OLD), NEW)

@@ -358,12 +358,9 @@ mod tests {
     use crate::adapters::recording::Recording;
     use crate::formats::image::reference::Pin;
     use crate::formats::image::retag::Retag;
+    use crate::pipeline::fixture::{NEW, OLD};
     use crate::pipeline::journal::{PendingChange, RollingBack};
 
-    const OLD: &str =
-        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    const NEW: &str =
-        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
     const MOVED: &str =
         "r.io/app@sha256:3333333333333333333333333333333333333333333333333333333333333333";
     /// 2026-05-06 12:00 UTC, a Wednesday in every time zone.

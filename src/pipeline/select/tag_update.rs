@@ -138,11 +138,8 @@ pub fn apply(
 mod tests {
     use super::*;
     use crate::formats::image::reference::Pin;
+    use crate::pipeline::fixture::{NEW, OLD};
 
-    const OLD: &str =
-        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    const NEW: &str =
-        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
     const MOVED: &str =
         "r.io/app@sha256:3333333333333333333333333333333333333333333333333333333333333333";
 

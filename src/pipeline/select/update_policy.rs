@@ -106,11 +106,7 @@ pub fn notification(service: &str, change: &Change) -> Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const OLD: &str =
-        "r.io/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    const NEW: &str =
-        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    use crate::pipeline::fixture::{NEW, OLD};
 
     /// The fixture service with `lines` added to its `.env`: entries APP, DB and WEB.
     fn service(lines: &str) -> (tempfile::TempDir, Service) {

@@ -254,9 +254,7 @@ mod tests {
     //! finishing from each journalled step.
     use super::*;
     use crate::adapters::recording::Recording;
-
-    const NEW: &str =
-        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    use crate::pipeline::fixture::NEW;
 
     /// A service folder whose `.env` holds the pin being undone.
     fn service() -> (tempfile::TempDir, Config, ServiceDir) {

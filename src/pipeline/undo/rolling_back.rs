@@ -179,6 +179,7 @@ fn step_words(step: RollbackStep) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::fixture::NEW;
 
     #[test]
     fn each_step_is_recorded_with_the_state_snapshot() {
@@ -234,9 +235,6 @@ mod tests {
             .answer("ps -a", "c1\n")
             .answer("container inspect", &running.to_string())
     }
-
-    const NEW: &str =
-        "r.io/app@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
     #[test]
     fn an_interrupted_rollback_is_finished_from_each_journalled_step() {
