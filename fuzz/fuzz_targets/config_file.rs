@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cipug::config::{parse_config_file, Config, Sources};
-use cipug::formats::settings::SETTINGS;
+use cipug::config::table::SETTINGS;
 use libfuzzer_sys::fuzz_target;
 
 /// Exit codes a bad config file may produce.
@@ -49,6 +49,7 @@ fn fixture() -> &'static Fixture {
             cwd: dir.path().to_path_buf(),
             is_root: false,
             uid: 1000,
+            settings_file: None,
         };
         Fixture {
             _dir: dir,
