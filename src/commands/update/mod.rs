@@ -20,7 +20,7 @@ use crate::commands::update::plan::{
 };
 use crate::config::Config;
 use crate::error::{exit, Result};
-use crate::pipeline::apply::{Started, Step, Updater};
+use crate::pipeline::apply::{Progress, Started, Updater};
 use crate::pipeline::checks::{attempted, prepared_failure, Checks};
 use crate::pipeline::gate::slots::GateSlots;
 use crate::pipeline::history::{Event, History};
@@ -250,8 +250,8 @@ fn update_all(
         } in prepared
         {
             let step = match apply(updater, context, checks, service, changes, resume) {
-                Step::Done(outcome) => Waiting::Done(outcome),
-                Step::Started(started) if has_dependents(context, service) => {
+                Progress::Done(outcome) => Waiting::Done(outcome),
+                Progress::Started(started) if has_dependents(context, service) => {
                     // Its dependents in other folders start once it passed its gate, before
                     // the next service goes on.
                     let verdict = started.start(context.runner).and_then(|()| {
@@ -259,7 +259,7 @@ fn update_all(
                     });
                     Waiting::Done(updater.finish(service, started, verdict))
                 }
-                Step::Started(started) => {
+                Progress::Started(started) => {
                     // The start runs in the gate's thread; the next service goes on once
                     // the containers run (or the start ended).
                     let watch = started.watch(service);
@@ -335,7 +335,7 @@ fn apply(
     service: &Service,
     changes: Vec<Change>,
     resume: Option<Pending>,
-) -> Step {
+) -> Progress {
     let name = &service.dir.name;
     // An update that died after it stopped services and before it wrote the new pins: they
     // run on the old pins again before anything else (the changes of this run follow).
@@ -349,7 +349,7 @@ fn apply(
     };
     let failure = prepared_failure(name, &changes, resume.as_ref(), checks);
     if let Some(error) = failure {
-        return Step::Done(Outcome::Failed {
+        return Progress::Done(Outcome::Failed {
             changes: attempted(changes, resume.as_ref()),
             error,
             snapshot: None,
@@ -362,7 +362,7 @@ fn apply(
     let pre = crate::adapters::hooks::PRE;
     match crate::adapters::hooks::run(context.runner, &service.env, &service.dir, pre) {
         Ok(()) => updater.start_update(service, changes, None),
-        Err(error) => Step::Done(Outcome::Failed {
+        Err(error) => Progress::Done(Outcome::Failed {
             changes,
             error,
             snapshot: None,

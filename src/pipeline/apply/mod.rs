@@ -79,7 +79,7 @@ pub struct Started {
 }
 
 /// What [`Updater::start_update`] got to.
-pub enum Step {
+pub enum Progress {
     /// The update ended (done, failed or rolled back) without a gate left to wait for.
     Done(Outcome),
     /// The service was started on the new pins; its gate is still to pass.
@@ -138,7 +138,7 @@ impl<'a> Updater<'a> {
         service: &Service,
         changes: Vec<Change>,
         resume: Option<&Pending>,
-    ) -> Step {
+    ) -> Progress {
         self.taken = TakenDown::default();
         let (changes, applied, begin) = match resume {
             Some(pending) => {
@@ -150,7 +150,7 @@ impl<'a> Updater<'a> {
                     };
                     let snapper = &mut self.snapper;
                     let done = rolling_back::finish(&rolling, snapper, service, pending, progress);
-                    return Step::Done(done);
+                    return Progress::Done(done);
                 }
                 log::warn!(
                     "{}: finishing an update an interrupted run left behind",
@@ -162,7 +162,7 @@ impl<'a> Updater<'a> {
                 };
                 (pending.to_changes(), applied, Begin::Written)
             }
-            None if changes.is_empty() => return Step::Done(Outcome::Current),
+            None if changes.is_empty() => return Progress::Done(Outcome::Current),
             None => {
                 let applied = Applied {
                     snapshot: None,
@@ -185,7 +185,7 @@ impl<'a> Updater<'a> {
                 let steps = Steps::new(self.config, &service.dir, plan, begin);
                 self.take(service, changes, steps, applied)
             }
-            Err(error) => Step::Done(self.fail(service, changes, applied, error)),
+            Err(error) => Progress::Done(self.fail(service, changes, applied, error)),
         }
     }
 
@@ -198,7 +198,7 @@ impl<'a> Updater<'a> {
         changes: Vec<Change>,
         steps: Steps,
         mut applied: Applied,
-    ) -> Step {
+    ) -> Progress {
         let stops_first = steps.stops_first();
         let Steps { plan, list } = steps;
         let mut list = list.into_iter();
@@ -214,7 +214,7 @@ impl<'a> Updater<'a> {
                     // the tag as the image variable's fallback).
                     start.cmds = plan.start_cmds(self.config, &service.dir);
                 }
-                return Step::Started(Started {
+                return Progress::Started(Started {
                     changes,
                     applied,
                     start,
@@ -233,9 +233,9 @@ impl<'a> Updater<'a> {
                     );
                 }
             }
-            return Step::Done(self.fail(service, changes, applied, error));
+            return Progress::Done(self.fail(service, changes, applied, error));
         }
-        Step::Done(Outcome::Updated {
+        Progress::Done(Outcome::Updated {
             changes,
             snapshot: applied.snapshot,
             recreated: Vec::new(),
@@ -552,7 +552,7 @@ mod tests {
         let journal = Journal::new(&config.state_dir);
         let mut updater = Updater::new(&config, &runner, &journal);
         let first = crate::pipeline::fixture::change("APP", None, NEW);
-        let Step::Started(started) = updater.start_update(&service, vec![first], None) else {
+        let Progress::Started(started) = updater.start_update(&service, vec![first], None) else {
             panic!("not started: {:#?}", runner.calls());
         };
         assert!(pinned(&service));
@@ -572,7 +572,8 @@ mod tests {
         let runner = tools(&service);
         let journal = Journal::new(&config.state_dir);
         let mut updater = Updater::new(&config, &runner, &journal);
-        let Step::Started(started) = updater.start_update(&service, vec![change()], None) else {
+        let Progress::Started(started) = updater.start_update(&service, vec![change()], None)
+        else {
             panic!("not started: {:#?}", runner.calls());
         };
         assert!(pinned(&service));
@@ -648,8 +649,8 @@ mod tests {
             let journal = Journal::new(&config.state_dir);
             let mut updater = Updater::new(&config, &runner, &journal);
             let outcome = match updater.start_update(&service, vec![change()], None) {
-                Step::Done(outcome) => outcome,
-                Step::Started(started) => {
+                Progress::Done(outcome) => outcome,
+                Progress::Started(started) => {
                     let verdict = started.start(&runner).map(|()| Vec::new());
                     updater.finish(&service, started, verdict)
                 }
@@ -795,8 +796,8 @@ mod tests {
             vec![change()]
         };
         match updater.start_update(service, changes, resume) {
-            Step::Done(outcome) => (outcome, false),
-            Step::Started(started) => {
+            Progress::Done(outcome) => (outcome, false),
+            Progress::Started(started) => {
                 let verdict = started.start(runner).and(gate);
                 (updater.finish(service, started, verdict), true)
             }
@@ -981,7 +982,7 @@ mod tests {
         let journal = Journal::new(&config.state_dir);
         let mut updater = Updater::new(&config, &runner, &journal);
         let step = updater.start_update(&service, Vec::new(), None);
-        assert!(matches!(step, Step::Done(Outcome::Current)));
+        assert!(matches!(step, Progress::Done(Outcome::Current)));
         assert!(runner.calls().is_empty());
     }
 
@@ -1329,7 +1330,7 @@ mod tests {
         let journal = Journal::new(&config.state_dir);
         let mut updater = Updater::new(&config, &runner, &journal);
         let step = updater.start_update(&service, Vec::new(), Some(&entry));
-        assert!(matches!(step, Step::Done(_)));
+        assert!(matches!(step, Progress::Done(_)));
         assert_eq!(runner.count("undochange 5..0"), 1, "{:#?}", runner.calls());
         assert_eq!(runner.count("up -d --no-deps"), 0, "{:#?}", runner.calls());
     }
